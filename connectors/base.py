@@ -1,0 +1,278 @@
+"""The core vocabulary: tables, positions, changes, batches, and the Source/Target interfaces.
+
+Row values are plain Python: None, bool, int, float, Decimal, bytes, str. Temporal values, JSON,
+UUIDs, arrays and other types travel as their canonical text (ISO-8601, JSON text, ...), so that a
+row means the same thing whichever engine produced it. Connectors are the only code that knows an
+engine's own wire formats; a Batch may additionally carry the source's bulk bytes, which a target
+of the same engine loads without ever turning them into rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, ClassVar, Literal, Protocol
+
+Row = Mapping[str, Any]
+PrepMode = Literal["drop", "truncate", "keep"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TableId:
+    schema: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @classmethod
+    def parse(cls, text: str) -> TableId:
+        schema, _, name = text.partition(".")
+        return cls(schema, name)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str  # portable type name: bool int2 int4 int8 float4 float8 numeric string text bytes
+    #            date time timestamp timestamptz json uuid array other
+    nullable: bool = True
+    native: str = ""  # the source engine's own type declaration, e.g. "numeric(12,2)"
+
+
+@dataclass(frozen=True, slots=True)
+class TableSchema:
+    table: TableId
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]  # primary key / replica identity; () = keyless
+    engine: str = ""  # engine whose `native` types these are
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+@functools.total_ordering
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A point in ONE source log. Positions of different logs never compare.
+
+    ``major`` orders transactions (a commit point), ``minor`` orders changes inside one (from 1);
+    a heartbeat has minor 0. ``token`` is the engine's own spelling, shown to users.
+    """
+
+    log: str
+    major: int
+    minor: int = 0
+    token: str = field(default="", compare=False)
+
+    def __lt__(self, other: Position) -> bool:
+        if self.log != other.log:
+            raise ValueError(f"cannot order {self.log} against {other.log}")
+        return (self.major, self.minor) < (other.major, other.minor)
+
+    @property
+    def stream_id(self) -> str:
+        """A Redis Stream id: two 64-bit integers, ordered exactly like the position."""
+        return f"{self.major}-{self.minor}"
+
+    def encode(self) -> str:
+        return f"{self.log}|{self.major}|{self.minor}|{self.token}"
+
+    @classmethod
+    def decode(cls, text: str) -> Position:
+        log, major, minor, token = text.split("|", 3)
+        return cls(log, int(major), int(minor), token)
+
+
+class Op(str, Enum):
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE = "delete"
+    TRUNCATE = "truncate"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    table: TableId
+    op: Op
+    position: Position
+    before: Row | None = None  # UPDATE/DELETE: old row, at least the key columns
+    after: Row | None = None  # INSERT/UPDATE: new row; an absent column is unchanged (TOAST)
+    commit_time: float | None = None  # epoch seconds
+    txid: str | None = None
+
+
+class Capability(str, Enum):
+    CDC = "cdc"
+    BEFORE_IMAGE = "before_image"
+    TRANSACTIONAL_APPLY = "transactional_apply"
+    READ_BACK = "read_back"  # the target can be read for validation
+
+
+class Batch:
+    """Rows of one table moving together: a count, the rows, and optionally the source's bytes.
+
+    ``raw`` is ``(format, bytes)`` in the source engine's bulk format (e.g. PostgreSQL COPY text);
+    a target that speaks that format loads the bytes as they are, any other calls ``rows()``.
+    """
+
+    __slots__ = ("count", "raw", "_rows", "_decode")
+
+    def __init__(
+        self,
+        count: int,
+        rows: list[Row] | None = None,
+        raw: tuple[str, bytes] | None = None,
+        decode: Callable[[bytes], list[Row]] | None = None,
+    ) -> None:
+        self.count = count
+        self.raw = raw
+        self._rows = rows
+        self._decode = decode
+
+    def rows(self) -> list[Row]:
+        if self._rows is None:
+            assert self.raw is not None and self._decode is not None
+            self._rows = self._decode(self.raw[1])
+        return self._rows
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.raw[1]) if self.raw else 0
+
+
+def wildcard_regex(pattern: str) -> re.Pattern[str]:
+    """DMS wildcards: % any run, _ one character, [_] a literal _, [ab] a set, [a-d] a range."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        elif ch == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                raise ValueError(f"wildcard {pattern!r} has an unclosed '['")
+            out.append("[" + re.sub(r"([\\^\]])", r"\\\1", pattern[i + 1 : end]) + "]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class TableRule:
+    """One selection rule: DMS wildcard patterns (literal names for "explicit")."""
+
+    schema: str
+    table: str
+    action: Literal["include", "exclude", "explicit"] = "include"
+    rule_id: int = 0
+
+    def matches(self, table: TableId) -> bool:
+        if self.action == "explicit":
+            return (table.schema, table.name) == (self.schema, self.table)
+        return bool(wildcard_regex(self.schema).fullmatch(table.schema)
+                    and wildcard_regex(self.table).fullmatch(table.name))
+
+
+def selects(rules: Sequence[TableRule], table: TableId) -> bool:
+    """Included by some rule and excluded by none."""
+    return any(r.action != "exclude" and r.matches(table) for r in rules) and not any(
+        r.action == "exclude" and r.matches(table) for r in rules
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Resolved connection settings handed to a connector (the password is already resolved)."""
+
+    id: str
+    kind: Literal["source", "target"]
+    engine: str
+    host: str = ""
+    port: int = 0
+    database: str = ""
+    user: str = ""
+    password: str = field(default="", repr=False)
+    ssl_mode: str = "none"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def where(self) -> str:
+        return f"{self.engine} endpoint {self.id} ({self.host}:{self.port}/{self.database})"
+
+
+class Source(Protocol):
+    capabilities: ClassVar[frozenset[Capability]]
+
+    def check(self, cdc: bool) -> list[str]:
+        """Preflight problems, each one clear line with the fix; [] means ready."""
+
+    def tables(self, rules: Sequence[TableRule]) -> list[TableSchema]:
+        """The tables the rules select, with columns and keys, in a stable order."""
+
+    def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:
+        """Prepare change capture for the task and return the position to stream from.
+
+        Called BEFORE any snapshot read, so every snapshot is at or after it.
+        """
+
+    def parse_position(self, task: str, text: str) -> Position:
+        """A user-given start position (engine spelling) -> Position, checked against the log."""
+
+    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False) -> Iterator[Batch]:
+        """The table's rows in batches (in key order when ``ordered``)."""
+
+    def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
+        """Changes after ``start`` in commit order; a bare Position is a heartbeat (log moved on)."""
+
+    def ack(self, upto: Position) -> None:
+        """Everything at or before ``upto`` is durably applied; the source may discard it."""
+
+    def drop_cdc(self, task: str) -> None:
+        """Remove what start_cdc created (slot, publication, triggers)."""
+
+    def close(self) -> None: ...
+
+
+class Target(Protocol):
+    capabilities: ClassVar[frozenset[Capability]]
+
+    def check(self) -> list[str]: ...
+
+    def prepare(self, table: TableSchema, mode: PrepMode) -> None:
+        """Create (drop first for "drop"), empty ("truncate") or leave ("keep") the table."""
+
+    def load(self, table: TableSchema, batches: Iterable[Batch]) -> int:
+        """Bulk-load every batch (COPY-class path), commit, and return the row count."""
+
+    def apply(self, task: str, changes: Mapping[TableSchema, Sequence[Change]]) -> None:
+        """Apply changes idempotently in one transaction, recording each table's last position."""
+
+    def applied(self, task: str) -> dict[TableId, Position]:
+        """The positions recorded by apply (the target's own checkpoint)."""
+
+    def forget(self, task: str) -> None:
+        """Remove the task's checkpoints (reload, delete)."""
+
+    def read(self, table: TableSchema, *, batch_rows: int = 50_000) -> Iterator[list[Row]]:
+        """The table's rows in key order (for validation)."""
+
+    def close(self) -> None: ...
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,58 @@
+"""The error tree shared by the scheduler, the worker and every connector.
+
+::
+
+    DmsError
+    ├── ConfigError     bad spec, endpoint, credentials or privilege; source not CDC-ready
+    │                   -> fail at preflight, CLI exit 2
+    ├── TransientError  connection lost, timeout, deadlock, server restarting
+    │                   -> back off with jitter and resume from the last checkpoint
+    ├── DataError       a row or change cannot be converted or applied
+    │                   -> the table fails (Table error); other tables go on
+    └── PositionLost    the source log no longer holds our position (WAL removed, slot gone)
+                        -> CDC fails; tables must be reloaded
+    Stop                a requested stop: control flow, not a failure
+
+Messages say what is wrong, where, and what to do, in one line.
+Every class rebuilds from ``(message,)`` so Celery can pickle it across processes.
+"""
+
+from __future__ import annotations
+
+
+class DmsError(Exception):
+    """Base of every error OpenDMS raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __reduce__(self):  # keeps subclasses picklable whatever their constructor
+        return (self.__class__, (self.message,))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(DmsError):
+    """The user must change something (definition, credentials, server setting)."""
+
+    exit_code = 2
+
+
+class TransientError(DmsError):
+    """Worth retrying: the same call may succeed later."""
+
+
+class DataError(DmsError):
+    """A row or change that cannot be converted or applied."""
+
+
+class PositionLost(DmsError):
+    """The source can no longer serve changes from the checkpoint."""
+
+
+class Stop(Exception):
+    """A stop was requested; unwinds a job without marking anything failed."""

@@ -1,0 +1,332 @@
+"""PostgreSQL source: catalogue discovery, COPY snapshots, pgoutput change streams."""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import psycopg2
+
+from connectors.base import (
+    Batch,
+    Capability,
+    Change,
+    Column,
+    Endpoint,
+    Op,
+    Position,
+    TableId,
+    TableRule,
+    TableSchema,
+    selects,
+)
+from connectors.errors import ConfigError, PositionLost
+
+from . import pgoutput
+from .connect import classify, connect, qualified, quote_ident, task_object_name
+from .copyout import copy_out, row_decoder
+from .copytext import decoder_for
+
+_PORTABLE = {
+    "bool": "bool", "int2": "int2", "int4": "int4", "int8": "int8", "float4": "float4",
+    "float8": "float8", "numeric": "numeric", "text": "text", "varchar": "string", "bpchar": "string",
+    "bytea": "bytes", "date": "date", "time": "time", "timestamp": "timestamp",
+    "timestamptz": "timestamptz", "json": "json", "jsonb": "json", "uuid": "uuid",
+}
+
+_TABLES_SQL = """
+SELECT c.oid, n.nspname, c.relname, c.relreplident, greatest(c.reltuples, 0)::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_%%' AND c.relname NOT LIKE 'awsdms\\_%%'
+ORDER BY n.nspname, c.relname
+"""
+
+_COLUMNS_SQL = """
+SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, t.typname, t.typcategory
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+ORDER BY a.attrelid, a.attnum
+"""
+
+# Primary key, else the replica identity index: the columns pgoutput sends as the old key.
+_KEYS_SQL = """
+SELECT i.indrelid, array_agg(a.attname ORDER BY k.ord)
+FROM pg_index i
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = ANY(%s) AND (i.indisprimary OR i.indisreplident)
+GROUP BY i.indrelid, i.indisprimary
+ORDER BY i.indrelid, i.indisprimary
+"""
+
+
+class PostgresSource:
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.CDC, Capability.BEFORE_IMAGE})
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.ep = endpoint
+        self._conn = connect(endpoint, autocommit=True)
+        self._repl: Any = None
+        self._sysid: str | None = None
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _query(self, sql: str, args: Any = None) -> list[tuple]:
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(sql, args)
+                return cur.fetchall() if cur.description else []
+        except psycopg2.Error as exc:
+            raise classify(exc, self.ep) from None
+
+    def _log(self, slot: str) -> str:
+        if self._sysid is None:
+            self._sysid = str(self._query("SELECT system_identifier FROM pg_control_system()")[0][0])
+        return f"pg:{self._sysid}:{slot}"
+
+    def _slot(self, task: str) -> str:
+        return self.ep.extra.get("slotName") or task_object_name(task)
+
+    # -- Source ----------------------------------------------------------------------------------
+
+    def check(self, cdc: bool) -> list[str]:
+        problems = []
+        if not cdc:
+            return problems
+        (wal_level,), = self._query("SHOW wal_level")
+        if wal_level != "logical":
+            problems.append(
+                f"wal_level is {wal_level!r} on source {self.ep.id}: set wal_level=logical in postgresql.conf "
+                "and restart PostgreSQL (needed for CDC)"
+            )
+        (can_replicate,), = self._query(
+            "SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user"
+        )
+        if not can_replicate:
+            problems.append(
+                f"user {self.ep.user!r} on source {self.ep.id} may not read changes: "
+                f"ALTER ROLE {quote_ident(self.ep.user)} REPLICATION"
+            )
+        return problems
+
+    def tables(self, rules: Sequence[TableRule]) -> list[TableSchema]:
+        rows = [r for r in self._query(_TABLES_SQL) if selects(rules, TableId(r[1], r[2]))]
+        if not rows:
+            return []
+        oids = [r[0] for r in rows]
+        columns: dict[int, list[Column]] = {}
+        for relid, name, native, notnull, typname, category in self._query(_COLUMNS_SQL, (oids,)):
+            portable = "array" if category == "A" else _PORTABLE.get(typname, "other")
+            columns.setdefault(relid, []).append(Column(name, portable, not notnull, native))
+        keys: dict[int, tuple[str, ...]] = {}
+        for relid, names in self._query(_KEYS_SQL, (oids,)):
+            keys[relid] = tuple(names)  # primary key sorts last, so it wins over the identity index
+        return [
+            TableSchema(TableId(schema, name), tuple(columns.get(oid, ())), keys.get(oid, ()), "postgres")
+            for oid, schema, name, _ident, _est in rows
+        ]
+
+    def row_estimates(self, tables: Sequence[TableSchema]) -> dict[TableId, int]:
+        wanted = {t.table for t in tables}
+        return {TableId(r[1], r[2]): int(r[4]) for r in self._query(_TABLES_SQL) if TableId(r[1], r[2]) in wanted}
+
+    def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:
+        keyless = [str(t.table) for t in tables if not t.key]
+        if keyless:
+            raise ConfigError(
+                f"table(s) {', '.join(keyless)} have no primary key, so their updates and deletes cannot be "
+                "replicated: add a primary key, or exclude them with a selection rule"
+            )
+        name, slot = task_object_name(task), self._slot(task)
+        table_list = ", ".join(qualified(t.table.schema, t.table.name) for t in tables)
+        # The publication must exist before the slot: pgoutput reads it as of each change's time.
+        if self._query("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)):
+            self._query(f"ALTER PUBLICATION {quote_ident(name)} SET TABLE {table_list}")
+        else:
+            self._query(f"CREATE PUBLICATION {quote_ident(name)} FOR TABLE {table_list}")
+        if self.ep.extra.get("slotName"):
+            found = self._query("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+                                (slot,))
+            if not found:
+                raise ConfigError(f"slot {slot!r} named by the endpoint's slotName does not exist on {self.ep.where()}")
+            lsn = pgoutput.str_to_lsn(found[0][0])
+        else:
+            if self._query("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)):
+                self._query("SELECT pg_drop_replication_slot(%s)", (slot,))
+            (text,), = self._query("SELECT lsn::text FROM pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
+            lsn = pgoutput.str_to_lsn(text)
+        return Position(self._log(slot), lsn, 0, pgoutput.lsn_to_str(lsn))
+
+    def parse_position(self, task: str, text: str) -> Position:
+        try:
+            lsn = pgoutput.str_to_lsn(text.removeprefix("checkpoint:").split("#")[-1] if "#" in text else text)
+        except ValueError:
+            raise ConfigError(f"CDC start position {text!r} is not a PostgreSQL LSN such as 16/B374D848") from None
+        return Position(self._log(self._slot(task)), lsn, 0, pgoutput.lsn_to_str(lsn))
+
+    def slot_position(self, task: str) -> Position | None:
+        """Where the slot will resume (its confirmed_flush_lsn), or None if it is gone."""
+        slot = self._slot(task)
+        found = self._query("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+        if not found or found[0][0] is None:
+            return None
+        lsn = pgoutput.str_to_lsn(found[0][0])
+        return Position(self._log(slot), lsn, 0, pgoutput.lsn_to_str(lsn))
+
+    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False) -> Iterator[Batch]:
+        cols = ", ".join(quote_ident(c) for c in table.column_names)
+        order = f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}" if ordered and table.key else ""
+        sql = f"COPY (SELECT {cols} FROM {qualified(table.table.schema, table.table.name)}{order}) TO STDOUT"
+        return copy_out(self.ep, sql, batch_rows, row_decoder(table))
+
+    def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
+        return _ChangeReader(self, task, start, tables).changes()
+
+    def ack(self, upto: Position) -> None:
+        if self._repl is not None:
+            try:
+                self._repl.cursor_.send_feedback(flush_lsn=upto.major)
+            except psycopg2.Error as exc:
+                raise classify(exc, self.ep) from None
+
+    def drop_cdc(self, task: str) -> None:
+        name = task_object_name(task)
+        if not self.ep.extra.get("slotName"):
+            for _ in range(20):  # a walsender that is still exiting keeps the slot active briefly
+                active = self._query("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (name,))
+                if not active:
+                    break
+                if not active[0][0]:
+                    self._query("SELECT pg_drop_replication_slot(%s)", (name,))
+                    break
+                self._query("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s",
+                            (name,))
+                time.sleep(0.25)
+        self._query(f"DROP PUBLICATION IF EXISTS {quote_ident(name)}")
+
+    def close(self) -> None:
+        for conn in (self._conn, self._repl and self._repl.conn):
+            if conn is not None:
+                try:
+                    conn.close()
+                except psycopg2.Error:
+                    pass
+
+
+class _ChangeReader:
+    """pgoutput messages -> Changes in commit order, with heartbeats while the log is idle."""
+
+    IDLE = 0.5  # seconds without a message before a heartbeat, so callers can flush and check stops
+
+    def __init__(self, source: PostgresSource, task: str, start: Position, tables: Sequence[TableSchema]) -> None:
+        self.source = source
+        self.task = task
+        self.start = start
+        self.tables = {t.table: t for t in tables}
+        self.relations: dict[int, tuple[TableSchema, list[Any], tuple[str, ...]] | None] = {}
+
+    def changes(self) -> Iterator[Change | Position]:
+        src = self.source
+        slot = src._slot(self.task)
+        if src.slot_position(self.task) is None:
+            raise PositionLost(f"replication slot {slot!r} is gone from {src.ep.where()}: reload the task")
+        conn = connect(src.ep, replication=True)
+        cur = conn.cursor()
+        src._repl = _Repl(conn, cur)
+        try:
+            cur.start_replication(
+                slot_name=slot, decode=False, start_lsn=self.start.major,
+                options={"proto_version": "1", "publication_names": task_object_name(self.task)},
+            )
+            yield from self._loop(conn, cur)
+        except psycopg2.Error as exc:
+            raise classify(exc, src.ep) from None
+        finally:
+            src._repl = None
+            try:
+                conn.close()
+            except psycopg2.Error:
+                pass
+
+    def _loop(self, conn: Any, cur: Any) -> Iterator[Change | Position]:
+        log = self.start.log
+        in_txn = False
+        commit_lsn, commit_time, xid, index = 0, 0.0, "", 0
+        last_end = self.start.major
+        while True:
+            msg = cur.read_message()
+            if msg is None:
+                ready = select.select([conn], [], [], self.IDLE)[0]
+                if not ready and not in_txn:
+                    # wal_end of the last keepalive: everything before it has been sent to us
+                    last_end = max(last_end, cur.wal_end or 0)
+                    yield Position(log, last_end, 0, pgoutput.lsn_to_str(last_end))
+                continue
+            m = pgoutput.decode(msg.payload)
+            kind = type(m)
+            if kind is pgoutput.Begin:
+                in_txn, commit_lsn, commit_time, xid, index = True, m.final_lsn, m.commit_time, str(m.xid), 0
+            elif kind is pgoutput.Commit:
+                in_txn = False
+                last_end = max(last_end, m.end_lsn)
+            elif kind is pgoutput.Relation:
+                self._relation(m)
+            elif kind is pgoutput.Insert or kind is pgoutput.Update or kind is pgoutput.Delete:
+                rel = self.relations.get(m.relid)
+                if rel is None:
+                    continue
+                index += 1
+                pos = Position(log, commit_lsn, index, pgoutput.lsn_to_str(commit_lsn))
+                yield self._change(rel, m, pos, commit_time, xid)
+            elif kind is pgoutput.Truncate:
+                for relid in m.relids:
+                    rel = self.relations.get(relid)
+                    if rel is not None:
+                        index += 1
+                        pos = Position(log, commit_lsn, index, pgoutput.lsn_to_str(commit_lsn))
+                        yield Change(rel[0].table, Op.TRUNCATE, pos, commit_time=commit_time, txid=xid)
+
+    def _relation(self, m: Any) -> None:
+        schema = self.tables.get(TableId(m.schema, m.name))
+        if schema is None:
+            self.relations[m.relid] = None
+            return
+        names = tuple(c.name for c in m.columns)
+        by_name = {c.name: c for c in schema.columns}
+        decoders = [decoder_for(by_name[n].native or by_name[n].type) if n in by_name else str for n in names]
+        self.relations[m.relid] = (schema, decoders, names)
+
+    @staticmethod
+    def _row(names: tuple[str, ...], decoders: list[Any], values: tuple) -> dict[str, Any]:
+        unchanged = pgoutput.UNCHANGED
+        return {
+            n: (None if v is None else d(v))
+            for n, d, v in zip(names, decoders, values, strict=True)
+            if v is not unchanged
+        }
+
+    def _change(self, rel: Any, m: Any, pos: Position, commit_time: float, xid: str) -> Change:
+        schema, decoders, names = rel
+        key = schema.key
+        if type(m) is pgoutput.Insert:
+            return Change(schema.table, Op.INSERT, pos, None, self._row(names, decoders, m.new), commit_time, xid)
+        if type(m) is pgoutput.Update:
+            after = self._row(names, decoders, m.new)
+            before = None
+            if m.old is not None:
+                old = self._row(names, decoders, m.old)
+                before = {k: old.get(k) for k in key} if m.old_is_key else old
+            return Change(schema.table, Op.UPDATE, pos, before, after, commit_time, xid)
+        old = self._row(names, decoders, m.old)
+        before = {k: old.get(k) for k in key} if m.old_is_key else old
+        return Change(schema.table, Op.DELETE, pos, before, None, commit_time, xid)
+
+
+class _Repl:
+    __slots__ = ("conn", "cursor_")
+
+    def __init__(self, conn: Any, cursor: Any) -> None:
+        self.conn, self.cursor_ = conn, cursor

@@ -1,0 +1,309 @@
+"""PostgreSQL target: table preparation, COPY loads, set-based idempotent apply with checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import psycopg2
+import psycopg2.extras
+
+from connectors.base import Batch, Capability, Change, Endpoint, Op, Position, PrepMode, TableId, TableSchema
+
+from .connect import classify, connect, qualified, quote_ident
+from .copyout import COPY_TEXT, copy_out, row_decoder
+from .copytext import encoder_for, format_rows
+
+CHECKPOINTS = "awsdms_txn_state"  # DMS's name for its checkpoint control table
+
+# Portable type -> PostgreSQL type, for tables whose source is another engine.
+_PG_TYPES = {
+    "bool": "boolean", "int2": "smallint", "int4": "integer", "int8": "bigint", "float4": "real",
+    "float8": "double precision", "numeric": "numeric", "string": "text", "text": "text", "bytes": "bytea",
+    "date": "date", "time": "time", "timestamp": "timestamp", "timestamptz": "timestamptz", "json": "jsonb",
+    "uuid": "uuid", "array": "text", "other": "text",
+}
+
+
+def column_type(schema: TableSchema, name: str) -> str:
+    col = next(c for c in schema.columns if c.name == name)
+    return col.native if schema.engine == "postgres" and col.native else _PG_TYPES.get(col.type, "text")
+
+
+class _BatchStream:
+    """A file-like object that psycopg2's copy_expert reads: one COPY for a whole iterator of batches."""
+
+    def __init__(self, schema: TableSchema, batches: Iterable[Batch]) -> None:
+        self.batches = iter(batches)
+        self.encoders = [encoder_for(column_type(schema, n)) for n in schema.column_names]
+        self.names = schema.column_names
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        for batch in self.batches:
+            self.count += batch.count
+            if batch.raw is not None and batch.raw[0] == COPY_TEXT:
+                return batch.raw[1]
+            data = format_rows(([row.get(n) for n in self.names] for row in batch.rows()), self.encoders)
+            if data:
+                return data
+        return b""
+
+
+class PostgresTarget:
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.TRANSACTIONAL_APPLY, Capability.READ_BACK}
+    )
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.ep = endpoint
+        self.conn = connect(endpoint)
+        self._staging: set[str] = set()
+
+    def _run(self, fn, *args: Any) -> Any:
+        """One transaction: commit on success, roll back and classify on any driver error."""
+        try:
+            with self.conn.cursor() as cur:
+                result = fn(cur, *args)
+            self.conn.commit()
+            return result
+        except psycopg2.Error as exc:
+            try:
+                self.conn.rollback()
+            except psycopg2.Error:
+                pass
+            if self.conn.closed:
+                self._staging.clear()
+            raise classify(exc, self.ep) from None
+
+    def check(self) -> list[str]:
+        self._run(lambda cur: cur.execute("SELECT 1"))
+        return []
+
+    # -- full load -------------------------------------------------------------------------------
+
+    def prepare(self, table: TableSchema, mode: PrepMode) -> None:
+        name = qualified(table.table.schema, table.table.name)
+        cols = [f"{quote_ident(c.name)} {column_type(table, c.name)}{'' if c.nullable else ' NOT NULL'}"
+                for c in table.columns]
+        if table.key:
+            cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in table.key)})")
+        create = f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(cols)})"
+
+        def prep(cur: Any) -> None:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(table.table.schema)}")
+            if mode == "drop":
+                cur.execute(f"DROP TABLE IF EXISTS {name} CASCADE")
+            cur.execute(create)
+            if mode == "truncate":
+                cur.execute(f"TRUNCATE {name}")
+
+        self._run(prep)
+
+    def load(self, table: TableSchema, batches: Iterable[Batch]) -> int:
+        stream = _BatchStream(table, batches)
+        cols = ", ".join(quote_ident(n) for n in table.column_names)
+        sql = f"COPY {qualified(table.table.schema, table.table.name)} ({cols}) FROM STDIN"
+        self._run(lambda cur: cur.copy_expert(sql, stream, size=1 << 20))
+        return stream.count
+
+    # -- change apply ----------------------------------------------------------------------------
+
+    def apply(self, task: str, changes: Mapping[TableSchema, Sequence[Change]]) -> None:
+        def work(cur: Any) -> None:
+            self._ensure_checkpoints(cur)
+            marks = []
+            for schema, items in changes.items():
+                if not items:
+                    continue
+                _apply_table(cur, self, schema, items)
+                marks.append((task, str(schema.table), items[-1].position.encode()))
+            if marks:
+                psycopg2.extras.execute_values(
+                    cur,
+                    f"INSERT INTO {CHECKPOINTS} (task_name, table_name, position) VALUES %s "
+                    "ON CONFLICT (task_name, table_name) DO UPDATE SET position = EXCLUDED.position, "
+                    "updated_at = now()",
+                    marks,
+                )
+
+        self._run(work)
+
+    def applied(self, task: str) -> dict[TableId, Position]:
+        def read(cur: Any) -> list[tuple]:
+            self._ensure_checkpoints(cur)
+            cur.execute(f"SELECT table_name, position FROM {CHECKPOINTS} WHERE task_name = %s", (task,))
+            return cur.fetchall()
+
+        return {TableId.parse(t): Position.decode(p) for t, p in self._run(read)}
+
+    def forget(self, task: str) -> None:
+        def work(cur: Any) -> None:
+            self._ensure_checkpoints(cur)
+            cur.execute(f"DELETE FROM {CHECKPOINTS} WHERE task_name = %s", (task,))
+
+        self._run(work)
+
+    def _ensure_checkpoints(self, cur: Any) -> None:
+        if CHECKPOINTS in self._staging:
+            return
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (task_name text NOT NULL, table_name text NOT NULL, "
+            "position text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), "
+            "PRIMARY KEY (task_name, table_name))"
+        )
+        self._staging.add(CHECKPOINTS)
+
+    def staging_table(self, cur: Any, schema: TableSchema) -> str:
+        """A temporary table shaped like the target, emptied at every commit, made once per session."""
+        digest = hashlib.sha1(str(schema.table).encode()).hexdigest()[:12]
+        name = f"_dms_stage_{digest}"
+        if name not in self._staging:
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {name} "
+                f"(LIKE {qualified(schema.table.schema, schema.table.name)}) ON COMMIT DELETE ROWS"
+            )
+            self._staging.add(name)
+        return name
+
+    # -- read back (validation) ------------------------------------------------------------------
+
+    def read(self, table: TableSchema, *, batch_rows: int = 50_000) -> Iterator[list[dict[str, Any]]]:
+        cols = ", ".join(quote_ident(n) for n in table.column_names)
+        order = f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}" if table.key else ""
+        sql = f"COPY (SELECT {cols} FROM {qualified(table.table.schema, table.table.name)}{order}) TO STDOUT"
+        decode = row_decoder(table, lambda name: column_type(table, name))
+        for batch in copy_out(self.ep, sql, batch_rows, decode):
+            yield batch.rows()
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except psycopg2.Error:
+            pass
+
+
+def _net_effect(schema: TableSchema, changes: Sequence[Change]):
+    """Collapse a run of changes (no TRUNCATE inside) into deletes, full-row upserts and partial updates.
+
+    Applying them as deletes, then upserts, then partial updates gives the same table as applying
+    the changes one by one. A partial update (unchanged TOAST columns absent) is a plain UPDATE:
+    its row is missing only when a later change deletes or re-keys it anyway.
+    """
+    key = schema.key
+    full = len(schema.columns)
+    deletes: dict[tuple, None] = {}
+    upserts: dict[tuple, dict[str, Any]] = {}
+    partial: dict[tuple, dict[str, Any]] = {}
+    for ch in changes:
+        if ch.op is Op.INSERT or ch.op is Op.UPDATE:
+            after = ch.after or {}
+            new_k = tuple(after.get(k) for k in key)
+            old_k = tuple(ch.before.get(k) for k in key) if ch.before else new_k
+            if old_k != new_k:
+                upserts.pop(old_k, None)
+                partial.pop(old_k, None)
+                deletes[old_k] = None
+            if len(after) >= full:
+                deletes.pop(new_k, None)
+                partial.pop(new_k, None)
+                upserts[new_k] = dict(after)
+            elif new_k in upserts:
+                upserts[new_k].update(after)
+            else:
+                partial.setdefault(new_k, {}).update(after)
+        elif ch.op is Op.DELETE:
+            k = tuple((ch.before or {}).get(k) for k in key)
+            upserts.pop(k, None)
+            partial.pop(k, None)
+            deletes[k] = None
+    return list(deletes), list(upserts.values()), partial
+
+
+def _apply_table(cur: Any, target: PostgresTarget, schema: TableSchema, changes: Sequence[Change]) -> None:
+    name = qualified(schema.table.schema, schema.table.name)
+    if not schema.key:
+        raise classify(psycopg2.DataError(f"table {schema.table} has no key: changes cannot be applied"))
+    run: list[Change] = []
+    for ch in changes:
+        if ch.op is Op.TRUNCATE:
+            _apply_run(cur, target, schema, name, run)
+            run = []
+            cur.execute(f"TRUNCATE {name}")
+        elif _rekeys_partially(schema, ch):
+            _apply_run(cur, target, schema, name, run)
+            run = []
+            _update_in_place(cur, schema, name, ch)
+        else:
+            run.append(ch)
+    _apply_run(cur, target, schema, name, run)
+
+
+def _rekeys_partially(schema: TableSchema, ch: Change) -> bool:
+    """A key change whose new image lacks unchanged TOAST columns: only the old row has them."""
+    if ch.op is not Op.UPDATE or not ch.before or ch.after is None or len(ch.after) >= len(schema.columns):
+        return False
+    return any(ch.before.get(k) != ch.after.get(k) for k in schema.key)
+
+
+def _update_in_place(cur: Any, schema: TableSchema, name: str, ch: Change) -> None:
+    after, before = ch.after or {}, ch.before or {}
+    cols = [n for n in schema.column_names if n in after]
+    sets = ", ".join(f"{quote_ident(n)} = %s::{column_type(schema, n)}" for n in cols)
+    match = " AND ".join(f"{quote_ident(k)} = %s::{column_type(schema, k)}" for k in schema.key)
+    cur.execute(f"UPDATE {name} SET {sets} WHERE {match}", [after[n] for n in cols] + [before[k] for k in schema.key])
+
+
+def _apply_run(cur: Any, target: PostgresTarget, schema: TableSchema, name: str, run: list[Change]) -> None:
+    if not run:
+        return
+    deletes, upserts, partial = _net_effect(schema, run)
+    key_sql = ", ".join(quote_ident(k) for k in schema.key)
+    key_types = [column_type(schema, k) for k in schema.key]
+    if deletes:
+        template = "(" + ", ".join(f"%s::{t}" for t in key_types) + ")"
+        psycopg2.extras.execute_values(
+            cur, f"DELETE FROM {name} WHERE ({key_sql}) IN (VALUES %s)", deletes, template=template,
+            page_size=10_000,
+        )
+    if upserts:
+        names = schema.column_names
+        stage = target.staging_table(cur, schema)
+        encoders = [encoder_for(column_type(schema, n)) for n in names]
+        data = format_rows(([row.get(n) for n in names] for row in upserts), encoders)
+        cols = ", ".join(quote_ident(n) for n in names)
+        cur.copy_expert(f"COPY {stage} ({cols}) FROM STDIN", _Bytes(data), size=1 << 20)
+        others = [n for n in names if n not in schema.key]
+        action = (
+            "DO UPDATE SET " + ", ".join(f"{quote_ident(n)} = EXCLUDED.{quote_ident(n)}" for n in others)
+            if others else "DO NOTHING"
+        )
+        cur.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT ({key_sql}) {action}")
+        cur.execute(f"TRUNCATE {stage}")  # the next run in this transaction reuses it
+    groups: dict[tuple[str, ...], list[tuple]] = {}
+    for k, values in partial.items():
+        cols_present = tuple(n for n in schema.column_names if n in values and n not in schema.key)
+        if cols_present:
+            groups.setdefault(cols_present, []).append(tuple(values[n] for n in cols_present) + k)
+    for cols_present, rows in groups.items():
+        all_cols = cols_present + schema.key
+        types = [column_type(schema, n) for n in all_cols]
+        template = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
+        sets = ", ".join(f"{quote_ident(n)} = v.{quote_ident(n)}" for n in cols_present)
+        match = " AND ".join(f"t.{quote_ident(k)} = v.{quote_ident(k)}" for k in schema.key)
+        alias = ", ".join(quote_ident(n) for n in all_cols)
+        psycopg2.extras.execute_values(
+            cur, f"UPDATE {name} AS t SET {sets} FROM (VALUES %s) AS v ({alias}) WHERE {match}", rows,
+            template=template, page_size=10_000,
+        )
+
+
+class _Bytes:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, size: int = -1) -> bytes:
+        data, self.data = self.data, b""
+        return data
+

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Throwaway Redis servers for tests, persisted with an fsync-always AOF so restarts keep data.
+#   redis.sh start DIR PORT     -> last stdout line: redis://127.0.0.1:PORT/0
+#   redis.sh stop DIR
+#   redis.sh restart DIR PORT
+set -euo pipefail
+
+usage() { echo "usage: $0 start DIR PORT | stop DIR | restart DIR PORT" >&2; exit 2; }
+
+wait_gone() {
+    local pid="$1" state
+    for _ in $(seq 100); do
+        state="$(ps -o stat= -p "$pid" 2>/dev/null)" || return 0
+        # A daemonized redis is reparented to PID 1, which may be slow to reap it.
+        [[ "$state" == Z* ]] && return 0
+        sleep 0.05
+    done
+    echo "redis pid $pid did not exit" >&2; exit 1
+}
+
+start() {
+    local dir port; dir="$(realpath -m "$1")"; port="$2"
+    command -v redis-server >/dev/null || { echo "redis-server missing: run deploy/install-test-deps.sh" >&2; exit 3; }
+    mkdir -p "$dir"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$dir" \
+        --appendonly yes --appendfsync always --save "" \
+        --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
+    for _ in $(seq 100); do
+        [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && { echo "redis://127.0.0.1:$port/0"; return 0; }
+        sleep 0.1
+    done
+    echo "redis on port $port did not answer PING; see $dir/redis.log" >&2; exit 1
+}
+
+stop() {
+    local dir pid; dir="$(realpath -m "$1")"
+    [ -f "$dir/redis.pid" ] || return 0
+    pid="$(cat "$dir/redis.pid")"
+    kill "$pid" 2>/dev/null || true
+    wait_gone "$pid"
+    rm -f "$dir/redis.pid"
+}
+
+restart() {
+    local dir port pid; dir="$(realpath -m "$1")"; port="$2"
+    pid="$(cat "$dir/redis.pid")"
+    # SHUTDOWN flushes and fsyncs the AOF before exiting, so the new server replays every write.
+    redis-cli -p "$port" shutdown >/dev/null 2>&1 || true
+    wait_gone "$pid"
+    rm -f "$dir/redis.pid"
+    start "$dir" "$port"
+}
+
+cmd="${1:-}"; shift || true
+case "$cmd" in
+    start)   [ $# -eq 2 ] || usage; start "$@" ;;
+    stop)    [ $# -eq 1 ] || usage; stop "$@" ;;
+    restart) [ $# -eq 2 ] || usage; restart "$@" ;;
+    *) usage ;;
+esac

@@ -1,0 +1,219 @@
+"""The catalog: endpoint, instance and task definitions in a SQLAlchemy database.
+
+Shared by the CLI and every worker through DMS_CATALOG_URL (default: a SQLite file in the user's
+data directory). Definitions only; live state is in Redis (worker/state.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from connectors.base import Endpoint
+from connectors.errors import ConfigError
+
+from .spec import TableMappings, TaskSettings, parse_table_mappings, parse_task_settings
+
+_meta = sa.MetaData()
+
+endpoints_table = sa.Table(
+    "dms_endpoints",
+    _meta,
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("engine", sa.String(32), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False, default=""),
+    sa.Column("port", sa.Integer, nullable=False, default=0),
+    sa.Column("database", sa.String(255), nullable=False, default=""),
+    sa.Column("username", sa.String(255), nullable=False, default=""),
+    sa.Column("password", sa.Text, nullable=False, default=""),
+    sa.Column("ssl_mode", sa.String(16), nullable=False, default="none"),
+    sa.Column("extra", sa.Text, nullable=False, default="{}"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+instances_table = sa.Table(
+    "dms_instances",
+    _meta,
+    sa.Column("id", sa.String(63), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+tasks_table = sa.Table(
+    "dms_tasks",
+    _meta,
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("source", sa.String(255), nullable=False),
+    sa.Column("target", sa.String(255), nullable=False),
+    sa.Column("instance", sa.String(63), nullable=False),
+    sa.Column("migration_type", sa.String(32), nullable=False),
+    sa.Column("table_mappings", sa.Text, nullable=False),
+    sa.Column("settings", sa.Text, nullable=False, default=""),
+    sa.Column("cdc_start_position", sa.String(255), nullable=False, default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def default_catalog_url() -> str:
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "opendms"
+    return f"sqlite:///{base / 'catalog.db'}"
+
+
+def catalog_url() -> str:
+    return os.environ.get("DMS_CATALOG_URL") or default_catalog_url()
+
+
+@dataclass(frozen=True)
+class TaskDef:
+    id: str
+    source: str
+    target: str
+    instance: str
+    migration_type: str
+    table_mappings_json: str
+    settings_json: str = ""
+    cdc_start_position: str = ""
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def mappings(self) -> TableMappings:
+        return parse_table_mappings(self.table_mappings_json)
+
+    @property
+    def settings(self) -> TaskSettings:
+        return parse_task_settings(self.settings_json)
+
+    @property
+    def cdc(self) -> bool:
+        return self.migration_type in ("cdc", "full-load-and-cdc")
+
+    @property
+    def full_load(self) -> bool:
+        return self.migration_type in ("full-load", "full-load-and-cdc")
+
+
+class Catalog:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or catalog_url()
+        if self.url.startswith("sqlite:///"):
+            path = Path(self.url.removeprefix("sqlite:///"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = not path.exists()
+        else:
+            fresh = False
+        self.engine = sa.create_engine(self.url, future=True)
+        try:
+            _meta.create_all(self.engine)
+        except OperationalError as exc:
+            raise ConfigError(f"cannot open the catalog at {self.url}: {exc.orig}; check DMS_CATALOG_URL") from None
+        if fresh:
+            os.chmod(path, 0o600)  # it holds endpoint passwords
+
+    # endpoints -------------------------------------------------------------------------------
+
+    def add_endpoint(self, ep: Endpoint) -> None:
+        row = {
+            "id": ep.id, "kind": ep.kind, "engine": ep.engine, "host": ep.host, "port": ep.port,
+            "database": ep.database, "username": ep.user, "password": ep.password,
+            "ssl_mode": ep.ssl_mode, "extra": json.dumps(dict(ep.extra)), "created_at": datetime.now(UTC),
+        }
+        self._insert(endpoints_table, row, f"endpoint {ep.id} already exists: pick another id or delete it first")
+
+    def endpoint(self, endpoint_id: str) -> Endpoint:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(endpoints_table).where(endpoints_table.c.id == endpoint_id)).mappings().first()
+        if row is None:
+            raise ConfigError(f"endpoint {endpoint_id} does not exist: see `dms endpoint list`")
+        return Endpoint(
+            id=row["id"], kind=row["kind"], engine=row["engine"], host=row["host"], port=row["port"],
+            database=row["database"], user=row["username"], password=row["password"],
+            ssl_mode=row["ssl_mode"], extra=json.loads(row["extra"] or "{}"),
+        )
+
+    def endpoints(self) -> list[Endpoint]:
+        with self.engine.connect() as conn:
+            ids = conn.execute(sa.select(endpoints_table.c.id).order_by(endpoints_table.c.id)).scalars().all()
+        return [self.endpoint(i) for i in ids]
+
+    def delete_endpoint(self, endpoint_id: str) -> None:
+        self.endpoint(endpoint_id)
+        users = [t.id for t in self.tasks() if endpoint_id in (t.source, t.target)]
+        if users:
+            raise ConfigError(f"endpoint {endpoint_id} is used by task(s) {', '.join(users)}: delete them first")
+        self._delete(endpoints_table, endpoint_id)
+
+    # instances -------------------------------------------------------------------------------
+
+    def add_instance(self, instance_id: str) -> None:
+        row = {"id": instance_id, "created_at": datetime.now(UTC)}
+        self._insert(instances_table, row, f"instance {instance_id} already exists")
+
+    def instance(self, instance_id: str) -> dict[str, object]:
+        with self.engine.connect() as conn:
+            query = sa.select(instances_table).where(instances_table.c.id == instance_id)
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise ConfigError(f"replication instance {instance_id} does not exist: see `dms instance create`")
+        return dict(row)
+
+    def instances(self) -> list[dict[str, object]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(instances_table).order_by(instances_table.c.id)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def delete_instance(self, instance_id: str) -> None:
+        self.instance(instance_id)
+        users = [t.id for t in self.tasks() if t.instance == instance_id]
+        if users:
+            raise ConfigError(f"instance {instance_id} is used by task(s) {', '.join(users)}: delete them first")
+        self._delete(instances_table, instance_id)
+
+    # tasks -----------------------------------------------------------------------------------
+
+    def add_task(self, task: TaskDef) -> None:
+        row = {
+            "id": task.id, "source": task.source, "target": task.target, "instance": task.instance,
+            "migration_type": task.migration_type, "table_mappings": task.table_mappings_json,
+            "settings": task.settings_json, "cdc_start_position": task.cdc_start_position,
+            "created_at": task.created_at,
+        }
+        self._insert(tasks_table, row, f"task {task.id} already exists: pick another id or delete it first")
+
+    def task(self, task_id: str) -> TaskDef:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(tasks_table).where(tasks_table.c.id == task_id)).mappings().first()
+        if row is None:
+            raise ConfigError(f"task {task_id} does not exist: see `dms task list`")
+        return TaskDef(
+            id=row["id"], source=row["source"], target=row["target"], instance=row["instance"],
+            migration_type=row["migration_type"], table_mappings_json=row["table_mappings"],
+            settings_json=row["settings"] or "", cdc_start_position=row["cdc_start_position"] or "",
+            created_at=row["created_at"],
+        )
+
+    def tasks(self) -> list[TaskDef]:
+        with self.engine.connect() as conn:
+            ids = conn.execute(sa.select(tasks_table.c.id).order_by(tasks_table.c.id)).scalars().all()
+        return [self.task(i) for i in ids]
+
+    def delete_task(self, task_id: str) -> None:
+        self._delete(tasks_table, task_id)
+
+    # -----------------------------------------------------------------------------------------
+
+    def _insert(self, table: sa.Table, row: dict[str, object], duplicate: str) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(table.insert().values(**row))
+        except IntegrityError:
+            raise ConfigError(duplicate) from None
+
+    def _delete(self, table: sa.Table, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.id == key))

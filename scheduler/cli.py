@@ -1,0 +1,407 @@
+"""`dms`: endpoints, replication instances, tasks and workers, noun-verb like the DMS API.
+
+Exit codes: 0 ok, 1 runtime failure (or validation mismatch), 2 configuration error.
+Every failure is one line on stderr saying what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from connectors.base import Endpoint
+from connectors.errors import ConfigError, DmsError
+from connectors.registry import ENGINES, open_endpoint
+
+from .catalog import Catalog, TaskDef
+from .plan import START_TYPES
+from .spec import MIGRATION_TYPES, check_identifier, parse_table_mappings, parse_task_settings
+
+SSL_MODES = ("none", "require", "verify-ca", "verify-full")
+
+
+class _Cli(click.Group):
+    """Turns every expected failure into one clear line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DmsError as exc:
+            _fail(str(exc), exc.exit_code)
+        except _redis_errors() as exc:
+            url = os.environ.get("DMS_REDIS_URL", "")
+            _fail(f"cannot reach Redis at {url}: {exc}; is it running, and is DMS_REDIS_URL right?", 1)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    import redis.exceptions  # noqa: PLC0415
+
+    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _emit(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, default=str))
+
+
+def _state():
+    from worker.app import redis_client  # noqa: PLC0415  (the CLI needs Redis only for live state)
+    from worker.state import StateStore  # noqa: PLC0415
+
+    return StateStore(redis_client())
+
+
+def _quiet_logs() -> None:
+    from worker import logs  # noqa: PLC0415
+
+    logs.setup(os.environ.get("DMS_LOG_LEVEL", "WARNING"))
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="opendms")
+def main() -> None:
+    """OpenDMS: database migration with full load and change data capture."""
+    _quiet_logs()
+
+
+# --- endpoints ------------------------------------------------------------------------------------
+
+
+@main.group()
+def endpoint() -> None:
+    """Source and target endpoints."""
+
+
+def _parse_extra(text: str) -> dict[str, str]:
+    extra = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"extra connection attribute {part!r} is not key=value: write them as k1=v1;k2=v2")
+        extra[key.strip()] = value.strip()
+    return extra
+
+
+@endpoint.command("create")
+@click.argument("endpoint_id")
+@click.option("--type", "kind", type=click.Choice(["source", "target"]), required=True)
+@click.option("--engine", type=click.Choice(ENGINES), required=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="default: the engine's usual port")
+@click.option("--database", default="")
+@click.option("--user", default="")
+@click.option("--password", default=None, help="prefer --password-env or the prompt: flags show in `ps`")
+@click.option("--password-env", default=None, metavar="VAR", help="read the password from this variable")
+@click.option("--ssl-mode", type=click.Choice(SSL_MODES), default="none", show_default=True)
+@click.option("--extra", default="", help="extra connection attributes: k1=v1;k2=v2")
+def endpoint_create(endpoint_id: str, kind: str, engine: str, host: str, port: int | None, database: str,
+                    user: str, password: str | None, password_env: str | None, ssl_mode: str, extra: str) -> None:
+    """Define an endpoint (the password is stored in the catalog, never shown again)."""
+    check_identifier("endpoint", endpoint_id)
+    if password is None and password_env:
+        if password_env not in os.environ:
+            raise ConfigError(f"--password-env {password_env}: that environment variable is not set")
+        password = os.environ[password_env]
+    if password is None:
+        interactive = sys.stdin.isatty()
+        password = click.prompt("Password", hide_input=True, default="", show_default=False) if interactive else ""
+    ep = Endpoint(endpoint_id, kind, engine, host, port or {"postgres": 5432}.get(engine, 0), database, user,
+                  password, ssl_mode, _parse_extra(extra))
+    Catalog().add_endpoint(ep)
+    click.echo(f"endpoint {endpoint_id} created ({kind}, {engine} at {ep.host}:{ep.port}/{database})")
+
+
+def _endpoint_doc(ep: Endpoint) -> dict[str, Any]:
+    return {"EndpointIdentifier": ep.id, "EndpointType": ep.kind, "EngineName": ep.engine, "ServerName": ep.host,
+            "Port": ep.port, "DatabaseName": ep.database, "Username": ep.user, "SslMode": ep.ssl_mode,
+            "ExtraConnectionAttributes": ";".join(f"{k}={v}" for k, v in ep.extra.items())}
+
+
+@endpoint.command("test")
+@click.argument("endpoint_id")
+def endpoint_test(endpoint_id: str) -> None:
+    """Connect to the endpoint and report OK or what failed."""
+    ep = Catalog().endpoint(endpoint_id)
+    conn = open_endpoint(ep)
+    try:
+        problems = conn.check(cdc=False) if ep.kind == "source" else conn.check()
+    finally:
+        conn.close()
+    if problems:
+        raise ConfigError("; ".join(problems))
+    click.echo(f"OK: connected to {ep.where()} as {ep.user}")
+
+
+@endpoint.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def endpoint_list(as_json: bool) -> None:
+    eps = Catalog().endpoints()
+    if as_json:
+        return _emit({"Endpoints": [_endpoint_doc(e) for e in eps]})
+    for e in eps:
+        click.echo(f"{e.id:24} {e.kind:7} {e.engine:10} {e.host}:{e.port}/{e.database}")
+
+
+@endpoint.command("describe")
+@click.argument("endpoint_id")
+def endpoint_describe(endpoint_id: str) -> None:
+    _emit({"Endpoint": _endpoint_doc(Catalog().endpoint(endpoint_id))})
+
+
+@endpoint.command("delete")
+@click.argument("endpoint_id")
+def endpoint_delete(endpoint_id: str) -> None:
+    Catalog().delete_endpoint(endpoint_id)
+    click.echo(f"endpoint {endpoint_id} deleted")
+
+
+# --- replication instances ------------------------------------------------------------------------
+
+
+@main.group()
+def instance() -> None:
+    """Replication instances: named pools of workers sharing queues."""
+
+
+@instance.command("create")
+@click.argument("instance_id")
+def instance_create(instance_id: str) -> None:
+    check_identifier("replication instance", instance_id, 63)
+    name = instance_id.lower()
+    Catalog().add_instance(name)
+    click.echo(f"instance {name} created; start workers with: dms worker --instance {name}")
+
+
+@instance.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def instance_list(as_json: bool) -> None:
+    items = Catalog().instances()
+    if as_json:
+        return _emit({"ReplicationInstances": [{"ReplicationInstanceIdentifier": i["id"],
+                                                "ReplicationInstanceStatus": "available"} for i in items]})
+    for i in items:
+        click.echo(i["id"])
+
+
+@instance.command("delete")
+@click.argument("instance_id")
+def instance_delete(instance_id: str) -> None:
+    Catalog().delete_instance(instance_id.lower())
+    click.echo(f"instance {instance_id.lower()} deleted")
+
+
+# --- tasks ----------------------------------------------------------------------------------------
+
+
+@main.group()
+def task() -> None:
+    """Replication tasks."""
+
+
+def _read_file(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} file {path}: {exc.strerror}") from None
+
+
+@task.command("create")
+@click.argument("task_id")
+@click.option("--source", required=True, help="source endpoint id")
+@click.option("--target", required=True, help="target endpoint id")
+@click.option("--instance", required=True, help="replication instance id")
+@click.option("--migration-type", type=click.Choice(MIGRATION_TYPES), required=True)
+@click.option("--table-mappings", "mappings", required=True, metavar="FILE", help="DMS table-mapping JSON")
+@click.option("--settings", default=None, metavar="FILE", help="DMS task-settings JSON")
+@click.option("--cdc-start-position", default="", help="cdc only: engine position to start from (default: now)")
+def task_create(task_id: str, source: str, target: str, instance: str, migration_type: str, mappings: str,
+                settings: str | None, cdc_start_position: str) -> None:
+    """Define a task; nothing moves until `dms task start`."""
+    check_identifier("task", task_id)
+    catalog = Catalog()
+    src, tgt = catalog.endpoint(source), catalog.endpoint(target)
+    if src.kind != "source":
+        raise ConfigError(f"endpoint {source} is a {src.kind} endpoint: --source needs a source endpoint")
+    if tgt.kind != "target":
+        raise ConfigError(f"endpoint {target} is a {tgt.kind} endpoint: --target needs a target endpoint")
+    catalog.instance(instance.lower())
+    mappings_json = _read_file(mappings, "table mappings")
+    parse_table_mappings(mappings_json)
+    settings_json = _read_file(settings, "task settings") if settings else ""
+    parse_task_settings(settings_json)
+    if cdc_start_position and migration_type != "cdc":
+        raise ConfigError("--cdc-start-position goes with --migration-type cdc only")
+    catalog.add_task(TaskDef(task_id, source, target, instance.lower(), migration_type, mappings_json,
+                             settings_json, cdc_start_position))
+    click.echo(f"task {task_id} created ({migration_type}, {source} -> {target} on {instance.lower()}); "
+               f"start it with: dms task start {task_id}")
+
+
+@task.command("start")
+@click.argument("task_id")
+@click.option("--type", "start_type", type=click.Choice(START_TYPES), default=None,
+              help="default: start-replication on the first run, resume-processing after")
+def task_start(task_id: str, start_type: str | None) -> None:
+    """Plan and enqueue the task's jobs on its instance's workers."""
+    from .submit import start_task  # noqa: PLC0415
+
+    used = start_task(Catalog(), _state(), task_id, start_type)
+    click.echo(f"task {task_id} started ({used})")
+
+
+@task.command("stop")
+@click.argument("task_id")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="wait until the jobs have stopped")
+@click.option("--timeout", default=120.0, show_default=True)
+def task_stop(task_id: str, wait: bool, timeout: float) -> None:
+    from .submit import stop_task, wait_until_stopped  # noqa: PLC0415
+
+    Catalog().task(task_id)
+    state = _state()
+    stop_task(state, task_id)
+    status = wait_until_stopped(state, task_id, timeout) if wait else state.status(task_id)
+    click.echo(f"task {task_id} {status}")
+    if wait and status == "stopping":
+        _fail(f"task {task_id} is still stopping after {timeout:.0f}s: are its workers alive?", 1)
+
+
+@task.command("describe")
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True)
+def task_describe(task_id: str, as_json: bool) -> None:
+    from .status import describe  # noqa: PLC0415
+
+    doc = describe(Catalog().task(task_id), _state())
+    if as_json:
+        return _emit({"ReplicationTasks": [doc]})
+    stats = doc["ReplicationTaskStats"]
+    lines = [
+        f"task        {doc['ReplicationTaskIdentifier']}  ({doc['MigrationType']}, "
+        f"{doc['SourceEndpointIdentifier']} -> {doc['TargetEndpointIdentifier']} on "
+        f"{doc['ReplicationInstanceIdentifier']})",
+        f"status      {doc['Status']}  phase {doc['Phase']}",
+        f"tables      {stats['TablesLoaded']} loaded, {stats['TablesLoading']} loading, "
+        f"{stats['TablesQueued']} queued, {stats['TablesErrored']} errored "
+        f"({stats['FullLoadProgressPercent']}% of full load)",
+    ]
+    for key in ("StopReason", "LastFailureMessage", "CdcStartPosition", "RecoveryCheckpoint"):
+        if key in doc:
+            lines.append(f"{key:<11} {doc[key]}" if len(key) < 12 else f"{key}: {doc[key]}")
+    for key, value in doc.get("Metrics", {}).items():
+        lines.append(f"{key}: {value:.3f} s")
+    click.echo("\n".join(lines))
+
+
+@task.command("stats")
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True)
+def task_stats(task_id: str, as_json: bool) -> None:
+    from .status import table_statistics  # noqa: PLC0415
+
+    doc = table_statistics(Catalog().task(task_id), _state())
+    if as_json:
+        return _emit(doc)
+    header = ("table", "state", "full-load rows", "inserts", "updates", "deletes")
+    click.echo("{:32} {:16} {:>14} {:>9} {:>9} {:>9}  validation".format(*header))
+    for t in doc["TableStatistics"]:
+        name = f"{t['SchemaName']}.{t['TableName']}"
+        click.echo(f"{name:32} {t['TableState']:16} {t['FullLoadRows']:>14} {t['Inserts']:>9} {t['Updates']:>9} "
+                   f"{t['Deletes']:>9}  {t['ValidationState']}")
+        if t.get("TableError"):
+            click.echo(f"    error: {t['TableError']}")
+
+
+@task.command("validate")
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True)
+def task_validate(task_id: str, as_json: bool) -> None:
+    """Compare every selected table row by row; exit 1 if any differs."""
+    from .validate import validate_task  # noqa: PLC0415
+
+    def show(r) -> None:
+        if as_json:
+            return
+        verdict = "equal" if r.equal else f"{r.mismatches} mismatched"
+        click.echo(f"{r.table:32} source {r.source_rows:>10}  target {r.target_rows:>10}  {verdict}")
+        for label, keys in (("missing in target", r.missing_in_target), ("missing in source", r.missing_in_source),
+                            ("different", r.different)):
+            if keys:
+                click.echo(f"    {label}: {', '.join(json.dumps(k, default=str) for k in keys)}")
+
+    results = validate_task(Catalog(), _state(), task_id, show)
+    if as_json:
+        _emit({"ReplicationTaskIdentifier": task_id, "Tables": [r.to_json() for r in results],
+               "Equal": all(r.equal for r in results)})
+    elif all(r.equal for r in results):
+        click.echo(f"source and target are identical ({len(results)} tables)")
+    if not all(r.equal for r in results):
+        sys.exit(1)
+
+
+@task.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def task_list(as_json: bool) -> None:
+    tasks = Catalog().tasks()
+    state = _state() if tasks else None
+    rows = [(t, state.status(t.id)) for t in tasks]
+    if as_json:
+        return _emit({"ReplicationTasks": [{"ReplicationTaskIdentifier": t.id, "Status": s,
+                                            "MigrationType": t.migration_type} for t, s in rows]})
+    for t, s in rows:
+        click.echo(f"{t.id:24} {s:10} {t.migration_type:18} {t.source} -> {t.target}")
+
+
+@task.command("delete")
+@click.argument("task_id")
+def task_delete(task_id: str) -> None:
+    """Delete a stopped task with its slot, publication and checkpoints."""
+    from .submit import delete_task  # noqa: PLC0415
+
+    delete_task(Catalog(), _state(), task_id)
+    click.echo(f"task {task_id} deleted")
+
+
+# --- workers --------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--instance", "instance_id", required=True, help="replication instance whose queues to serve")
+@click.option("--concurrency", "-c", default=4, show_default=True, help="jobs run at once by this process")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
+    """Run a replication-instance worker in the foreground (start more to scale)."""
+    import threading  # noqa: PLC0415
+
+    from worker import logs  # noqa: PLC0415
+    from worker.app import app, queue_name, redis_client  # noqa: PLC0415
+    from worker.recovery import start_reclaimer  # noqa: PLC0415
+
+    instance_id = instance_id.lower()
+    Catalog().instance(instance_id)
+    redis_client().ping()
+    logs.setup(loglevel, force=True)
+    stop = threading.Event()
+    start_reclaimer(stop)
+    queues = f"{queue_name(instance_id, 'cdc')},{queue_name(instance_id, 'full_load')}"
+    # One process, job threads: a killed worker takes all its jobs with it, and their leases expire.
+    app.worker_main([
+        "worker", "--pool", "threads", "--concurrency", str(max(concurrency, 1)), "--queues", queues,
+        "--hostname", f"{instance_id}.{os.getpid()}@%h", "--loglevel", loglevel, "--without-mingle",
+        "--without-gossip",
+    ])
+    stop.set()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,149 @@
+"""Starting, stopping and deleting tasks: preflight, initial state, enqueueing jobs."""
+
+from __future__ import annotations
+
+import time
+
+from connectors.errors import ConfigError, PositionLost
+from connectors.registry import open_source, open_target
+from worker.job import settle
+from worker.state import CDC_JOB, StateStore
+from worker.tasks import enqueue
+
+from .catalog import Catalog, TaskDef
+from .plan import initial_table_state, jobs_to_run
+
+ACTIVE = ("starting", "running", "stopping")
+
+
+def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: str | None) -> str:
+    """Start or resume a task; returns the start type actually used."""
+    task = catalog.task(task_id)
+    catalog.instance(task.instance)
+    info = state.task(task_id)
+    status = info.get("Status", "ready")
+    if status in ACTIVE:
+        raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}`")
+    has_run = "FreshStartDate" in info
+    start_type = start_type or ("resume-processing" if has_run else "start-replication")
+    if start_type == "start-replication" and has_run:
+        raise ConfigError(
+            f"task {task_id} has run before: use --type resume-processing to continue from its checkpoint "
+            "or --type reload-target to load everything again"
+        )
+    if start_type == "resume-processing" and not has_run:
+        start_type = "start-replication"
+
+    source = open_source(catalog.endpoint(task.source))
+    target = open_target(catalog.endpoint(task.target))
+    try:
+        problems = source.check(cdc=task.cdc) + target.check()
+        if problems:
+            raise ConfigError("; ".join(problems))
+        state.set_task(task_id, Status="starting", instance=task.instance, MigrationType=task.migration_type)
+        try:
+            if start_type == "resume-processing":
+                _resume(task, source, state)
+            else:
+                _fresh(task, source, target, state)
+        except BaseException:
+            state.set_task(task_id, Status=status)
+            raise
+    finally:
+        source.close()
+        target.close()
+
+    jobs = jobs_to_run(task, state.table_states(task_id))
+    now = time.time()
+    stale = ["StopReason", "StopDate", "LastFailureMessage", "pending_stop_reason"]
+    if any(j != CDC_JOB for j in jobs):
+        stale.append("FullLoadFinishDate")
+    state.clear_task_fields(task_id, *stale)
+    state.set_task(task_id, Status="running", StartDate=now, start_type=start_type,
+                   **({"FullLoadStartDate": now} if task.full_load and start_type != "resume-processing" else {}))
+    for job in jobs:
+        state.set_job(task_id, job, "queued")
+    state.set_active(task_id, True)
+    for job in jobs:
+        enqueue(task.instance, task_id, job)
+    settle(state, task_id)  # a resumed full-load task with nothing left ends here
+    return start_type
+
+
+def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
+    schemas = source.tables(task.mappings.selections)
+    if not schemas:
+        raise ConfigError(
+            f"the table mappings of task {task.id} select no table on source {task.source}: "
+            "check the schema-name and table-name patterns of its selection rules"
+        )
+    state.reset_run(task.id)
+    target.forget(task.id)
+    state.save_tables(task.id, schemas)
+    p0 = None
+    if task.cdc:
+        p0 = source.start_cdc(task.id, schemas)  # before any snapshot: every snapshot is at or after P0
+        if task.migration_type == "cdc" and task.cdc_start_position:
+            given = source.parse_position(task.id, task.cdc_start_position)
+            if given < p0:
+                raise ConfigError(
+                    f"CDC start position {task.cdc_start_position} is before the point where capture began "
+                    f"({p0.token}): changes before it can no longer be read; give a later position"
+                )
+            p0 = given
+    for schema in schemas:
+        state.set_table_state(task.id, schema.table, initial_table_state(task), FullLoadRows=0, Inserts=0,
+                              Updates=0, Deletes=0, Ddls=0)
+    fields = {"FreshStartDate": time.time()}
+    if p0 is not None:
+        fields |= {"p0": p0, "CdcStartPosition": p0.token, "RecoveryCheckpoint": p0.token}
+    state.set_task(task.id, **fields)
+
+
+def _resume(task: TaskDef, source, state: StateStore) -> None:
+    if task.cdc and source.slot_position(task.id) is None:
+        raise PositionLost(
+            f"the replication slot of task {task.id} is gone from source {task.source}, so changes since the "
+            f"checkpoint are lost: start it again with --type reload-target"
+        )
+
+
+def stop_task(state: StateStore, task_id: str, reason: str | None = None) -> None:
+    status = state.status(task_id)
+    if status not in ("starting", "running"):
+        raise ConfigError(f"task {task_id} is {status}, not running: nothing to stop")
+    fields = {"Status": "stopping"}
+    if reason:
+        fields["pending_stop_reason"] = reason
+    state.set_task(task_id, **fields)
+    for job, job_state in state.jobs(task_id).items():
+        if job_state == "queued":  # never started: nothing to wait for
+            state.set_job(task_id, job, "stopped")
+    settle(state, task_id)
+
+
+def wait_until_stopped(state: StateStore, task_id: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while (status := state.status(task_id)) == "stopping" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return status
+
+
+def delete_task(catalog: Catalog, state: StateStore, task_id: str) -> None:
+    task = catalog.task(task_id)
+    status = state.status(task_id)
+    if status in ACTIVE:
+        raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}`")
+    if task.cdc:
+        source = open_source(catalog.endpoint(task.source))
+        try:
+            source.drop_cdc(task_id)
+        finally:
+            source.close()
+    target = open_target(catalog.endpoint(task.target))
+    try:
+        target.forget(task_id)
+    finally:
+        target.close()
+    state.forget_task(task_id)
+    catalog.delete_task(task_id)

@@ -1,0 +1,61 @@
+"""Session-wide test servers: see tests/services.py for how they are started or reused."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Keep `import services` working whatever import mode or rootdir pytest is run with.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from services import MissingServiceError, PostgresServer, RedisServer  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "integration: needs real PostgreSQL/Redis servers")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def _serve(server, **start_args):
+    try:
+        server.start(**start_args)
+    except MissingServiceError as e:
+        # A CI run without servers must fail loudly, never pass by skipping everything.
+        if _in_ci():
+            raise
+        pytest.skip(str(e))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PostgresServer]:
+    """SOURCE server: wal_level=logical."""
+    yield from _serve(PostgresServer("DMS_TEST_PG_URL"), logical=True)
+
+
+@pytest.fixture(scope="session")
+def pg_target() -> Iterator[PostgresServer]:
+    """TARGET server: a separate cluster with wal_level=replica."""
+    yield from _serve(PostgresServer("DMS_TEST_PG_TARGET_URL"), logical=False)
+
+
+@pytest.fixture(scope="session")
+def pg_replica() -> Iterator[PostgresServer]:
+    """A wal_level=replica source, for "not CDC-ready" tests; started only when requested."""
+    yield from _serve(PostgresServer("DMS_TEST_PG_REPLICA_URL"), logical=False)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    yield from _serve(RedisServer())

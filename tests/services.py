@@ -1,0 +1,148 @@
+"""Throwaway PostgreSQL and Redis servers for tests, driven by the scripts in deploy/.
+
+Each server lives in its own temp dir under <repo>/.test-servers/ on a free port, so parallel
+sessions never collide. Setting DMS_TEST_PG_URL, DMS_TEST_PG_TARGET_URL, DMS_TEST_PG_REPLICA_URL
+or DMS_TEST_REDIS_URL points a server at an existing instance instead of starting one.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+
+REPO = Path(__file__).resolve().parents[1]
+DEPLOY = REPO / "deploy"
+SERVERS_DIR = REPO / ".test-servers"
+PG_BIN = Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"))
+INSTALL_HINT = "run deploy/install-test-deps.sh"
+
+
+class MissingServiceError(RuntimeError):
+    """A server binary is not installed (conftest skips on this unless CI is set)."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _require(binary: Path | str) -> None:
+    if not shutil.which(str(binary)):
+        raise MissingServiceError(f"{binary} not found: {INSTALL_HINT}")
+
+
+def _run(script: str, *args: str) -> str:
+    proc = subprocess.run([str(DEPLOY / script), *args], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"deploy/{script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+        )
+    return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+
+
+def _make_dir(prefix: str) -> Path:
+    SERVERS_DIR.mkdir(exist_ok=True)
+    # The postgres user must be able to traverse into the cluster dir.
+    SERVERS_DIR.chmod(0o755)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=SERVERS_DIR))
+
+
+class _Server:
+    env_var = ""
+
+    def __init__(self, env_var: str | None = None) -> None:
+        self.env_var = env_var or self.env_var
+        self.external = os.environ.get(self.env_var) or None
+        self.url = ""
+        self.dir: Path | None = None
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 0
+
+    def _cleanup(self) -> None:
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+class PostgresServer(_Server):
+    env_var = "DMS_TEST_PG_URL"
+
+    def start(self, logical: bool = True) -> PostgresServer:
+        if self.external:
+            self.url = self.external
+            return self
+        _require(PG_BIN / "postgres")
+        self.dir = _make_dir("pg-")
+        if os.geteuid() == 0:
+            pg = pwd.getpwnam("postgres")
+            os.chown(self.dir, pg.pw_uid, pg.pw_gid)
+        args = [str(self.dir), str(free_port())] + (["--logical"] if logical else [])
+        try:
+            self.url = _run("postgres.sh", "start", *args)
+        except RuntimeError as e:
+            log = self.dir / "log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            self.stop()
+            raise RuntimeError(f"{e}\n--- server log ---\n{tail}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.dir is not None:
+            _run("postgres.sh", "stop", str(self.dir))
+            self._cleanup()
+
+    def dsn(self, dbname: str) -> str:
+        parts = urlsplit(self.url)
+        return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+class RedisServer(_Server):
+    env_var = "DMS_TEST_REDIS_URL"
+
+    def start(self) -> RedisServer:
+        if self.external:
+            self.url = self.external
+            return self
+        _require("redis-server")
+        self.dir = _make_dir("redis-")
+        try:
+            self.url = _run("redis.sh", "start", str(self.dir), str(free_port()))
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.dir is not None:
+            _run("redis.sh", "stop", str(self.dir))
+            self._cleanup()
+
+    def restart(self) -> None:
+        if self.dir is None:
+            raise RuntimeError("can only restart a Redis started by the tests, not an external one")
+        _run("redis.sh", "restart", str(self.dir), str(self.port))
+
+
+def fresh_db(server: PostgresServer) -> str:
+    """Create a uniquely named empty database on `server` and return its URL."""
+    name = f"t_{secrets.token_hex(4)}"
+    conn = psycopg2.connect(server.url)
+    try:
+        conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+    return server.dsn(name)

@@ -1,0 +1,57 @@
+"""The one Celery app, its settings (from the environment, read once) and the Redis client."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+import redis
+from celery import Celery
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from connectors.errors import ConfigError
+
+# Seconds a job's lease lives without a heartbeat: how fast a killed worker's jobs are taken over.
+LEASE_SECONDS = float(os.environ.get("DMS_LEASE_SECONDS", "15"))
+
+
+def redis_url() -> str:
+    url = os.environ.get("DMS_REDIS_URL")
+    if not url:
+        raise ConfigError("DMS_REDIS_URL is not set: export DMS_REDIS_URL=redis://HOST:PORT/DB")
+    return url
+
+
+@cache
+def redis_client() -> redis.Redis:
+    # Retries ride out a Redis restart (AOF keeps the data) instead of failing the job.
+    return redis.Redis.from_url(
+        redis_url(), decode_responses=True, socket_timeout=30, socket_connect_timeout=5,
+        health_check_interval=15, retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 40),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
+def queue_name(instance: str, kind: str) -> str:
+    """Each replication instance has a full-load queue and a CDC queue."""
+    return f"dms.{instance}.{kind}"
+
+
+app = Celery("opendms", include=["worker.tasks"])
+app.conf.update(
+    broker_url=os.environ.get("DMS_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    broker_connection_retry_on_startup=True,
+    broker_connection_max_retries=None,
+    task_ignore_result=True,
+    # Jobs are acknowledged when they start; a job whose worker dies is recovered through its
+    # lease (worker/recovery.py), not by the broker's visibility timeout.
+    task_acks_late=False,
+    worker_prefetch_multiplier=1,
+    worker_hijack_root_logger=False,
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+    broker_transport_options={"visibility_timeout": 3600},
+)

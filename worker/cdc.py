@@ -1,0 +1,186 @@
+"""The CDC job: read the source's change stream, cache or apply each change, acknowledge the source.
+
+One job per task, single owner by lease. For each change:
+
+- its table is live: it joins the next apply batch (skipped if the target's checkpoint for that
+  table is already at or past it, as after a restart);
+- its table is still loading: it goes to the table's change cache in Redis;
+- when a table's load has finished ("loaded"), its cache is applied from the start, in order,
+  through the same idempotent apply, and the table goes live.
+
+Positions move only after durability: a batch is applied together with its checkpoint in one
+target transaction, and the source is acknowledged only up to what is applied while no table is
+still caching (until then the source keeps its log from P0, so nothing rests on Redis alone).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+from connectors.base import Change, Op, Position, TableId, TableSchema
+from connectors.errors import ConfigError, DataError, PositionLost, Stop
+from connectors.registry import open_source, open_target
+
+from . import logs
+from .cache import ChangeCache
+from .job import Job, describe_error, retrying
+from .state import StateStore
+
+log = logs.get_logger(__name__)
+
+FLUSH_SECONDS = 0.25  # longest a read change waits before it is applied or cached
+MAX_BATCH = 20_000  # changes per apply transaction
+ACK_SECONDS = 1.0
+CACHING = ("pending", "loading", "loaded")
+_COUNTERS = {Op.INSERT: "Inserts", Op.UPDATE: "Updates", Op.DELETE: "Deletes", Op.TRUNCATE: "Ddls"}
+
+
+def run_cdc(job: Job) -> None:
+    logs.bind(phase="cdc")
+    try:
+        retrying(job, "cdc", lambda: _Replicator(job).run())
+    except (PositionLost, ConfigError, DataError) as exc:
+        job.fail_task(describe_error(exc))
+        raise
+
+
+class _Replicator:
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.task = job.task
+        self.state: StateStore = job.state
+        self.tables: dict[TableId, TableSchema] = self.state.tables(self.task)
+        p0 = self.state.p0(self.task)
+        if p0 is None:
+            raise ConfigError(f"task {self.task} has no CDC start position: start it with `dms task start`")
+        self.p0 = p0
+        self.cache = ChangeCache(self.state, self.task, p0.log)
+        self.batch: dict[TableSchema, list[Change]] = defaultdict(list)
+        self.pending = 0
+        self.last: Position | None = None
+        self.last_commit_read: float | None = None
+        self.last_ack = 0.0
+
+    def run(self) -> None:
+        source = open_source(self.job.source_ep)
+        self.target = open_target(self.job.target_ep)
+        try:
+            self.applied = self.target.applied(self.task)
+            self.states = self.state.table_states(self.task)
+            self._drain_loaded()
+            log.info("cdc_streaming", start=self.p0.token, tables=len(self.tables))
+            last_flush = time.monotonic()
+            for item in source.stream(self.task, self.p0, list(self.tables.values())):
+                if isinstance(item, Position):
+                    if self.last is None or item > self.last:
+                        self.last = item
+                else:
+                    self._route(item)
+                if self.pending >= MAX_BATCH or time.monotonic() - last_flush >= FLUSH_SECONDS:
+                    self._flush(source)
+                    last_flush = time.monotonic()
+                    self.job.check()
+        except Stop:
+            self._flush(None)  # keep what was read before stopping
+            raise
+        finally:
+            source.close()
+            self.target.close()
+
+    def _route(self, ch: Change) -> None:
+        self.last = ch.position
+        self.last_commit_read = ch.commit_time
+        table_state = self.states.get(str(ch.table))
+        if table_state == "live":
+            done = self.applied.get(ch.table)
+            if done is None or ch.position > done:
+                self.batch[self.tables[ch.table]].append(ch)
+                self.pending += 1
+        elif table_state in CACHING:
+            self.cache.add(ch)
+            self.pending += 1
+        # failed tables (Table error) are suspended: their changes are not applied
+
+    def _flush(self, source) -> None:
+        self.cache.flush()
+        if self.batch:
+            self._apply(self.batch)
+            self.batch = defaultdict(list)
+        self.pending = 0
+        now = time.time()
+        fields: dict[str, object] = {}
+        if self.last is not None:
+            fields["cdc_read"] = self.last
+            fields["RecoveryCheckpoint"] = self.last.token
+        if self.last_commit_read is not None:
+            fields["CDCLatencySource"] = round(max(0.0, now - self.last_commit_read), 3)
+        if fields:
+            self.state.set_task(self.task, **fields)
+        self.states = self.state.table_states(self.task)
+        self._drain_loaded()
+        # While any table still caches, the source keeps its log from P0: a lost cache can be re-read.
+        caching = any(s in CACHING for s in self.states.values())
+        if source is not None and self.last is not None and now - self.last_ack >= ACK_SECONDS and not caching:
+            source.ack(self.last)
+            self.state.set_task(self.task, cdc_acked=self.last)
+            self.last_ack = now
+
+    def _apply(self, changes: Mapping[TableSchema, Sequence[Change]]) -> None:
+        try:
+            self.target.apply(self.task, changes)
+        except DataError as exc:
+            if len(changes) == 1:
+                (schema,) = changes
+                self._suspend(schema.table, exc)
+                return
+            for schema, items in changes.items():  # find the table at fault; the others go on
+                self._apply({schema: items})
+            return
+        counts: dict[str, dict[str, int]] = {}
+        newest = None
+        for schema, items in changes.items():
+            self.applied[schema.table] = items[-1].position
+            c = counts.setdefault(str(schema.table), {})
+            for ch in items:
+                name = _COUNTERS[ch.op]
+                c[name] = c.get(name, 0) + 1
+            t = items[-1].commit_time
+            if t is not None and (newest is None or t > newest):
+                newest = t
+        self.state.add_stats(self.task, counts)
+        if newest is not None:
+            self.state.set_task(self.task, CDCLatencyTarget=round(max(0.0, time.time() - newest), 3),
+                                cdc_applied_time=time.time())
+
+    def _suspend(self, table: TableId, exc: Exception) -> None:
+        message = describe_error(exc)
+        log.error("table_suspended", table=str(table), error=message)
+        self.state.set_table_state(self.task, table, "failed", TableError=message)
+        self.states[str(table)] = "failed"
+
+    def _drain_loaded(self) -> None:
+        """Apply the cache of every table whose load has finished, then switch it to live."""
+        for name, table_state in list(self.states.items()):
+            if table_state != "loaded":
+                continue
+            table = TableId.parse(name)
+            schema = self.tables[table]
+            logs.bind(table=name)
+            started, count = time.monotonic(), 0
+            done = self.applied.get(table)
+            for chunk in self.cache.read(table):
+                todo = [c for c in chunk if done is None or c.position > done]
+                if todo:
+                    self._apply({schema: todo})
+                    count += len(todo)
+                    if self.states.get(name) == "failed":
+                        break
+                self.job.check()
+            if self.states.get(name) != "failed":
+                self.state.set_table_state(self.task, table, "live")
+                self.states[name] = "live"
+                self.cache.drop(table)
+            log.info("cached_changes_applied", changes=count, seconds=round(time.monotonic() - started, 3))
+            logs.unbind("table")

@@ -1,0 +1,143 @@
+"""What every job shares: its definitions, its lease and heartbeat, and settling the task after it.
+
+A job runs only while it holds its lease. The heartbeat renews it; if renewal fails (the worker
+stalled longer than the lease, and another took over), the job stops at its next check.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from connectors.base import Endpoint
+from connectors.errors import DmsError, Stop, TransientError
+from scheduler.catalog import Catalog, TaskDef
+
+from . import logs
+from .app import LEASE_SECONDS, redis_client
+from .state import DONE_STATES, StateStore
+
+log = logs.get_logger(__name__)
+
+STOP_NORMAL = "Stop Reason NORMAL"
+STOP_FULL_LOAD_DONE = "Stop Reason FULL_LOAD_ONLY_FINISHED"
+STOP_FATAL = "Stop Reason FATAL_ERROR"
+
+
+class LeaseHeld(Exception):
+    """Another live worker already runs this job."""
+
+
+class Job:
+    """Context for one job run: ``with Job(task, name) as job: ...``."""
+
+    def __init__(self, task: str, name: str, catalog: Catalog | None = None) -> None:
+        self.task = task
+        self.name = name
+        self.state = StateStore(redis_client())
+        self.catalog = catalog or Catalog()
+        self.definition: TaskDef = self.catalog.task(task)
+        self.source_ep: Endpoint = self.catalog.endpoint(self.definition.source)
+        self.target_ep: Endpoint = self.catalog.endpoint(self.definition.target)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.ttl_ms = int(LEASE_SECONDS * 1000)
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._beat: threading.Thread | None = None
+        self.outcome = "done"
+
+    def __enter__(self) -> Job:
+        if not self.state.take_lease(self.task, self.name, self.owner, self.ttl_ms):
+            raise LeaseHeld(f"job {self.name} of task {self.task} is already running elsewhere")
+        self.state.set_job(self.task, self.name, "running")
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True, name=f"lease-{self.name}")
+        self._beat.start()
+        logs.bind(task=self.task, job=self.name)
+        log.info("job_started", owner=self.owner)
+        return self
+
+    def _heartbeat(self) -> None:
+        while not self._done.wait(LEASE_SECONDS / 3):
+            try:
+                if not self.state.renew_lease(self.task, self.name, self.owner, self.ttl_ms):
+                    log.warning("lease_lost")
+                    self.lost.set()
+                    return
+            except Exception as exc:  # Redis briefly away: the next beat tries again
+                log.warning("lease_renew_failed", error=str(exc))
+
+    def check(self) -> None:
+        """Raise Stop when a stop was requested or the lease was lost."""
+        if self.lost.is_set():
+            raise Stop("lease lost")
+        if self.state.stop_requested(self.task):
+            raise Stop("stop requested")
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self._done.set()
+        if self.lost.is_set():
+            return  # the job belongs to its new owner now
+        if exc_type is Stop:
+            self.outcome = "stopped"
+        elif exc is not None:
+            self.outcome = "failed"
+        self.state.set_job(self.task, self.name, self.outcome)
+        self.state.release_lease(self.task, self.name, self.owner)
+        log.info("job_ended", outcome=self.outcome)
+        settle(self.state, self.task)
+        logs.clear()
+
+    def fail_task(self, message: str) -> None:
+        self.state.set_task(self.task, Status="failed", StopReason=STOP_FATAL, LastFailureMessage=message,
+                            StopDate=time.time())
+        log.error("task_failed", error=message)
+
+
+def retrying(job: Job, what: str, fn: Callable[[], Any]) -> Any:
+    """Run fn, retrying TransientErrors with jittered backoff until it succeeds or a stop comes."""
+    delay = 1.0
+    while True:
+        job.check()
+        try:
+            return fn()
+        except TransientError as exc:
+            job.state.set_task(job.task, LastFailureMessage=str(exc))
+            log.warning("transient_error", step=what, error=str(exc), retry_in=round(delay, 1))
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline:
+                job.check()
+                time.sleep(0.2)
+            delay = min(delay * 2, 30.0) * random.uniform(0.8, 1.2)
+
+
+def settle(state: StateStore, task: str) -> None:
+    """After a job ends: finish the task when nothing is left to run."""
+    info = state.task(task)
+    status = info.get("Status")
+    busy = any(s in ("queued", "running") for s in state.jobs(task).values())
+    now = time.time()
+    if status == "stopping" and not busy:
+        state.set_task(task, Status="stopped", StopReason=info.get("pending_stop_reason", STOP_NORMAL), StopDate=now)
+        state.set_active(task, False)
+        return
+    if status != "running":
+        return
+    states = state.table_states(task)
+    if states and all(s in DONE_STATES or s == "loaded" for s in states.values()) and "FullLoadFinishDate" not in info:
+        state.set_task(task, FullLoadFinishDate=now)
+    if info.get("MigrationType") == "full-load" and not busy and all(s in DONE_STATES for s in states.values()):
+        if states and all(s == "failed" for s in states.values()):
+            state.set_task(task, Status="failed", StopReason=STOP_FATAL, StopDate=now,
+                           LastFailureMessage="every table failed: see `dms task stats`")
+        else:
+            state.set_task(task, Status="stopped", StopReason=STOP_FULL_LOAD_DONE, StopDate=now)
+        state.set_active(task, False)
+
+
+def describe_error(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, DmsError) else f"{type(exc).__name__}: {exc}"

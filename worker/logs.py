@@ -1,0 +1,41 @@
+"""Structured logs: one JSON event per meaningful step, carrying task, job, table and phase."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import structlog
+
+_configured = False
+
+
+def setup(level: str | None = None, *, json_output: bool = True, force: bool = False) -> None:
+    global _configured
+    if _configured and not force:
+        return
+    _configured = True
+    level_no = logging.getLevelName((level or os.environ.get("DMS_LOG_LEVEL", "INFO")).upper())
+    renderer = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level_no),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)
+
+
+bind = structlog.contextvars.bind_contextvars
+clear = structlog.contextvars.clear_contextvars
+unbind = structlog.contextvars.unbind_contextvars

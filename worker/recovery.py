@@ -1,0 +1,44 @@
+"""Takes over jobs whose worker died: any worker notices an expired lease and re-enqueues the job.
+
+The broker alone would hand an unacknowledged job on only after its visibility timeout (an hour),
+and would hand a days-long CDC job out twice; leases make recovery quick and single-owner.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from . import logs
+from .app import LEASE_SECONDS, redis_client
+from .state import StateStore
+from .tasks import enqueue
+
+log = logs.get_logger(__name__)
+
+
+def reclaim_once(state: StateStore) -> list[tuple[str, str]]:
+    taken = []
+    for task in state.active_tasks():
+        info = state.task(task)
+        if info.get("Status") not in ("running", "starting"):
+            continue
+        for job, job_state in state.jobs(task).items():
+            if job_state == "running" and state.reclaim(task, job):
+                enqueue(info["instance"], task, job)
+                taken.append((task, job))
+                log.warning("job_recovered", task=task, job=job, reason="lease expired: its worker is gone")
+    return taken
+
+
+def start_reclaimer(stop: threading.Event) -> threading.Thread:
+    def loop() -> None:
+        state = StateStore(redis_client())
+        while not stop.wait(max(1.0, LEASE_SECONDS / 3)):
+            try:
+                reclaim_once(state)
+            except Exception as exc:  # Redis away for a moment: try again next round
+                log.warning("reclaim_failed", error=str(exc))
+
+    thread = threading.Thread(target=loop, daemon=True, name="dms-reclaimer")
+    thread.start()
+    return thread

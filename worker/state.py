@@ -1,0 +1,209 @@
+"""Live state in Redis: task status, table states and statistics, jobs and leases.
+
+Every Redis key name lives in this module::
+
+    dms:tasks                         set     ids of tasks with jobs that may need recovery
+    dms:task:{task}                   hash    Status, StopReason, phase, dates, P0, failure, ...
+    dms:task:{task}:tables            hash    table -> TableSchema JSON (the plan)
+    dms:task:{task}:states            hash    table -> internal state (pending|loading|loaded|live|completed|failed)
+    dms:task:{task}:stats:{table}     hash    DMS TableStatistics fields
+    dms:task:{task}:jobs              hash    job -> queued|running|done|stopped|failed
+    dms:task:{task}:lease:{job}       string  owner id, with a TTL renewed by the job's heartbeat
+    dms:task:{task}:cache:{table}     stream  changes cached while the table loads (worker/cache.py)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any
+
+import redis
+
+from connectors.base import Column, Position, TableId, TableSchema
+
+# Internal table states and the TableState DMS shows for each.
+TABLE_STATES = {
+    "pending": "Before load",
+    "loading": "Full load",
+    "loaded": "Full load",  # rows are in; cached changes not applied yet
+    "live": "Table completed",
+    "completed": "Table completed",
+    "failed": "Table error",
+}
+DONE_STATES = ("live", "completed", "failed")
+
+# Job names: one full-load job per table, one CDC job per task.
+FULL_LOAD_PREFIX = "full_load:"
+CDC_JOB = "cdc"
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+# A running job whose lease has expired goes back to queued; only one worker wins the switch.
+_RECLAIM = """
+if redis.call('hget', KEYS[1], ARGV[1]) == 'running' and redis.call('exists', KEYS[2]) == 0 then
+  redis.call('hset', KEYS[1], ARGV[1], 'queued')
+  return 1
+end
+return 0
+"""
+
+
+def schema_to_json(schema: TableSchema) -> str:
+    return json.dumps(asdict(schema))
+
+
+def schema_from_json(text: str) -> TableSchema:
+    d = json.loads(text)
+    return TableSchema(
+        table=TableId(**d["table"]),
+        columns=tuple(Column(**c) for c in d["columns"]),
+        key=tuple(d["key"]),
+        engine=d.get("engine", ""),
+    )
+
+
+class StateStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+        self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(_RENEW)
+        self._reclaim = client.register_script(_RECLAIM)
+
+    # -- key names -------------------------------------------------------------------------------
+
+    @staticmethod
+    def task_key(task: str) -> str:
+        return f"dms:task:{task}"
+
+    @staticmethod
+    def cache_key(task: str, table: TableId | str) -> str:
+        return f"dms:task:{task}:cache:{table}"
+
+    def _stats_key(self, task: str, table: TableId | str) -> str:
+        return f"dms:task:{task}:stats:{table}"
+
+    # -- task ------------------------------------------------------------------------------------
+
+    def task(self, task: str) -> dict[str, str]:
+        return self.r.hgetall(self.task_key(task))
+
+    def set_task(self, task: str, **fields: Any) -> None:
+        self.r.hset(self.task_key(task), mapping={k: _text(v) for k, v in fields.items()})
+
+    def clear_task_fields(self, task: str, *names: str) -> None:
+        if names:
+            self.r.hdel(self.task_key(task), *names)
+
+    def status(self, task: str) -> str:
+        return self.r.hget(self.task_key(task), "Status") or "ready"
+
+    def stop_requested(self, task: str) -> bool:
+        return self.r.hget(self.task_key(task), "Status") in ("stopping", "stopped", "failed", None)
+
+    def p0(self, task: str) -> Position | None:
+        text = self.r.hget(self.task_key(task), "p0")
+        return Position.decode(text) if text else None
+
+    def forget_task(self, task: str) -> None:
+        keys = list(self.r.scan_iter(match=f"dms:task:{task}:*", count=1000)) + [self.task_key(task)]
+        self.r.delete(*keys)
+        self.r.srem("dms:tasks", task)
+
+    def reset_run(self, task: str) -> None:
+        """Forget the progress of a previous run: table states, statistics, caches and jobs."""
+        patterns = ["states", "jobs", "stats:*", "cache:*", "lease:*"]
+        keys = [k for p in patterns for k in self.r.scan_iter(match=f"dms:task:{task}:{p}", count=1000)]
+        if keys:
+            self.r.delete(*keys)
+
+    def active_tasks(self) -> set[str]:
+        return self.r.smembers("dms:tasks")
+
+    def set_active(self, task: str, active: bool) -> None:
+        (self.r.sadd if active else self.r.srem)("dms:tasks", task)
+
+    # -- tables ----------------------------------------------------------------------------------
+
+    def save_tables(self, task: str, schemas: Iterable[TableSchema]) -> None:
+        key = f"dms:task:{task}:tables"
+        mapping = {str(s.table): schema_to_json(s) for s in schemas}
+        pipe = self.r.pipeline()
+        pipe.delete(key)
+        if mapping:
+            pipe.hset(key, mapping=mapping)
+        pipe.execute()
+
+    def tables(self, task: str) -> dict[TableId, TableSchema]:
+        raw = self.r.hgetall(f"dms:task:{task}:tables")
+        schemas = sorted((schema_from_json(v) for v in raw.values()), key=lambda s: s.table)
+        return {s.table: s for s in schemas}
+
+    def table_states(self, task: str) -> dict[str, str]:
+        return self.r.hgetall(f"dms:task:{task}:states")
+
+    def set_table_state(self, task: str, table: TableId | str, state: str, **stats: Any) -> None:
+        pipe = self.r.pipeline()
+        pipe.hset(f"dms:task:{task}:states", str(table), state)
+        stats["TableState"] = TABLE_STATES[state]
+        stats["LastUpdateTime"] = time.time()
+        pipe.hset(self._stats_key(task, table), mapping={k: _text(v) for k, v in stats.items()})
+        pipe.execute()
+
+    def set_table_stats(self, task: str, table: TableId | str, **stats: Any) -> None:
+        self.r.hset(self._stats_key(task, table), mapping={k: _text(v) for k, v in stats.items()})
+
+    def add_stats(self, task: str, counts: dict[str, dict[str, int]]) -> None:
+        """Add counters per table in one round trip: {table: {"Inserts": 3, ...}}."""
+        pipe = self.r.pipeline(transaction=False)
+        now = time.time()
+        for table, fields in counts.items():
+            key = self._stats_key(task, table)
+            for name, n in fields.items():
+                if n:
+                    pipe.hincrby(key, name, n)
+            pipe.hset(key, "LastUpdateTime", now)
+        pipe.execute()
+
+    def table_stats(self, task: str, table: TableId | str) -> dict[str, str]:
+        return self.r.hgetall(self._stats_key(task, table))
+
+    # -- jobs and leases -------------------------------------------------------------------------
+
+    def set_job(self, task: str, job: str, state: str) -> None:
+        self.r.hset(f"dms:task:{task}:jobs", job, state)
+
+    def jobs(self, task: str) -> dict[str, str]:
+        return self.r.hgetall(f"dms:task:{task}:jobs")
+
+    def _lease_key(self, task: str, job: str) -> str:
+        return f"dms:task:{task}:lease:{job}"
+
+    def take_lease(self, task: str, job: str, owner: str, ttl_ms: int) -> bool:
+        return bool(self.r.set(self._lease_key(task, job), owner, nx=True, px=ttl_ms))
+
+    def renew_lease(self, task: str, job: str, owner: str, ttl_ms: int) -> bool:
+        return bool(self._renew(keys=[self._lease_key(task, job)], args=[owner, ttl_ms]))
+
+    def release_lease(self, task: str, job: str, owner: str) -> None:
+        self._release(keys=[self._lease_key(task, job)], args=[owner])
+
+    def reclaim(self, task: str, job: str) -> bool:
+        """Switch a running job whose owner is gone back to queued; True for the one caller that wins."""
+        return bool(self._reclaim(keys=[f"dms:task:{task}:jobs", self._lease_key(task, job)], args=[job]))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Position):
+        return value.encode()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
