@@ -384,7 +384,7 @@ def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
     import threading  # noqa: PLC0415
 
     from worker import logs  # noqa: PLC0415
-    from worker.app import app, queue_name, redis_client  # noqa: PLC0415
+    from worker.app import configured_app, queue_name, redis_client  # noqa: PLC0415
     from worker.recovery import start_reclaimer  # noqa: PLC0415
 
     instance_id = instance_id.lower()
@@ -395,7 +395,7 @@ def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
     start_reclaimer(stop)
     queues = f"{queue_name(instance_id, 'cdc')},{queue_name(instance_id, 'full_load')}"
     # One process, job threads: a killed worker takes all its jobs with it, and their leases expire.
-    app.worker_main([
+    configured_app().worker_main([
         "worker", "--pool", "threads", "--concurrency", str(max(concurrency, 1)), "--queues", queues,
         "--hostname", f"{instance_id}.{os.getpid()}@%h", "--loglevel", loglevel, "--without-mingle",
         "--without-gossip",

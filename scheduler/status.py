@@ -83,8 +83,9 @@ def table_statistics(task: TaskDef, state: StateStore) -> dict[str, Any]:
         entry["ValidationState"] = raw.get("ValidationState", "Not enabled")
         if raw.get("ValidationStateDetails"):
             entry["ValidationStateDetails"] = raw["ValidationStateDetails"]
-        if raw.get("TableError"):
-            entry["TableError"] = raw["TableError"]
+        for key in ("TableError", "LoadedBy"):  # ours, beyond DMS's fields
+            if raw.get(key):
+                entry[key] = raw[key]
         rows.append(entry)
     return {"ReplicationTaskIdentifier": task.id, "TableStatistics": rows}
 

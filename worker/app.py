@@ -42,7 +42,6 @@ def queue_name(instance: str, kind: str) -> str:
 
 app = Celery("opendms", include=["worker.tasks"])
 app.conf.update(
-    broker_url=os.environ.get("DMS_REDIS_URL", "redis://127.0.0.1:6379/0"),
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
     task_ignore_result=True,
@@ -55,3 +54,10 @@ app.conf.update(
     task_send_sent_event=True,
     broker_transport_options={"visibility_timeout": 3600},
 )
+
+
+def configured_app() -> Celery:
+    """The app with its broker: DMS_REDIS_URL is read when a job is first sent or served, not at import."""
+    if app.conf.broker_url != redis_url():
+        app.conf.broker_url = redis_url()
+    return app

@@ -38,7 +38,8 @@ def run_full_load(job: Job, table_name: str) -> None:
         source = open_source(job.source_ep)
         target = open_target(job.target_ep)
         try:
-            state.set_table_state(task, table, "loading", FullLoadStartTime=time.time(), FullLoadRows=0)
+            state.set_table_state(task, table, "loading", FullLoadStartTime=time.time(), FullLoadRows=0,
+                                  LoadedBy=job.owner)
             target.prepare(schema, settings.prep_mode)
             batches = source.snapshot(schema, batch_rows=settings.commit_rate)
             return target.load(schema, _progress(job, table, batches))

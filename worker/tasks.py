@@ -5,7 +5,7 @@ from __future__ import annotations
 from connectors.errors import DmsError, Stop
 
 from . import logs
-from .app import app, queue_name, redis_client
+from .app import app, configured_app, queue_name, redis_client
 from .cdc import run_cdc
 from .full_load import run_full_load
 from .job import Job, LeaseHeld, describe_error
@@ -44,9 +44,10 @@ def cdc(task_id: str) -> None:
 
 def enqueue(instance: str, task_id: str, job_name: str) -> None:
     """Send one job to the instance's queues (the only place jobs are sent from)."""
+    celery = configured_app()
     if job_name == CDC_JOB:
-        app.send_task(CDC, args=[task_id], queue=queue_name(instance, "cdc"), shadow=f"{task_id} cdc")
+        celery.send_task(CDC, args=[task_id], queue=queue_name(instance, "cdc"), shadow=f"{task_id} cdc")
     else:
         table = job_name.removeprefix(FULL_LOAD_PREFIX)
-        app.send_task(FULL_LOAD, args=[task_id, table], queue=queue_name(instance, "full_load"),
+        celery.send_task(FULL_LOAD, args=[task_id, table], queue=queue_name(instance, "full_load"),
                       shadow=f"{task_id} full-load {table}")

@@ -1,0 +1,195 @@
+"""An isolated OpenDMS installation for one test: catalog, endpoints, workers, all real processes.
+
+The CLI runs as `dms` subprocesses (real exit codes and stderr); workers are `dms worker`
+processes that tests may kill with SIGKILL. Names are unique per test, so tests share servers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg2
+
+SELECT_ALL = {"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "all", "rule-action": "include",
+                         "object-locator": {"schema-name": "%", "table-name": "%"}}]}
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition", interval: float = 0.3) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def rows(url: str, table: str, order: str = "1") -> list[tuple]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT * FROM {table} ORDER BY {order}")
+        result = cur.fetchall()
+    conn.close()
+    return result
+
+
+def execute(url: str, *statements: str) -> None:
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for sql in statements:
+            cur.execute(sql)
+    conn.close()
+
+
+class DmsEnv:
+    def __init__(self, tmp: Path, redis_url: str, lease_seconds: float = 3) -> None:
+        self.tmp = tmp
+        self.suffix = secrets.token_hex(3)
+        self.instance = f"ri-{self.suffix}"
+        self.env = {
+            **os.environ,
+            "DMS_CATALOG_URL": f"sqlite:///{tmp / 'catalog.db'}",
+            "DMS_REDIS_URL": redis_url,
+            "DMS_LEASE_SECONDS": str(lease_seconds),
+            "DMS_LOG_LEVEL": "INFO",
+        }
+        self.workers: list[subprocess.Popen] = []
+        self.dms("instance", "create", self.instance)
+
+    # -- CLI ------------------------------------------------------------------------------------
+
+    def dms(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "scheduler.cli", *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"dms {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.dms(*args, "--json").stdout)
+
+    def endpoint(self, name: str, kind: str, url: str) -> str:
+        u = urlsplit(url)
+        self.dms("endpoint", "create", name, "--type", kind, "--engine", "postgres", "--host", u.hostname,
+                 "--port", str(u.port), "--database", u.path.lstrip("/"), "--user", u.username,
+                 "--password", u.password or "")
+        return name
+
+    def task(self, name: str, source_url: str, target_url: str, migration_type: str,
+             mappings: dict | None = None, settings: dict | None = None) -> str:
+        src = self.endpoint(f"src-{self.suffix}-{name}", "source", source_url)
+        dst = self.endpoint(f"dst-{self.suffix}-{name}", "target", target_url)
+        mapping_file = self.tmp / f"{name}-mappings.json"
+        mapping_file.write_text(json.dumps(mappings or SELECT_ALL))
+        args = ["task", "create", name, "--source", src, "--target", dst, "--instance", self.instance,
+                "--migration-type", migration_type, "--table-mappings", str(mapping_file)]
+        if settings:
+            settings_file = self.tmp / f"{name}-settings.json"
+            settings_file.write_text(json.dumps(settings))
+            args += ["--settings", str(settings_file)]
+        self.dms(*args)
+        return name
+
+    def describe(self, task: str) -> dict:
+        return self.json("task", "describe", task)["ReplicationTasks"][0]
+
+    def stats(self, task: str) -> dict[str, dict]:
+        doc = self.json("task", "stats", task)
+        return {f"{t['SchemaName']}.{t['TableName']}": t for t in doc["TableStatistics"]}
+
+    def wait_status(self, task: str, *statuses: str, timeout: float = 90) -> dict:
+        return wait_for(lambda: (d := self.describe(task))["Status"] in statuses and d, timeout,
+                        f"task {task} to be {'/'.join(statuses)}")
+
+    def wait_live(self, task: str, timeout: float = 90) -> dict:
+        """Every table loaded and its cached changes applied."""
+        return wait_for(lambda: (d := self.describe(task))["Phase"] == "ongoing-replication" and d, timeout,
+                        f"task {task} to reach ongoing replication")
+
+    # -- workers --------------------------------------------------------------------------------
+
+    def start_worker(self, concurrency: int = 4) -> subprocess.Popen:
+        log = open(self.tmp / f"worker-{len(self.workers)}.log", "w")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scheduler.cli", "worker", "--instance", self.instance,
+             "--concurrency", str(concurrency)],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.workers.append(proc)
+        return proc
+
+    def kill(self, proc: subprocess.Popen) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def worker_log(self, index: int = 0) -> str:
+        return (self.tmp / f"worker-{index}.log").read_text()
+
+    def close(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+class Writer(threading.Thread):
+    """Inserts, updates (some re-keying rows) and deletes on the source until stopped."""
+
+    def __init__(self, url: str, table: str, first_new_id: int, pace: float = 0.002) -> None:
+        super().__init__(daemon=True)
+        self.url, self.table, self.next_id, self.pace = url, table, first_new_id, pace
+        self.stop_event = threading.Event()
+        self.counts = {"insert": 0, "update": 0, "rekey": 0, "delete": 0}
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        import random  # noqa: PLC0415
+
+        rng = random.Random(7)
+        conn = psycopg2.connect(self.url)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                while not self.stop_event.is_set():
+                    op = rng.choice(("insert", "insert", "update", "update", "rekey", "delete"))
+                    if op == "insert":
+                        self.next_id += 1
+                        cur.execute(f"INSERT INTO {self.table} (id, i, t, n) VALUES (%s, %s, %s, %s)",
+                                    (self.next_id, rng.randint(0, 9), f"new {self.next_id}", rng.random() * 100))
+                    elif op == "update":
+                        cur.execute(f"UPDATE {self.table} SET i = i + 1, t = t || 'u' "
+                                    f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s ORDER BY id LIMIT 1)",
+                                    (rng.randint(0, self.next_id),))
+                    elif op == "rekey":
+                        cur.execute(f"UPDATE {self.table} SET id = id + 10000000 "
+                                    f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s AND id < 10000000 "
+                                    f"ORDER BY id LIMIT 1)", (rng.randint(0, self.next_id),))
+                    else:
+                        cur.execute(f"DELETE FROM {self.table} "
+                                    f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s ORDER BY id LIMIT 1)",
+                                    (rng.randint(0, self.next_id),))
+                    self.counts[op] += 1
+                    time.sleep(self.pace)
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+        finally:
+            conn.close()
+
+    def stop(self) -> dict[str, int]:
+        self.stop_event.set()
+        self.join(timeout=30)
+        if self.error:
+            raise self.error
+        return self.counts

@@ -1,0 +1,271 @@
+"""PostgreSQL -> PostgreSQL through the real `dms` CLI and real workers: the core replication path."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg2
+import pytest
+from dms_env import DmsEnv, Writer, execute, rows, wait_for
+from services import fresh_db
+
+pytestmark = pytest.mark.integration
+
+TYPED = """
+CREATE TABLE typed (
+  id bigint PRIMARY KEY, i integer, n numeric(14,4), t text, v varchar(30), b boolean, d date,
+  ts timestamptz, j jsonb, by bytea, u uuid, ia integer[], ta text[]
+)"""
+TYPED_ROWS = """
+INSERT INTO typed
+SELECT g, CASE WHEN g % 7 = 0 THEN NULL ELSE g % 1000 END,
+       CASE WHEN g % 11 = 0 THEN NULL ELSE (g * 1.2345)::numeric(14,4) END,
+       CASE WHEN g % 13 = 0 THEN NULL WHEN g % 17 = 0 THEN E'tab\\there\\nnew line \\\\ ' || g ELSE 'text ' || g END,
+       CASE WHEN g % 5 = 0 THEN NULL ELSE 'v' || g END,
+       CASE WHEN g % 3 = 0 THEN NULL ELSE g % 2 = 0 END,
+       CASE WHEN g % 19 = 0 THEN NULL ELSE date '2020-01-01' + (g % 2000) END,
+       CASE WHEN g % 23 = 0 THEN NULL ELSE timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second' END,
+       CASE WHEN g % 29 = 0 THEN NULL ELSE jsonb_build_object('k', g, 'name', 'n' || g, 'arr', jsonb_build_array(g, 'x')) END,
+       CASE WHEN g % 31 = 0 THEN NULL ELSE decode(md5(g::text), 'hex') END,
+       CASE WHEN g % 37 = 0 THEN NULL ELSE md5(g::text)::uuid END,
+       CASE WHEN g % 41 = 0 THEN NULL ELSE ARRAY[g, g + 1, NULL] END,
+       CASE WHEN g % 43 = 0 THEN NULL ELSE ARRAY['a' || g, 'b"q', NULL] END
+FROM generate_series(1, ROW_COUNT) g"""
+ORDERS = "CREATE TABLE orders (id bigint PRIMARY KEY, i int, t text, n numeric(12,4), big text)"
+ORDERS_ROWS = ("INSERT INTO orders SELECT g, g % 10, 'order ' || g, g * 0.5, "
+               "CASE WHEN g % 100 = 0 THEN repeat(md5(g::text), 400) END FROM generate_series(1, ROW_COUNT) g")
+
+
+def typed_rows(n: int) -> str:
+    return TYPED_ROWS.replace("ROW_COUNT", str(n))
+
+
+def orders_rows(n: int) -> str:
+    return ORDERS_ROWS.replace("ROW_COUNT", str(n))
+
+
+@pytest.fixture
+def dms(tmp_path, redis_server):
+    env = DmsEnv(tmp_path, redis_server.url)
+    yield env
+    env.close()
+
+
+@pytest.fixture
+def src(pg) -> str:
+    return fresh_db(pg)
+
+
+@pytest.fixture
+def dst(pg_target) -> str:
+    return fresh_db(pg_target)
+
+
+def assert_same(src: str, dst: str, *tables: str) -> None:
+    for table in tables:
+        expected, actual = rows(src, table), rows(dst, table)
+        assert len(actual) == len(expected), f"{table}: {len(actual)} rows in target, {len(expected)} in source"
+        assert actual == expected, f"{table} differs"
+
+
+def converged(src: str, dst: str, *tables: str) -> bool:
+    try:
+        return all(rows(src, t) == rows(dst, t) for t in tables)
+    except psycopg2.errors.UndefinedTable:
+        return False
+
+
+def test_full_load_of_typed_tables_validates_equal(dms, src, dst):
+    execute(src, TYPED, typed_rows(200_000), ORDERS, orders_rows(5_000),
+            "CREATE SCHEMA sales", "CREATE TABLE sales.regions (code text, id int, name text, PRIMARY KEY (code, id))",
+            "INSERT INTO sales.regions SELECT 'r' || (g % 10), g, 'region ' || g FROM generate_series(1, 300) g",
+            "CREATE TABLE skipped_tmp (id int PRIMARY KEY)")
+    mappings = {"rules": [
+        {"rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",
+         "object-locator": {"schema-name": "%", "table-name": "%"}},
+        {"rule-type": "selection", "rule-id": "2", "rule-name": "2", "rule-action": "exclude",
+         "object-locator": {"schema-name": "public", "table-name": "skipped[_]%"}},
+    ]}
+    dms.task("fl", src, dst, "full-load", mappings)
+    dms.start_worker()
+    started = time.monotonic()
+    dms.dms("task", "start", "fl")
+    task = dms.wait_status("fl", "stopped", "failed", timeout=120)
+    elapsed = time.monotonic() - started
+    assert task["Status"] == "stopped", task
+    assert task["StopReason"] == "Stop Reason FULL_LOAD_ONLY_FINISHED"
+    assert task["ReplicationTaskStats"]["TablesLoaded"] == 3
+    assert task["ReplicationTaskStats"]["FullLoadProgressPercent"] == 100
+
+    stats = dms.stats("fl")
+    assert set(stats) == {"public.typed", "public.orders", "sales.regions"}
+    assert stats["public.typed"]["FullLoadRows"] == 200_000
+    assert stats["public.orders"]["FullLoadRows"] == 5_000
+    assert stats["sales.regions"]["FullLoadRows"] == 300
+    assert all(s["TableState"] == "Table completed" for s in stats.values())
+
+    validation = dms.json("task", "validate", "fl")
+    assert validation["Equal"] is True, validation
+    assert_same(src, dst, "typed", "orders", "sales.regions")
+    with psycopg2.connect(dst) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('public.skipped_tmp')")
+        assert cur.fetchone()[0] is None
+    print(f"\nfull load of 3 tables (200,000 + 5,000 + 300 rows): {elapsed:.1f}s from start to stopped")
+
+
+def test_validate_lists_mismatching_keys(dms, src, dst):
+    execute(src, ORDERS, orders_rows(1_000))
+    dms.task("val", src, dst, "full-load")
+    dms.start_worker()
+    dms.dms("task", "start", "val")
+    dms.wait_status("val", "stopped")
+    execute(dst, "DELETE FROM orders WHERE id = 5", "UPDATE orders SET t = 'changed' WHERE id = 7",
+            "INSERT INTO orders (id) VALUES (999999)")
+    proc = dms.dms("task", "validate", "val", "--json", check=False)
+    assert proc.returncode == 1
+    import json  # noqa: PLC0415
+
+    (table,) = json.loads(proc.stdout)["Tables"]
+    assert table["MissingInTarget"] == [[5]]
+    assert table["Different"] == [[7]]
+    assert table["MissingInSource"] == [[999999]]
+    assert dms.stats("val")["public.orders"]["ValidationState"] == "Mismatched records"
+
+
+def test_full_load_and_cdc_with_writes_during_and_after_the_load(dms, src, dst):
+    execute(src, ORDERS, orders_rows(200_000), TYPED, typed_rows(2_000))
+    dms.task("cdc1", src, dst, "full-load-and-cdc")
+    dms.start_worker()
+    writer = Writer(src, "orders", 300_000)
+    writer.start()
+    time.sleep(0.5)
+    dms.dms("task", "start", "cdc1")
+    wait_for(lambda: dms.describe("cdc1")["Phase"] != "full-load", 120, "the full load to end")
+    time.sleep(1.0)  # and some writes after it
+    execute(src, "UPDATE typed SET t = 'after', j = '{\"x\": 1}' WHERE id <= 100", "DELETE FROM typed WHERE id > 1900",
+            "UPDATE typed SET id = -id WHERE id BETWEEN 200 AND 210")
+    counts = writer.stop()
+    assert counts["insert"] > 50 and counts["rekey"] > 10 and counts["delete"] > 10, counts
+    dms.wait_live("cdc1")
+    wait_for(lambda: converged(src, dst, "orders", "typed"), 30, "target to equal source")
+    assert_same(src, dst, "orders", "typed")
+    stats = dms.stats("cdc1")
+    assert stats["public.orders"]["Inserts"] >= 1 and stats["public.orders"]["Deletes"] >= 1
+    assert stats["public.typed"]["Updates"] >= 111
+    assert dms.describe("cdc1")["Status"] == "running"
+
+
+def test_stop_and_resume_in_cdc_loses_and_doubles_nothing(dms, src, dst):
+    execute(src, ORDERS, orders_rows(1_000), "CREATE TABLE events (id bigint PRIMARY KEY, note text)")
+    dms.task("sr", src, dst, "full-load-and-cdc")
+    dms.start_worker()
+    dms.dms("task", "start", "sr")
+    dms.wait_live("sr")
+    execute(src, "INSERT INTO events SELECT g, 'before stop' FROM generate_series(1, 500) g")
+    wait_for(lambda: converged(src, dst, "events"), 30, "events before the stop")
+    assert dms.dms("task", "stop", "sr").stdout.strip() == "task sr stopped"
+    assert dms.describe("sr")["Status"] == "stopped"
+    # Written while the task is stopped: the slot keeps them.
+    execute(src, "INSERT INTO events SELECT g, 'while stopped' FROM generate_series(501, 1500) g",
+            "UPDATE orders SET t = 'while stopped' WHERE id <= 300", "DELETE FROM orders WHERE id > 900")
+    proc = dms.dms("task", "start", "sr", "--type", "start-replication", check=False)
+    assert proc.returncode == 2 and "resume-processing" in proc.stderr  # start-replication twice is refused
+    assert "resume-processing" in dms.dms("task", "start", "sr").stdout  # the default after a first run
+    execute(src, "INSERT INTO events SELECT g, 'after resume' FROM generate_series(1501, 2000) g")
+    wait_for(lambda: converged(src, dst, "events", "orders"), 60, "target to equal source after resume")
+    assert_same(src, dst, "events", "orders")
+    stats = dms.stats("sr")
+    assert stats["public.events"]["Inserts"] == 2000  # each insert applied exactly once
+    assert stats["public.orders"]["Updates"] == 300 and stats["public.orders"]["Deletes"] == 100
+
+
+def test_worker_killed_during_full_load_and_during_cdc(dms, src, dst):
+    execute(src, ORDERS, orders_rows(600_000), "CREATE TABLE events (id bigint PRIMARY KEY, note text)")
+    dms.task("k9", src, dst, "full-load-and-cdc", settings={"FullLoadSettings": {"CommitRate": 5000}})
+    first = dms.start_worker(concurrency=2)
+    writer = Writer(src, "orders", 1_000_000)
+    writer.start()
+    dms.dms("task", "start", "k9")
+    wait_for(lambda: dms.stats("k9")["public.orders"]["FullLoadRows"] > 0, 60, "the load of orders to begin")
+    dms.kill(first)
+    assert dms.stats("k9")["public.orders"]["TableState"] == "Full load"
+    dms.start_worker(concurrency=2)
+    dms.wait_live("k9", timeout=120)
+    counts = writer.stop()
+    assert counts["insert"] > 0
+    wait_for(lambda: converged(src, dst, "orders", "events"), 60, "target to equal source after the first kill")
+
+    # Now kill the worker in the middle of CDC, with changes flowing.
+    writer = Writer(src, "orders", 2_000_000)
+    writer.start()
+    execute(src, "INSERT INTO events SELECT g, 'burst' FROM generate_series(1, 20000) g")
+    time.sleep(1.0)
+    dms.kill(dms.workers[-1])
+    execute(src, "INSERT INTO events SELECT g, 'while dead' FROM generate_series(20001, 30000) g")
+    dms.start_worker(concurrency=2)
+    time.sleep(2.0)
+    writer.stop()
+    wait_for(lambda: converged(src, dst, "orders", "events"), 90, "target to equal source after the second kill")
+    assert_same(src, dst, "orders", "events")
+    assert dms.describe("k9")["Status"] == "running"
+    assert "job_recovered" in dms.worker_log(1) + dms.worker_log(2)
+
+
+def test_two_workers_share_the_full_load(dms, src, dst):
+    statements = [f"CREATE TABLE part{i} (id bigint PRIMARY KEY, t text)" for i in range(8)]
+    statements += [f"INSERT INTO part{i} SELECT g, md5(g::text) FROM generate_series(1, 40000) g" for i in range(8)]
+    execute(src, *statements)
+    dms.task("two", src, dst, "full-load")
+    dms.start_worker(concurrency=1)
+    dms.start_worker(concurrency=1)
+    time.sleep(2.0)  # both workers consuming before jobs arrive
+    dms.dms("task", "start", "two")
+    assert dms.wait_status("two", "stopped", "failed")["Status"] == "stopped"
+    owners = {s["LoadedBy"].split(":")[1] for s in dms.stats("two").values()}
+    pids = {str(w.pid) for w in dms.workers}
+    assert owners == pids, f"jobs ran on {owners}, workers are {pids}"
+    assert dms.json("task", "validate", "two")["Equal"] is True
+
+
+def _one_error_line(proc) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+def test_bad_input_gives_one_clear_line(dms, src, dst, pg, pg_replica, tmp_path):
+    wrong = src.replace("dms:dms@", "dms:wrong@")
+    dms.endpoint("badpass", "source", wrong)
+    proc = dms.dms("endpoint", "test", "badpass", check=False)
+    assert proc.returncode == 2
+    assert "authentication failed for user 'dms'" in _one_error_line(proc)
+
+    from services import free_port  # noqa: PLC0415
+
+    closed = src.replace(f":{pg.port}/", f":{free_port()}/")
+    dms.endpoint("nohost", "source", closed)
+    assert "connection refused" in _one_error_line(dms.dms("endpoint", "test", "nohost", check=False))
+
+    proc = dms.dms("endpoint", "test", "no-such-endpoint", check=False)
+    assert proc.returncode == 2
+    assert "endpoint no-such-endpoint does not exist" in _one_error_line(proc)
+
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text('{"rules": [ {"rule-type": "selection", }')
+    dms.endpoint("okdst", "target", dst)
+    dms.endpoint("oksrc", "source", src)
+    proc = dms.dms("task", "create", "badmap", "--source", "oksrc", "--target", "okdst", "--instance", dms.instance,
+                   "--migration-type", "full-load", "--table-mappings", str(bad_json), check=False)
+    assert proc.returncode == 2
+    assert "table mappings is not valid JSON" in _one_error_line(proc)
+
+    replica_db = fresh_db(pg_replica)
+    execute(replica_db, ORDERS)
+    dms.task("nocdc", replica_db, dst, "full-load-and-cdc")
+    proc = dms.dms("task", "start", "nocdc", check=False)
+    assert proc.returncode == 2
+    line = _one_error_line(proc)
+    assert "wal_level is 'replica'" in line and "wal_level=logical" in line
+    assert dms.describe("nocdc")["Status"] == "ready"

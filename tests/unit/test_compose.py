@@ -1,0 +1,183 @@
+"""docker-compose.yml, deploy/Dockerfile and .env.example agree with the code (read only: no Docker needed)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from scheduler.cli import main
+
+yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read docker-compose.yml: pip install pyyaml")
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+ENV_EXAMPLE = ROOT / ".env.example"
+CODE_DIRS = ("scheduler", "worker", "connectors")
+
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}
+INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+@cache
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def services() -> dict[str, dict[str, Any]]:
+    return compose()["services"]
+
+
+def substitute(value: str) -> str:
+    """What compose makes of a value when only the defaults are known; required variables become a placeholder."""
+    return INTERPOLATION.sub(lambda m: m["arg"] if m["op"] in ("-", ":-") else f"<{m['name']}>", value)
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def built_from_our_dockerfile(service: dict[str, Any]) -> bool:
+    build = service.get("build")
+    if build is None:
+        return False
+    if isinstance(build, str):
+        return (ROOT / build / "Dockerfile").resolve() == DOCKERFILE
+    return (ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")).resolve() == DOCKERFILE
+
+
+def our_services() -> dict[str, dict[str, Any]]:
+    ours = {name: svc for name, svc in services().items() if built_from_our_dockerfile(svc)}
+    our_images = {svc["image"] for svc in ours.values() if "image" in svc}
+    ours |= {name: svc for name, svc in services().items() if svc.get("image") in our_images}
+    return ours
+
+
+def argv(command: str | list[str]) -> list[str]:
+    words = shlex.split(command) if isinstance(command, str) else [str(w) for w in command]
+    return [substitute(w) for w in words]
+
+
+def run_dms(args: list[str]) -> None:
+    result = CliRunner().invoke(main, [*args, "--help"])
+    assert result.exit_code == 0, f"`dms {shlex.join(args)} --help` failed ({result.exit_code}): {result.output}"
+
+
+@cache
+def python_sources() -> str:
+    return "\n".join(p.read_text() for d in CODE_DIRS for p in sorted((ROOT / d).rglob("*.py")))
+
+
+def test_our_image_is_used_by_worker_and_dms() -> None:
+    assert {"worker", "dms"} <= our_services().keys()
+    assert services()["dms"].get("profiles") == ["cli"], "the one-off CLI service must not start with `up`"
+
+
+def test_every_command_of_our_image_is_a_real_dms_command() -> None:
+    for name, svc in our_services().items():
+        if "entrypoint" in svc:
+            assert argv(svc["entrypoint"]) == ["dms"], f"{name}: entrypoint must stay `dms`"
+        if "command" in svc:
+            run_dms(argv(svc["command"]))
+    assert argv(services()["worker"]["command"]) == ["worker", "--instance", "ri1"]
+
+
+def test_dockerfile_entrypoint_and_cmd() -> None:
+    text = DOCKERFILE.read_text()
+    entrypoints = re.findall(r"^ENTRYPOINT\s+(\[.*\])\s*$", text, re.M)
+    cmds = re.findall(r"^CMD\s+(\[.*\])\s*$", text, re.M)
+    assert entrypoints and yaml.safe_load(entrypoints[-1]) == ["dms"]
+    assert cmds, "CMD must be in exec (JSON) form"
+    run_dms([a for a in yaml.safe_load(cmds[-1]) if a not in ("--help", "-h")])
+    assert re.search(r"^USER\s+(?!root\b|0\b)\S+", text, re.M), "the image must run as a non-root user"
+
+
+def test_every_dms_variable_set_is_read_by_the_code() -> None:
+    names = set()
+    for svc in our_services().values():
+        names |= {k for k in environment(svc) if k.startswith("DMS_")}
+    # Also keys in x- extension blocks and list-form entries: `DMS_X: v` or `- DMS_X=v` at the start of a line.
+    names |= set(re.findall(r"^\s*(?:-\s*)?(DMS_[A-Z0-9_]+)\s*[:=]", COMPOSE.read_text(), re.M))
+    assert {"DMS_REDIS_URL", "DMS_CATALOG_URL"} <= names
+    unread = sorted(n for n in names if f'"{n}"' not in python_sources())
+    assert not unread, f"set in docker-compose.yml but read nowhere in {', '.join(CODE_DIRS)}: {unread}"
+
+
+def test_our_services_point_at_the_compose_redis_and_postgres_catalog() -> None:
+    for name, svc in our_services().items():
+        env = environment(svc)
+        assert env["DMS_REDIS_URL"].startswith("redis://redis:"), name
+        assert env["DMS_CATALOG_URL"].startswith("postgresql+psycopg2://"), name
+        assert "@catalog" in env["DMS_CATALOG_URL"] and env["DMS_CATALOG_URL"].endswith("/dms_catalog"), name
+
+
+def test_worker_is_scalable_and_waits_for_redis_and_catalog() -> None:
+    worker = services()["worker"]
+    assert "container_name" not in worker, "a fixed container_name forbids --scale worker=N"
+    assert not worker.get("ports"), "published ports forbid --scale worker=N"
+    depends = worker.get("depends_on") or {}
+    assert {"redis", "catalog"} <= set(depends)
+    if isinstance(depends, dict):
+        for dep in ("redis", "catalog"):
+            assert depends[dep].get("condition") == "service_healthy", dep
+            assert "healthcheck" in services()[dep], f"{dep} needs a healthcheck for service_healthy"
+    assert worker.get("restart") in ("unless-stopped", "always", "on-failure")
+
+
+def test_every_image_is_pinned() -> None:
+    images = [svc["image"] for svc in services().values() if "image" in svc and not svc.get("build")]
+    images += re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.M)
+    assert images
+    for image in images:
+        tag = image.rsplit("/", 1)[-1].partition(":")[2].partition("@")[0]
+        assert tag and tag != "latest" and re.search(r"\d", tag), f"{image}: pin a versioned tag"
+
+
+def test_no_literal_password() -> None:
+    required = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?\?[^}]*\}")
+    found = 0
+    for name, svc in services().items():
+        for key, value in environment(svc).items():
+            if "PASSWORD" in key.upper():
+                found += 1
+                assert required.fullmatch(value), f"{name}.{key} must be a required ${{VAR:?...}} interpolation"
+    assert found
+    # Passwords inside URLs (user:password@host) too, anywhere in the file.
+    for url_password in re.findall(r"://[^:/@\s]+:([^@\s]+)@", COMPOSE.read_text()):
+        assert required.fullmatch(url_password), f"literal password in a URL: {url_password!r}"
+
+
+def test_redis_persists_every_write() -> None:
+    redis = services()["redis"]
+    args = argv(redis["command"])
+    assert args[0] == "redis-server"
+    assert args[args.index("--appendonly") + 1] == "yes"
+    assert args[args.index("--appendfsync") + 1] == "always"
+    assert any(v.split(":")[-1] == "/data" for v in redis.get("volumes", [])), "the AOF needs a volume"
+
+
+def test_source_allows_logical_replication() -> None:
+    args = argv(services()["source"]["command"])
+    assert "wal_level=logical" in args
+
+
+def test_env_example_documents_every_interpolated_variable() -> None:
+    used = {m["name"] for m in INTERPOLATION.finditer(COMPOSE.read_text())}
+    lines = ENV_EXAMPLE.read_text().splitlines()
+    documented = {}
+    for i, line in enumerate(lines):
+        if m := re.match(r"([A-Za-z_][A-Za-z0-9_]*)=", line):
+            documented[m[1]] = i > 0 and lines[i - 1].startswith("#")
+    missing = sorted(used - documented.keys())
+    assert not missing, f".env.example lacks {missing}"
+    uncommented = sorted(n for n, ok in documented.items() if not ok)
+    assert not uncommented, f".env.example: add a one-line comment above {uncommented}"
