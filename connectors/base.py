@@ -163,7 +163,10 @@ def wildcard_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(ch))
         i += 1
-    return re.compile("".join(out), re.DOTALL)
+    try:
+        return re.compile("".join(out), re.DOTALL)
+    except re.error as exc:
+        raise ValueError(f"wildcard {pattern!r} is invalid ({exc.msg})") from None
 
 
 @dataclass(frozen=True, slots=True)

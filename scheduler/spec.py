@@ -23,7 +23,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?=[A-Za-z0-9]))*$")
 
 def check_identifier(kind: str, value: str, max_len: int = 255) -> str:
     """DMS identifiers: a letter first, then letters, digits and single inner hyphens."""
-    if not value or len(value) > max_len or not _IDENTIFIER.match(value):
+    if not isinstance(value, str) or not value or len(value) > max_len or not _IDENTIFIER.fullmatch(value):
         raise ConfigError(
             f"{kind} identifier {value!r} is invalid: use a letter first, then letters, digits and "
             f"single hyphens (no trailing hyphen), at most {max_len} characters"
@@ -72,13 +72,13 @@ def parse_table_mappings(text: str) -> TableMappings:
         if not isinstance(rule, dict):
             raise ConfigError(f"{where} must be an object")
         kind = rule.get("rule-type")
-        if kind not in _RULE_TYPES:
+        if not isinstance(kind, str) or kind not in _RULE_TYPES:
             raise ConfigError(f"{where}.rule-type is {kind!r}: use one of {', '.join(sorted(_RULE_TYPES))}")
         rule_id = _rule_id(rule, where)
         if kind != "selection":
             continue  # transformation and table-settings rules arrive with the table-mappings work
         action = rule.get("rule-action")
-        if action not in ("include", "exclude", "explicit"):
+        if not isinstance(action, str) or action not in ("include", "exclude", "explicit"):
             raise ConfigError(f"{where} (rule {rule_id}).rule-action is {action!r}: use include, exclude or explicit")
         locator = rule.get("object-locator")
         if not isinstance(locator, dict) or not locator.get("schema-name") or not locator.get("table-name"):
@@ -141,7 +141,7 @@ def parse_task_settings(text: str | None) -> TaskSettings:
     if not isinstance(full, dict):
         raise ConfigError("FullLoadSettings must be an object")
     mode = full.get("TargetTablePrepMode", "DROP_AND_CREATE")
-    if mode not in PREP_MODES:
+    if not isinstance(mode, str) or mode not in PREP_MODES:
         raise ConfigError(
             f"FullLoadSettings.TargetTablePrepMode is {mode!r}: use one of {', '.join(PREP_MODES)}"
         )

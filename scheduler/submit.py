@@ -91,6 +91,9 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
                     f"({p0.token}): changes before it can no longer be read; give a later position"
                 )
             p0 = given
+    if not task.full_load:
+        for schema in schemas:  # cdc only: create missing tables, never drop or empty existing ones
+            target.prepare(schema, "keep")
     for schema in schemas:
         state.set_table_state(task.id, schema.table, initial_table_state(task), FullLoadRows=0, Inserts=0,
                               Updates=0, Deletes=0, Ddls=0)

@@ -103,6 +103,15 @@ class PostgresServer(_Server):
             _run("postgres.sh", "stop", str(self.dir))
             self._cleanup()
 
+    def pause(self) -> None:
+        """Stop the server but keep its data, as a target that goes down would."""
+        assert self.dir is not None, "only a server started by the tests can be paused"
+        _run("postgres.sh", "stop", str(self.dir))
+
+    def resume(self) -> None:
+        assert self.dir is not None
+        _run("postgres.sh", "start", str(self.dir), str(self.port))
+
     def dsn(self, dbname: str) -> str:
         parts = urlsplit(self.url)
         return urlunsplit(parts._replace(path=f"/{dbname}"))

@@ -21,20 +21,20 @@ from .state import StateStore
 
 
 def _default(value: Any) -> Any:
+    # Row values are scalars, so a JSON list in a row can only be one of these tags.
     if isinstance(value, Decimal):
-        return {"$d": str(value)}
+        return ["d", str(value)]
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"$b": base64.b64encode(bytes(value)).decode()}
+        return ["b", base64.b64encode(bytes(value)).decode()]
     raise TypeError(f"cannot cache a value of type {type(value).__name__}")
 
 
-def _hook(obj: dict[str, Any]) -> Any:
-    if len(obj) == 1:
-        if "$d" in obj:
-            return Decimal(obj["$d"])
-        if "$b" in obj:
-            return base64.b64decode(obj["$b"])
-    return obj
+def _untag(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row:
+        for name, value in row.items():
+            if type(value) is list:
+                row[name] = Decimal(value[1]) if value[0] == "d" else base64.b64decode(value[1])
+    return row
 
 
 def encode_change(ch: Change) -> str:
@@ -45,9 +45,10 @@ def encode_change(ch: Change) -> str:
 
 
 def decode_change(table: TableId, log: str, stream_id: str, data: str) -> Change:
-    op, before, after, commit_time, txid, token = json.loads(data, object_hook=_hook)
+    op, before, after, commit_time, txid, token = json.loads(data)
     major, minor = stream_id.split("-")
-    return Change(table, Op(op), Position(log, int(major), int(minor), token), before, after, commit_time, txid)
+    position = Position(log, int(major), int(minor), token)
+    return Change(table, Op(op), position, _untag(before), _untag(after), commit_time, txid)
 
 
 class ChangeCache:

@@ -61,6 +61,7 @@ class _Replicator:
         self.pending = 0
         self.last: Position | None = None
         self.last_commit_read: float | None = None
+        self.caught_up = False
         self.last_ack = 0.0
 
     def run(self) -> None:
@@ -73,9 +74,10 @@ class _Replicator:
             log.info("cdc_streaming", start=self.p0.token, tables=len(self.tables))
             last_flush = time.monotonic()
             for item in source.stream(self.task, self.p0, list(self.tables.values())):
-                if isinstance(item, Position):
+                if isinstance(item, Position):  # a heartbeat: the source has nothing more for now
                     if self.last is None or item > self.last:
                         self.last = item
+                    self.caught_up = True
                 else:
                     self._route(item)
                 if self.pending >= MAX_BATCH or time.monotonic() - last_flush >= FLUSH_SECONDS:
@@ -91,6 +93,7 @@ class _Replicator:
 
     def _route(self, ch: Change) -> None:
         self.last = ch.position
+        self.caught_up = False
         self.last_commit_read = ch.commit_time
         table_state = self.states.get(str(ch.table))
         if table_state == "live":
@@ -113,8 +116,10 @@ class _Replicator:
         fields: dict[str, object] = {}
         if self.last is not None:
             fields["cdc_read"] = self.last
-            fields["RecoveryCheckpoint"] = self.last.token
-        if self.last_commit_read is not None:
+        if self.caught_up and not self.batch:
+            # Nothing waiting on either side: DMS reports no latency rather than the age of the last change.
+            fields["CDCLatencySource"] = fields["CDCLatencyTarget"] = 0.0
+        elif self.last_commit_read is not None:
             fields["CDCLatencySource"] = round(max(0.0, now - self.last_commit_read), 3)
         if fields:
             self.state.set_task(self.task, **fields)
@@ -124,7 +129,8 @@ class _Replicator:
         caching = any(s in CACHING for s in self.states.values())
         if source is not None and self.last is not None and now - self.last_ack >= ACK_SECONDS and not caching:
             source.ack(self.last)
-            self.state.set_task(self.task, cdc_acked=self.last)
+            # Everything up to here is on the target: a new cdc task may start from it.
+            self.state.set_task(self.task, cdc_acked=self.last, RecoveryCheckpoint=self.last.token)
             self.last_ack = now
 
     def _apply(self, changes: Mapping[TableSchema, Sequence[Change]]) -> None:

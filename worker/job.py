@@ -14,6 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from connectors.base import Endpoint
 from connectors.errors import DmsError, Stop, TransientError
 from scheduler.catalog import Catalog, TaskDef
@@ -98,20 +101,26 @@ class Job:
         log.error("task_failed", error=message)
 
 
+_TRANSIENT = (TransientError, RedisConnectionError, RedisTimeoutError)
+
+
 def retrying(job: Job, what: str, fn: Callable[[], Any]) -> Any:
-    """Run fn, retrying TransientErrors with jittered backoff until it succeeds or a stop comes."""
+    """Run fn, retrying transient failures (source, target or Redis away) with jittered backoff.
+
+    Gives up only when a stop is requested or the lease is lost.
+    """
     delay = 1.0
     while True:
-        job.check()
         try:
+            job.check()
             return fn()
-        except TransientError as exc:
-            job.state.set_task(job.task, LastFailureMessage=str(exc))
+        except _TRANSIENT as exc:
             log.warning("transient_error", step=what, error=str(exc), retry_in=round(delay, 1))
-            deadline = time.monotonic() + delay
-            while time.monotonic() < deadline:
-                job.check()
-                time.sleep(0.2)
+            try:
+                job.state.set_task(job.task, LastFailureMessage=str(exc))
+            except _TRANSIENT[1:]:
+                pass  # Redis itself is away; the message is in the log
+            time.sleep(delay)
             delay = min(delay * 2, 30.0) * random.uniform(0.8, 1.2)
 
 

@@ -31,7 +31,7 @@ def connect(ep: Endpoint, *, replication: bool = False, autocommit: bool = False
     try:
         conn = psycopg2.connect(**kwargs)
     except psycopg2.Error as exc:
-        raise classify(exc, ep) from None
+        raise classify(exc, ep, connecting=True) from None
     if autocommit and not replication:
         conn.autocommit = True
     return conn
@@ -54,14 +54,18 @@ _CONNECT_PATTERNS: list[tuple[str, Callable[[Endpoint, str], DmsError]]] = [
 ]
 
 
-def classify(exc: BaseException, ep: Endpoint | None = None) -> DmsError:
-    """Map a psycopg2 exception to the error tree by SQLSTATE class, then by message."""
+def classify(exc: BaseException, ep: Endpoint | None = None, *, connecting: bool = False) -> DmsError:
+    """Map a psycopg2 exception to the error tree by SQLSTATE class, then by message.
+
+    Messages of a failed connection attempt (bad password, unknown host) are read only while
+    connecting: the same words later, like an SSL error on a dropped session, are transient.
+    """
     if isinstance(exc, DmsError):
         return exc
     message = " ".join(str(exc).split()) or type(exc).__name__
     where = ep.where() if ep else "PostgreSQL"
     code = getattr(exc, "pgcode", None) or ""
-    if ep is not None and not code and isinstance(exc, psycopg2.OperationalError):
+    if connecting and ep is not None and not code and isinstance(exc, psycopg2.OperationalError):
         for pattern, make in _CONNECT_PATTERNS:
             if re.search(pattern, message):
                 return make(ep, message)

@@ -90,6 +90,9 @@ class PostgresSource:
     def _slot(self, task: str) -> str:
         return self.ep.extra.get("slotName") or task_object_name(task)
 
+    def _publication(self, task: str) -> str:
+        return self.ep.extra.get("publicationName") or task_object_name(task)
+
     # -- Source ----------------------------------------------------------------------------------
 
     def check(self, cdc: bool) -> list[str]:
@@ -140,10 +143,14 @@ class PostgresSource:
                 f"table(s) {', '.join(keyless)} have no primary key, so their updates and deletes cannot be "
                 "replicated: add a primary key, or exclude them with a selection rule"
             )
-        name, slot = task_object_name(task), self._slot(task)
+        name, slot = self._publication(task), self._slot(task)
         table_list = ", ".join(qualified(t.table.schema, t.table.name) for t in tables)
         # The publication must exist before the slot: pgoutput reads it as of each change's time.
-        if self._query("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)):
+        if self.ep.extra.get("publicationName"):
+            if not self._query("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)):
+                raise ConfigError(f"publication {name!r} named by the endpoint's publicationName does not exist "
+                                  f"on {self.ep.where()}: create it or remove publicationName")
+        elif self._query("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)):
             self._query(f"ALTER PUBLICATION {quote_ident(name)} SET TABLE {table_list}")
         else:
             self._query(f"CREATE PUBLICATION {quote_ident(name)} FOR TABLE {table_list}")
@@ -193,6 +200,7 @@ class PostgresSource:
                 raise classify(exc, self.ep) from None
 
     def drop_cdc(self, task: str) -> None:
+        """Drop the slot and publication the task created; ones named by the endpoint are the user's."""
         name = task_object_name(task)
         if not self.ep.extra.get("slotName"):
             for _ in range(20):  # a walsender that is still exiting keeps the slot active briefly
@@ -205,7 +213,8 @@ class PostgresSource:
                 self._query("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s",
                             (name,))
                 time.sleep(0.25)
-        self._query(f"DROP PUBLICATION IF EXISTS {quote_ident(name)}")
+        if not self.ep.extra.get("publicationName"):
+            self._query(f"DROP PUBLICATION IF EXISTS {quote_ident(name)}")
 
     def close(self) -> None:
         for conn in (self._conn, self._repl and self._repl.conn):
@@ -239,7 +248,7 @@ class _ChangeReader:
         try:
             cur.start_replication(
                 slot_name=slot, decode=False, start_lsn=self.start.major,
-                options={"proto_version": "1", "publication_names": task_object_name(self.task)},
+                options={"proto_version": "1", "publication_names": src._publication(self.task)},
             )
             yield from self._loop(conn, cur)
         except psycopg2.Error as exc:

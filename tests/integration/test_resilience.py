@@ -1,0 +1,143 @@
+"""Failures outside OpenDMS: Redis restarts, a target that goes away; and CDC-only starts."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg2
+import pytest
+from dms_env import DmsEnv, Writer, execute, rows, wait_for
+from services import PostgresServer, fresh_db
+
+pytestmark = pytest.mark.integration
+
+ORDERS = "CREATE TABLE orders (id bigint PRIMARY KEY, i int, t text, n numeric(12,4))"
+SEED = "INSERT INTO orders SELECT g, g % 10, 'order ' || g, g * 0.5 FROM generate_series(1, 20000) g"
+
+
+@pytest.fixture
+def dms(tmp_path, redis_server):
+    env = DmsEnv(tmp_path, redis_server.url)
+    yield env
+    env.close()
+
+
+def converged(src: str, dst: str, *tables: str) -> bool:
+    try:
+        return all(rows(src, t) == rows(dst, t) for t in tables)
+    except psycopg2.Error:
+        return False
+
+
+def test_redis_restart_during_cdc_loses_nothing(dms, pg, pg_target, redis_server):
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, ORDERS, SEED)
+    dms.task("rr", src, dst, "full-load-and-cdc")
+    dms.start_worker()
+    dms.dms("task", "start", "rr")
+    dms.wait_live("rr")
+    writer = Writer(src, "orders", 100_000)
+    writer.start()
+    time.sleep(1.0)
+    redis_server.restart()
+    time.sleep(2.0)
+    counts = writer.stop()
+    assert sum(counts.values()) > 100
+    wait_for(lambda: converged(src, dst, "orders"), 90, "target to equal source after the Redis restart")
+    assert dms.describe("rr")["Status"] == "running"
+
+
+def test_target_down_then_back_loses_nothing(dms, pg, tmp_path):
+    target = PostgresServer().start(logical=False)  # our own target, so stopping it disturbs no other test
+    try:
+        src, dst = fresh_db(pg), fresh_db(target)
+        execute(src, ORDERS, SEED)
+        dms.task("down", src, dst, "full-load-and-cdc")
+        dms.start_worker()
+        dms.dms("task", "start", "down")
+        dms.wait_live("down")
+        writer = Writer(src, "orders", 100_000)
+        writer.start()
+        time.sleep(0.5)
+        target.pause()
+        time.sleep(8.0)  # changes keep coming while the target is away
+        target.resume()
+        time.sleep(1.0)
+        counts = writer.stop()
+        assert sum(counts.values()) > 100
+        wait_for(lambda: converged(src, dst, "orders"), 120, "target to catch up after coming back")
+        task = dms.describe("down")
+        assert task["Status"] == "running"
+        assert "transient_error" in dms.worker_log(0)
+    finally:
+        target.stop()
+
+
+def test_cdc_only_task_creates_missing_tables_and_applies_changes_from_now(dms, pg, pg_target):
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, ORDERS, SEED)
+    dms.task("conly", src, dst, "cdc")
+    dms.start_worker()
+    dms.dms("task", "start", "conly")
+    dms.wait_status("conly", "running")
+    execute(src, "INSERT INTO orders VALUES (900001, 1, 'after start', 1.5)", "UPDATE orders SET t = 'u' WHERE id = 5",
+            "DELETE FROM orders WHERE id = 6")
+    wait_for(lambda: rows(dst, "orders", "id") == [(5, 5, "u", rows(src, "orders WHERE id = 5")[0][3])]
+             + [(900001, 1, "after start", rows(src, "orders WHERE id = 900001")[0][3])],
+             30, "the changes made after the start (and only those)")
+    stats = dms.stats("conly")["public.orders"]
+    assert (stats["Inserts"], stats["Updates"], stats["Deletes"]) == (1, 1, 1)
+    assert stats["FullLoadRows"] == 0
+
+
+def test_cdc_start_position_on_a_user_slot(dms, pg, pg_target):
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, ORDERS, "CREATE PUBLICATION user_pub FOR TABLE orders")
+    slot = f"user_slot_{dms.suffix}"
+    execute(src, f"SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')",
+            "INSERT INTO orders VALUES (1, 1, 'before the position', 1)")
+    with psycopg2.connect(src) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_current_wal_insert_lsn()::text")  # includes unflushed WAL
+        (lsn,) = cur.fetchone()
+    conn.close()
+    execute(src, "INSERT INTO orders VALUES (2, 2, 'after the position', 2)")
+    dms.dms("endpoint", "create", "usersrc", "--type", "source", "--engine", "postgres", "--port", str(pg.port),
+            "--database", src.rsplit("/", 1)[1], "--user", "dms", "--password", "dms",
+            "--extra", f"slotName={slot};publicationName=user_pub")
+    dms.endpoint("userdst", "target", dst)
+    mappings = dms.tmp / "m.json"
+    mappings.write_text('{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","rule-action":"include",'
+                        '"object-locator":{"schema-name":"public","table-name":"orders"}}]}')
+    dms.dms("task", "create", "pos", "--source", "usersrc", "--target", "userdst", "--instance", dms.instance,
+            "--migration-type", "cdc", "--table-mappings", str(mappings), "--cdc-start-position", lsn)
+    dms.start_worker()
+    dms.dms("task", "start", "pos")
+    wait_for(lambda: rows(dst, "orders", "id") == [(2, 2, "after the position", rows(src, "orders WHERE id=2")[0][3])],
+             30, "only the change after the start position")
+    assert dms.describe("pos")["CdcStartPosition"] == lsn
+    dms.dms("task", "stop", "pos")
+    dms.dms("task", "delete", "pos")
+    with psycopg2.connect(src) as conn, conn.cursor() as cur:  # the user's slot and publication stay
+        cur.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+        assert cur.fetchone()[0] == 1
+        cur.execute(f"SELECT pg_drop_replication_slot('{slot}')")
+    conn.close()
+
+
+def test_delete_removes_the_slot_and_publication(dms, pg, pg_target):
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, ORDERS, SEED)
+    dms.task("del", src, dst, "full-load-and-cdc")
+    dms.start_worker()
+    dms.dms("task", "start", "del")
+    dms.wait_live("del")
+    proc = dms.dms("task", "delete", "del", check=False)
+    assert proc.returncode == 2 and "stop it first" in proc.stderr
+    dms.dms("task", "stop", "del")
+    dms.dms("task", "delete", "del")
+    with psycopg2.connect(src) as conn, conn.cursor() as cur:
+        cur.execute("SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'dms_del'),"
+                    " (SELECT count(*) FROM pg_publication WHERE pubname = 'dms_del')")
+        assert cur.fetchone() == (0, 0)
+    conn.close()
+    assert "task del does not exist" in dms.dms("task", "describe", "del", check=False).stderr
