@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -187,11 +189,14 @@ def instance_create(instance_id: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def instance_list(as_json: bool) -> None:
     items = Catalog().instances()
+    state = _state() if items else None
+    workers = {i["id"]: state.workers(i["id"]) for i in items}
     if as_json:
         return _emit({"ReplicationInstances": [{"ReplicationInstanceIdentifier": i["id"],
-                                                "ReplicationInstanceStatus": "available"} for i in items]})
+                                                "ReplicationInstanceStatus": "available",
+                                                "Workers": workers[i["id"]]} for i in items]})
     for i in items:
-        click.echo(i["id"])
+        click.echo(f"{i['id']:24} {len(workers[i['id']])} worker(s)")
 
 
 @instance.command("delete")
@@ -256,8 +261,13 @@ def task_start(task_id: str, start_type: str | None) -> None:
     """Plan and enqueue the task's jobs on its instance's workers."""
     from .submit import start_task  # noqa: PLC0415
 
-    used = start_task(Catalog(), _state(), task_id, start_type)
+    catalog, state = Catalog(), _state()
+    used = start_task(catalog, state, task_id, start_type)
     click.echo(f"task {task_id} started ({used})")
+    instance_id = catalog.task(task_id).instance
+    if not state.workers(instance_id):
+        click.echo(f"warning: no worker serves instance {instance_id} yet; the jobs wait in its queues until "
+                   f"one starts: dms worker --instance {instance_id}", err=True)
 
 
 @task.command("stop")
@@ -381,24 +391,32 @@ def task_delete(task_id: str) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
     """Run a replication-instance worker in the foreground (start more to scale)."""
-    import threading  # noqa: PLC0415
+    from celery.signals import worker_shutting_down  # noqa: PLC0415
 
     from worker import logs  # noqa: PLC0415
     from worker.app import configured_app, queue_name, redis_client  # noqa: PLC0415
     from worker.recovery import start_reclaimer  # noqa: PLC0415
+    from worker.tasks import hand_off_all  # noqa: PLC0415
 
     instance_id = instance_id.lower()
     Catalog().instance(instance_id)
     redis_client().ping()
     logs.setup(loglevel, force=True)
+    name = f"{instance_id}.{os.getpid()}@{socket.gethostname()}"
     stop = threading.Event()
-    start_reclaimer(stop)
+    start_reclaimer(stop, instance_id, name)
+
+    @worker_shutting_down.connect(weak=False)
+    def _hand_off(sig=None, how=None, exitcode=None, **kwargs) -> None:
+        if how == "Warm":  # SIGTERM: give running jobs to other workers now, not after their leases expire
+            hand_off_all()
+
     queues = f"{queue_name(instance_id, 'cdc')},{queue_name(instance_id, 'full_load')}"
     # One process, job threads: a killed worker takes all its jobs with it, and their leases expire.
+    # --concurrency counts full-load jobs; CDC jobs run on threads of their own.
     configured_app().worker_main([
         "worker", "--pool", "threads", "--concurrency", str(max(concurrency, 1)), "--queues", queues,
-        "--hostname", f"{instance_id}.{os.getpid()}@%h", "--loglevel", loglevel, "--without-mingle",
-        "--without-gossip",
+        "--hostname", name, "--loglevel", loglevel, "--without-mingle", "--without-gossip",
     ])
     stop.set()
 

@@ -36,6 +36,15 @@ class LeaseHeld(Exception):
     """Another live worker already runs this job."""
 
 
+class Handoff(Stop):
+    """This worker is shutting down: the job goes back to the queue for another worker."""
+
+
+# Set when the worker process begins a warm shutdown (SIGTERM): running jobs hand off at their
+# next check instead of holding the shutdown up or waiting for their leases to expire.
+SHUTDOWN = threading.Event()
+
+
 class Job:
     """Context for one job run: ``with Job(task, name) as job: ...``."""
 
@@ -78,6 +87,8 @@ class Job:
         """Raise Stop when a stop was requested or the lease was lost."""
         if self.lost.is_set():
             raise Stop("lease lost")
+        if SHUTDOWN.is_set():
+            raise Handoff("worker shutting down")
         if self.state.stop_requested(self.task):
             raise Stop("stop requested")
 
@@ -85,7 +96,9 @@ class Job:
         self._done.set()
         if self.lost.is_set():
             return  # the job belongs to its new owner now
-        if exc_type is Stop:
+        if exc_type is Handoff:
+            self.outcome = "queued"  # tasks.py sends it again
+        elif exc_type is Stop:
             self.outcome = "stopped"
         elif exc is not None:
             self.outcome = "failed"
@@ -120,8 +133,21 @@ def retrying(job: Job, what: str, fn: Callable[[], Any]) -> Any:
                 job.state.set_task(job.task, LastFailureMessage=str(exc))
             except _TRANSIENT[1:]:
                 pass  # Redis itself is away; the message is in the log
-            time.sleep(delay)
+            _pause(job, delay)
             delay = min(delay * 2, 30.0) * random.uniform(0.8, 1.2)
+
+
+def _pause(job: Job, seconds: float) -> None:
+    """Sleep, but wake early for a stop request or a worker shutdown."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if SHUTDOWN.wait(min(left, 0.5)):
+            return
+        try:
+            if job.state.stop_requested(job.task):
+                return
+        except _TRANSIENT[1:]:
+            pass
 
 
 def settle(state: StateStore, task: str) -> None:

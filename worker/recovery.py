@@ -30,14 +30,20 @@ def reclaim_once(state: StateStore) -> list[tuple[str, str]]:
     return taken
 
 
-def start_reclaimer(stop: threading.Event) -> threading.Thread:
+def start_reclaimer(stop: threading.Event, instance: str, name: str) -> threading.Thread:
+    """Every few seconds: say this worker is alive, and take over jobs whose workers are not."""
+    interval = max(1.0, LEASE_SECONDS / 3)
+
     def loop() -> None:
         state = StateStore(redis_client())
-        while not stop.wait(max(1.0, LEASE_SECONDS / 3)):
+        while True:
             try:
+                state.register_worker(instance, name, interval * 3)
                 reclaim_once(state)
             except Exception as exc:  # Redis away for a moment: try again next round
                 log.warning("reclaim_failed", error=str(exc))
+            if stop.wait(interval):
+                return
 
     thread = threading.Thread(target=loop, daemon=True, name="dms-reclaimer")
     thread.start()

@@ -10,6 +10,7 @@ Every Redis key name lives in this module::
     dms:task:{task}:jobs              hash    job -> queued|running|done|stopped|failed
     dms:task:{task}:lease:{job}       string  owner id, with a TTL renewed by the job's heartbeat
     dms:task:{task}:cache:{table}     stream  changes cached while the table loads (worker/cache.py)
+    dms:instance:{instance}:worker:{name}  string  a live worker of the instance (expires unless renewed)
 """
 
 from __future__ import annotations
@@ -195,6 +196,13 @@ class StateStore:
 
     def release_lease(self, task: str, job: str, owner: str) -> None:
         self._release(keys=[self._lease_key(task, job)], args=[owner])
+
+    def register_worker(self, instance: str, name: str, ttl_s: float) -> None:
+        self.r.set(f"dms:instance:{instance}:worker:{name}", str(time.time()), px=int(ttl_s * 1000))
+
+    def workers(self, instance: str) -> list[str]:
+        prefix = f"dms:instance:{instance}:worker:"
+        return sorted(k.removeprefix(prefix) for k in self.r.scan_iter(match=prefix + "*", count=1000))
 
     def reclaim(self, task: str, job: str) -> bool:
         """Switch a running job whose owner is gone back to queued; True for the one caller that wins."""

@@ -1,6 +1,12 @@
-"""Celery tasks: thin, ids only. The work is in run_full_load and run_cdc."""
+"""Celery tasks: thin, ids only. The work is in run_full_load and run_cdc.
+
+A CDC job runs for as long as its task, so it runs on a thread of its own in the worker process
+rather than in a pool slot: pool slots stay free for full-load jobs, whatever the concurrency.
+"""
 
 from __future__ import annotations
+
+import threading
 
 from connectors.errors import DmsError, Stop
 
@@ -8,7 +14,7 @@ from . import logs
 from .app import app, configured_app, queue_name, redis_client
 from .cdc import run_cdc
 from .full_load import run_full_load
-from .job import Job, LeaseHeld, describe_error
+from .job import SHUTDOWN, Handoff, Job, LeaseHeld, describe_error
 from .state import CDC_JOB, FULL_LOAD_PREFIX, StateStore
 
 log = logs.get_logger(__name__)
@@ -23,6 +29,11 @@ def _run(task_id: str, job_name: str, body) -> None:
             body(job)
     except LeaseHeld as exc:
         log.info("job_skipped", task=task_id, job=job_name, reason=str(exc))
+    except Handoff:
+        instance = StateStore(redis_client()).task(task_id).get("instance")
+        if instance:
+            enqueue(instance, task_id, job_name)
+            log.info("job_handed_off", task=task_id, job=job_name)
     except Stop as exc:
         log.info("job_stopped", task=task_id, job=job_name, reason=str(exc))
     except DmsError as exc:
@@ -37,9 +48,21 @@ def full_load(task_id: str, table: str) -> None:
     _run(task_id, FULL_LOAD_PREFIX + table, lambda job: run_full_load(job, table))
 
 
+CDC_THREADS: list[threading.Thread] = []
+
+
 @app.task(name=CDC)
 def cdc(task_id: str) -> None:
-    _run(task_id, CDC_JOB, run_cdc)
+    thread = threading.Thread(target=_run, args=(task_id, CDC_JOB, run_cdc), name=f"cdc-{task_id}", daemon=True)
+    thread.start()
+    CDC_THREADS[:] = [t for t in CDC_THREADS if t.is_alive()] + [thread]
+
+
+def hand_off_all(timeout: float = 20.0) -> None:
+    """On a warm shutdown: ask every job of this process to hand off, and wait for the CDC threads."""
+    SHUTDOWN.set()
+    for thread in list(CDC_THREADS):
+        thread.join(timeout)
 
 
 def enqueue(instance: str, task_id: str, job_name: str) -> None:

@@ -141,3 +141,36 @@ def test_delete_removes_the_slot_and_publication(dms, pg, pg_target):
         assert cur.fetchone() == (0, 0)
     conn.close()
     assert "task del does not exist" in dms.dms("task", "describe", "del", check=False).stderr
+
+
+def test_one_slot_worker_runs_both_the_load_and_cdc(dms, pg, pg_target):
+    # The CDC job must not take the only pool slot and starve the full loads.
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, ORDERS, SEED, "CREATE TABLE more (id int PRIMARY KEY)", "INSERT INTO more VALUES (1), (2)")
+    dms.task("one", src, dst, "full-load-and-cdc")
+    proc = dms.dms("task", "start", "one")
+    assert "no worker serves instance" in proc.stderr  # told before anything waits silently
+    dms.start_worker(concurrency=1)
+    dms.wait_live("one", timeout=60)
+    execute(src, "INSERT INTO more VALUES (3)")
+    wait_for(lambda: converged(src, dst, "orders", "more"), 30, "target to equal source")
+
+
+def test_sigterm_hands_running_jobs_to_another_worker(tmp_path, redis_server, pg, pg_target):
+    # Leases of a minute: without the hand-off, the second worker would wait that long.
+    dms = DmsEnv(tmp_path, redis_server.url, lease_seconds=60)
+    try:
+        src, dst = fresh_db(pg), fresh_db(pg_target)
+        execute(src, ORDERS, SEED)
+        dms.task("ho", src, dst, "full-load-and-cdc")
+        first = dms.start_worker()
+        dms.dms("task", "start", "ho")
+        dms.wait_live("ho")
+        dms.start_worker()
+        first.terminate()  # SIGTERM: warm shutdown
+        assert first.wait(timeout=30) == 0
+        execute(src, "INSERT INTO orders VALUES (500000, 1, 'after the hand-off', 1)")
+        wait_for(lambda: converged(src, dst, "orders"), 20, "the second worker to take the CDC job over")
+        assert "job_handed_off" in dms.worker_log(0)
+    finally:
+        dms.close()
