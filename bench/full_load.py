@@ -26,7 +26,7 @@ from services import PostgresServer, RedisServer, fresh_db  # noqa: E402
 
 TABLE = """CREATE TABLE bench (id bigint PRIMARY KEY, i integer, n numeric(12,2), t text, ts timestamptz,
                                b boolean, j jsonb)"""
-FILL = """INSERT INTO bench SELECT g, (g * 7919) % 100000, (g % 100000) / 100.0, md5(g::text) || 'abcdefgh',
+FILL = """INSERT INTO bench SELECT g, (g::bigint * 7919) % 100000, (g % 100000) / 100.0, md5(g::text) || 'abcdefgh',
           timestamptz '2024-01-01' + g * interval '1 second', g % 3 = 0, jsonb_build_object('k', g % 1000)
           FROM generate_series(1, {rows}) g"""
 

@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -391,7 +392,7 @@ def task_delete(task_id: str) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
     """Run a replication-instance worker in the foreground (start more to scale)."""
-    from celery.signals import worker_shutting_down  # noqa: PLC0415
+    from celery.signals import setup_logging, worker_shutting_down  # noqa: PLC0415
 
     from worker import logs  # noqa: PLC0415
     from worker.app import configured_app, queue_name, redis_client  # noqa: PLC0415
@@ -406,6 +407,10 @@ def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
     stop = threading.Event()
     start_reclaimer(stop, instance_id, name)
 
+    @setup_logging.connect(weak=False)
+    def _our_logging(**kwargs) -> None:  # connected: Celery leaves logging to us (JSON lines)
+        logs.setup(loglevel, force=True)
+
     @worker_shutting_down.connect(weak=False)
     def _hand_off(sig=None, how=None, exitcode=None, **kwargs) -> None:
         if how == "Warm":  # SIGTERM: give running jobs to other workers now, not after their leases expire
@@ -414,6 +419,8 @@ def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
     queues = f"{queue_name(instance_id, 'cdc')},{queue_name(instance_id, 'full_load')}"
     # One process, job threads: a killed worker takes all its jobs with it, and their leases expire.
     # --concurrency counts full-load jobs; CDC jobs run on threads of their own.
+    # Celery warns any root worker about pickle; our messages are JSON and pickle is never accepted.
+    warnings.filterwarnings("ignore", message="You're running the worker with superuser privileges")
     configured_app().worker_main([
         "worker", "--pool", "threads", "--concurrency", str(max(concurrency, 1)), "--queues", queues,
         "--hostname", name, "--loglevel", loglevel, "--without-mingle", "--without-gossip",

@@ -45,6 +45,8 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
     task_ignore_result=True,
+    task_serializer="json",
+    accept_content=["json"],  # job messages carry ids only; never unpickle what the broker hands us
     # Jobs are acknowledged when they start; a job whose worker dies is recovered through its
     # lease (worker/recovery.py), not by the broker's visibility timeout.
     task_acks_late=False,

@@ -1,4 +1,8 @@
-"""Structured logs: one JSON event per meaningful step, carrying task, job, table and phase."""
+"""Structured logs: one JSON event per meaningful step, carrying task, job, table and phase.
+
+Our events come from structlog; Celery's and kombu's stdlib records are rendered by the same
+processors, so a worker's stderr is one JSON object per line whoever wrote it.
+"""
 
 from __future__ import annotations
 
@@ -18,18 +22,25 @@ def setup(level: str | None = None, *, json_output: bool = True, force: bool = F
     _configured = True
     level_no = logging.getLevelName((level or os.environ.get("DMS_LOG_LEVEL", "INFO")).upper())
     renderer = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level_no),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.processors.format_exc_info],
+    ))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level_no)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
