@@ -17,12 +17,15 @@ import time
 from pathlib import Path
 
 import psycopg2
+import redis
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from dms_env import DmsEnv, execute  # noqa: E402
 from services import PostgresServer, RedisServer, fresh_db  # noqa: E402
+
+from worker.state import StateStore  # noqa: E402
 
 TABLE = """CREATE TABLE bench (id bigint PRIMARY KEY, i integer, n numeric(12,2), t text, ts timestamptz,
                                b boolean, j jsonb)"""
@@ -46,14 +49,22 @@ def _opendms(dms: DmsEnv, src: str, dst: str, run: int) -> tuple[float, float]:
     """(seconds from `dms task start` to the task stopped, seconds the table's load took in the worker)"""
     name = f"bench{run}"
     dms.task(name, src, dst, "full-load")
+    live = redis.Redis.from_url(dms.env["DMS_REDIS_URL"], decode_responses=True)
     started = time.time()
     dms.dms("task", "start", name)
-    while (task := dms.describe(name))["Status"] not in ("stopped", "failed"):
-        time.sleep(0.05)
+    # Poll Redis itself: a `dms` process per poll would eat the CPU the load needs.
+    while live.hget(StateStore.task_key(name), "Status") not in ("stopped", "failed"):
+        time.sleep(0.02)
+    task = dms.describe(name)
     if task["Status"] != "stopped":
         raise RuntimeError(f"benchmark task failed: {task.get('LastFailureMessage')}")
     (table,) = dms.stats(name).values()
     return task["ReplicationTaskStats"]["StopDate"] - started, table["FullLoadEndTime"] - table["FullLoadStartTime"]
+
+
+def _checkpoint(*urls: str) -> None:
+    for url in urls:
+        execute(url, "CHECKPOINT")
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -79,13 +90,18 @@ def run(rows: int, repeat: int) -> dict:
                                            "opendms table load": []}
         with tempfile.TemporaryDirectory() as tmp:
             dms = DmsEnv(Path(tmp), redis.url)
+            dms_dst = fresh_db(target)  # reused by every run, like the pipes' target (DROP_AND_CREATE each time)
             worker = dms.start_worker(concurrency=2)
             time.sleep(2)
             try:
                 for n in range(repeat):
+                    # A checkpoint before each run, so no run pays for the WAL its predecessor wrote.
+                    _checkpoint(src, pipe_dst)
                     timings["copy binary pipe"].append(_psql_pipe(src, pipe_dst, "binary"))
+                    _checkpoint(src, pipe_dst)
                     timings["copy text pipe"].append(_psql_pipe(src, pipe_dst, "text"))
-                    wall, load = _opendms(dms, src, fresh_db(target), n)
+                    _checkpoint(src, dms_dst)
+                    wall, load = _opendms(dms, src, dms_dst, n)
                     timings["opendms (1 worker)"].append(wall)
                     timings["opendms table load"].append(load)
                 peak = _peak_rss_mb(worker.pid)

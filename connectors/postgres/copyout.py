@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import queue
+import contextlib
+import fcntl
+import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,60 +33,60 @@ def copy_out(ep: Endpoint, sql: str, batch_rows: int, decode) -> Iterator[Batch]
 
 
 class _CopyReader:
-    """COPY ... TO STDOUT on a thread, cut into batches at row boundaries, through a small queue.
+    """COPY ... TO STDOUT on a thread, through an OS pipe, cut into batches at row boundaries.
 
-    The queue bounds memory to a few batches whatever the table size.
+    psycopg2 writes every row into the pipe with C-level writes, so no Python code runs per row;
+    the consumer reads the pipe in large chunks and cuts each batch after its last newline (in COPY
+    text a newline always ends a row: newlines inside values are escaped). The pipe blocks the
+    producer when the consumer (the target) is slower, which bounds memory whatever the table size.
     """
+
+    CHUNK = 1 << 20
 
     def __init__(self, ep: Endpoint, sql: str, batch_rows: int, decode) -> None:
         self.ep, self.sql, self.batch_rows, self.decode = ep, sql, batch_rows, decode
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=4)
+        self.error: BaseException | None = None
         self.cancelled = False
-        self.parts: list[bytes] = []
-        self.rows = 0
-        self.size = 0
 
-    def write(self, data: Any) -> None:  # called by psycopg2 once per row
-        if self.cancelled:
-            raise RuntimeError("snapshot cancelled")
-        self.parts.append(bytes(data))
-        self.rows += 1
-        self.size += len(data)
-        if self.rows >= self.batch_rows or self.size >= 16 << 20:
-            self._emit()
-
-    def _emit(self) -> None:
-        if self.rows:
-            self.queue.put(Batch(self.rows, raw=(COPY_TEXT, b"".join(self.parts)), decode=self.decode))
-        self.parts, self.rows, self.size = [], 0, 0
-
-    def _run(self, conn: Any) -> None:
+    def _run(self, conn: Any, write_fd: int) -> None:
         try:
-            with conn.cursor() as cur:
+            with open(write_fd, "wb", buffering=0) as sink, conn.cursor() as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                cur.copy_expert(self.sql, self, size=1 << 20)
+                cur.copy_expert(self.sql, sink, size=self.CHUNK)
             conn.rollback()
-            self._emit()
-            self.queue.put(None)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            self.queue.put(exc if self.cancelled else classify(exc, self.ep))
+        except BaseException as exc:  # raised by the consumer after it has read what came before
+            self.error = exc if self.cancelled else classify(exc, self.ep)
 
     def batches(self) -> Iterator[Batch]:
         conn = connect(self.ep)
-        thread = threading.Thread(target=self._run, args=(conn,), daemon=True, name="copy-out")
+        read_fd, write_fd = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, self.CHUNK)
+        thread = threading.Thread(target=self._run, args=(conn, write_fd), daemon=True, name="copy-out")
         thread.start()
+        source = open(read_fd, "rb", buffering=0)  # noqa: SIM115  (closed in finally)
         try:
-            while (item := self.queue.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            parts: list[bytes] = []
+            rows = size = 0
+            while chunk := source.read(self.CHUNK):
+                parts.append(chunk)
+                rows += chunk.count(b"\n")
+                size += len(chunk)
+                if rows >= self.batch_rows or size >= 16 << 20:
+                    data = b"".join(parts)
+                    cut = data.rfind(b"\n") + 1
+                    yield Batch(rows, raw=(COPY_TEXT, data[:cut]), decode=self.decode)
+                    rest = data[cut:]
+                    parts, rows, size = ([rest], 0, len(rest)) if rest else ([], 0, 0)
+            thread.join()
+            if self.error is not None:
+                raise self.error
+            if size:
+                yield Batch(rows, raw=(COPY_TEXT, b"".join(parts)), decode=self.decode)
         finally:
+            source.close()  # a producer still writing gets EPIPE and ends
             if thread.is_alive():
                 self.cancelled = True
                 conn.cancel()
-                while thread.is_alive():  # unblock a producer waiting on a full queue
-                    try:
-                        self.queue.get(timeout=0.1)
-                    except queue.Empty:
-                        pass
+                thread.join(10)
             conn.close()
