@@ -414,6 +414,7 @@ def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
     @worker_shutting_down.connect(weak=False)
     def _hand_off(sig=None, how=None, exitcode=None, **kwargs) -> None:
         if how == "Warm":  # SIGTERM: give running jobs to other workers now, not after their leases expire
+            stop.set()  # this worker's reclaimer must not take them back
             hand_off_all()
 
     queues = f"{queue_name(instance_id, 'cdc')},{queue_name(instance_id, 'full_load')}"

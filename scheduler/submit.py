@@ -120,15 +120,24 @@ def stop_task(state: StateStore, task_id: str, reason: str | None = None) -> Non
         fields["pending_stop_reason"] = reason
     state.set_task(task_id, **fields)
     for job, job_state in state.jobs(task_id).items():
-        if job_state == "queued":  # never started: nothing to wait for
+        if job_state in ("queued", "handoff"):  # not running anywhere: nothing to wait for
             state.set_job(task_id, job, "stopped")
+    _retire_orphans(state, task_id)
+
+
+def _retire_orphans(state: StateStore, task_id: str) -> None:
+    """Jobs whose workers died hold no lease: nothing will stop them, so they count as stopped."""
+    for job, job_state in state.jobs(task_id).items():
+        if job_state == "running":
+            state.reclaim(task_id, job, to="stopped")
     settle(state, task_id)
 
 
 def wait_until_stopped(state: StateStore, task_id: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while (status := state.status(task_id)) == "stopping" and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.5)
+        _retire_orphans(state, task_id)
     return status
 
 

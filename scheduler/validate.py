@@ -53,6 +53,10 @@ class TableResult:
         }
 
 
+def _same(a: Any, b: Any) -> bool:
+    return a == b or (a != a and b != b)  # NaN (float or Decimal) equals NaN here, as in PostgreSQL
+
+
 def compare(schema: TableSchema, source_rows: Iterator[list[Row]], target_rows: Iterator[list[Row]]) -> TableResult:
     result = TableResult(str(schema.table))
     names = schema.column_names
@@ -73,7 +77,7 @@ def compare(schema: TableSchema, source_rows: Iterator[list[Row]], target_rows: 
                 other = partners.pop()
                 if not partners:
                     del theirs[k]
-                if any(row.get(n) != other.get(n) for n in names):
+                if any(not _same(row.get(n), other.get(n)) for n in names):
                     result.note(result.different, k)
             else:
                 mine.setdefault(k, []).append(row)

@@ -44,6 +44,15 @@ def rows(url: str, table: str, order: str = "1") -> list[tuple]:
     return result
 
 
+def table_text(url: str, table: str) -> list[str]:
+    """Each row's text form, in key order: exact, and NaN equals NaN (unlike Python's floats)."""
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT t::text FROM {table} t ORDER BY 1")
+        result = [r[0] for r in cur.fetchall()]
+    conn.close()
+    return result
+
+
 def execute(url: str, *statements: str) -> None:
     conn = psycopg2.connect(url)
     conn.autocommit = True

@@ -66,7 +66,11 @@ class _Replicator:
 
     def run(self) -> None:
         source = open_source(self.job.source_ep)
-        self.target = open_target(self.job.target_ep)
+        try:
+            self.target = open_target(self.job.target_ep)
+        except BaseException:
+            source.close()
+            raise
         try:
             self.applied = self.target.applied(self.task)
             self.states = self.state.table_states(self.task)

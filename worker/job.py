@@ -97,7 +97,7 @@ class Job:
         if self.lost.is_set():
             return  # the job belongs to its new owner now
         if exc_type is Handoff:
-            self.outcome = "queued"  # tasks.py sends it again
+            self.outcome = "handoff"  # another worker's reclaimer sends it again (worker/recovery.py)
         elif exc_type is Stop:
             self.outcome = "stopped"
         elif exc is not None:
@@ -154,7 +154,7 @@ def settle(state: StateStore, task: str) -> None:
     """After a job ends: finish the task when nothing is left to run."""
     info = state.task(task)
     status = info.get("Status")
-    busy = any(s in ("queued", "running") for s in state.jobs(task).values())
+    busy = any(s in ("queued", "running", "handoff") for s in state.jobs(task).values())
     now = time.time()
     if status == "stopping" and not busy:
         state.set_task(task, Status="stopped", StopReason=info.get("pending_stop_reason", STOP_NORMAL), StopDate=now)

@@ -24,15 +24,20 @@ def reclaim_once(state: StateStore) -> list[tuple[str, str]]:
             continue
         for job, job_state in state.jobs(task).items():
             if job_state == "running" and state.reclaim(task, job):
-                enqueue(info["instance"], task, job)
-                taken.append((task, job))
-                log.warning("job_recovered", task=task, job=job, reason="lease expired: its worker is gone")
+                reason = "lease expired: its worker is gone"
+            elif job_state == "handoff" and state.reclaim(task, job, frm="handoff"):
+                reason = "handed off by a worker shutting down"
+            else:
+                continue
+            enqueue(info["instance"], task, job)
+            taken.append((task, job))
+            log.warning("job_recovered", task=task, job=job, reason=reason)
     return taken
 
 
 def start_reclaimer(stop: threading.Event, instance: str, name: str) -> threading.Thread:
     """Every few seconds: say this worker is alive, and take over jobs whose workers are not."""
-    interval = max(1.0, LEASE_SECONDS / 3)
+    interval = max(0.5, min(2.0, LEASE_SECONDS / 3))
 
     def loop() -> None:
         state = StateStore(redis_client())

@@ -7,7 +7,7 @@ Every Redis key name lives in this module::
     dms:task:{task}:tables            hash    table -> TableSchema JSON (the plan)
     dms:task:{task}:states            hash    table -> internal state (pending|loading|loaded|live|completed|failed)
     dms:task:{task}:stats:{table}     hash    DMS TableStatistics fields
-    dms:task:{task}:jobs              hash    job -> queued|running|done|stopped|failed
+    dms:task:{task}:jobs              hash    job -> queued|running|handoff|done|stopped|failed
     dms:task:{task}:lease:{job}       string  owner id, with a TTL renewed by the job's heartbeat
     dms:task:{task}:cache:{table}     stream  changes cached while the table loads (worker/cache.py)
     dms:instance:{instance}:worker:{name}  string  a live worker of the instance (expires unless renewed)
@@ -48,10 +48,11 @@ _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
-# A running job whose lease has expired goes back to queued; only one worker wins the switch.
+# A job in state ARGV[3] whose lease has expired switches to ARGV[2] (queued to run again, or
+# stopped); only one caller wins the switch.
 _RECLAIM = """
-if redis.call('hget', KEYS[1], ARGV[1]) == 'running' and redis.call('exists', KEYS[2]) == 0 then
-  redis.call('hset', KEYS[1], ARGV[1], 'queued')
+if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[3] and redis.call('exists', KEYS[2]) == 0 then
+  redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
   return 1
 end
 return 0
@@ -204,9 +205,10 @@ class StateStore:
         prefix = f"dms:instance:{instance}:worker:"
         return sorted(k.removeprefix(prefix) for k in self.r.scan_iter(match=prefix + "*", count=1000))
 
-    def reclaim(self, task: str, job: str) -> bool:
-        """Switch a running job whose owner is gone back to queued; True for the one caller that wins."""
-        return bool(self._reclaim(keys=[f"dms:task:{task}:jobs", self._lease_key(task, job)], args=[job]))
+    def reclaim(self, task: str, job: str, to: str = "queued", frm: str = "running") -> bool:
+        """Switch a job in state `frm` that holds no lease to `to`; True for the one caller that wins."""
+        keys = [f"dms:task:{task}:jobs", self._lease_key(task, job)]
+        return bool(self._reclaim(keys=keys, args=[job, to, frm]))
 
 
 def _text(value: Any) -> str:

@@ -30,10 +30,9 @@ def _run(task_id: str, job_name: str, body) -> None:
     except LeaseHeld as exc:
         log.info("job_skipped", task=task_id, job=job_name, reason=str(exc))
     except Handoff:
-        instance = StateStore(redis_client()).task(task_id).get("instance")
-        if instance:
-            enqueue(instance, task_id, job_name)
-            log.info("job_handed_off", task=task_id, job=job_name)
+        # Not sent again from here: this worker still consumes while it shuts down and would take it
+        # back. The reclaimers of the other workers send it (worker/recovery.py).
+        log.info("job_handed_off", task=task_id, job=job_name)
     except Stop as exc:
         log.info("job_stopped", task=task_id, job=job_name, reason=str(exc))
     except DmsError as exc:

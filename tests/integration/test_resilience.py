@@ -6,7 +6,7 @@ import time
 
 import psycopg2
 import pytest
-from dms_env import DmsEnv, Writer, execute, rows, wait_for
+from dms_env import DmsEnv, Writer, execute, rows, table_text, wait_for
 from services import PostgresServer, fresh_db
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ def dms(tmp_path, redis_server):
 
 def converged(src: str, dst: str, *tables: str) -> bool:
     try:
-        return all(rows(src, t) == rows(dst, t) for t in tables)
+        return all(table_text(src, t) == table_text(dst, t) for t in tables)
     except psycopg2.Error:
         return False
 
@@ -174,3 +174,20 @@ def test_sigterm_hands_running_jobs_to_another_worker(tmp_path, redis_server, pg
         assert "job_handed_off" in dms.worker_log(0)
     finally:
         dms.close()
+
+
+def test_stop_with_every_worker_dead_then_resume(dms, pg, pg_target):
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, ORDERS, SEED)
+    dms.task("orphan", src, dst, "full-load-and-cdc")
+    worker = dms.start_worker()
+    dms.dms("task", "start", "orphan")
+    dms.wait_live("orphan")
+    dms.kill(worker)
+    started = time.monotonic()
+    assert dms.dms("task", "stop", "orphan", "--timeout", "30").stdout.strip() == "task orphan stopped"
+    assert time.monotonic() - started < 15  # once the dead worker's lease expires
+    execute(src, "UPDATE orders SET t = 'while nobody ran' WHERE id <= 10")
+    dms.start_worker()
+    dms.dms("task", "start", "orphan", "--type", "resume-processing")
+    wait_for(lambda: converged(src, dst, "orders"), 30, "target to equal source after the resume")

@@ -121,3 +121,11 @@ def test_listing_is_capped_but_counting_is_not() -> None:
     assert r.missing_in_target == []
     assert r.mismatches == n + MAX_LISTED + 5
     assert r.to_json()["ValidationFailedRecords"] == n + MAX_LISTED + 5
+
+
+def test_nan_equals_nan() -> None:
+    schema = TableSchema(TableId("public", "t"), (Column("id", "int8"), Column("f", "float8"), Column("n", "numeric")),
+                         ("id",))
+    rows = [{"id": 1, "f": float("nan"), "n": Decimal("NaN")}]
+    result = compare(schema, iter([rows]), iter([[dict(rows[0])]]))
+    assert result.equal, result.to_json()
