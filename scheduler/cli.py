@@ -139,11 +139,15 @@ def endpoint_test(endpoint_id: str) -> None:
     conn = open_endpoint(ep)
     try:
         problems = conn.check(cdc=False) if ep.kind == "source" else conn.check()
+        cdc_problems = conn.check(cdc=True) if ep.kind == "source" and not problems else []
     finally:
         conn.close()
     if problems:
         raise ConfigError("; ".join(problems))
-    click.echo(f"OK: connected to {ep.where()} as {ep.user}")
+    readiness = ""
+    if ep.kind == "source":
+        readiness = " (ready for CDC)" if not cdc_problems else f" (full load only: {'; '.join(cdc_problems)})"
+    click.echo(f"OK: connected to {ep.where()} as {ep.user}{readiness}")
 
 
 @endpoint.command("list")

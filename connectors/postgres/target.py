@@ -10,6 +10,7 @@ import psycopg2
 import psycopg2.extras
 
 from connectors.base import Batch, Capability, Change, Endpoint, Op, Position, PrepMode, TableId, TableSchema
+from connectors.errors import DataError
 
 from .connect import classify, connect, qualified, quote_ident
 from .copyout import COPY_TEXT, copy_out, row_decoder
@@ -62,20 +63,22 @@ class PostgresTarget:
         self._staging: set[str] = set()
 
     def _run(self, fn, *args: Any) -> Any:
-        """One transaction: commit on success, roll back and classify on any driver error."""
+        """One transaction: commit on success; on any failure roll back, and classify driver errors."""
         try:
             with self.conn.cursor() as cur:
                 result = fn(cur, *args)
             self.conn.commit()
             return result
-        except psycopg2.Error as exc:
+        except BaseException as exc:
             try:
                 self.conn.rollback()
             except psycopg2.Error:
                 pass
-            if self.conn.closed:
-                self._staging.clear()
-            raise classify(exc, self.ep) from None
+            # What this transaction created (staging tables, the checkpoint table) is gone with it.
+            self._staging.clear()
+            if isinstance(exc, psycopg2.Error):
+                raise classify(exc, self.ep) from None
+            raise
 
     def check(self) -> list[str]:
         self._run(lambda cur: cur.execute("SELECT 1"))
@@ -92,6 +95,7 @@ class PostgresTarget:
         create = f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(cols)})"
 
         def prep(cur: Any) -> None:
+            _check_types(cur, table, self.ep)
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(table.table.schema)}")
             if mode == "drop":
                 cur.execute(f"DROP TABLE IF EXISTS {name} CASCADE")
@@ -182,6 +186,19 @@ class PostgresTarget:
             self.conn.close()
         except psycopg2.Error:
             pass
+
+
+def _check_types(cur: Any, table: TableSchema, ep: Endpoint) -> None:
+    """A type the target lacks (an enum, a domain, an extension's type) fails with its name and the fix."""
+    types = sorted({column_type(table, c.name) for c in table.columns})
+    cur.execute("SELECT t FROM unnest(%s::text[]) AS t WHERE to_regtype(t) IS NULL", (types,))
+    missing = [r[0] for r in cur.fetchall()]
+    if missing:
+        cols = [c.name for c in table.columns if column_type(table, c.name) in missing]
+        raise DataError(
+            f"table {table.table} needs type(s) {', '.join(missing)} (column(s) {', '.join(cols)}) that target "
+            f"{ep.id} does not have: create them there (CREATE TYPE / CREATE EXTENSION) or exclude the table"
+        )
 
 
 def _net_effect(schema: TableSchema, changes: Sequence[Change]):

@@ -313,3 +313,19 @@ def test_cdc_round_trips_edge_values_and_unchanged_toast(dms, src, dst):
     execute(src, "TRUNCATE edge", "INSERT INTO edge (id, t) VALUES (7, 'after truncate')")
     wait_for(lambda: converged(src, dst, "edge"), 30, "the truncate to be applied")
     assert dms.stats("edge")["public.edge"]["Ddls"] == 1
+
+
+def test_reload_target_loads_everything_again(dms, src, dst):
+    execute(src, ORDERS, orders_rows(2_000))
+    dms.task("rl", src, dst, "full-load-and-cdc")
+    dms.start_worker()
+    dms.dms("task", "start", "rl")
+    dms.wait_live("rl")
+    dms.dms("task", "stop", "rl")
+    execute(dst, "DELETE FROM orders WHERE id <= 1000")  # the target drifted while stopped
+    execute(src, "UPDATE orders SET t = 'changed while stopped' WHERE id > 1990")
+    assert "reload-target" in dms.dms("task", "start", "rl", "--type", "reload-target").stdout
+    dms.wait_live("rl")
+    execute(src, "INSERT INTO orders (id, t) VALUES (5000, 'after the reload')")
+    wait_for(lambda: converged(src, dst, "orders"), 30, "the reloaded target to equal the source")
+    assert dms.stats("rl")["public.orders"]["FullLoadRows"] == 2_000
