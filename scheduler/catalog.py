@@ -66,7 +66,12 @@ def default_catalog_url() -> str:
 
 
 def catalog_url() -> str:
-    return os.environ.get("DMS_CATALOG_URL") or default_catalog_url()
+    url = os.environ.get("DMS_CATALOG_URL") or default_catalog_url()
+    # SQLAlchemy's default PostgreSQL driver is psycopg 3; the one we ship is psycopg2.
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url.removeprefix(prefix)
+    return url
 
 
 @dataclass(frozen=True)
@@ -107,11 +112,15 @@ class Catalog:
             fresh = not path.exists()
         else:
             fresh = False
-        self.engine = sa.create_engine(self.url, future=True)
+        where = sa.engine.make_url(self.url).render_as_string(hide_password=True) if "://" in self.url else self.url
         try:
+            self.engine = sa.create_engine(self.url)
             _meta.create_all(self.engine)
         except OperationalError as exc:
-            raise ConfigError(f"cannot open the catalog at {self.url}: {exc.orig}; check DMS_CATALOG_URL") from None
+            reason = " ".join(str(exc.orig).split())
+            raise ConfigError(f"cannot open the catalog at {where}: {reason}; check DMS_CATALOG_URL") from None
+        except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+            raise ConfigError(f"catalog URL {where} is not usable ({exc}); check DMS_CATALOG_URL") from None
         if fresh:
             os.chmod(path, 0o600)  # it holds endpoint passwords
 

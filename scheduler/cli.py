@@ -41,6 +41,12 @@ class _Cli(click.Group):
             _fail(f"cannot reach Redis at {url}: {exc}; is it running, and is DMS_REDIS_URL right?", 1)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug of ours: still one line, the traceback only on request
+            if os.environ.get("DMS_DEBUG"):
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (DMS_DEBUG=1 shows the traceback)", 1)
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
