@@ -47,14 +47,16 @@ app.conf.update(
     task_ignore_result=True,
     task_serializer="json",
     accept_content=["json"],  # job messages carry ids only; never unpickle what the broker hands us
-    # Jobs are acknowledged when they start; a job whose worker dies is recovered through its
-    # lease (worker/recovery.py), not by the broker's visibility timeout.
-    task_acks_late=False,
+    # Acknowledged when done, one message per pool slot: a worker holds only the jobs it runs, so a
+    # killed worker strands none in a prefetch buffer. Its running jobs are recovered through their
+    # leases (worker/recovery.py) within seconds; the broker's own redelivery, after the visibility
+    # timeout, only brings late duplicates, which the lease and the table states turn away.
+    task_acks_late=True,
     worker_prefetch_multiplier=1,
     worker_hijack_root_logger=False,
     worker_send_task_events=True,
     task_send_sent_event=True,
-    broker_transport_options={"visibility_timeout": 3600},
+    broker_transport_options={"visibility_timeout": 12 * 3600},
 )
 
 

@@ -329,3 +329,22 @@ def test_reload_target_loads_everything_again(dms, src, dst):
     execute(src, "INSERT INTO orders (id, t) VALUES (5000, 'after the reload')")
     wait_for(lambda: converged(src, dst, "orders"), 30, "the reloaded target to equal the source")
     assert dms.stats("rl")["public.orders"]["FullLoadRows"] == 2_000
+
+
+def test_killed_worker_leaves_no_job_stranded_in_its_prefetch(dms, src, dst):
+    # A busy worker must not hold messages it has not started: killed, it would strand them for the
+    # broker's visibility timeout (an hour), out of reach of the lease-based recovery.
+    statements = [f"CREATE TABLE part{i} (id bigint PRIMARY KEY, t text)" for i in range(6)]
+    statements += [f"INSERT INTO part{i} SELECT g, md5(g::text) FROM generate_series(1, 150000) g" for i in range(6)]
+    execute(src, *statements)
+    dms.task("hoard", src, dst, "full-load")
+    victim = dms.start_worker(concurrency=1)
+    time.sleep(2.0)
+    dms.dms("task", "start", "hoard")
+    wait_for(lambda: any(s["TableState"] == "Full load" for s in dms.stats("hoard").values()), 30, "a load to start")
+    time.sleep(0.3)
+    dms.kill(victim)
+    dms.start_worker(concurrency=2)
+    task = dms.wait_status("hoard", "stopped", "failed", timeout=90)
+    assert task["Status"] == "stopped", task
+    assert dms.json("task", "validate", "hoard")["Equal"] is True
