@@ -348,3 +348,28 @@ def test_killed_worker_leaves_no_job_stranded_in_its_prefetch(dms, src, dst):
     task = dms.wait_status("hoard", "stopped", "failed", timeout=90)
     assert task["Status"] == "stopped", task
     assert dms.json("task", "validate", "hoard")["Equal"] is True
+
+
+@pytest.mark.parametrize(("mode", "expected_rows", "extra_column_kept"), [
+    ("DROP_AND_CREATE", 3, False),       # recreated from the source's definition
+    ("TRUNCATE_BEFORE_LOAD", 3, True),   # the user's table kept, emptied first
+    ("DO_NOTHING", 5, True),             # the user's table and rows kept as they are
+])
+def test_target_table_prep_modes(dms, src, dst, mode, expected_rows, extra_column_kept):
+    execute(src, "CREATE TABLE prep (id int PRIMARY KEY, v text)",
+            "INSERT INTO prep VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    execute(dst, "CREATE TABLE prep (id int PRIMARY KEY, v text, note text DEFAULT 'mine')",
+            "INSERT INTO prep (id, v) VALUES (100, 'old'), (101, 'old')")
+    name = f"prep{expected_rows}{int(extra_column_kept)}"
+    dms.task(name, src, dst, "full-load", settings={"FullLoadSettings": {"TargetTablePrepMode": mode}})
+    dms.start_worker()
+    dms.dms("task", "start", name)
+    assert dms.wait_status(name, "stopped", "failed")["Status"] == "stopped"
+    with psycopg2.connect(dst) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM prep")
+        assert cur.fetchone()[0] == expected_rows
+        cur.execute("SELECT count(*) FROM information_schema.columns "
+                    "WHERE table_name = 'prep' AND column_name = 'note'")
+        assert bool(cur.fetchone()[0]) is extra_column_kept
+    conn.close()
+    assert dms.stats(name)["public.prep"]["FullLoadRows"] == 3
