@@ -53,6 +53,14 @@ def table_text(url: str, table: str) -> list[str]:
     return result
 
 
+def converged(src: str, dst: str, *tables: str) -> bool:
+    """Every table equal on both sides (False while a table does not exist on the target yet)."""
+    try:
+        return all(table_text(src, t) == table_text(dst, t) for t in tables)
+    except psycopg2.Error:
+        return False
+
+
 def execute(url: str, *statements: str) -> None:
     conn = psycopg2.connect(url)
     conn.autocommit = True
@@ -121,6 +129,14 @@ class DmsEnv:
     def wait_status(self, task: str, *statuses: str, timeout: float = 90) -> dict:
         return wait_for(lambda: (d := self.describe(task))["Status"] in statuses and d, timeout,
                         f"task {task} to be {'/'.join(statuses)}")
+
+    def start_live(self, name: str, src: str, dst: str, **task_args: Any) -> None:
+        """A full-load-and-cdc task, started (with a worker if none runs) and loaded: CDC applies from now."""
+        self.task(name, src, dst, "full-load-and-cdc", **task_args)
+        if not any(w.poll() is None for w in self.workers):
+            self.start_worker()
+        self.dms("task", "start", name)
+        self.wait_live(name)
 
     def wait_live(self, task: str, timeout: float = 90) -> dict:
         """Every table loaded and its cached changes applied."""

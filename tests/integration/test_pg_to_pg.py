@@ -6,7 +6,7 @@ import time
 
 import psycopg2
 import pytest
-from dms_env import DmsEnv, Writer, execute, table_text, wait_for
+from dms_env import DmsEnv, Writer, converged, execute, table_text, wait_for
 from services import fresh_db
 
 pytestmark = pytest.mark.integration
@@ -68,12 +68,6 @@ def assert_same(src: str, dst: str, *tables: str) -> None:
         assert len(actual) == len(expected), f"{table}: {len(actual)} rows in target, {len(expected)} in source"
         assert actual == expected, f"{table} differs"
 
-
-def converged(src: str, dst: str, *tables: str) -> bool:
-    try:
-        return all(table_text(src, t) == table_text(dst, t) for t in tables)
-    except psycopg2.errors.UndefinedTable:
-        return False
 
 
 def test_full_load_of_typed_tables_validates_equal(dms, src, dst):
@@ -158,10 +152,7 @@ def test_full_load_and_cdc_with_writes_during_and_after_the_load(dms, src, dst):
 
 def test_stop_and_resume_in_cdc_loses_and_doubles_nothing(dms, src, dst):
     execute(src, ORDERS, orders_rows(1_000), "CREATE TABLE events (id bigint PRIMARY KEY, note text)")
-    dms.task("sr", src, dst, "full-load-and-cdc")
-    dms.start_worker()
-    dms.dms("task", "start", "sr")
-    dms.wait_live("sr")
+    dms.start_live("sr", src, dst)
     execute(src, "INSERT INTO events SELECT g, 'before stop' FROM generate_series(1, 500) g")
     wait_for(lambda: converged(src, dst, "events"), 30, "events before the stop")
     assert dms.dms("task", "stop", "sr").stdout.strip() == "task sr stopped"
@@ -291,10 +282,7 @@ EDGE_VALUES = [
 def test_cdc_round_trips_edge_values_and_unchanged_toast(dms, src, dst):
     big = "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 300))"  # ~9.6 kB: TOASTed
     execute(src, EDGE, f"INSERT INTO edge (id, big) SELECT g, {big} FROM generate_series(100, 104) g")
-    dms.task("edge", src, dst, "full-load-and-cdc")
-    dms.start_worker()
-    dms.dms("task", "start", "edge")
-    dms.wait_live("edge")
+    dms.start_live("edge", src, dst)
     execute(src, *(f"INSERT INTO edge (id, f8, f4, num, ts, d, iv, t, by, ia, ta, j, jb, big, c, tm, bo) VALUES {v}"
                    for v in EDGE_VALUES))
     # Updates that leave the TOASTed column alone: pgoutput sends it as "unchanged", even on a key change.
@@ -317,10 +305,7 @@ def test_cdc_round_trips_edge_values_and_unchanged_toast(dms, src, dst):
 
 def test_reload_target_loads_everything_again(dms, src, dst):
     execute(src, ORDERS, orders_rows(2_000))
-    dms.task("rl", src, dst, "full-load-and-cdc")
-    dms.start_worker()
-    dms.dms("task", "start", "rl")
-    dms.wait_live("rl")
+    dms.start_live("rl", src, dst)
     dms.dms("task", "stop", "rl")
     execute(dst, "DELETE FROM orders WHERE id <= 1000")  # the target drifted while stopped
     execute(src, "UPDATE orders SET t = 'changed while stopped' WHERE id > 1990")

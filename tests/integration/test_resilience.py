@@ -6,7 +6,7 @@ import time
 
 import psycopg2
 import pytest
-from dms_env import DmsEnv, Writer, execute, rows, table_text, wait_for
+from dms_env import DmsEnv, Writer, converged, execute, rows, wait_for
 from services import PostgresServer, fresh_db
 
 pytestmark = pytest.mark.integration
@@ -22,20 +22,11 @@ def dms(tmp_path, redis_server):
     env.close()
 
 
-def converged(src: str, dst: str, *tables: str) -> bool:
-    try:
-        return all(table_text(src, t) == table_text(dst, t) for t in tables)
-    except psycopg2.Error:
-        return False
-
 
 def test_redis_restart_during_cdc_loses_nothing(dms, pg, pg_target, redis_server):
     src, dst = fresh_db(pg), fresh_db(pg_target)
     execute(src, ORDERS, SEED)
-    dms.task("rr", src, dst, "full-load-and-cdc")
-    dms.start_worker()
-    dms.dms("task", "start", "rr")
-    dms.wait_live("rr")
+    dms.start_live("rr", src, dst)
     writer = Writer(src, "orders", 100_000)
     writer.start()
     time.sleep(1.0)
@@ -52,10 +43,7 @@ def test_target_down_then_back_loses_nothing(dms, pg, tmp_path):
     try:
         src, dst = fresh_db(pg), fresh_db(target)
         execute(src, ORDERS, SEED)
-        dms.task("down", src, dst, "full-load-and-cdc")
-        dms.start_worker()
-        dms.dms("task", "start", "down")
-        dms.wait_live("down")
+        dms.start_live("down", src, dst)
         writer = Writer(src, "orders", 100_000)
         writer.start()
         time.sleep(0.5)
@@ -127,10 +115,7 @@ def test_cdc_start_position_on_a_user_slot(dms, pg, pg_target):
 def test_delete_removes_the_slot_and_publication(dms, pg, pg_target):
     src, dst = fresh_db(pg), fresh_db(pg_target)
     execute(src, ORDERS, SEED)
-    dms.task("del", src, dst, "full-load-and-cdc")
-    dms.start_worker()
-    dms.dms("task", "start", "del")
-    dms.wait_live("del")
+    dms.start_live("del", src, dst)
     proc = dms.dms("task", "delete", "del", check=False)
     assert proc.returncode == 2 and "stop it first" in proc.stderr
     dms.dms("task", "stop", "del")
