@@ -140,10 +140,6 @@ class Batch:
             self._rows = self._decode(self.raw[1])
         return self._rows
 
-    @property
-    def nbytes(self) -> int:
-        return len(self.raw[1]) if self.raw else 0
-
 
 def wildcard_regex(pattern: str) -> re.Pattern[str]:
     """DMS wildcards: % any run, _ one character, [_] a literal _, [ab] a set, [a-d] a range."""
@@ -269,13 +265,3 @@ class Target(Protocol):
 
     def close(self) -> None: ...
 
-
-def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from connectors.base import Capability
 from connectors.errors import ConfigError, PositionLost
 from connectors.registry import open_source, open_target
 from worker.job import settle
@@ -34,9 +35,13 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     if start_type == "resume-processing" and not has_run:
         start_type = "start-replication"
 
-    source = open_source(catalog.endpoint(task.source))
+    source_ep = catalog.endpoint(task.source)
+    source = open_source(source_ep)
     target = open_target(catalog.endpoint(task.target))
     try:
+        if task.cdc and Capability.CDC not in source.capabilities:
+            raise ConfigError(f"source {task.source} ({source_ep.engine}) cannot capture changes: "
+                              "use --migration-type full-load")
         problems = source.check(cdc=task.cdc) + target.check()
         if problems:
             raise ConfigError("; ".join(problems))

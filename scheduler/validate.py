@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.base import Row, TableSchema
+from connectors.base import Capability, Row, TableSchema
+from connectors.errors import ConfigError
 from connectors.registry import open_source, open_target
 from worker.state import StateStore
 
@@ -102,6 +103,8 @@ def validate_task(
     source = open_source(catalog.endpoint(task.source))
     target = open_target(catalog.endpoint(task.target))
     try:
+        if Capability.READ_BACK not in target.capabilities:
+            raise ConfigError(f"target {task.target} cannot be read back, so it cannot be validated")
         if not tables:
             tables = {s.table: s for s in source.tables(task.mappings.selections)}
         results = []

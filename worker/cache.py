@@ -93,8 +93,5 @@ class ChangeCache:
             major, minor = last.split("-")
             start = f"{major}-{int(minor) + 1}"
 
-    def size(self, table: TableId) -> int:
-        return self.r.xlen(self.state.cache_key(self.task, table))
-
     def drop(self, table: TableId) -> None:
         self.r.delete(self.state.cache_key(self.task, table))

@@ -27,7 +27,7 @@ from connectors.errors import ConfigError, PositionLost
 from . import pgoutput
 from .connect import classify, connect, qualified, quote_ident, task_object_name
 from .copyout import copy_out, row_decoder
-from .copytext import decoder_for
+from .copytext import decoder_for, oid_type_name
 
 _PORTABLE = {
     "bool": "bool", "int2": "int2", "int4": "int4", "int8": "int8", "float4": "float4",
@@ -131,10 +131,6 @@ class PostgresSource:
             TableSchema(TableId(schema, name), tuple(columns.get(oid, ())), keys.get(oid, ()), "postgres")
             for oid, schema, name, _ident, _est in rows
         ]
-
-    def row_estimates(self, tables: Sequence[TableSchema]) -> dict[TableId, int]:
-        wanted = {t.table for t in tables}
-        return {TableId(r[1], r[2]): int(r[4]) for r in self._query(_TABLES_SQL) if TableId(r[1], r[2]) in wanted}
 
     def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:
         keyless = [str(t.table) for t in tables if not t.key]
@@ -305,7 +301,12 @@ class _ChangeReader:
             return
         names = tuple(c.name for c in m.columns)
         by_name = {c.name: c for c in schema.columns}
-        decoders = [decoder_for(by_name[n].native or by_name[n].type) if n in by_name else str for n in names]
+        # A column added on the source after the plan is decoded by its type too (and not applied).
+        decoders = [
+            decoder_for(by_name[c.name].native or by_name[c.name].type) if c.name in by_name
+            else decoder_for(oid_type_name(c.type_oid) or "text")
+            for c in m.columns
+        ]
         self.relations[m.relid] = (schema, decoders, names)
 
     @staticmethod
