@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -104,6 +104,8 @@ class TaskDef:
 
 
 class Catalog:
+    """Identifiers are stored and looked up lower-case, as DMS does: `T1` and `t1` are one task."""
+
     def __init__(self, url: str | None = None) -> None:
         self.url = url or catalog_url()
         if self.url.startswith("sqlite:///"):
@@ -127,6 +129,7 @@ class Catalog:
     # endpoints -------------------------------------------------------------------------------
 
     def add_endpoint(self, ep: Endpoint) -> None:
+        ep = replace(ep, id=ep.id.lower())
         row = {
             "id": ep.id, "kind": ep.kind, "engine": ep.engine, "host": ep.host, "port": ep.port,
             "database": ep.database, "username": ep.user, "password": ep.password,
@@ -135,6 +138,7 @@ class Catalog:
         self._insert(endpoints_table, row, f"endpoint {ep.id} already exists: pick another id or delete it first")
 
     def endpoint(self, endpoint_id: str) -> Endpoint:
+        endpoint_id = endpoint_id.lower()
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(endpoints_table).where(endpoints_table.c.id == endpoint_id)).mappings().first()
         if row is None:
@@ -151,6 +155,7 @@ class Catalog:
         return [self.endpoint(i) for i in ids]
 
     def delete_endpoint(self, endpoint_id: str) -> None:
+        endpoint_id = endpoint_id.lower()
         self.endpoint(endpoint_id)
         users = [t.id for t in self.tasks() if endpoint_id in (t.source, t.target)]
         if users:
@@ -160,10 +165,12 @@ class Catalog:
     # instances -------------------------------------------------------------------------------
 
     def add_instance(self, instance_id: str) -> None:
+        instance_id = instance_id.lower()
         row = {"id": instance_id, "created_at": datetime.now(UTC)}
         self._insert(instances_table, row, f"instance {instance_id} already exists")
 
     def instance(self, instance_id: str) -> dict[str, object]:
+        instance_id = instance_id.lower()
         with self.engine.connect() as conn:
             query = sa.select(instances_table).where(instances_table.c.id == instance_id)
             row = conn.execute(query).mappings().first()
@@ -177,6 +184,7 @@ class Catalog:
         return [dict(r) for r in rows]
 
     def delete_instance(self, instance_id: str) -> None:
+        instance_id = instance_id.lower()
         self.instance(instance_id)
         users = [t.id for t in self.tasks() if t.instance == instance_id]
         if users:
@@ -186,6 +194,8 @@ class Catalog:
     # tasks -----------------------------------------------------------------------------------
 
     def add_task(self, task: TaskDef) -> None:
+        task = replace(task, id=task.id.lower(), source=task.source.lower(), target=task.target.lower(),
+                       instance=task.instance.lower())
         row = {
             "id": task.id, "source": task.source, "target": task.target, "instance": task.instance,
             "migration_type": task.migration_type, "table_mappings": task.table_mappings_json,
@@ -195,6 +205,7 @@ class Catalog:
         self._insert(tasks_table, row, f"task {task.id} already exists: pick another id or delete it first")
 
     def task(self, task_id: str) -> TaskDef:
+        task_id = task_id.lower()
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(tasks_table).where(tasks_table.c.id == task_id)).mappings().first()
         if row is None:
@@ -212,6 +223,7 @@ class Catalog:
         return [self.task(i) for i in ids]
 
     def delete_task(self, task_id: str) -> None:
+        task_id = task_id.lower()
         self._delete(tasks_table, task_id)
 
     # -----------------------------------------------------------------------------------------

@@ -28,6 +28,18 @@ from .spec import MIGRATION_TYPES, check_identifier, parse_table_mappings, parse
 SSL_MODES = ("none", "require", "verify-ca", "verify-full")
 
 
+class _Id(click.ParamType):
+    """Identifiers are case-insensitive, as in DMS: stored and used lower-case everywhere."""
+
+    name = "id"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        return str(value).lower()
+
+
+ID = _Id()
+
+
 class _Cli(click.Group):
     """Turns every expected failure into one clear line and an exit code."""
 
@@ -103,7 +115,7 @@ def _parse_extra(text: str) -> dict[str, str]:
 
 
 @endpoint.command("create")
-@click.argument("endpoint_id")
+@click.argument("endpoint_id", type=ID)
 @click.option("--type", "kind", type=click.Choice(["source", "target"]), required=True)
 @click.option("--engine", type=click.Choice(ENGINES), required=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -138,7 +150,7 @@ def _endpoint_doc(ep: Endpoint) -> dict[str, Any]:
 
 
 @endpoint.command("test")
-@click.argument("endpoint_id")
+@click.argument("endpoint_id", type=ID)
 def endpoint_test(endpoint_id: str) -> None:
     """Connect to the endpoint and report OK or what failed."""
     ep = Catalog().endpoint(endpoint_id)
@@ -167,13 +179,13 @@ def endpoint_list(as_json: bool) -> None:
 
 
 @endpoint.command("describe")
-@click.argument("endpoint_id")
+@click.argument("endpoint_id", type=ID)
 def endpoint_describe(endpoint_id: str) -> None:
     _emit({"Endpoint": _endpoint_doc(Catalog().endpoint(endpoint_id))})
 
 
 @endpoint.command("delete")
-@click.argument("endpoint_id")
+@click.argument("endpoint_id", type=ID)
 def endpoint_delete(endpoint_id: str) -> None:
     Catalog().delete_endpoint(endpoint_id)
     click.echo(f"endpoint {endpoint_id} deleted")
@@ -188,12 +200,11 @@ def instance() -> None:
 
 
 @instance.command("create")
-@click.argument("instance_id")
+@click.argument("instance_id", type=ID)
 def instance_create(instance_id: str) -> None:
     check_identifier("replication instance", instance_id, 63)
-    name = instance_id.lower()
-    Catalog().add_instance(name)
-    click.echo(f"instance {name} created; start workers with: dms worker --instance {name}")
+    Catalog().add_instance(instance_id)
+    click.echo(f"instance {instance_id} created; start workers with: dms worker --instance {instance_id}")
 
 
 @instance.command("list")
@@ -211,10 +222,10 @@ def instance_list(as_json: bool) -> None:
 
 
 @instance.command("delete")
-@click.argument("instance_id")
+@click.argument("instance_id", type=ID)
 def instance_delete(instance_id: str) -> None:
-    Catalog().delete_instance(instance_id.lower())
-    click.echo(f"instance {instance_id.lower()} deleted")
+    Catalog().delete_instance(instance_id)
+    click.echo(f"instance {instance_id} deleted")
 
 
 # --- tasks ----------------------------------------------------------------------------------------
@@ -233,10 +244,10 @@ def _read_file(path: str, what: str) -> str:
 
 
 @task.command("create")
-@click.argument("task_id")
-@click.option("--source", required=True, help="source endpoint id")
-@click.option("--target", required=True, help="target endpoint id")
-@click.option("--instance", required=True, help="replication instance id")
+@click.argument("task_id", type=ID)
+@click.option("--source", type=ID, required=True, help="source endpoint id")
+@click.option("--target", type=ID, required=True, help="target endpoint id")
+@click.option("--instance", type=ID, required=True, help="replication instance id")
 @click.option("--migration-type", type=click.Choice(MIGRATION_TYPES), required=True)
 @click.option("--table-mappings", "mappings", required=True, metavar="FILE", help="DMS table-mapping JSON")
 @click.option("--settings", default=None, metavar="FILE", help="DMS task-settings JSON")
@@ -251,21 +262,21 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
         raise ConfigError(f"endpoint {source} is a {src.kind} endpoint: --source needs a source endpoint")
     if tgt.kind != "target":
         raise ConfigError(f"endpoint {target} is a {tgt.kind} endpoint: --target needs a target endpoint")
-    catalog.instance(instance.lower())
+    catalog.instance(instance)
     mappings_json = _read_file(mappings, "table mappings")
     parse_table_mappings(mappings_json)
     settings_json = _read_file(settings, "task settings") if settings else ""
     parse_task_settings(settings_json)
     if cdc_start_position and migration_type != "cdc":
         raise ConfigError("--cdc-start-position goes with --migration-type cdc only")
-    catalog.add_task(TaskDef(task_id, source, target, instance.lower(), migration_type, mappings_json,
+    catalog.add_task(TaskDef(task_id, source, target, instance, migration_type, mappings_json,
                              settings_json, cdc_start_position))
-    click.echo(f"task {task_id} created ({migration_type}, {source} -> {target} on {instance.lower()}); "
+    click.echo(f"task {task_id} created ({migration_type}, {source} -> {target} on {instance}); "
                f"start it with: dms task start {task_id}")
 
 
 @task.command("start")
-@click.argument("task_id")
+@click.argument("task_id", type=ID)
 @click.option("--type", "start_type", type=click.Choice(START_TYPES), default=None,
               help="default: start-replication on the first run, resume-processing after")
 def task_start(task_id: str, start_type: str | None) -> None:
@@ -282,7 +293,7 @@ def task_start(task_id: str, start_type: str | None) -> None:
 
 
 @task.command("stop")
-@click.argument("task_id")
+@click.argument("task_id", type=ID)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="wait until the jobs have stopped")
 @click.option("--timeout", default=120.0, show_default=True)
 def task_stop(task_id: str, wait: bool, timeout: float) -> None:
@@ -298,7 +309,7 @@ def task_stop(task_id: str, wait: bool, timeout: float) -> None:
 
 
 @task.command("describe")
-@click.argument("task_id")
+@click.argument("task_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 def task_describe(task_id: str, as_json: bool) -> None:
     from .status import describe  # noqa: PLC0415
@@ -325,7 +336,7 @@ def task_describe(task_id: str, as_json: bool) -> None:
 
 
 @task.command("stats")
-@click.argument("task_id")
+@click.argument("task_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 def task_stats(task_id: str, as_json: bool) -> None:
     from .status import table_statistics  # noqa: PLC0415
@@ -344,7 +355,7 @@ def task_stats(task_id: str, as_json: bool) -> None:
 
 
 @task.command("validate")
-@click.argument("task_id")
+@click.argument("task_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 def task_validate(task_id: str, as_json: bool) -> None:
     """Compare every selected table row by row; exit 1 if any differs."""
@@ -384,7 +395,7 @@ def task_list(as_json: bool) -> None:
 
 
 @task.command("delete")
-@click.argument("task_id")
+@click.argument("task_id", type=ID)
 def task_delete(task_id: str) -> None:
     """Delete a stopped task with its slot, publication and checkpoints."""
     from .submit import delete_task  # noqa: PLC0415
@@ -397,7 +408,7 @@ def task_delete(task_id: str) -> None:
 
 
 @main.command()
-@click.option("--instance", "instance_id", required=True, help="replication instance whose queues to serve")
+@click.option("--instance", "instance_id", type=ID, required=True, help="replication instance whose queues to serve")
 @click.option("--concurrency", "-c", default=4, show_default=True, help="jobs run at once by this process")
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
@@ -409,7 +420,6 @@ def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
     from worker.recovery import start_reclaimer  # noqa: PLC0415
     from worker.tasks import hand_off_all  # noqa: PLC0415
 
-    instance_id = instance_id.lower()
     Catalog().instance(instance_id)
     redis_client().ping()
     logs.setup(loglevel, force=True)

@@ -91,3 +91,14 @@ def test_cli_create_validates_before_storing(tmp_path):
     assert code == 0, out
     code, out = _run(["endpoint", "describe", "src"], env)
     assert code == 0 and "x" not in json.loads(out)["Endpoint"].values() and "Password" not in out
+
+
+def test_identifiers_are_case_insensitive(tmp_path):
+    env = {"DMS_CATALOG_URL": f"sqlite:///{tmp_path / 'case.db'}"}
+    assert _run(["endpoint", "create", "Src-A", "--type", "source", "--engine", "postgres", "--password", "x"],
+                env)[0] == 0
+    code, out = _run(["endpoint", "describe", "SRC-a"], env)
+    assert code == 0 and json.loads(out)["Endpoint"]["EndpointIdentifier"] == "src-a"
+    code, out = _run(["endpoint", "create", "src-a", "--type", "source", "--engine", "postgres", "--password", "x"],
+                     env)
+    assert code == 2 and "already exists" in out
