@@ -358,3 +358,16 @@ def test_target_table_prep_modes(dms, src, dst, mode, expected_rows, extra_colum
         assert bool(cur.fetchone()[0]) is extra_column_kept
     conn.close()
     assert dms.stats(name)["public.prep"]["FullLoadRows"] == 3
+
+
+def test_quoted_names_survive_load_and_cdc(dms, src, dst):
+    execute(src, 'CREATE SCHEMA "Sales Dept"',
+            'CREATE TABLE "Sales Dept"."Order Lines" ("Line ID" int PRIMARY KEY, "Qty" int, "a""quote" text)',
+            'INSERT INTO "Sales Dept"."Order Lines" VALUES (1, 2, \'x\')')
+    mappings = {"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",
+                           "object-locator": {"schema-name": "Sales Dept", "table-name": "Order%"}}]}
+    dms.start_live("quoted", src, dst, mappings=mappings)
+    execute(src, 'INSERT INTO "Sales Dept"."Order Lines" VALUES (2, 3, \'y\')',
+            'UPDATE "Sales Dept"."Order Lines" SET "Line ID" = 10 WHERE "Line ID" = 1')
+    wait_for(lambda: converged(src, dst, '"Sales Dept"."Order Lines"'), 30, "quoted names to replicate")
+    assert list(dms.stats("quoted")) == ["Sales Dept.Order Lines"]
