@@ -93,6 +93,7 @@ class Op(str, Enum):
     UPDATE = "update"
     DELETE = "delete"
     TRUNCATE = "truncate"
+    DDL = "ddl"  # the table's columns changed on the source: `after` = {"columns": [names in order]}
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ FLUSH_SECONDS = 0.25  # longest a read change waits before it is applied or cach
 MAX_BATCH = 20_000  # changes per apply transaction
 ACK_SECONDS = 1.0
 CACHING = ("pending", "loading", "loaded")
-_COUNTERS = {Op.INSERT: "Inserts", Op.UPDATE: "Updates", Op.DELETE: "Deletes", Op.TRUNCATE: "Ddls"}
+_COUNTERS = {Op.INSERT: "Inserts", Op.UPDATE: "Updates", Op.DELETE: "Deletes", Op.TRUNCATE: "Ddls", Op.DDL: "Ddls"}
 
 
 def run_cdc(job: Job) -> None:
@@ -100,6 +100,10 @@ class _Replicator:
         self.caught_up = False
         self.last_commit_read = ch.commit_time
         table_state = self.states.get(str(ch.table))
+        if ch.op is Op.DDL:
+            if table_state != "failed":
+                self._schema_changed(ch)
+            return
         if table_state == "live":
             done = self.applied.get(ch.table)
             if done is None or ch.position > done:
@@ -163,6 +167,23 @@ class _Replicator:
         if newest is not None:
             self.state.set_task(self.task, CDCLatencyTarget=round(max(0.0, time.time() - newest), 3),
                                 cdc_applied_time=time.time())
+
+    def _schema_changed(self, ch: Change) -> None:
+        """Columns added or dropped on the source: applying on would lose data, so the table stops here."""
+        planned = self.tables[ch.table].column_names
+        now = (ch.after or {}).get("columns", [])
+        added = [c for c in now if c not in planned]
+        dropped = [c for c in planned if c not in now]
+        if self.batch:  # what came before the change still applies
+            self._apply(self.batch)
+            self.batch = defaultdict(list)
+        self.state.add_stats(self.task, {str(ch.table): {"Ddls": 1}})
+        detail = "; ".join(part for part in (f"added {', '.join(added)}" if added else "",
+                                             f"dropped {', '.join(dropped)}" if dropped else "") if part)
+        self._suspend(ch.table, DataError(
+            f"columns of {ch.table} changed on the source ({detail or 'reordered'}) after the task started; "
+            "DDL is not replicated yet: make the same change on the target, then reload the table with "
+            "`dms task start --type reload-target`"))
 
     def _suspend(self, table: TableId, exc: Exception) -> None:
         message = describe_error(exc)

@@ -278,7 +278,11 @@ class _ChangeReader:
                 in_txn = False
                 last_end = max(last_end, m.end_lsn)
             elif kind is pgoutput.Relation:
-                self._relation(m)
+                drift = self._relation(m)
+                if drift is not None:
+                    pos = Position(log, commit_lsn, index, pgoutput.lsn_to_str(commit_lsn))
+                    yield Change(drift[0], Op.DDL, pos, after={"columns": drift[1]}, commit_time=commit_time,
+                                 txid=xid)
             elif kind is pgoutput.Insert or kind is pgoutput.Update or kind is pgoutput.Delete:
                 rel = self.relations.get(m.relid)
                 if rel is None:
@@ -294,11 +298,12 @@ class _ChangeReader:
                         pos = Position(log, commit_lsn, index, pgoutput.lsn_to_str(commit_lsn))
                         yield Change(rel[0].table, Op.TRUNCATE, pos, commit_time=commit_time, txid=xid)
 
-    def _relation(self, m: Any) -> None:
+    def _relation(self, m: Any) -> tuple[TableId, list[str]] | None:
+        """Learn a relation; return (table, its columns now) when they differ from the plan (DDL)."""
         schema = self.tables.get(TableId(m.schema, m.name))
         if schema is None:
             self.relations[m.relid] = None
-            return
+            return None
         names = tuple(c.name for c in m.columns)
         by_name = {c.name: c for c in schema.columns}
         # A column added on the source after the plan is decoded by its type too (and not applied).
@@ -308,6 +313,7 @@ class _ChangeReader:
             for c in m.columns
         ]
         self.relations[m.relid] = (schema, decoders, names)
+        return None if names == schema.column_names else (schema.table, list(names))
 
     @staticmethod
     def _row(names: tuple[str, ...], decoders: list[Any], values: tuple) -> dict[str, Any]:
