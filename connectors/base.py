@@ -230,7 +230,9 @@ class Source(Protocol):
         """The table's rows in batches (in key order when ``ordered``)."""
 
     def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
-        """Changes after ``start`` in commit order; a bare Position is a heartbeat (log moved on)."""
+        """Changes after ``start`` in commit order. A bare Position marks a boundary: the end of a
+        source transaction, or a heartbeat while the log is idle (minor 0). Callers apply whole
+        transactions by cutting their batches only there."""
 
     def ack(self, upto: Position) -> None:
         """Everything at or before ``upto`` is durably applied; the source may discard it."""

@@ -31,7 +31,8 @@ from .state import StateStore
 log = logs.get_logger(__name__)
 
 FLUSH_SECONDS = 0.25  # longest a read change waits before it is applied or cached
-MAX_BATCH = 20_000  # changes per apply transaction
+MAX_BATCH = 20_000  # changes per apply transaction, cut at a source transaction's end
+MAX_TRANSACTION = 500_000  # a source transaction larger than this is applied in parts
 ACK_SECONDS = 1.0
 CACHING = ("pending", "loading", "loaded")
 _COUNTERS = {Op.INSERT: "Inserts", Op.UPDATE: "Updates", Op.DELETE: "Deletes", Op.TRUNCATE: "Ddls", Op.DDL: "Ddls"}
@@ -78,16 +79,21 @@ class _Replicator:
             log.info("cdc_streaming", start=self.p0.token, tables=len(self.tables))
             last_flush = time.monotonic()
             for item in source.stream(self.task, self.p0, list(self.tables.values())):
-                if isinstance(item, Position):  # a heartbeat: the source has nothing more for now
+                if isinstance(item, Position):
+                    # A transaction boundary: batches are cut only here, so the target never shows
+                    # part of a source transaction (except one too large to hold, below).
                     if self.last is None or item > self.last:
                         self.last = item
-                    self.caught_up = True
+                    self.caught_up = item.minor == 0  # an idle heartbeat, not the end of a transaction
+                    if self.pending >= MAX_BATCH or time.monotonic() - last_flush >= FLUSH_SECONDS:
+                        self._flush(source)
+                        last_flush = time.monotonic()
+                        self.job.check()
                 else:
                     self._route(item)
-                if self.pending >= MAX_BATCH or time.monotonic() - last_flush >= FLUSH_SECONDS:
-                    self._flush(source)
-                    last_flush = time.monotonic()
-                    self.job.check()
+                    if self.pending >= MAX_TRANSACTION:
+                        self._flush(None)  # memory stays bounded; the source is not acknowledged mid-transaction
+                        last_flush = time.monotonic()
         except Stop:
             self._flush(None)  # keep what was read before stopping
             raise

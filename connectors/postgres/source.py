@@ -277,6 +277,8 @@ class _ChangeReader:
             elif kind is pgoutput.Commit:
                 in_txn = False
                 last_end = max(last_end, m.end_lsn)
+                # The transaction is whole: a bare Position here lets the caller apply up to it.
+                yield Position(log, commit_lsn, index, pgoutput.lsn_to_str(commit_lsn))
             elif kind is pgoutput.Relation:
                 drift = self._relation(m)
                 if drift is not None:
