@@ -76,9 +76,13 @@ class _Replicator:
             self.applied = self.target.applied(self.task)
             self.states = self.state.table_states(self.task)
             self._drain_loaded()
-            log.info("cdc_streaming", start=self.p0.token, tables=len(self.tables))
+            log.info("cdc_connecting", start=self.p0.token, tables=len(self.tables))
             last_flush = time.monotonic()
+            opened = False
             for item in source.stream(self.task, self.p0, list(self.tables.values())):
+                if not opened:
+                    opened = True
+                    log.info("cdc_stream_open", first=item.token if isinstance(item, Position) else item.position.token)
                 if isinstance(item, Position):
                     # A transaction boundary: batches are cut only here, so the target never shows
                     # part of a source transaction (except one too large to hold, below).
@@ -170,6 +174,9 @@ class _Replicator:
             if t is not None and (newest is None or t > newest):
                 newest = t
         self.state.add_stats(self.task, counts)
+        log.info("cdc_applied", changes=sum(sum(c.values()) for c in counts.values()), tables=len(counts),
+                 position=max(items[-1].position for items in changes.values()).token,
+                 latency=round(time.time() - newest, 3) if newest is not None else None)
         if newest is not None:
             self.state.set_task(self.task, CDCLatencyTarget=round(max(0.0, time.time() - newest), 3),
                                 cdc_applied_time=time.time())

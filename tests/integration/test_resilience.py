@@ -155,7 +155,7 @@ def test_sigterm_hands_running_jobs_to_another_worker(tmp_path, redis_server, pg
         first.terminate()  # SIGTERM: warm shutdown
         assert first.wait(timeout=30) == 0
         execute(src, "INSERT INTO orders VALUES (500000, 1, 'after the hand-off', 1)")
-        wait_for(lambda: converged(src, dst, "orders"), 20, "the second worker to take the CDC job over")
+        wait_for(lambda: converged(src, dst, "orders"), 40, "the second worker to take the CDC job over")
         assert "job_handed_off" in dms.worker_log(0)
     finally:
         dms.close()
