@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg2
+import redis
 
 SELECT_ALL = {"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "all", "rule-action": "include",
                          "object-locator": {"schema-name": "%", "table-name": "%"}}]}
@@ -125,6 +126,12 @@ class DmsEnv:
     def stats(self, task: str) -> dict[str, dict]:
         doc = self.json("task", "stats", task)
         return {f"{t['SchemaName']}.{t['TableName']}": t for t in doc["TableStatistics"]}
+
+    def table_states(self, task: str) -> dict[str, str]:
+        """Internal table states straight from Redis: fast enough to catch a state that lasts 100 ms."""
+        from worker.state import StateStore  # noqa: PLC0415
+
+        return StateStore(redis.Redis.from_url(self.env["DMS_REDIS_URL"], decode_responses=True)).table_states(task)
 
     def wait_status(self, task: str, *statuses: str, timeout: float = 90) -> dict:
         return wait_for(lambda: (d := self.describe(task))["Status"] in statuses and d, timeout,

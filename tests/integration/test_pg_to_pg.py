@@ -320,15 +320,15 @@ def test_killed_worker_leaves_no_job_stranded_in_its_prefetch(dms, src, dst):
     # A busy worker must not hold messages it has not started: killed, it would strand them for the
     # broker's visibility timeout (an hour), out of reach of the lease-based recovery.
     statements = [f"CREATE TABLE part{i} (id bigint PRIMARY KEY, t text)" for i in range(6)]
-    statements += [f"INSERT INTO part{i} SELECT g, md5(g::text) FROM generate_series(1, 150000) g" for i in range(6)]
+    statements += [f"INSERT INTO part{i} SELECT g, md5(g::text) FROM generate_series(1, 300000) g" for i in range(6)]
     execute(src, *statements)
     dms.task("hoard", src, dst, "full-load")
     victim = dms.start_worker(concurrency=1)
     time.sleep(2.0)
     dms.dms("task", "start", "hoard")
-    wait_for(lambda: any(s["TableState"] == "Full load" for s in dms.stats("hoard").values()), 30, "a load to start")
-    time.sleep(0.3)
+    wait_for(lambda: "loading" in dms.table_states("hoard").values(), 30, "a load to start", interval=0.02)
     dms.kill(victim)
+    assert "pending" in dms.table_states("hoard").values()  # jobs the victim had not started
     dms.start_worker(concurrency=2)
     task = dms.wait_status("hoard", "stopped", "failed", timeout=90)
     assert task["Status"] == "stopped", task
