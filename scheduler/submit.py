@@ -87,15 +87,17 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
     state.save_tables(task.id, schemas)
     p0 = None
     if task.cdc:
-        p0 = source.start_cdc(task.id, schemas)  # before any snapshot: every snapshot is at or after P0
+        given = None
         if task.migration_type == "cdc" and task.cdc_start_position:
             given = source.parse_position(task.id, task.cdc_start_position)
-            if given < p0:
-                raise ConfigError(
-                    f"CDC start position {task.cdc_start_position} is before the point where capture began "
-                    f"({p0.token}): changes before it can no longer be read; give a later position"
-                )
-            p0 = given
+        p0 = source.start_cdc(task.id, schemas)  # before any snapshot: every snapshot is at or after P0
+        if given is not None and given < p0:
+            source.drop_cdc(task.id)  # a slot left behind would pin the source's WAL
+            raise ConfigError(
+                f"CDC start position {task.cdc_start_position} is before the point where capture began "
+                f"({p0.token}): changes before it can no longer be read; give a later position"
+            )
+        p0 = given or p0
     if not task.full_load:
         for schema in schemas:  # cdc only: create missing tables, never drop or empty existing ones
             target.prepare(schema, "keep")

@@ -176,3 +176,47 @@ def test_stop_with_every_worker_dead_then_resume(dms, pg, pg_target):
     dms.start_worker()
     dms.dms("task", "start", "orphan", "--type", "resume-processing")
     wait_for(lambda: converged(src, dst, "orders"), 30, "target to equal source after the resume")
+
+
+def test_source_down_then_back_loses_nothing(dms, pg_target):
+    source = PostgresServer().start(logical=True)  # our own source, so stopping it disturbs no other test
+    try:
+        src, dst = fresh_db(source), fresh_db(pg_target)
+        execute(src, ORDERS, SEED)
+        dms.start_live("srcdown", src, dst)
+        execute(src, "UPDATE orders SET t = 'before the outage' WHERE id <= 100")
+        source.pause()
+        time.sleep(5.0)
+        source.resume()
+        execute(src, "UPDATE orders SET t = 'after the outage' WHERE id > 19900")
+        wait_for(lambda: converged(src, dst, "orders"), 90, "target to catch up after the source came back")
+        assert dms.describe("srcdown")["Status"] == "running"
+        assert "transient_error" in dms.worker_log(0)
+    finally:
+        source.stop()
+
+
+def test_cdc_start_position_before_capture_began_is_refused(dms, pg, pg_target):
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, ORDERS)
+    dms.endpoint("early-src", "source", src)
+    dms.endpoint("early-dst", "target", dst)
+    mappings = dms.tmp / "early.json"
+    mappings.write_text('{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","rule-action":"include",'
+                        '"object-locator":{"schema-name":"public","table-name":"orders"}}]}')
+    dms.dms("task", "create", "early", "--source", "early-src", "--target", "early-dst", "--instance", dms.instance,
+            "--migration-type", "cdc", "--table-mappings", str(mappings), "--cdc-start-position", "0/10")
+    proc = dms.dms("task", "start", "early", check=False)
+    assert proc.returncode == 2
+    assert "before the point where capture began" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert dms.describe("early")["Status"] == "ready"
+    with psycopg2.connect(src) as conn, conn.cursor() as cur:  # nothing left pinning the source's WAL
+        cur.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'dms_early'")
+        assert cur.fetchone()[0] == 0
+    conn.close()
+    bad = dms.dms("task", "create", "early2", "--source", "early-src", "--target", "early-dst", "--instance",
+                  dms.instance, "--migration-type", "cdc", "--table-mappings", str(mappings),
+                  "--cdc-start-position", "yesterday")
+    assert bad.returncode == 0  # checked against the source when the task starts
+    proc = dms.dms("task", "start", "early2", check=False)
+    assert proc.returncode == 2 and "is not a PostgreSQL LSN" in proc.stderr
