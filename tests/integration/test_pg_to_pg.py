@@ -228,11 +228,13 @@ def _one_error_line(proc) -> str:
 
 
 def test_bad_input_gives_one_clear_line(dms, src, dst, pg, pg_replica, tmp_path):
-    wrong = src.replace("dms:dms@", "dms:wrong@")
+    wrong = src.replace("dms:dms@", "dms:Wr0ng-Secret@")
     dms.endpoint("badpass", "source", wrong)
     proc = dms.dms("endpoint", "test", "badpass", check=False)
     assert proc.returncode == 2
     assert "authentication failed for user 'dms'" in _one_error_line(proc)
+    assert "Wr0ng-Secret" not in proc.stdout + proc.stderr
+    assert "Wr0ng-Secret" not in dms.dms("endpoint", "describe", "badpass").stdout
 
     from services import free_port  # noqa: PLC0415
 
