@@ -22,7 +22,7 @@ from connectors.base import (
     TableSchema,
     selects,
 )
-from connectors.errors import ConfigError, PositionLost
+from connectors.errors import ConfigError, PositionLost, TransientError
 
 from . import pgoutput
 from .connect import classify, connect, qualified, quote_ident, task_object_name
@@ -157,8 +157,7 @@ class PostgresSource:
                 raise ConfigError(f"slot {slot!r} named by the endpoint's slotName does not exist on {self.ep.where()}")
             lsn = pgoutput.str_to_lsn(found[0][0])
         else:
-            if self._query("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)):
-                self._query("SELECT pg_drop_replication_slot(%s)", (slot,))
+            self._drop_slot(slot)  # a slot of an earlier run: capture restarts now
             (text,), = self._query("SELECT lsn::text FROM pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
             lsn = pgoutput.str_to_lsn(text)
         return Position(self._log(slot), lsn, 0, pgoutput.lsn_to_str(lsn))
@@ -199,18 +198,22 @@ class PostgresSource:
         """Drop the slot and publication the task created; ones named by the endpoint are the user's."""
         name = task_object_name(task)
         if not self.ep.extra.get("slotName"):
-            for _ in range(20):  # a walsender that is still exiting keeps the slot active briefly
-                active = self._query("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (name,))
-                if not active:
-                    break
-                if not active[0][0]:
-                    self._query("SELECT pg_drop_replication_slot(%s)", (name,))
-                    break
-                self._query("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s",
-                            (name,))
-                time.sleep(0.25)
+            self._drop_slot(name)
         if not self.ep.extra.get("publicationName"):
             self._query(f"DROP PUBLICATION IF EXISTS {quote_ident(name)}")
+
+    def _drop_slot(self, slot: str) -> None:
+        for _ in range(40):  # a walsender that is still exiting keeps the slot active for a moment
+            active = self._query("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+            if not active:
+                return
+            if not active[0][0]:
+                self._query("SELECT pg_drop_replication_slot(%s)", (slot,))
+                return
+            self._query("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s",
+                        (slot,))
+            time.sleep(0.25)
+        raise TransientError(f"replication slot {slot!r} on {self.ep.where()} stays in use: try again shortly")
 
     def close(self) -> None:
         for conn in (self._conn, self._repl and self._repl.conn):
