@@ -12,7 +12,8 @@ import pytest
 # Keep `import services` working whatever import mode or rootdir pytest is run with.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from services import MissingServiceError, PostgresServer, RedisServer  # noqa: E402
+from dms_env import DmsEnv  # noqa: E402
+from services import MissingServiceError, PostgresServer, RedisServer, fresh_db  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,3 +60,23 @@ def pg_replica() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     yield from _serve(RedisServer())
+
+
+@pytest.fixture
+def dms(tmp_path, redis_server) -> Iterator[DmsEnv]:
+    """An OpenDMS installation of its own (catalog, instance, workers) on the shared servers."""
+    env = DmsEnv(tmp_path, redis_server.url)
+    yield env
+    env.close()
+
+
+@pytest.fixture
+def src(pg) -> str:
+    """A fresh database on the source server."""
+    return fresh_db(pg)
+
+
+@pytest.fixture
+def dst(pg_target) -> str:
+    """A fresh database on the target server."""
+    return fresh_db(pg_target)

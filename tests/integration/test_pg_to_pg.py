@@ -6,7 +6,7 @@ import time
 
 import psycopg2
 import pytest
-from dms_env import DmsEnv, Writer, converged, execute, table_text, wait_for
+from dms_env import Writer, converged, execute, table_text, wait_for
 from services import fresh_db
 
 pytestmark = pytest.mark.integration
@@ -43,23 +43,6 @@ def typed_rows(n: int) -> str:
 
 def orders_rows(n: int) -> str:
     return ORDERS_ROWS.replace("ROW_COUNT", str(n))
-
-
-@pytest.fixture
-def dms(tmp_path, redis_server):
-    env = DmsEnv(tmp_path, redis_server.url)
-    yield env
-    env.close()
-
-
-@pytest.fixture
-def src(pg) -> str:
-    return fresh_db(pg)
-
-
-@pytest.fixture
-def dst(pg_target) -> str:
-    return fresh_db(pg_target)
 
 
 def assert_same(src: str, dst: str, *tables: str) -> None:

@@ -15,13 +15,6 @@ ORDERS = "CREATE TABLE orders (id bigint PRIMARY KEY, i int, t text, n numeric(1
 SEED = "INSERT INTO orders SELECT g, g % 10, 'order ' || g, g * 0.5 FROM generate_series(1, 20000) g"
 
 
-@pytest.fixture
-def dms(tmp_path, redis_server):
-    env = DmsEnv(tmp_path, redis_server.url)
-    yield env
-    env.close()
-
-
 
 def test_redis_restart_during_cdc_loses_nothing(dms, pg, pg_target, redis_server):
     src, dst = fresh_db(pg), fresh_db(pg_target)

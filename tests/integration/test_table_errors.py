@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from dms_env import DmsEnv, converged, execute, table_text, wait_for
+from dms_env import converged, execute, table_text, wait_for
 from services import fresh_db
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def dms(tmp_path, redis_server):
-    env = DmsEnv(tmp_path, redis_server.url)
-    yield env
-    env.close()
 
 
 def test_apply_error_suspends_one_table_and_the_others_go_on(dms, pg, pg_target):

@@ -8,17 +8,10 @@ import time
 
 import psycopg2
 import pytest
-from dms_env import DmsEnv, converged, execute, wait_for
+from dms_env import converged, execute, wait_for
 from services import fresh_db
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def dms(tmp_path, redis_server):
-    env = DmsEnv(tmp_path, redis_server.url)
-    yield env
-    env.close()
 
 
 def test_money_moved_between_tables_is_never_seen_half_moved(dms, pg, pg_target):
