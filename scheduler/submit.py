@@ -22,9 +22,6 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     task = catalog.task(task_id)
     catalog.instance(task.instance)
     info = state.task(task_id)
-    status = info.get("Status", "ready")
-    if status in ACTIVE:
-        raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}`")
     has_run = "FreshStartDate" in info
     start_type = start_type or ("resume-processing" if has_run else "start-replication")
     if start_type == "start-replication" and has_run:
@@ -35,28 +32,14 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     if start_type == "resume-processing" and not has_run:
         start_type = "start-replication"
 
-    source_ep = catalog.endpoint(task.source)
-    source = open_source(source_ep)
-    target = open_target(catalog.endpoint(task.target))
+    claimed, status = state.claim_start(task_id)  # two concurrent starts: one wins, one is told
+    if not claimed:
+        raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}`")
     try:
-        if task.cdc and Capability.CDC not in source.capabilities:
-            raise ConfigError(f"source {task.source} ({source_ep.engine}) cannot capture changes: "
-                              "use --migration-type full-load")
-        problems = source.check(cdc=task.cdc) + target.check()
-        if problems:
-            raise ConfigError("; ".join(problems))
-        state.set_task(task_id, Status="starting", instance=task.instance, MigrationType=task.migration_type)
-        try:
-            if start_type == "resume-processing":
-                _resume(task, source, state)
-            else:
-                _fresh(task, source, target, state)
-        except BaseException:
-            state.set_task(task_id, Status=status)
-            raise
-    finally:
-        source.close()
-        target.close()
+        _prepare(catalog, task, state, start_type)
+    except BaseException:
+        state.set_task(task_id, Status=status)
+        raise
 
     jobs = jobs_to_run(task, state.table_states(task_id))
     now = time.time()
@@ -73,6 +56,32 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
         enqueue(task.instance, task_id, job)
     settle(state, task_id)  # a resumed full-load task with nothing left ends here
     return start_type
+
+
+def _prepare(catalog: Catalog, task: TaskDef, state: StateStore, start_type: str) -> None:
+    """Preflight, then the initial state of a fresh start or the checks of a resume."""
+    source_ep = catalog.endpoint(task.source)
+    source = open_source(source_ep)
+    try:
+        target = open_target(catalog.endpoint(task.target))
+    except BaseException:
+        source.close()
+        raise
+    try:
+        if task.cdc and Capability.CDC not in source.capabilities:
+            raise ConfigError(f"source {task.source} ({source_ep.engine}) cannot capture changes: "
+                              "use --migration-type full-load")
+        problems = source.check(cdc=task.cdc) + target.check()
+        if problems:
+            raise ConfigError("; ".join(problems))
+        state.set_task(task.id, instance=task.instance, MigrationType=task.migration_type)
+        if start_type == "resume-processing":
+            _resume(task, source, state)
+        else:
+            _fresh(task, source, target, state)
+    finally:
+        source.close()
+        target.close()
 
 
 def _fresh(task: TaskDef, source, target, state: StateStore) -> None:

@@ -59,6 +59,15 @@ return 0
 """
 
 
+# Claim a task for starting unless it is already active; returns the status it had.
+_CLAIM_START = """
+local status = redis.call('hget', KEYS[1], 'Status') or 'ready'
+if status == 'starting' or status == 'running' or status == 'stopping' then return {0, status} end
+redis.call('hset', KEYS[1], 'Status', 'starting')
+return {1, status}
+"""
+
+
 def schema_to_json(schema: TableSchema) -> str:
     return json.dumps(asdict(schema))
 
@@ -79,6 +88,7 @@ class StateStore:
         self._release = client.register_script(_RELEASE)
         self._renew = client.register_script(_RENEW)
         self._reclaim = client.register_script(_RECLAIM)
+        self._claim_start = client.register_script(_CLAIM_START)
 
     # -- key names -------------------------------------------------------------------------------
 
@@ -104,6 +114,11 @@ class StateStore:
     def clear_task_fields(self, task: str, *names: str) -> None:
         if names:
             self.r.hdel(self.task_key(task), *names)
+
+    def claim_start(self, task: str) -> tuple[bool, str]:
+        """Atomically move a task that is not active to "starting": (claimed, previous status)."""
+        claimed, previous = self._claim_start(keys=[self.task_key(task)])
+        return bool(claimed), previous
 
     def status(self, task: str) -> str:
         return self.r.hget(self.task_key(task), "Status") or "ready"
