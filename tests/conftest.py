@@ -23,7 +23,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _in_ci() -> bool:
     """In CI, and whenever deploy/test.sh runs the suite, a missing server fails the run; it never skips."""
-    return any(os.environ.get(v, "").lower() not in ("", "0", "false", "no") for v in ("CI", "DMS_TEST_REQUIRE_SERVERS"))
+    flags = ("CI", "DMS_TEST_REQUIRE_SERVERS")
+    return any(os.environ.get(v, "").lower() not in ("", "0", "false", "no") for v in flags)
 
 
 def _serve(server, **start_args):
