@@ -62,7 +62,7 @@ class _Cli(click.Group):
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
-    import redis.exceptions  # noqa: PLC0415
+    import redis.exceptions
 
     return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
@@ -77,14 +77,14 @@ def _emit(doc: Any) -> None:
 
 
 def _state():
-    from worker.app import redis_client  # noqa: PLC0415  (the CLI needs Redis only for live state)
-    from worker.state import StateStore  # noqa: PLC0415
+    from worker.app import redis_client  # the CLI needs Redis only for live state
+    from worker.state import StateStore
 
     return StateStore(redis_client())
 
 
 def _quiet_logs() -> None:
-    from worker import logs  # noqa: PLC0415
+    from worker import logs
 
     logs.setup(os.environ.get("DMS_LOG_LEVEL", "WARNING"))
 
@@ -281,7 +281,7 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
               help="default: start-replication on the first run, resume-processing after")
 def task_start(task_id: str, start_type: str | None) -> None:
     """Plan and enqueue the task's jobs on its instance's workers."""
-    from .submit import start_task  # noqa: PLC0415
+    from .submit import start_task
 
     catalog, state = Catalog(), _state()
     used = start_task(catalog, state, task_id, start_type)
@@ -297,7 +297,7 @@ def task_start(task_id: str, start_type: str | None) -> None:
 @click.option("--wait/--no-wait", default=True, show_default=True, help="wait until the jobs have stopped")
 @click.option("--timeout", default=120.0, show_default=True)
 def task_stop(task_id: str, wait: bool, timeout: float) -> None:
-    from .submit import stop_task, wait_until_stopped  # noqa: PLC0415
+    from .submit import stop_task, wait_until_stopped
 
     Catalog().task(task_id)
     state = _state()
@@ -312,7 +312,7 @@ def task_stop(task_id: str, wait: bool, timeout: float) -> None:
 @click.argument("task_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 def task_describe(task_id: str, as_json: bool) -> None:
-    from .status import describe  # noqa: PLC0415
+    from .status import describe
 
     doc = describe(Catalog().task(task_id), _state())
     if as_json:
@@ -339,7 +339,7 @@ def task_describe(task_id: str, as_json: bool) -> None:
 @click.argument("task_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 def task_stats(task_id: str, as_json: bool) -> None:
-    from .status import table_statistics  # noqa: PLC0415
+    from .status import table_statistics
 
     doc = table_statistics(Catalog().task(task_id), _state())
     if as_json:
@@ -359,7 +359,7 @@ def task_stats(task_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def task_validate(task_id: str, as_json: bool) -> None:
     """Compare every selected table row by row; exit 1 if any differs."""
-    from .validate import validate_task  # noqa: PLC0415
+    from .validate import validate_task
 
     def show(r) -> None:
         if as_json:
@@ -398,7 +398,7 @@ def task_list(as_json: bool) -> None:
 @click.argument("task_id", type=ID)
 def task_delete(task_id: str) -> None:
     """Delete a stopped task with its slot, publication and checkpoints."""
-    from .submit import delete_task  # noqa: PLC0415
+    from .submit import delete_task
 
     delete_task(Catalog(), _state(), task_id)
     click.echo(f"task {task_id} deleted")
@@ -413,12 +413,12 @@ def task_delete(task_id: str) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
     """Run a replication-instance worker in the foreground (start more to scale)."""
-    from celery.signals import setup_logging, worker_shutting_down  # noqa: PLC0415
+    from celery.signals import setup_logging, worker_shutting_down
 
-    from worker import logs  # noqa: PLC0415
-    from worker.app import configured_app, queue_name, redis_client  # noqa: PLC0415
-    from worker.recovery import start_reclaimer  # noqa: PLC0415
-    from worker.tasks import hand_off_all  # noqa: PLC0415
+    from worker import logs
+    from worker.app import configured_app, queue_name, redis_client
+    from worker.recovery import start_reclaimer
+    from worker.tasks import hand_off_all
 
     Catalog().instance(instance_id)
     redis_client().ping()

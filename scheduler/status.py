@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from worker.state import TABLE_STATES, StateStore
@@ -36,7 +37,7 @@ def describe(task: TaskDef, state: StateStore) -> dict[str, Any]:
     end = _num(info.get("StopDate")) if status in ("stopped", "failed") else None
     stats: dict[str, Any] = {
         "FullLoadProgressPercent": int(100 * loaded / total) if total and task.full_load else 0,
-        "ElapsedTimeMillis": int(((end or _now()) - start) * 1000) if start else 0,
+        "ElapsedTimeMillis": int(((end or time.time()) - start) * 1000) if start else 0,
         **counts,
     }
     for key in _FLOAT:
@@ -88,9 +89,3 @@ def table_statistics(task: TaskDef, state: StateStore) -> dict[str, Any]:
                 entry[key] = raw[key]
         rows.append(entry)
     return {"ReplicationTaskIdentifier": task.id, "TableStatistics": rows}
-
-
-def _now() -> float:
-    import time  # noqa: PLC0415
-
-    return time.time()

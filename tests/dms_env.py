@@ -129,7 +129,7 @@ class DmsEnv:
 
     def table_states(self, task: str) -> dict[str, str]:
         """Internal table states straight from Redis: fast enough to catch a state that lasts 100 ms."""
-        from worker.state import StateStore  # noqa: PLC0415
+        from worker.state import StateStore
 
         return StateStore(redis.Redis.from_url(self.env["DMS_REDIS_URL"], decode_responses=True)).table_states(task)
 
@@ -187,7 +187,7 @@ class Writer(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        import random  # noqa: PLC0415
+        import random
 
         rng = random.Random(7)
         conn = psycopg2.connect(self.url)

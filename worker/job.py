@@ -6,6 +6,7 @@ stalled longer than the lease, and another took over), the job stops at its next
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import socket
@@ -32,6 +33,12 @@ STOP_FULL_LOAD_DONE = "Stop Reason FULL_LOAD_ONLY_FINISHED"
 STOP_FATAL = "Stop Reason FATAL_ERROR"
 
 
+@functools.cache
+def _catalog() -> Catalog:
+    """One catalog per worker process: DMS_CATALOG_URL is fixed for its life, and opening checks the schema."""
+    return Catalog()
+
+
 class LeaseHeld(Exception):
     """Another live worker already runs this job."""
 
@@ -52,7 +59,7 @@ class Job:
         self.task = task
         self.name = name
         self.state = StateStore(redis_client())
-        self.catalog = catalog or Catalog()
+        self.catalog = catalog or _catalog()
         self.definition: TaskDef = self.catalog.task(task)
         self.source_ep: Endpoint = self.catalog.endpoint(self.definition.source)
         self.target_ep: Endpoint = self.catalog.endpoint(self.definition.target)

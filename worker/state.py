@@ -131,13 +131,15 @@ class StateStore:
         return Position.decode(text) if text else None
 
     def forget_task(self, task: str) -> None:
-        keys = list(self.r.scan_iter(match=f"dms:task:{task}:*", count=1000)) + [self.task_key(task)]
-        self.r.delete(*keys)
+        self._delete_matching(task, "*")
+        self.r.delete(self.task_key(task))
         self.r.srem("dms:tasks", task)
 
     def reset_run(self, task: str) -> None:
         """Forget the progress of a previous run: table states, statistics, caches and jobs."""
-        patterns = ["states", "jobs", "stats:*", "cache:*", "lease:*"]
+        self._delete_matching(task, "states", "jobs", "stats:*", "cache:*", "lease:*")
+
+    def _delete_matching(self, task: str, *patterns: str) -> None:
         keys = [k for p in patterns for k in self.r.scan_iter(match=f"dms:task:{task}:{p}", count=1000)]
         if keys:
             self.r.delete(*keys)

@@ -101,7 +101,7 @@ def test_validate_lists_mismatching_keys(dms, src, dst):
             "INSERT INTO orders (id) VALUES (999999)")
     proc = dms.dms("task", "validate", "val", "--json", check=False)
     assert proc.returncode == 1
-    import json  # noqa: PLC0415
+    import json
 
     (table,) = json.loads(proc.stdout)["Tables"]
     assert table["MissingInTarget"] == [[5]]
@@ -220,7 +220,7 @@ def test_bad_input_gives_one_clear_line(dms, src, dst, pg, pg_replica, tmp_path)
     assert "Wr0ng-Secret" not in proc.stdout + proc.stderr
     assert "Wr0ng-Secret" not in dms.dms("endpoint", "describe", "badpass").stdout
 
-    from services import free_port  # noqa: PLC0415
+    from services import free_port
 
     closed = src.replace(f":{pg.port}/", f":{free_port()}/")
     dms.endpoint("nohost", "source", closed)
