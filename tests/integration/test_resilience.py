@@ -66,6 +66,7 @@ def test_cdc_only_task_creates_missing_tables_and_applies_changes_from_now(dms, 
     wait_for(lambda: rows(dst, "orders", "id") == [(5, 5, "u", rows(src, "orders WHERE id = 5")[0][3])]
              + [(900001, 1, "after start", rows(src, "orders WHERE id = 900001")[0][3])],
              30, "the changes made after the start (and only those)")
+    wait_for(lambda: dms.stats("conly")["public.orders"]["Deletes"] == 1, 10, "the changes to be counted")
     stats = dms.stats("conly")["public.orders"]
     assert (stats["Inserts"], stats["Updates"], stats["Deletes"]) == (1, 1, 1)
     assert stats["FullLoadRows"] == 0
