@@ -60,9 +60,13 @@ tasks_table = sa.Table(
 )
 
 
+def data_dir() -> Path:
+    """Where OpenDMS keeps its own files on this machine: the default catalog and the embedded Redis."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "opendms"
+
+
 def default_catalog_url() -> str:
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "opendms"
-    return f"sqlite:///{base / 'catalog.db'}"
+    return f"sqlite:///{data_dir() / 'catalog.db'}"
 
 
 def catalog_url() -> str:

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
-import threading
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -280,13 +277,24 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
 @click.option("--type", "start_type", type=click.Choice(START_TYPES), default=None,
               help="default: start-replication on the first run, resume-processing after")
 def task_start(task_id: str, start_type: str | None) -> None:
-    """Plan and enqueue the task's jobs on its instance's workers."""
+    """Plan and enqueue the task's jobs on its instance's workers.
+
+    Without DMS_REDIS_URL and with no worker serving the instance, the task runs in this process
+    until it stops (Ctrl-C stops a CDC task at its checkpoint)."""
+    from worker.app import embedded
+
     from .submit import start_task
 
     catalog, state = Catalog(), _state()
+    instance_id = catalog.task(task_id).instance
+    if embedded() and not state.workers(instance_id):
+        from .foreground import run_here
+
+        if run_here(catalog, state, task_id, start_type, click.echo) == "failed":
+            sys.exit(1)
+        return
     used = start_task(catalog, state, task_id, start_type)
     click.echo(f"task {task_id} started ({used})")
-    instance_id = catalog.task(task_id).instance
     if not state.workers(instance_id):
         click.echo(f"warning: no worker serves instance {instance_id} yet; the jobs wait in its queues until "
                    f"one starts: dms worker --instance {instance_id}", err=True)
@@ -413,40 +421,10 @@ def task_delete(task_id: str) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
     """Run a replication-instance worker in the foreground (start more to scale)."""
-    from celery.signals import setup_logging, worker_shutting_down
-
-    from worker import logs
-    from worker.app import configured_app, queue_name, redis_client
-    from worker.recovery import start_reclaimer
-    from worker.tasks import hand_off_all
+    from worker.instance import serve
 
     Catalog().instance(instance_id)
-    redis_client().ping()
-    logs.setup(loglevel, force=True)
-    name = f"{instance_id}.{os.getpid()}@{socket.gethostname()}"
-    stop = threading.Event()
-    start_reclaimer(stop, instance_id, name)
-
-    @setup_logging.connect(weak=False)
-    def _our_logging(**kwargs) -> None:  # connected: Celery leaves logging to us (JSON lines)
-        logs.setup(loglevel, force=True)
-
-    @worker_shutting_down.connect(weak=False)
-    def _hand_off(sig=None, how=None, exitcode=None, **kwargs) -> None:
-        if how == "Warm":  # SIGTERM: give running jobs to other workers now, not after their leases expire
-            stop.set()  # this worker's reclaimer must not take them back
-            hand_off_all()
-
-    queues = f"{queue_name(instance_id, 'cdc')},{queue_name(instance_id, 'full_load')}"
-    # One process, job threads: a killed worker takes all its jobs with it, and their leases expire.
-    # --concurrency counts full-load jobs; CDC jobs run on threads of their own.
-    # Celery warns any root worker about pickle; our messages are JSON and pickle is never accepted.
-    warnings.filterwarnings("ignore", message="You're running the worker with superuser privileges")
-    configured_app().worker_main([
-        "worker", "--pool", "threads", "--concurrency", str(max(concurrency, 1)), "--queues", queues,
-        "--hostname", name, "--loglevel", loglevel, "--without-mingle", "--without-gossip",
-    ])
-    stop.set()
+    serve(instance_id, concurrency, loglevel)
 
 
 if __name__ == "__main__":  # pragma: no cover

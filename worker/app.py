@@ -12,27 +12,37 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from connectors.errors import ConfigError
+from . import embedded as embedded_redis
 
 # Seconds a job's lease lives without a heartbeat: how fast a killed worker's jobs are taken over.
 LEASE_SECONDS = float(os.environ.get("DMS_LEASE_SECONDS", "15"))
 
 
+def embedded() -> bool:
+    """No DMS_REDIS_URL: this machine runs OpenDMS on its own, with the embedded Redis."""
+    return not os.environ.get("DMS_REDIS_URL")
+
+
 def redis_url() -> str:
-    url = os.environ.get("DMS_REDIS_URL")
-    if not url:
-        raise ConfigError("DMS_REDIS_URL is not set: export DMS_REDIS_URL=redis://HOST:PORT/DB")
-    return url
+    return embedded_redis.url() if embedded() else os.environ["DMS_REDIS_URL"]
+
+
+def broker_url() -> str:
+    """Kombu spells a unix socket differently from redis-py."""
+    url = redis_url()
+    return "redis+socket://" + url.removeprefix("unix://") if url.startswith("unix://") else url
 
 
 @cache
 def redis_client() -> redis.Redis:
     # Retries ride out a Redis restart (AOF keeps the data) instead of failing the job.
-    return redis.Redis.from_url(
+    client = redis.Redis.from_url(
         redis_url(), decode_responses=True, socket_timeout=30, socket_connect_timeout=5,
         health_check_interval=15, retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 40),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
+    embedded_redis.on_exit_close(client.close)
+    return client
 
 
 def queue_name(instance: str, kind: str) -> str:
@@ -62,6 +72,8 @@ app.conf.update(
 
 def configured_app() -> Celery:
     """The app with its broker: DMS_REDIS_URL is read when a job is first sent or served, not at import."""
-    if app.conf.broker_url != redis_url():
-        app.conf.broker_url = redis_url()
+    url = broker_url()
+    if app.conf.broker_url != url:
+        app.conf.broker_url = url
+        embedded_redis.on_exit_close(app.close)
     return app

@@ -9,13 +9,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TextIO
 
 import structlog
 
 _configured = False
 
 
-def setup(level: str | None = None, *, json_output: bool = True, force: bool = False) -> None:
+def setup(level: str | None = None, *, json_output: bool = True, force: bool = False,
+          stream: TextIO | None = None) -> None:
+    """Route every log record to `stream` (stderr by default): an in-process worker logs to a file instead."""
     global _configured
     if _configured and not force:
         return
@@ -30,10 +33,10 @@ def setup(level: str | None = None, *, json_output: bool = True, force: bool = F
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level_no),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.processors.format_exc_info],

