@@ -427,5 +427,18 @@ def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
     serve(instance_id, concurrency, loglevel)
 
 
+@main.command()
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("opendms-demo"),
+              show_default=True, help="where the demo's source and target SQLite files go")
+def demo(folder: Path) -> None:
+    """Migrate a small SQLite shop database to another file, with changes during the load, and validate."""
+    from rich.console import Console
+
+    from .demo import run
+
+    if not run(folder, Console()):
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
