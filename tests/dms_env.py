@@ -72,19 +72,53 @@ def execute(url: str, *statements: str) -> None:
 
 
 class DmsEnv:
-    def __init__(self, tmp: Path, redis_url: str, lease_seconds: float = 3) -> None:
+    """One OpenDMS installation: its catalog, an instance, workers. With redis_url None it is the embedded
+    mode: no DMS_REDIS_URL, a private Redis under its own data directory, tasks run by `dms task start`."""
+
+    def __init__(self, tmp: Path, redis_url: str | None, lease_seconds: float = 3) -> None:
         self.tmp = tmp
         self.suffix = secrets.token_hex(3)
         self.instance = f"ri-{self.suffix}"
+        self.embedded = redis_url is None
+        env = {key: value for key, value in os.environ.items() if key != "DMS_REDIS_URL"}
         self.env = {
-            **os.environ,
+            **env,
             "DMS_CATALOG_URL": f"sqlite:///{tmp / 'catalog.db'}",
-            "DMS_REDIS_URL": redis_url,
+            "XDG_DATA_HOME": str(tmp / "data"),
             "DMS_LEASE_SECONDS": str(lease_seconds),
             "DMS_LOG_LEVEL": "INFO",
         }
+        if redis_url is not None:
+            self.env["DMS_REDIS_URL"] = redis_url
         self.workers: list[subprocess.Popen] = []
+        self.foreground: dict[str, subprocess.Popen] = {}
         self.dms("instance", "create", self.instance)
+
+    @property
+    def redis_url(self) -> str:
+        return f"unix://{self.tmp / 'data' / 'opendms' / 'redis' / 'redis.sock'}" if self.embedded \
+            else self.env["DMS_REDIS_URL"]
+
+    def start(self, task: str) -> None:
+        """`dms task start`: in the embedded mode with no worker, it runs the task until interrupted."""
+        if self.embedded and not any(w.poll() is None for w in self.workers):
+            log = open(self.tmp / f"foreground-{task}.log", "w")  # noqa: SIM115
+            self.foreground[task] = subprocess.Popen(
+                [sys.executable, "-m", "scheduler.cli", "task", "start", task], env=self.env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+            wait_for(lambda: self.foreground[task].poll() is not None or self.describe(task)["Status"] != "ready",
+                     60, f"task {task} to start in the foreground")
+        else:
+            self.dms("task", "start", task)
+
+    def interrupt(self, task: str) -> str:
+        """Ctrl-C on a task running in the foreground: it stops at its checkpoint; returns what it printed."""
+        proc = self.foreground.pop(task)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=120)
+        out = (self.tmp / f"foreground-{task}.log").read_text()
+        assert code == 0, f"dms task start {task} exited {code}:\n{out}"
+        return out
 
     # -- CLI ------------------------------------------------------------------------------------
 
@@ -131,7 +165,7 @@ class DmsEnv:
         """Internal table states straight from Redis: fast enough to catch a state that lasts 100 ms."""
         from worker.state import StateStore
 
-        return StateStore(redis.Redis.from_url(self.env["DMS_REDIS_URL"], decode_responses=True)).table_states(task)
+        return StateStore(redis.Redis.from_url(self.redis_url, decode_responses=True)).table_states(task)
 
     def wait_status(self, task: str, *statuses: str, timeout: float = 90) -> dict:
         return wait_for(lambda: (d := self.describe(task))["Status"] in statuses and d, timeout,
@@ -170,10 +204,17 @@ class DmsEnv:
         return (self.tmp / f"worker-{index}.log").read_text()
 
     def close(self) -> None:
-        for proc in self.workers:
+        for proc in [*self.workers, *self.foreground.values()]:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+        if self.embedded:  # a killed process leaves its embedded Redis running, as a crash would
+            import redis
+
+            try:
+                redis.Redis.from_url(self.redis_url).shutdown(nosave=True)
+            except (redis.ConnectionError, FileNotFoundError):
+                pass
 
 
 class Writer(threading.Thread):
