@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from connectors.errors import ConfigError
 from scheduler.catalog import data_dir
@@ -94,7 +96,8 @@ def url() -> str:
     sock = socket_path()
     if _anchor is None:
         with _locked():
-            client = redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=2)
+            # no retries: a refused connection means "not running", and SHUTDOWN's dropped reply is expected
+            client = redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=2, retry=Retry(NoBackoff(), 0))
             if not _ping(client):
                 _start(sock)
                 deadline = time.monotonic() + 10
@@ -119,7 +122,8 @@ def release() -> None:
             pass
     with _locked():
         try:
-            if len(_anchor.client_list()) <= 1:
+            # flag A: a client the server is already closing (its process has gone)
+            if sum("A" not in c.get("flags", "") for c in _anchor.client_list()) <= 1:
                 _anchor.shutdown(nosave=True)  # the append-only file already holds every write
         except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
             pass
