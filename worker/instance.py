@@ -29,7 +29,7 @@ def _queues(instance: str) -> list[str]:
     return [queue_name(instance, "cdc"), queue_name(instance, "full_load")]
 
 
-def _start(instance: str, loglevel: str, stream: TextIO | None) -> tuple[str, threading.Event]:
+def _start(instance: str, loglevel: str, stream: TextIO | None) -> tuple[str, threading.Event, threading.Thread]:
     redis_client().ping()
     logs.setup(loglevel, force=True, stream=stream)
 
@@ -39,13 +39,12 @@ def _start(instance: str, loglevel: str, stream: TextIO | None) -> tuple[str, th
 
     name = f"{instance}.{os.getpid()}@{socket.gethostname()}"
     stop = threading.Event()
-    start_reclaimer(stop, instance, name)
-    return name, stop
+    return name, stop, start_reclaimer(stop, instance, name)
 
 
 def serve(instance: str, concurrency: int, loglevel: str) -> None:
     """Run until SIGTERM (warm: running jobs are handed to other workers at once) or SIGKILL (leases expire)."""
-    name, stop = _start(instance, loglevel, None)
+    name, stop, reclaimer = _start(instance, loglevel, None)
 
     @worker_shutting_down.connect(weak=False)
     def _hand_off(sig=None, how=None, exitcode=None, **kwargs) -> None:
@@ -61,6 +60,7 @@ def serve(instance: str, concurrency: int, loglevel: str) -> None:
         "--without-mingle", "--without-gossip",
     ])
     stop.set()
+    reclaimer.join(5)
 
 
 @contextmanager
@@ -68,7 +68,7 @@ def in_process(instance: str, concurrency: int, log: TextIO, loglevel: str = "IN
     """A worker in threads of this process (the embedded mode's `dms task start` and `dms demo`)."""
     from celery.contrib.testing.worker import start_worker
 
-    name, stop = _start(instance, loglevel, log)
+    name, stop, reclaimer = _start(instance, loglevel, log)
     try:
         with start_worker(configured_app(), concurrency=max(concurrency, 1), pool="threads", loglevel=loglevel,
                           perform_ping_check=False, shutdown_timeout=60, queues=_queues(instance), hostname=name):
@@ -76,3 +76,4 @@ def in_process(instance: str, concurrency: int, log: TextIO, loglevel: str = "IN
             hand_off_all()  # whatever still runs goes back to the queues for the next worker
     finally:
         stop.set()
+        reclaimer.join(5)

@@ -48,6 +48,10 @@ def start_reclaimer(stop: threading.Event, instance: str, name: str) -> threadin
             except Exception as exc:  # Redis away for a moment: try again next round
                 log.warning("reclaim_failed", error=str(exc))
             if stop.wait(interval):
+                try:  # a worker that stops says so: `dms task start` must not count on it for seconds more
+                    state.unregister_worker(instance, name)
+                except Exception as exc:  # the key expires by itself
+                    log.warning("unregister_failed", error=str(exc))
                 return
 
     thread = threading.Thread(target=loop, daemon=True, name="dms-reclaimer")

@@ -218,6 +218,9 @@ class StateStore:
     def register_worker(self, instance: str, name: str, ttl_s: float) -> None:
         self.r.set(f"dms:instance:{instance}:worker:{name}", str(time.time()), px=int(ttl_s * 1000))
 
+    def unregister_worker(self, instance: str, name: str) -> None:
+        self.r.delete(f"dms:instance:{instance}:worker:{name}")
+
     def workers(self, instance: str) -> list[str]:
         prefix = f"dms:instance:{instance}:worker:"
         return sorted(k.removeprefix(prefix) for k in self.r.scan_iter(match=prefix + "*", count=1000))
