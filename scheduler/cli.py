@@ -47,7 +47,11 @@ class _Cli(click.Group):
             _fail(str(exc), exc.exit_code)
         except _redis_errors() as exc:
             url = os.environ.get("DMS_REDIS_URL", "")
-            _fail(f"cannot reach Redis at {url}: {exc}; is it running, and is DMS_REDIS_URL right?", 1)
+            if url:
+                _fail(f"cannot reach Redis at {url}: {exc}; is it running, and is DMS_REDIS_URL right?", 1)
+            from worker.embedded import home
+
+            _fail(f"the embedded Redis stopped answering: {exc}; its log is {home() / 'redis.log'}", 1)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
