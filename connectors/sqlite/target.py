@@ -48,7 +48,7 @@ class SqliteTarget:
                     conn.execute("ROLLBACK")
                 self._has_checkpoints = False  # created in this transaction, perhaps
                 raise
-        except (sqlite3.Error, OverflowError) as exc:
+        except (sqlite3.Error, OverflowError, UnicodeError) as exc:  # a value SQLite cannot take: DataError
             raise classify(exc, self.ep) from None
 
     def check(self) -> list[str]:

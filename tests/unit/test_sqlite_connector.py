@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from connectors.base import Batch, Change, Column, Endpoint, Op, Position, TableId, TableRule, TableSchema
-from connectors.errors import ConfigError, DataError
+from connectors.errors import ConfigError, DataError, TransientError
 from connectors.sqlite import types
+from connectors.sqlite.connect import classify
 from connectors.sqlite.source import SqliteSource
 from connectors.sqlite.target import SqliteTarget
 
@@ -142,7 +143,9 @@ def test_capture_starts_exactly_at_the_position_and_drops_cleanly(tmp_path: Path
 def test_a_snapshot_reads_one_consistent_state(tmp_path: Path) -> None:
     source = _source(tmp_path, "CREATE TABLE t (id INTEGER PRIMARY KEY, v INT)")
     db = sqlite3.connect(tmp_path / "source.db", isolation_level=None)
-    db.executemany("INSERT INTO t VALUES (?, 0)", [(i,) for i in range(1, 1001)])
+    with db:
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO t VALUES (?, 0)", [(i,) for i in range(1, 1001)])
     source.start_cdc("t", source.tables(ALL))  # WAL mode: the writer below is not blocked by the reader
     (schema,) = source.tables(ALL)
     batches = source.snapshot(schema, batch_rows=100, ordered=True)
@@ -206,3 +209,24 @@ def test_a_failed_apply_leaves_neither_data_nor_checkpoint(tmp_path: Path) -> No
         target.apply("t2", {SCHEMA: [_ch(Op.INSERT, None, {"id": 1, "n": None, "ok": None, "note": None})]})
     assert target.applied("t2") == {}
     target.close()
+
+
+def test_sqlite_errors_are_classified_by_consequence(tmp_path: Path) -> None:
+    ep = Endpoint("e", "target", "sqlite", database=str(tmp_path / "c.db"))
+    db = sqlite3.connect(ep.database, isolation_level=None, timeout=0)
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    db.execute("INSERT INTO t VALUES (1)")
+
+    def error_of(fn) -> Exception:
+        with pytest.raises(sqlite3.Error) as info:
+            fn()
+        return classify(info.value, ep)
+
+    assert isinstance(error_of(lambda: db.execute("INSERT INTO t VALUES (1)")), DataError)  # constraint
+    assert isinstance(error_of(lambda: db.execute("SELECT * FROM missing")), DataError)
+    other = sqlite3.connect(ep.database, isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")  # holds the write lock
+    assert isinstance(error_of(lambda: db.execute("BEGIN IMMEDIATE")), TransientError)
+    other.execute("ROLLBACK")
+    readonly = sqlite3.connect(f"file:{ep.database}?mode=ro", uri=True, isolation_level=None)
+    assert isinstance(error_of(lambda: readonly.execute("INSERT INTO t VALUES (2)")), ConfigError)
