@@ -204,8 +204,13 @@ class Endpoint:
     ssl_mode: str = "none"
     extra: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def address(self) -> str:
+        """host:port/database, or just the database for an engine without a port (a file)."""
+        return f"{self.host}:{self.port}/{self.database}" if self.port else self.database
+
     def where(self) -> str:
-        return f"{self.engine} endpoint {self.id} ({self.host}:{self.port}/{self.database})"
+        return f"{self.engine} endpoint {self.id} ({self.address})"
 
 
 class Source(Protocol):

@@ -1,33 +1,59 @@
-"""Engine name -> connector classes, imported lazily so one engine's driver never loads another's."""
+"""Engine name -> connector classes, found by convention and imported lazily.
+
+Every package in connectors/ is an engine named after its package. Its ``__init__.py`` names its
+classes as ``"module:Class"`` strings relative to the package, without importing them:
+``SOURCE = "source:PostgresSource"``, ``TARGET = "target:PostgresTarget"`` (either may be absent),
+and ``PORT``, its usual port (0 for a file). So a new engine is one new package, and one engine's
+driver never loads another's.
+"""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from types import ModuleType
 
+import connectors
 from connectors.base import Endpoint, Source, Target
 from connectors.errors import ConfigError
 
-_SOURCES = {"postgres": "connectors.postgres.source:PostgresSource"}
-_TARGETS = {"postgres": "connectors.postgres.target:PostgresTarget"}
-ENGINES = ("postgres",)
+
+def _engines() -> dict[str, ModuleType]:
+    found = {}
+    for info in pkgutil.iter_modules(connectors.__path__):
+        if info.ispkg:
+            package = importlib.import_module(f"connectors.{info.name}")
+            if hasattr(package, "SOURCE") or hasattr(package, "TARGET"):
+                found[info.name] = package
+    return dict(sorted(found.items()))
 
 
-def _load(table: dict[str, str], ep: Endpoint, role: str):
-    path = table.get(ep.engine)
-    if path is None:
+_ENGINES = _engines()
+ENGINES = tuple(_ENGINES)
+
+
+def default_port(engine: str) -> int:
+    return int(getattr(_ENGINES.get(engine), "PORT", 0))
+
+
+def _load(ep: Endpoint, role: str):
+    role_attr = role.upper()
+    offered = [name for name, package in _ENGINES.items() if hasattr(package, role_attr)]
+    package = _ENGINES.get(ep.engine)
+    if package is None or not hasattr(package, role_attr):
         raise ConfigError(
-            f"engine {ep.engine!r} of endpoint {ep.id} is not available as a {role}: use one of {', '.join(table)}"
+            f"engine {ep.engine!r} of endpoint {ep.id} is not available as a {role}: use one of {', '.join(offered)}"
         )
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+    module, _, name = getattr(package, role_attr).partition(":")
+    return getattr(importlib.import_module(f".{module}", package.__name__), name)
 
 
 def open_source(ep: Endpoint) -> Source:
-    return _load(_SOURCES, ep, "source")(ep)
+    return _load(ep, "source")(ep)
 
 
 def open_target(ep: Endpoint) -> Target:
-    return _load(_TARGETS, ep, "target")(ep)
+    return _load(ep, "target")(ep)
 
 
 def open_endpoint(ep: Endpoint) -> Source | Target:

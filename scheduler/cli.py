@@ -16,7 +16,7 @@ import click
 
 from connectors.base import Endpoint
 from connectors.errors import ConfigError, DmsError
-from connectors.registry import ENGINES, open_endpoint
+from connectors.registry import ENGINES, default_port, open_endpoint
 
 from .catalog import Catalog, TaskDef
 from .plan import START_TYPES
@@ -138,10 +138,10 @@ def endpoint_create(endpoint_id: str, kind: str, engine: str, host: str, port: i
     if password is None:
         interactive = sys.stdin.isatty()
         password = click.prompt("Password", hide_input=True, default="", show_default=False) if interactive else ""
-    ep = Endpoint(endpoint_id, kind, engine, host, port or {"postgres": 5432}.get(engine, 0), database, user,
+    ep = Endpoint(endpoint_id, kind, engine, host, default_port(engine) if port is None else port, database, user,
                   password, ssl_mode, _parse_extra(extra))
     Catalog().add_endpoint(ep)
-    click.echo(f"endpoint {endpoint_id} created ({kind}, {engine} at {ep.host}:{ep.port}/{database})")
+    click.echo(f"endpoint {endpoint_id} created ({kind}, {engine} at {ep.address})")
 
 
 def _endpoint_doc(ep: Endpoint) -> dict[str, Any]:
@@ -166,7 +166,7 @@ def endpoint_test(endpoint_id: str) -> None:
     readiness = ""
     if ep.kind == "source":
         readiness = " (ready for CDC)" if not cdc_problems else f" (full load only: {'; '.join(cdc_problems)})"
-    click.echo(f"OK: connected to {ep.where()} as {ep.user}{readiness}")
+    click.echo(f"OK: connected to {ep.where()}{f' as {ep.user}' if ep.user else ''}{readiness}")
 
 
 @endpoint.command("list")
@@ -176,7 +176,7 @@ def endpoint_list(as_json: bool) -> None:
     if as_json:
         return _emit({"Endpoints": [_endpoint_doc(e) for e in eps]})
     for e in eps:
-        click.echo(f"{e.id:24} {e.kind:7} {e.engine:10} {e.host}:{e.port}/{e.database}")
+        click.echo(f"{e.id:24} {e.kind:7} {e.engine:10} {e.address}")
 
 
 @endpoint.command("describe")

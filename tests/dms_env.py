@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 import psycopg2
 import redis
 
+SQLITE = "sqlite:///"  # tests name a SQLite file as sqlite:///PATH, a PostgreSQL database by its URL
 SELECT_ALL = {"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "all", "rule-action": "include",
                          "object-locator": {"schema-name": "%", "table-name": "%"}}]}
 
@@ -62,12 +64,20 @@ def converged(src: str, dst: str, *tables: str) -> bool:
         return False
 
 
-def execute(url: str, *statements: str) -> None:
+def connect(url: str) -> Any:
+    """A DB-API connection in autocommit mode: a postgresql:// URL, or sqlite:///PATH for a SQLite file."""
+    if url.startswith(SQLITE):
+        return sqlite3.connect(url.removeprefix(SQLITE), timeout=30, isolation_level=None)
     conn = psycopg2.connect(url)
     conn.autocommit = True
-    with conn.cursor() as cur:
-        for sql in statements:
-            cur.execute(sql)
+    return conn
+
+
+def execute(url: str, *statements: str) -> None:
+    conn = connect(url)
+    cur = conn.cursor()
+    for sql in statements:
+        cur.execute(sql)
     conn.close()
 
 
@@ -133,6 +143,11 @@ class DmsEnv:
         return json.loads(self.dms(*args, "--json").stdout)
 
     def endpoint(self, name: str, kind: str, url: str) -> str:
+        """An endpoint for a postgresql:// URL or a sqlite:///PATH one."""
+        if url.startswith(SQLITE):
+            self.dms("endpoint", "create", name, "--type", kind, "--engine", "sqlite",
+                     "--database", url.removeprefix(SQLITE))
+            return name
         u = urlsplit(url)
         self.dms("endpoint", "create", name, "--type", kind, "--engine", "postgres", "--host", u.hostname,
                  "--port", str(u.port), "--database", u.path.lstrip("/"), "--user", u.username,
@@ -217,6 +232,16 @@ class DmsEnv:
                 pass
 
 
+class _QmarkCursor:
+    """The Writer's statements on SQLite: its parameters are ? where psycopg2's are %s."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+
+    def execute(self, sql: str, params: tuple = ()) -> None:
+        self.cursor.execute(sql.replace("%s", "?"), params)
+
+
 class Writer(threading.Thread):
     """Inserts, updates (some re-keying rows) and deletes on the source until stopped."""
 
@@ -231,30 +256,29 @@ class Writer(threading.Thread):
         import random
 
         rng = random.Random(7)
-        conn = psycopg2.connect(self.url)
-        conn.autocommit = True
+        conn = connect(self.url)
         try:
-            with conn.cursor() as cur:
-                while not self.stop_event.is_set():
-                    op = rng.choice(("insert", "insert", "update", "update", "rekey", "delete"))
-                    if op == "insert":
-                        self.next_id += 1
-                        cur.execute(f"INSERT INTO {self.table} (id, i, t, n) VALUES (%s, %s, %s, %s)",
-                                    (self.next_id, rng.randint(0, 9), f"new {self.next_id}", rng.random() * 100))
-                    elif op == "update":
-                        cur.execute(f"UPDATE {self.table} SET i = i + 1, t = t || 'u' "
-                                    f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s ORDER BY id LIMIT 1)",
-                                    (rng.randint(0, self.next_id),))
-                    elif op == "rekey":
-                        cur.execute(f"UPDATE {self.table} SET id = id + 10000000 "
-                                    f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s AND id < 10000000 "
-                                    f"ORDER BY id LIMIT 1)", (rng.randint(0, self.next_id),))
-                    else:
-                        cur.execute(f"DELETE FROM {self.table} "
-                                    f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s ORDER BY id LIMIT 1)",
-                                    (rng.randint(0, self.next_id),))
-                    self.counts[op] += 1
-                    time.sleep(self.pace)
+            cur = _QmarkCursor(conn.cursor()) if isinstance(conn, sqlite3.Connection) else conn.cursor()
+            while not self.stop_event.is_set():
+                op = rng.choice(("insert", "insert", "update", "update", "rekey", "delete"))
+                if op == "insert":
+                    self.next_id += 1
+                    cur.execute(f"INSERT INTO {self.table} (id, i, t, n) VALUES (%s, %s, %s, %s)",
+                                (self.next_id, rng.randint(0, 9), f"new {self.next_id}", rng.random() * 100))
+                elif op == "update":
+                    cur.execute(f"UPDATE {self.table} SET i = i + 1, t = t || 'u' "
+                                f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s ORDER BY id LIMIT 1)",
+                                (rng.randint(0, self.next_id),))
+                elif op == "rekey":
+                    cur.execute(f"UPDATE {self.table} SET id = id + 10000000 "
+                                f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s AND id < 10000000 "
+                                f"ORDER BY id LIMIT 1)", (rng.randint(0, self.next_id),))
+                else:
+                    cur.execute(f"DELETE FROM {self.table} "
+                                f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s ORDER BY id LIMIT 1)",
+                                (rng.randint(0, self.next_id),))
+                self.counts[op] += 1
+                time.sleep(self.pace)
         except BaseException as exc:  # surfaced by stop()
             self.error = exc
         finally:

@@ -11,6 +11,7 @@ import psycopg2.extras
 
 from connectors.base import Batch, Capability, Change, Endpoint, Op, Position, PrepMode, TableId, TableSchema
 from connectors.errors import DataError
+from connectors.net_effect import net_effect, segments
 
 from .connect import classify, connect, qualified, quote_ident
 from .copyout import COPY_TEXT, copy_out, row_decoder
@@ -201,67 +202,17 @@ def _check_types(cur: Any, table: TableSchema, ep: Endpoint) -> None:
         )
 
 
-def _net_effect(schema: TableSchema, changes: Sequence[Change]):
-    """Collapse a run of changes (no TRUNCATE inside) into deletes, full-row upserts and partial updates.
-
-    Applying them as deletes, then upserts, then partial updates gives the same table as applying
-    the changes one by one. A partial update (unchanged TOAST columns absent) is a plain UPDATE:
-    its row is missing only when a later change deletes or re-keys it anyway.
-    """
-    key = schema.key
-    full = len(schema.columns)
-    deletes: dict[tuple, None] = {}
-    upserts: dict[tuple, dict[str, Any]] = {}
-    partial: dict[tuple, dict[str, Any]] = {}
-    for ch in changes:
-        if ch.op is Op.INSERT or ch.op is Op.UPDATE:
-            after = ch.after or {}
-            new_k = tuple(after.get(k) for k in key)
-            old_k = tuple(ch.before.get(k) for k in key) if ch.before else new_k
-            if old_k != new_k:
-                upserts.pop(old_k, None)
-                partial.pop(old_k, None)
-                deletes[old_k] = None
-            if len(after) >= full:
-                deletes.pop(new_k, None)
-                partial.pop(new_k, None)
-                upserts[new_k] = dict(after)
-            elif new_k in upserts:
-                upserts[new_k].update(after)
-            else:
-                partial.setdefault(new_k, {}).update(after)
-        elif ch.op is Op.DELETE:
-            k = tuple((ch.before or {}).get(k) for k in key)
-            upserts.pop(k, None)
-            partial.pop(k, None)
-            deletes[k] = None
-    return list(deletes), list(upserts.values()), partial
-
-
 def _apply_table(cur: Any, target: PostgresTarget, schema: TableSchema, changes: Sequence[Change]) -> None:
     name = qualified(schema.table.schema, schema.table.name)
     if not schema.key:
         raise classify(psycopg2.DataError(f"table {schema.table} has no key: changes cannot be applied"))
-    run: list[Change] = []
-    for ch in changes:
-        if ch.op is Op.TRUNCATE:
-            _apply_run(cur, target, schema, name, run)
-            run = []
+    for part in segments(schema, changes):
+        if isinstance(part, list):
+            _apply_run(cur, target, schema, name, part)
+        elif part.op is Op.TRUNCATE:
             cur.execute(f"TRUNCATE {name}")
-        elif _rekeys_partially(schema, ch):
-            _apply_run(cur, target, schema, name, run)
-            run = []
-            _update_in_place(cur, schema, name, ch)
         else:
-            run.append(ch)
-    _apply_run(cur, target, schema, name, run)
-
-
-def _rekeys_partially(schema: TableSchema, ch: Change) -> bool:
-    """A key change whose new image lacks unchanged TOAST columns: only the old row has them."""
-    if ch.op is not Op.UPDATE or not ch.before or ch.after is None or len(ch.after) >= len(schema.columns):
-        return False
-    return any(ch.before.get(k) != ch.after.get(k) for k in schema.key)
+            _update_in_place(cur, schema, name, part)
 
 
 def _update_in_place(cur: Any, schema: TableSchema, name: str, ch: Change) -> None:
@@ -275,7 +226,7 @@ def _update_in_place(cur: Any, schema: TableSchema, name: str, ch: Change) -> No
 def _apply_run(cur: Any, target: PostgresTarget, schema: TableSchema, name: str, run: list[Change]) -> None:
     if not run:
         return
-    deletes, upserts, partial = _net_effect(schema, run)
+    deletes, upserts, partial = net_effect(schema, run)
     key_sql = ", ".join(quote_ident(k) for k in schema.key)
     key_types = [column_type(schema, k) for k in schema.key]
     if deletes:

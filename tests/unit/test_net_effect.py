@@ -1,4 +1,4 @@
-"""The PostgreSQL target's batch collapse: _net_effect must equal applying changes one by one."""
+"""Every target's batch collapse: net_effect must equal applying changes one by one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from connectors.base import Change, Column, Op, Position, TableId, TableSchema
-from connectors.postgres.target import _net_effect, _rekeys_partially
+from connectors.net_effect import net_effect, rekeys_partially, segments
 
 T = TableId("public", "t")
 SCHEMA = TableSchema(T, (Column("id", "int4", False), Column("a", "text"), Column("b", "text")), ("id",))
@@ -38,7 +38,7 @@ def dele(i: int) -> Change:
 
 
 def net(*changes: Change) -> tuple[list, list, dict]:
-    return _net_effect(SCHEMA, list(changes))
+    return net_effect(SCHEMA, list(changes))
 
 
 def test_insert() -> None:
@@ -126,19 +126,19 @@ def test_composite_key() -> None:
         ch(Op.UPDATE, {"k1": 1, "k2": "a"}, {"k1": 1, "k2": "b", "v": "y"}),
         ch(Op.UPDATE, None, {"k1": 7, "k2": "z", "v": "w"}),
     ]
-    deletes, upserts, partial = _net_effect(schema, changes)
+    deletes, upserts, partial = net_effect(schema, changes)
     assert deletes == [(1, "a")]
     assert upserts == [{"k1": 1, "k2": "b", "v": "y"}, {"k1": 7, "k2": "z", "v": "w"}]
     assert partial == {}
 
 
-def test_rekeys_partially() -> None:
-    assert _rekeys_partially(SCHEMA, ch(Op.UPDATE, {"id": 1}, {"id": 2, "a": "x"}))
-    assert not _rekeys_partially(SCHEMA, ch(Op.UPDATE, {"id": 1}, {"id": 2, "a": "x", "b": "y"}))  # full image
-    assert not _rekeys_partially(SCHEMA, ch(Op.UPDATE, {"id": 1}, {"id": 1, "a": "x"}))  # same key
-    assert not _rekeys_partially(SCHEMA, ch(Op.UPDATE, None, {"id": 1, "a": "x"}))  # no before image
-    assert not _rekeys_partially(SCHEMA, ch(Op.INSERT, None, {"id": 1, "a": "x"}))
-    assert not _rekeys_partially(SCHEMA, ch(Op.DELETE, {"id": 1}, None))
+def testrekeys_partially() -> None:
+    assert rekeys_partially(SCHEMA, ch(Op.UPDATE, {"id": 1}, {"id": 2, "a": "x"}))
+    assert not rekeys_partially(SCHEMA, ch(Op.UPDATE, {"id": 1}, {"id": 2, "a": "x", "b": "y"}))  # full image
+    assert not rekeys_partially(SCHEMA, ch(Op.UPDATE, {"id": 1}, {"id": 1, "a": "x"}))  # same key
+    assert not rekeys_partially(SCHEMA, ch(Op.UPDATE, None, {"id": 1, "a": "x"}))  # no before image
+    assert not rekeys_partially(SCHEMA, ch(Op.INSERT, None, {"id": 1, "a": "x"}))
+    assert not rekeys_partially(SCHEMA, ch(Op.DELETE, {"id": 1}, None))
 
 
 # --- property: net effect == one by one ---------------------------------------------------------
@@ -205,7 +205,7 @@ def apply_one_by_one(table: dict[int, dict], changes: list[Change]) -> dict[int,
 
 
 def apply_net(table: dict[int, dict], changes: list[Change]) -> dict[int, dict]:
-    deletes, upserts, partial = _net_effect(SCHEMA, changes)
+    deletes, upserts, partial = net_effect(SCHEMA, changes)
     up_keys = [(u["id"],) for u in upserts]
     assert len(set(deletes)) == len(deletes) and len(set(up_keys)) == len(up_keys)
     assert not set(deletes) & set(up_keys)
@@ -248,4 +248,14 @@ def test_random_streams_exercise_every_path() -> None:
     assert (Op.UPDATE, True, False) in kinds  # re-key, full image
     assert (Op.UPDATE, False, True) in kinds  # partial
     assert (Op.INSERT, False, False) in kinds and (Op.DELETE, False, False) in kinds
-    assert not any(_rekeys_partially(SCHEMA, c) for c in changes)
+    assert not any(rekeys_partially(SCHEMA, c) for c in changes)
+
+
+def test_segments_cut_at_truncates_and_partial_rekeys() -> None:
+    a, b = ins(1), upd(1)
+    truncate = ch(Op.TRUNCATE)
+    rekey = ch(Op.UPDATE, {"id": 1}, {"id": 2, "a": "x"})  # new image without column b
+    c = ins(3)
+    assert list(segments(SCHEMA, [a, b, truncate, rekey, c])) == [[a, b], truncate, rekey, [c]]
+    assert list(segments(SCHEMA, [truncate])) == [truncate]
+    assert list(segments(SCHEMA, [])) == []

@@ -1,0 +1,191 @@
+"""SQLite target: table preparation, batched inserts, idempotent set-based apply with checkpoints.
+
+A SQLite file has one namespace, so a table lands under its own name whatever its source schema
+(public.orders and main.orders both become orders).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+from connectors.base import Batch, Capability, Change, Endpoint, Op, Position, PrepMode, TableId, TableSchema
+from connectors.errors import DataError
+from connectors.net_effect import net_effect, segments
+
+from .connect import classify, open_target, quote_ident, read_batches
+from .types import bind, declared_type, row_encoder, schema_decoder
+
+CHECKPOINTS = "awsdms_txn_state"  # DMS's name for its checkpoint control table, as on PostgreSQL
+
+
+def _name(table: TableSchema) -> str:
+    return quote_ident(table.table.name)
+
+
+class SqliteTarget:
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.TRANSACTIONAL_APPLY, Capability.READ_BACK}
+    )
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.ep = endpoint
+        self.conn = open_target(endpoint)
+        self._has_checkpoints = False
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """One write transaction, its lock taken up front: commit on success, roll back on any failure."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn, *args)
+                conn.execute("COMMIT")
+                return result
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self._has_checkpoints = False  # created in this transaction, perhaps
+                raise
+        except (sqlite3.Error, OverflowError, UnicodeError) as exc:  # a value SQLite cannot take: DataError
+            raise classify(exc, self.ep) from None
+
+    def check(self) -> list[str]:
+        self._run(lambda conn: conn.execute("SELECT count(*) FROM sqlite_master"))
+        return []
+
+    # -- full load -------------------------------------------------------------------------------
+
+    def prepare(self, table: TableSchema, mode: PrepMode) -> None:
+        name = _name(table)
+        cols = [f"{quote_ident(c.name)} {declared_type(table, c)}{'' if c.nullable else ' NOT NULL'}".rstrip()
+                for c in table.columns]
+        if table.key:
+            cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in table.key)})")
+
+        def prep(conn: sqlite3.Connection) -> None:
+            if mode == "drop":
+                conn.execute(f"DROP TABLE IF EXISTS {name}")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(cols)})")
+            if mode == "truncate":
+                conn.execute(f"DELETE FROM {name}")
+
+        self._run(prep)
+
+    def load(self, table: TableSchema, batches: Iterable[Batch]) -> int:
+        names = table.column_names
+        sql = f"INSERT INTO {_name(table)} ({', '.join(map(quote_ident, names))}) VALUES ({_marks(len(names))})"
+        encode = row_encoder(table, names)
+        count = 0
+        # A transaction per batch: SQLite has one writer, and other tables' loads and the change
+        # apply take turns with this one. A load that fails half-way is prepared again from scratch.
+        for batch in batches:
+            self._run(lambda conn, b=batch: conn.executemany(sql, [encode(r) for r in b.rows()]))
+            count += batch.count
+        return count
+
+    # -- change apply ----------------------------------------------------------------------------
+
+    def apply(self, task: str, changes: Mapping[TableSchema, Sequence[Change]]) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            self._ensure_checkpoints(conn)
+            marks = []
+            for schema, items in changes.items():
+                if items:
+                    _apply_table(conn, schema, items)
+                    marks.append((task, str(schema.table), items[-1].position.encode()))
+            conn.executemany(
+                f"INSERT INTO {CHECKPOINTS} (task_name, table_name, position, updated_at) "
+                "VALUES (?, ?, ?, julianday('now')) ON CONFLICT (task_name, table_name) "
+                "DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
+                marks,
+            )
+
+        self._run(work)
+
+    def applied(self, task: str) -> dict[TableId, Position]:
+        def read(conn: sqlite3.Connection) -> list[tuple]:
+            self._ensure_checkpoints(conn)
+            return conn.execute(f"SELECT table_name, position FROM {CHECKPOINTS} WHERE task_name = ?",
+                                (task,)).fetchall()
+
+        return {TableId.parse(t): Position.decode(p) for t, p in self._run(read)}
+
+    def forget(self, task: str) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            self._ensure_checkpoints(conn)
+            conn.execute(f"DELETE FROM {CHECKPOINTS} WHERE task_name = ?", (task,))
+
+        self._run(work)
+
+    def _ensure_checkpoints(self, conn: sqlite3.Connection) -> None:
+        if not self._has_checkpoints:
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (task_name TEXT NOT NULL, table_name TEXT NOT NULL, "
+                "position TEXT NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (task_name, table_name))"
+            )
+            self._has_checkpoints = True
+
+    # -- read back (validation) ------------------------------------------------------------------
+
+    def read(self, table: TableSchema, *, batch_rows: int = 50_000) -> Iterator[list[dict[str, Any]]]:
+        cols = ", ".join(quote_ident(n) for n in table.column_names)
+        order = f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}" if table.key else ""
+        for batch in read_batches(self.conn, self.ep, f"SELECT {cols} FROM {_name(table)}{order}", batch_rows,
+                                schema_decoder(table)):
+            yield batch.rows()
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _apply_table(conn: sqlite3.Connection, schema: TableSchema, changes: Sequence[Change]) -> None:
+    name = _name(schema)
+    if not schema.key:
+        raise DataError(f"table {schema.table} has no key: changes cannot be applied")
+    match = " AND ".join(f"{quote_ident(k)} = ?" for k in schema.key)
+    for part in segments(schema, changes):
+        if isinstance(part, list):
+            _apply_run(conn, schema, name, match, part)
+        elif part.op is Op.TRUNCATE:
+            conn.execute(f"DELETE FROM {name}")
+        else:  # a key change with a partial new image: update the old row where it is
+            after, before = part.after or {}, part.before or {}
+            cols = [n for n in schema.column_names if n in after]
+            sets = ", ".join(f"{quote_ident(n)} = ?" for n in cols)
+            conn.execute(f"UPDATE {name} SET {sets} WHERE {match}",
+                         [bind(after[n]) for n in cols] + [bind(before[k]) for k in schema.key])
+
+
+def _apply_run(conn: sqlite3.Connection, schema: TableSchema, name: str, match: str, run: list[Change]) -> None:
+    deletes, upserts, partial = net_effect(schema, run)
+    if deletes:
+        conn.executemany(f"DELETE FROM {name} WHERE {match}", [[bind(v) for v in k] for k in deletes])
+    if upserts:
+        names = schema.column_names
+        others = [n for n in names if n not in schema.key]
+        action = ("DO UPDATE SET " + ", ".join(f"{quote_ident(n)} = excluded.{quote_ident(n)}" for n in others)
+                  if others else "DO NOTHING")
+        keys = ", ".join(quote_ident(k) for k in schema.key)
+        encode = row_encoder(schema, names)
+        conn.executemany(
+            f"INSERT INTO {name} ({', '.join(map(quote_ident, names))}) VALUES ({_marks(len(names))}) "
+            f"ON CONFLICT ({keys}) {action}",
+            [encode(row) for row in upserts],
+        )
+    groups: dict[tuple[str, ...], list[list[Any]]] = {}
+    for k, values in partial.items():
+        cols = tuple(n for n in schema.column_names if n in values and n not in schema.key)
+        if cols:
+            groups.setdefault(cols, []).append([bind(values[n]) for n in cols] + [bind(v) for v in k])
+    for cols, rows in groups.items():
+        sets = ", ".join(f"{quote_ident(n)} = ?" for n in cols)
+        conn.executemany(f"UPDATE {name} SET {sets} WHERE {match}", rows)
