@@ -31,6 +31,7 @@ TASK, INSTANCE, SOURCE, TARGET = "demo", "demo", "demo-source", "demo-target"
 SIZES = {"customers": 2_000, "products": 500, "orders": 20_000}
 MAPPINGS = {"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "everything",
                        "object-locator": {"schema-name": "%", "table-name": "%"}, "rule-action": "include"}]}
+SETTINGS = {"FullLoadSettings": {"CommitRate": 2000}}  # small batches: the writer's changes land mid-load
 COUNTRIES = ("DE", "FR", "US", "BR", "JP", "IN", "NG", "SE")
 STATUSES = ("new", "paid", "shipped", "delivered", "returned")
 
@@ -122,7 +123,8 @@ def _define(catalog: Catalog, state: StateStore, folder: Path) -> tuple[Path, Pa
     make_source(source)
     catalog.add_endpoint(Endpoint(SOURCE, "source", "sqlite", database=str(source.resolve())))
     catalog.add_endpoint(Endpoint(TARGET, "target", "sqlite", database=str(target.resolve())))
-    catalog.add_task(TaskDef(TASK, SOURCE, TARGET, INSTANCE, "full-load-and-cdc", json.dumps(MAPPINGS)))
+    catalog.add_task(TaskDef(TASK, SOURCE, TARGET, INSTANCE, "full-load-and-cdc", json.dumps(MAPPINGS),
+                             json.dumps(SETTINGS)))
     return source, target
 
 
@@ -150,11 +152,11 @@ def run(folder: Path, console: Console) -> bool:
     catalog, state = Catalog(), StateStore(redis_client())
     source, target = _define(catalog, state, folder)
     task = catalog.task(TASK)
-    console.print(f"[bold]OpenDMS demo[/]: full load and ongoing replication from {source} to {target}")
+    console.print(f"[bold]OpenDMS demo[/]: full load and ongoing replication, {source} -> {target}")
     writer = Writer(source)
     with open(log_path(TASK), "a") as log, in_process(INSTANCE, CONCURRENCY, log):
+        writer.start()  # the application is busy before, during and after the load
         start_task(catalog, state, TASK, "start-replication")
-        writer.start()
         with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[state]}"), TimeElapsedColumn(), console=console) as progress:
             bars = {name: progress.add_task(name, total=n, state="queued") for name, n in SIZES.items()}
@@ -189,12 +191,13 @@ def _summary(console: Console, stats: dict, made: dict[str, int], latency: float
     loaded = sum(s["FullLoadRows"] for s in stats.values())
     applied = sum(s["Inserts"] + s["Updates"] + s["Deletes"] for s in stats.values())
     console.print()
+    console.print(f"  {'table':<10} {'loaded':>7}  {'inserts':>7} {'updates':>7} {'deletes':>7}  state")
     for name, s in stats.items():
-        console.print(f"  {name:<10} {s['FullLoadRows']:>7,} rows loaded   {s['Inserts']:>4} inserts  "
-                      f"{s['Updates']:>4} updates  {s['Deletes']:>4} deletes applied   {s['TableState']}")
-    console.print(f"  {len(stats)} tables, {loaded:,} rows loaded, {applied:,} changes applied "
-                  f"({made['inserts']} inserts, {made['updates']} updates, {made['deletes']} deletes made "
-                  f"during and after the load)")
+        console.print(f"  {name:<10} {s['FullLoadRows']:>7,}  {s['Inserts']:>7} {s['Updates']:>7} {s['Deletes']:>7}  "
+                      f"{s['TableState']}")
+    console.print(f"  {len(stats)} tables, {loaded:,} rows loaded, {applied:,} changes applied")
+    console.print(f"  (the writer made {made['inserts']} inserts, {made['updates']} updates and {made['deletes']} "
+                  "deletes before, during and after the load)")
     console.print(f"  latency: a change made on the source was on the target {latency * 1000:.0f} ms later")
     rows = sum(r.source_rows for r in results)
     if all(r.equal for r in results):
@@ -204,7 +207,10 @@ def _summary(console: Console, stats: dict, made: dict[str, int], latency: float
         for r in results:
             if not r.equal:
                 console.print(f"  [bold red]{r.table} differs[/]: {r.mismatches} mismatched records")
-    console.print(f"  done in {seconds:.1f} s\n")
-    console.print(f"  source: {source}\n  target: {target}")
-    console.print(f"  go on with: dms task stats {TASK} | dms task describe {TASK} | dms task start {TASK} "
-                  f"(resumes replication) | sqlite3 {target} 'SELECT count(*) FROM orders'")
+    console.print(f"  done in {seconds:.1f} s")
+    console.print(f"\n  source: {source.resolve()}\n  target: {target.resolve()}")
+    console.print("  go on with:")
+    for command in (f"dms task stats {TASK}", f"dms task describe {TASK}",
+                    f"dms task start {TASK}      # resumes replication until Ctrl-C",
+                    f"sqlite3 {target} 'SELECT count(*) FROM orders'"):
+        console.print(f"    {command}", highlight=False, soft_wrap=True)

