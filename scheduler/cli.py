@@ -11,7 +11,9 @@ import os
 import socket
 import sys
 import threading
+import time
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -327,12 +329,51 @@ def task_describe(task_id: str, as_json: bool) -> None:
         f"{stats['TablesQueued']} queued, {stats['TablesErrored']} errored "
         f"({stats['FullLoadProgressPercent']}% of full load)",
     ]
+    for label, key in (("created", "ReplicationTaskCreationDate"), ("started", "ReplicationTaskStartDate")):
+        if key in doc:
+            lines.append(f"{label:<11} {_when(doc[key])}")
+    for label, key in (("first start", "FreshStartDate"), ("stopped", "StopDate"),
+                       ("loaded", "FullLoadFinishDate")):
+        if key in stats:
+            lines.append(f"{label:<11} {_when(stats[key])}")
     for key in ("StopReason", "LastFailureMessage", "CdcStartPosition", "RecoveryCheckpoint"):
         if key in doc:
-            lines.append(f"{key:<11} {doc[key]}" if len(key) < 12 else f"{key}: {doc[key]}")
+            lines.append(f"{key}: {doc[key]}")
     for key, value in doc.get("Metrics", {}).items():
         lines.append(f"{key}: {value:.3f} s")
     click.echo("\n".join(lines))
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@task.command("metrics")
+@click.argument("task_id", type=ID)
+@click.option("--json", "as_json", is_flag=True)
+def task_metrics(task_id: str, as_json: bool) -> None:
+    """The task's figures under DMS's CloudWatch names (throughputs over the last few seconds)."""
+    from worker.metrics import METRICS, WINDOW, task_metrics
+
+    definition = Catalog().task(task_id)
+    figures = task_metrics(_state(), task_id)
+    if as_json:
+        return _emit({"ReplicationTaskIdentifier": task_id, "ReplicationInstanceIdentifier": definition.instance,
+                      "Timestamp": time.time(), "ThroughputWindowSeconds": WINDOW, "Metrics": figures})
+    for m in METRICS:
+        click.echo(f"{m.name:30} {figures[m.name]:>12,.3f} {m.unit}")
+
+
+@task.command("watch")
+@click.argument("task_id", type=ID)
+@click.option("--interval", default=0.5, show_default=True, help="seconds between redraws")
+def task_watch(task_id: str, interval: float) -> None:
+    """Live view of the task (tables, progress, throughput, latency) until it stops."""
+    from .watch import watch
+
+    status = watch(Catalog().task(task_id), _state(), interval)
+    if status == "failed":
+        sys.exit(1)
 
 
 @task.command("stats")
@@ -411,7 +452,10 @@ def task_delete(task_id: str) -> None:
 @click.option("--instance", "instance_id", type=ID, required=True, help="replication instance whose queues to serve")
 @click.option("--concurrency", "-c", default=4, show_default=True, help="jobs run at once by this process")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
+@click.option("--metrics-port", type=int, default=None,
+              help="serve Prometheus metrics on this port (http://HOST:PORT/metrics)")
+@click.option("--metrics-address", default="0.0.0.0", show_default=True, help="address the metrics port binds")
+def worker(instance_id: str, concurrency: int, loglevel: str, metrics_port: int | None, metrics_address: str) -> None:
     """Run a replication-instance worker in the foreground (start more to scale)."""
     from celery.signals import setup_logging, worker_shutting_down
 
@@ -426,6 +470,14 @@ def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
     name = f"{instance_id}.{os.getpid()}@{socket.gethostname()}"
     stop = threading.Event()
     start_reclaimer(stop, instance_id, name)
+    if metrics_port is not None:
+        from worker.metrics import serve
+
+        try:
+            serve(metrics_port, metrics_address, instance_id, name)
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port {metrics_port}: cannot listen on {metrics_address}:{metrics_port} "
+                              f"({exc.strerror}); choose a free port") from None
 
     @setup_logging.connect(weak=False)
     def _our_logging(**kwargs) -> None:  # connected: Celery leaves logging to us (JSON lines)
@@ -447,6 +499,20 @@ def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
         "--hostname", name, "--loglevel", loglevel, "--without-mingle", "--without-gossip",
     ])
     stop.set()
+
+
+@main.command()
+@click.option("--port", default=5555, show_default=True, help="port of Flower's web UI and HTTP API")
+@click.option("--address", default="127.0.0.1", show_default=True, help="address to listen on (0.0.0.0: all)")
+def flower(port: int, address: str) -> None:
+    """Run Celery Flower on the configured broker: every instance's workers and jobs.
+
+    Flower's own settings come from FLOWER_* variables, e.g. FLOWER_BASIC_AUTH=user:password.
+    """
+    from worker.app import configured_app, redis_client
+
+    redis_client().ping()
+    sys.exit(configured_app().start(["flower", f"--port={port}", f"--address={address}"]) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
