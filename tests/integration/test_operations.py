@@ -220,3 +220,114 @@ def test_watch_draws_progress_in_a_terminal_and_ends_when_the_task_stops(dms, sr
     final = screen[screen.rindex("task w"):]  # the last frame drawn
     assert "status stopped" in final and "Stop Reason FULL_LOAD_ONLY_FINISHED" in final
     assert len(re.findall(r"Table completed\s+.*30,000 / ~30,000", final)) == 3
+
+
+def _get_json(url: str) -> object:
+    return json.loads(urllib.request.urlopen(url, timeout=10).read())
+
+
+def test_flower_shows_the_workers_instance_and_named_jobs(dms, src, dst):
+    execute(src, EVENTS, "INSERT INTO events (id, note) SELECT g, 'x' FROM generate_series(1, 1000) g")
+    port = free_port()
+    log = open(dms.tmp / "flower.log", "w")  # noqa: SIM115
+    flower = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "flower", "--port", str(port)],
+                              env={**dms.env, "FLOWER_UNAUTHENTICATED_API": "true"}, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return urllib.request.urlopen(f"{base}/healthcheck", timeout=2).read() == b"OK"
+            except OSError:
+                return False
+
+        wait_for(up, 30, "Flower to answer")
+        dms.start_worker(concurrency=1)
+        dms.task("fl", src, dst, "full-load")
+        dms.dms("task", "start", "fl")
+        assert dms.wait_status("fl", "stopped", "failed")["Status"] == "stopped"
+
+        def our_worker() -> dict:
+            workers = _get_json(f"{base}/api/workers?refresh=1")
+            return {name: w for name, w in workers.items() if name.startswith(f"{dms.instance}.")}
+
+        workers = wait_for(our_worker, 30, "Flower to list the worker")
+        (name, info), = workers.items()
+        assert name == f"{dms.instance}.{dms.workers[0].pid}@{os.uname().nodename}"
+        assert {q["name"] for q in info["active_queues"]} == {f"dms.{dms.instance}.full_load",
+                                                              f"dms.{dms.instance}.cdc"}
+
+        def load_job() -> list:
+            jobs = _get_json(f"{base}/api/tasks").values()
+            return [j for j in jobs if j["name"] == "fl full-load public.events"]
+
+        (job,) = wait_for(load_job, 30, "Flower to show the full-load job")
+        assert job["state"] == "SUCCESS" and job["worker"] == name
+        assert json.loads(job["args"].replace("'", '"')) == ["fl", "public.events"]
+    finally:
+        os.killpg(flower.pid, 9)
+        flower.wait(timeout=10)
+        log.close()
+
+
+def test_describe_shows_history_and_the_recovery_checkpoint_starts_a_new_cdc_task(dms, pg, src, dst):
+    execute(src, EVENTS, "CREATE PUBLICATION pub FOR TABLE events")
+    slot = f"slot_{dms.suffix}"
+    execute(src, f"SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')")
+    db = src.rsplit("/", 1)[1]
+    dms.dms("endpoint", "create", "hsrc", "--type", "source", "--engine", "postgres", "--port", str(pg.port),
+            "--database", db, "--user", "dms", "--password", "dms", "--extra", f"slotName={slot};publicationName=pub")
+    dms.endpoint("hdst", "target", dst)
+    mappings = dms.tmp / "h.json"
+    mappings.write_text(json.dumps({"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "1",
+                                               "rule-action": "include", "object-locator": {
+                                                   "schema-name": "public", "table-name": "events"}}]}))
+
+    def create(name: str, *extra: str) -> None:
+        dms.dms("task", "create", name, "--source", "hsrc", "--target", "hdst", "--instance", dms.instance,
+                "--migration-type", "cdc", "--table-mappings", str(mappings), *extra)
+
+    create("first")
+    dms.start_worker()
+    dms.dms("task", "start", "first")
+    dms.wait_status("first", "running")
+    execute(src, "INSERT INTO events (id, note) SELECT g, 'first' FROM generate_series(1, 100) g")
+    wait_for(lambda: converged(src, dst, "events"), 30, "the first task's changes")
+    before = dms.describe("first")["RecoveryCheckpoint"]
+    wait_for(lambda: dms.describe("first")["RecoveryCheckpoint"] != before, 15, "the checkpoint to move on")
+    dms.dms("task", "stop", "first")
+    text = dms.dms("task", "describe", "first").stdout
+    first = dms.describe("first")
+    checkpoint = first["RecoveryCheckpoint"]
+    assert first["StopReason"] == "Stop Reason NORMAL"
+    assert first["ReplicationTaskStartDate"] <= first["ReplicationTaskStats"]["StopDate"] <= time.time()
+    assert re.search(r"^started\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", text, re.M), text
+    assert re.search(r"^stopped\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", text, re.M), text
+    assert "StopReason: Stop Reason NORMAL" in text and f"RecoveryCheckpoint: {checkpoint}" in text
+
+    # Written while nothing replicates; a new task picks up from the checkpoint, in DMS's checkpoint form.
+    execute(src, "INSERT INTO events (id, note) SELECT g, 'between' FROM generate_series(101, 200) g",
+            "UPDATE events SET note = 'updated between' WHERE id <= 10")
+    position = f"checkpoint:V1#1#{checkpoint}#0#0#*#0#0"
+    create("second", "--cdc-start-position", position)
+    dms.dms("task", "start", "second")
+    wait_for(lambda: converged(src, dst, "events"), 30, "the second task to apply what came after the checkpoint")
+    assert dms.describe("second")["CdcStartPosition"] == checkpoint  # the position it stands for
+
+    # The slot goes away under the running task: it fails, and says why.
+    def drop_slot() -> bool:
+        try:
+            execute(src, f"SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                         f"WHERE slot_name = '{slot}' AND active_pid IS NOT NULL",
+                    f"SELECT pg_drop_replication_slot('{slot}')")
+            return True
+        except psycopg2.Error:
+            return False
+
+    wait_for(drop_slot, 20, "the slot to be dropped", interval=0.05)
+    failed = dms.wait_status("second", "failed", timeout=60)
+    assert failed["StopReason"] == "Stop Reason FATAL_ERROR"
+    assert slot in failed["LastFailureMessage"]
+    text = dms.dms("task", "describe", "second").stdout
+    assert f"LastFailureMessage: {failed['LastFailureMessage']}" in text
