@@ -6,6 +6,7 @@ Every failure is one line on stderr saying what is wrong and how to fix it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -76,6 +77,13 @@ def _fail(message: str, code: int) -> None:
 
 def _emit(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, default=str))
+
+
+def _progress(message: str) -> Any:
+    """A spinner on stderr while a long step runs, when stderr is a terminal (never in scripts)."""
+    from rich.console import Console
+
+    return Console(stderr=True).status(message) if sys.stderr.isatty() else contextlib.nullcontext()
 
 
 def _state():
@@ -304,7 +312,11 @@ def task_stop(task_id: str, wait: bool, timeout: float) -> None:
     Catalog().task(task_id)
     state = _state()
     stop_task(state, task_id)
-    status = wait_until_stopped(state, task_id, timeout) if wait else state.status(task_id)
+    if wait:
+        with _progress(f"stopping task {task_id}: waiting for its jobs to stop"):
+            status = wait_until_stopped(state, task_id, timeout)
+    else:
+        status = state.status(task_id)
     click.echo(f"task {task_id} {status}")
     if wait and status == "stopping":
         _fail(f"task {task_id} is still stopping after {timeout:.0f}s: are its workers alive?", 1)
@@ -371,7 +383,11 @@ def task_watch(task_id: str, interval: float) -> None:
     """Live view of the task (tables, progress, throughput, latency) until it stops."""
     from .watch import watch
 
-    status = watch(Catalog().task(task_id), _state(), interval)
+    try:
+        status = watch(Catalog().task(task_id), _state(), interval)
+    except KeyboardInterrupt:  # leaving the view is not stopping the task
+        click.echo(f"task {task_id} goes on; stop it with: dms task stop {task_id}", err=True)
+        return
     if status == "failed":
         sys.exit(1)
 
@@ -412,7 +428,8 @@ def task_validate(task_id: str, as_json: bool) -> None:
             if keys:
                 click.echo(f"    {label}: {', '.join(json.dumps(k, default=str) for k in keys)}")
 
-    results = validate_task(Catalog(), _state(), task_id, show)
+    with _progress(f"validating task {task_id}: comparing every row"):
+        results = validate_task(Catalog(), _state(), task_id, show)
     if as_json:
         _emit({"ReplicationTaskIdentifier": task_id, "Tables": [r.to_json() for r in results],
                "Equal": all(r.equal for r in results)})

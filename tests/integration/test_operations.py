@@ -101,34 +101,34 @@ def test_metrics_under_a_steady_change_rate(dms, src, dst):
     blocker = psycopg2.connect(dst)
     blocker.cursor().execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
     port = free_port()
-    dms.task("met", src, dst, "full-load-and-cdc")
+    dms.task("steady-rate", src, dst, "full-load-and-cdc")
     dms.start_worker(concurrency=2, metrics_port=port)
-    dms.dms("task", "start", "met")
-    wait_for(lambda: dms.table_states("met").get("public.events") == "loading", 60, "the load to begin")
+    dms.dms("task", "start", "steady-rate")
+    wait_for(lambda: dms.table_states("steady-rate").get("public.events") == "loading", 60, "the load to begin")
     writer = SteadyWriter(src)
     writer.start()
     try:
         time.sleep(6.5)
-        caching = task_metrics(dms.state, "met")
+        caching = task_metrics(dms.state, "steady-rate")
         written = writer.written
         scraped = _scrape(port)
         blocker.rollback()  # the load goes on; the cache drains; then changes apply as they come
-        dms.wait_live("met", timeout=60)
+        dms.wait_live("steady-rate", timeout=60)
         time.sleep(4.0)
         probe = Staleness(dst)
         probe.start()
         time.sleep(2.5)  # a whole throughput window of steady apply
-        steady = [task_metrics(dms.state, "met")]
+        steady = [task_metrics(dms.state, "steady-rate")]
         for _ in range(5):
             time.sleep(0.4)
-            steady.append(task_metrics(dms.state, "met"))
-        cli = dms.json("task", "metrics", "met")
+            steady.append(task_metrics(dms.state, "steady-rate"))
+        cli = dms.json("task", "metrics", "steady-rate")
         delay = probe.stop()
     finally:
         writer.stop()
         blocker.close()
     wait_for(lambda: converged(src, dst, "events"), 60, "target to equal source")
-    wait_for(lambda: task_metrics(dms.state, "met")["CDCIncomingChanges"] == 0, 10, "the backlog to empty")
+    wait_for(lambda: task_metrics(dms.state, "steady-rate")["CDCIncomingChanges"] == 0, 10, "the backlog to empty")
 
     rate = writer.rate
     print(f"\nrate {rate}/s; while the table loads ({written} written): {json.dumps(caching)}")
@@ -138,7 +138,7 @@ def test_metrics_under_a_steady_change_rate(dms, src, dst):
     assert caching["CDCChangesDiskTarget"] == pytest.approx(written, rel=0.2)
     assert caching["CDCThroughputRowsSource"] == pytest.approx(rate, rel=0.2)
     assert caching["CDCThroughputRowsTarget"] == 0
-    assert scraped[("CDCIncomingChanges", "met")] == pytest.approx(written, rel=0.2)
+    assert scraped[("CDCIncomingChanges", "steady-rate")] == pytest.approx(written, rel=0.2)
     assert scraped[("MemoryUsage", "")] > 10_000_000
     # Applying as changes come: both throughputs are the write rate, and little waits.
     for figures in (*steady, cli["Metrics"]):
@@ -194,15 +194,15 @@ def test_watch_draws_progress_in_a_terminal_and_ends_when_the_task_stops(dms, sr
     execute(dst, EVENTS.replace("events", "t1"))
     blocker = psycopg2.connect(dst)
     blocker.cursor().execute("LOCK TABLE t1 IN ACCESS EXCLUSIVE MODE")
-    dms.task("w", src, dst, "full-load")
-    dms.dms("task", "start", "w")
+    dms.task("watch-view", src, dst, "full-load")
+    dms.dms("task", "start", "watch-view")
     dms.start_worker(concurrency=2)
     watcher = threading.Thread(target=lambda: result.append(
-        _run_in_terminal([sys.executable, "-m", "scheduler.cli", "task", "watch", "w", "--interval", "0.2"],
+        _run_in_terminal([sys.executable, "-m", "scheduler.cli", "task", "watch", "watch-view", "--interval", "0.2"],
                          dms.env, 90)))
     result: list[tuple[int, str]] = []
     watcher.start()
-    wait_for(lambda: dms.table_states("w") == {"public.t0": "completed", "public.t1": "loading",
+    wait_for(lambda: dms.table_states("watch-view") == {"public.t0": "completed", "public.t1": "loading",
                                                 "public.t2": "completed"}, 60, "t0 and t2 loaded, t1 loading")
     time.sleep(1.0)
     assert not result, "watch must go on while the task runs"
@@ -212,12 +212,12 @@ def test_watch_draws_progress_in_a_terminal_and_ends_when_the_task_stops(dms, sr
     code, screen = result[0]
     print(screen[-3000:])
     assert code == 0
-    assert dms.describe("w")["Status"] == "stopped"
+    assert dms.describe("watch-view")["Status"] == "stopped"
     assert re.search(r"public\.t1\s+Full load\s+.*0 / ~\d", screen), "t1 shown mid-load with its estimate"
     estimate = int(re.search(r"public\.t1\s+Full load\s+.*0 / ~([\d,]+)", screen)[1].replace(",", ""))
     assert 15_000 <= estimate <= 60_000, estimate  # the planner's guess for a table never analyzed
     assert re.search(r"public\.t0\s+Table completed\s+.*30,000 / ~30,000", screen)
-    final = screen[screen.rindex("task w"):]  # the last frame drawn
+    final = screen[screen.rindex("task watch-view"):]  # the last frame drawn
     assert "status stopped" in final and "Stop Reason FULL_LOAD_ONLY_FINISHED" in final
     assert len(re.findall(r"Table completed\s+.*30,000 / ~30,000", final)) == 3
 
@@ -244,9 +244,9 @@ def test_flower_shows_the_workers_instance_and_named_jobs(dms, src, dst):
 
         wait_for(up, 30, "Flower to answer")
         dms.start_worker(concurrency=1)
-        dms.task("fl", src, dst, "full-load")
-        dms.dms("task", "start", "fl")
-        assert dms.wait_status("fl", "stopped", "failed")["Status"] == "stopped"
+        dms.task("flower-jobs", src, dst, "full-load")
+        dms.dms("task", "start", "flower-jobs")
+        assert dms.wait_status("flower-jobs", "stopped", "failed")["Status"] == "stopped"
 
         def our_worker() -> dict:
             workers = _get_json(f"{base}/api/workers?refresh=1")
@@ -260,11 +260,11 @@ def test_flower_shows_the_workers_instance_and_named_jobs(dms, src, dst):
 
         def load_job() -> list:
             jobs = _get_json(f"{base}/api/tasks").values()
-            return [j for j in jobs if j["name"] == "fl full-load public.events"]
+            return [j for j in jobs if j["name"] == "flower-jobs full-load public.events"]
 
         (job,) = wait_for(load_job, 30, "Flower to show the full-load job")
         assert job["state"] == "SUCCESS" and job["worker"] == name
-        assert json.loads(job["args"].replace("'", '"')) == ["fl", "public.events"]
+        assert json.loads(job["args"].replace("'", '"')) == ["flower-jobs", "public.events"]
     finally:
         os.killpg(flower.pid, 9)
         flower.wait(timeout=10)
@@ -288,17 +288,17 @@ def test_describe_shows_history_and_the_recovery_checkpoint_starts_a_new_cdc_tas
         dms.dms("task", "create", name, "--source", "hsrc", "--target", "hdst", "--instance", dms.instance,
                 "--migration-type", "cdc", "--table-mappings", str(mappings), *extra)
 
-    create("first")
+    create("hist-first")
     dms.start_worker()
-    dms.dms("task", "start", "first")
-    dms.wait_status("first", "running")
+    dms.dms("task", "start", "hist-first")
+    dms.wait_status("hist-first", "running")
     execute(src, "INSERT INTO events (id, note) SELECT g, 'first' FROM generate_series(1, 100) g")
     wait_for(lambda: converged(src, dst, "events"), 30, "the first task's changes")
-    before = dms.describe("first")["RecoveryCheckpoint"]
-    wait_for(lambda: dms.describe("first")["RecoveryCheckpoint"] != before, 15, "the checkpoint to move on")
-    dms.dms("task", "stop", "first")
-    text = dms.dms("task", "describe", "first").stdout
-    first = dms.describe("first")
+    before = dms.describe("hist-first")["RecoveryCheckpoint"]
+    wait_for(lambda: dms.describe("hist-first")["RecoveryCheckpoint"] != before, 15, "the checkpoint to move on")
+    dms.dms("task", "stop", "hist-first")
+    text = dms.dms("task", "describe", "hist-first").stdout
+    first = dms.describe("hist-first")
     checkpoint = first["RecoveryCheckpoint"]
     assert first["StopReason"] == "Stop Reason NORMAL"
     assert first["ReplicationTaskStartDate"] <= first["ReplicationTaskStats"]["StopDate"] <= time.time()
@@ -310,10 +310,10 @@ def test_describe_shows_history_and_the_recovery_checkpoint_starts_a_new_cdc_tas
     execute(src, "INSERT INTO events (id, note) SELECT g, 'between' FROM generate_series(101, 200) g",
             "UPDATE events SET note = 'updated between' WHERE id <= 10")
     position = f"checkpoint:V1#1#{checkpoint}#0#0#*#0#0"
-    create("second", "--cdc-start-position", position)
-    dms.dms("task", "start", "second")
+    create("hist-second", "--cdc-start-position", position)
+    dms.dms("task", "start", "hist-second")
     wait_for(lambda: converged(src, dst, "events"), 30, "the second task to apply what came after the checkpoint")
-    assert dms.describe("second")["CdcStartPosition"] == checkpoint  # the position it stands for
+    assert dms.describe("hist-second")["CdcStartPosition"] == checkpoint  # the position it stands for
 
     # The slot goes away under the running task: it fails, and says why.
     def drop_slot() -> bool:
@@ -326,8 +326,8 @@ def test_describe_shows_history_and_the_recovery_checkpoint_starts_a_new_cdc_tas
             return False
 
     wait_for(drop_slot, 20, "the slot to be dropped", interval=0.05)
-    failed = dms.wait_status("second", "failed", timeout=60)
+    failed = dms.wait_status("hist-second", "failed", timeout=60)
     assert failed["StopReason"] == "Stop Reason FATAL_ERROR"
     assert slot in failed["LastFailureMessage"]
-    text = dms.dms("task", "describe", "second").stdout
+    text = dms.dms("task", "describe", "hist-second").stdout
     assert f"LastFailureMessage: {failed['LastFailureMessage']}" in text
