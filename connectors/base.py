@@ -49,6 +49,7 @@ class TableSchema:
     columns: tuple[Column, ...]
     key: tuple[str, ...]  # primary key / replica identity; () = keyless
     engine: str = ""  # engine whose `native` types these are
+    rows_estimate: int = 0  # the source's estimate of its row count when planned (0: unknown)
 
     @property
     def column_names(self) -> tuple[str, ...]:

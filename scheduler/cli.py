@@ -6,9 +6,12 @@ Every failure is one line on stderr saying what is wrong and how to fix it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +78,13 @@ def _fail(message: str, code: int) -> None:
 
 def _emit(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, default=str))
+
+
+def _progress(message: str) -> Any:
+    """A spinner on stderr while a long step runs, when stderr is a terminal (never in scripts)."""
+    from rich.console import Console
+
+    return Console(stderr=True).status(message) if sys.stderr.isatty() else contextlib.nullcontext()
 
 
 def _state():
@@ -314,7 +324,11 @@ def task_stop(task_id: str, wait: bool, timeout: float) -> None:
     Catalog().task(task_id)
     state = _state()
     stop_task(state, task_id)
-    status = wait_until_stopped(state, task_id, timeout) if wait else state.status(task_id)
+    if wait:
+        with _progress(f"stopping task {task_id}: waiting for its jobs to stop"):
+            status = wait_until_stopped(state, task_id, timeout)
+    else:
+        status = state.status(task_id)
     click.echo(f"task {task_id} {status}")
     if wait and status == "stopping":
         _fail(f"task {task_id} is still stopping after {timeout:.0f}s: are its workers alive?", 1)
@@ -339,12 +353,55 @@ def task_describe(task_id: str, as_json: bool) -> None:
         f"{stats['TablesQueued']} queued, {stats['TablesErrored']} errored "
         f"({stats['FullLoadProgressPercent']}% of full load)",
     ]
+    for label, key in (("created", "ReplicationTaskCreationDate"), ("started", "ReplicationTaskStartDate")):
+        if key in doc:
+            lines.append(f"{label:<11} {_when(doc[key])}")
+    for label, key in (("first start", "FreshStartDate"), ("stopped", "StopDate"),
+                       ("loaded", "FullLoadFinishDate")):
+        if key in stats:
+            lines.append(f"{label:<11} {_when(stats[key])}")
     for key in ("StopReason", "LastFailureMessage", "CdcStartPosition", "RecoveryCheckpoint"):
         if key in doc:
-            lines.append(f"{key:<11} {doc[key]}" if len(key) < 12 else f"{key}: {doc[key]}")
+            lines.append(f"{key}: {doc[key]}")
     for key, value in doc.get("Metrics", {}).items():
         lines.append(f"{key}: {value:.3f} s")
     click.echo("\n".join(lines))
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@task.command("metrics")
+@click.argument("task_id", type=ID)
+@click.option("--json", "as_json", is_flag=True)
+def task_metrics(task_id: str, as_json: bool) -> None:
+    """The task's figures under DMS's CloudWatch names (throughputs over the last few seconds)."""
+    from worker.metrics import METRICS, WINDOW, task_metrics
+
+    definition = Catalog().task(task_id)
+    figures = task_metrics(_state(), task_id)
+    if as_json:
+        return _emit({"ReplicationTaskIdentifier": task_id, "ReplicationInstanceIdentifier": definition.instance,
+                      "Timestamp": time.time(), "ThroughputWindowSeconds": WINDOW, "Metrics": figures})
+    for m in METRICS:
+        click.echo(f"{m.name:30} {figures[m.name]:>12,.3f} {m.unit}")
+
+
+@task.command("watch")
+@click.argument("task_id", type=ID)
+@click.option("--interval", default=0.5, show_default=True, help="seconds between redraws")
+def task_watch(task_id: str, interval: float) -> None:
+    """Live view of the task (tables, progress, throughput, latency) until it stops."""
+    from .watch import watch
+
+    try:
+        status = watch(Catalog().task(task_id), _state(), interval)
+    except KeyboardInterrupt:  # leaving the view is not stopping the task
+        click.echo(f"task {task_id} goes on; stop it with: dms task stop {task_id}", err=True)
+        return
+    if status == "failed":
+        sys.exit(1)
 
 
 @task.command("stats")
@@ -383,7 +440,8 @@ def task_validate(task_id: str, as_json: bool) -> None:
             if keys:
                 click.echo(f"    {label}: {', '.join(json.dumps(k, default=str) for k in keys)}")
 
-    results = validate_task(Catalog(), _state(), task_id, show)
+    with _progress(f"validating task {task_id}: comparing every row"):
+        results = validate_task(Catalog(), _state(), task_id, show)
     if as_json:
         _emit({"ReplicationTaskIdentifier": task_id, "Tables": [r.to_json() for r in results],
                "Equal": all(r.equal for r in results)})
@@ -423,12 +481,15 @@ def task_delete(task_id: str) -> None:
 @click.option("--instance", "instance_id", type=ID, required=True, help="replication instance whose queues to serve")
 @click.option("--concurrency", "-c", default=4, show_default=True, help="jobs run at once by this process")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(instance_id: str, concurrency: int, loglevel: str) -> None:
+@click.option("--metrics-port", type=int, default=None,
+              help="serve Prometheus metrics on this port (http://HOST:PORT/metrics)")
+@click.option("--metrics-address", default="0.0.0.0", show_default=True, help="address the metrics port binds")
+def worker(instance_id: str, concurrency: int, loglevel: str, metrics_port: int | None, metrics_address: str) -> None:
     """Run a replication-instance worker in the foreground (start more to scale)."""
     from worker.instance import serve
 
     Catalog().instance(instance_id)
-    serve(instance_id, concurrency, loglevel)
+    serve(instance_id, concurrency, loglevel, metrics=(metrics_address, metrics_port) if metrics_port else None)
 
 
 @main.command()
@@ -442,6 +503,20 @@ def demo(folder: Path) -> None:
 
     if not run(folder, Console()):
         sys.exit(1)
+
+
+@main.command()
+@click.option("--port", default=5555, show_default=True, help="port of Flower's web UI and HTTP API")
+@click.option("--address", default="127.0.0.1", show_default=True, help="address to listen on (0.0.0.0: all)")
+def flower(port: int, address: str) -> None:
+    """Run Celery Flower on the configured broker: every instance's workers and jobs.
+
+    Flower's own settings come from FLOWER_* variables, e.g. FLOWER_BASIC_AUTH=user:password.
+    """
+    from worker.app import configured_app, redis_client
+
+    redis_client().ping()
+    sys.exit(configured_app().start(["flower", f"--port={port}", f"--address={address}"]) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,11 +12,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.console import Console
+
 from worker.state import StateStore
 
 from .catalog import Catalog, data_dir
 from .status import describe
 from .submit import start_task, stop_task, wait_until_stopped
+from .watch import watch
 
 ENDED = ("stopped", "failed", "ready")
 CONCURRENCY = 2  # parallel table loads of an in-process worker; a laptop has few cores to spare
@@ -45,7 +48,11 @@ def run_here(catalog: Catalog, state: StateStore, task_id: str, start_type: str 
             used = start_task(catalog, state, task_id, start_type)
             echo(f"task {task_id} started ({used}) in this process (no DMS_REDIS_URL: embedded mode); log: {path}")
             try:
-                follow(catalog, state, task_id, echo)
+                console = Console()
+                if console.is_terminal:
+                    watch(task, state, console=console)
+                else:  # a log or a pipe: one line per change of phase
+                    follow(catalog, state, task_id, echo)
             except KeyboardInterrupt:
                 echo(f"stopping task {task_id} at its checkpoint ...")
                 if state.status(task_id) in ("starting", "running"):

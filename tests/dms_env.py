@@ -176,11 +176,15 @@ class DmsEnv:
         doc = self.json("task", "stats", task)
         return {f"{t['SchemaName']}.{t['TableName']}": t for t in doc["TableStatistics"]}
 
-    def table_states(self, task: str) -> dict[str, str]:
-        """Internal table states straight from Redis: fast enough to catch a state that lasts 100 ms."""
+    @property
+    def state(self) -> Any:
+        """The live state in Redis, read directly: fast enough to catch a state that lasts 100 ms."""
         from worker.state import StateStore
 
-        return StateStore(redis.Redis.from_url(self.redis_url, decode_responses=True)).table_states(task)
+        return StateStore(redis.Redis.from_url(self.redis_url, decode_responses=True))
+
+    def table_states(self, task: str) -> dict[str, str]:
+        return self.state.table_states(task)
 
     def wait_status(self, task: str, *statuses: str, timeout: float = 90) -> dict:
         return wait_for(lambda: (d := self.describe(task))["Status"] in statuses and d, timeout,
@@ -201,11 +205,12 @@ class DmsEnv:
 
     # -- workers --------------------------------------------------------------------------------
 
-    def start_worker(self, concurrency: int = 4) -> subprocess.Popen:
+    def start_worker(self, concurrency: int = 4, metrics_port: int | None = None) -> subprocess.Popen:
         log = open(self.tmp / f"worker-{len(self.workers)}.log", "w")  # noqa: SIM115
+        extra = ["--metrics-port", str(metrics_port), "--metrics-address", "127.0.0.1"] if metrics_port else []
         proc = subprocess.Popen(
             [sys.executable, "-m", "scheduler.cli", "worker", "--instance", self.instance,
-             "--concurrency", str(concurrency)],
+             "--concurrency", str(concurrency), *extra],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.workers.append(proc)

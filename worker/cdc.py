@@ -60,6 +60,7 @@ class _Replicator:
         self.cache = ChangeCache(self.state, self.task, p0.log)
         self.batch: dict[TableSchema, list[Change]] = defaultdict(list)
         self.pending = 0
+        self.read = 0  # changes read since the last flush (CDCThroughputRowsSource)
         self.last: Position | None = None
         self.last_commit_read: float | None = None
         self.caught_up = False
@@ -106,6 +107,7 @@ class _Replicator:
             self.target.close()
 
     def _route(self, ch: Change) -> None:
+        self.read += 1
         self.last = ch.position
         self.caught_up = False
         self.last_commit_read = ch.commit_time
@@ -126,12 +128,20 @@ class _Replicator:
 
     def _flush(self, source) -> None:
         self.cache.flush()
+        in_memory = sum(len(items) for items in self.batch.values())
+        caching_tables = [t for t, s in self.states.items() if s in CACHING]
+        cached = self.state.cached_changes(self.task, caching_tables) if caching_tables else 0
         if self.batch:
             self._apply(self.batch)
             self.batch = defaultdict(list)
         self.pending = 0
+        if self.read:
+            self.state.count(self.task, CDCRowsSource=self.read)
+            self.read = 0
         now = time.time()
-        fields: dict[str, object] = {}
+        # The backlog as this flush found it: DMS's CDCIncomingChanges is what waits to be applied.
+        fields: dict[str, object] = {"CDCChangesMemoryTarget": in_memory, "CDCChangesDiskTarget": cached,
+                                     "CDCIncomingChanges": in_memory + cached}
         if self.last is not None:
             fields["cdc_read"] = self.last
         if self.caught_up and not self.batch:
@@ -163,23 +173,24 @@ class _Replicator:
                 self._apply({schema: items})
             return
         counts: dict[str, dict[str, int]] = {}
-        newest = None
+        oldest = None
         for schema, items in changes.items():
             self.applied[schema.table] = items[-1].position
             c = counts.setdefault(str(schema.table), {})
             for ch in items:
                 name = _COUNTERS[ch.op]
                 c[name] = c.get(name, 0) + 1
-            t = items[-1].commit_time
-            if t is not None and (newest is None or t > newest):
-                newest = t
-        self.state.add_stats(self.task, counts)
-        log.info("cdc_applied", changes=sum(sum(c.values()) for c in counts.values()), tables=len(counts),
-                 position=max(items[-1].position for items in changes.values()).token,
-                 latency=round(time.time() - newest, 3) if newest is not None else None)
-        if newest is not None:
-            self.state.set_task(self.task, CDCLatencyTarget=round(max(0.0, time.time() - newest), 3),
-                                cdc_applied_time=time.time())
+            t = items[0].commit_time
+            if t is not None and (oldest is None or t < oldest):
+                oldest = t
+        applied = sum(len(items) for items in changes.values())
+        self.state.add_stats(self.task, counts, rates={"CDCRowsTarget": applied})
+        # DMS's CDCLatencyTarget: the oldest change that was waiting for the target, until it is applied.
+        latency = round(max(0.0, time.time() - oldest), 3) if oldest is not None else None
+        log.info("cdc_applied", changes=applied, tables=len(counts),
+                 position=max(items[-1].position for items in changes.values()).token, latency=latency)
+        if latency is not None:
+            self.state.set_task(self.task, CDCLatencyTarget=latency, cdc_applied_time=time.time())
 
     def _schema_changed(self, ch: Change) -> None:
         """Columns added or dropped on the source: applying on would lose data, so the table stops here."""

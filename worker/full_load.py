@@ -67,5 +67,7 @@ def _progress(job: Job, table: TableId, batches: Iterable[Batch]) -> Iterator[Ba
     stats_key = str(table)
     for batch in batches:
         job.check()
+        job.state.count(job.task, FullLoadRowsSource=batch.count)
         yield batch
-        job.state.add_stats(job.task, {stats_key: {"FullLoadRows": batch.count}})
+        job.state.add_stats(job.task, {stats_key: {"FullLoadRows": batch.count}},
+                            rates={"FullLoadRowsTarget": batch.count})

@@ -16,6 +16,8 @@ from typing import TextIO
 
 from celery.signals import setup_logging, worker_shutting_down
 
+from connectors.errors import ConfigError
+
 from . import logs
 from .app import configured_app, queue_name, redis_client
 from .recovery import start_reclaimer
@@ -42,9 +44,21 @@ def _start(instance: str, loglevel: str, stream: TextIO | None) -> tuple[str, th
     return name, stop, start_reclaimer(stop, instance, name)
 
 
-def serve(instance: str, concurrency: int, loglevel: str) -> None:
-    """Run until SIGTERM (warm: running jobs are handed to other workers at once) or SIGKILL (leases expire)."""
+def serve(instance: str, concurrency: int, loglevel: str, metrics: tuple[str, int] | None = None) -> None:
+    """Run until SIGTERM (warm: running jobs are handed to other workers at once) or SIGKILL (leases expire).
+
+    `metrics` (address, port): serve the instance's metrics in Prometheus's format there."""
     name, stop, reclaimer = _start(instance, loglevel, None)
+    if metrics is not None:
+        from .metrics import serve as serve_metrics
+
+        address, port = metrics
+        try:
+            serve_metrics(port, address, instance, name)
+        except OSError as exc:
+            stop.set()
+            raise ConfigError(f"--metrics-port {port}: cannot listen on {address}:{port} ({exc.strerror}); "
+                              "choose a free port") from None
 
     @worker_shutting_down.connect(weak=False)
     def _hand_off(sig=None, how=None, exitcode=None, **kwargs) -> None:

@@ -10,6 +10,7 @@ Every Redis key name lives in this module::
     dms:task:{task}:jobs              hash    job -> queued|running|handoff|done|stopped|failed
     dms:task:{task}:lease:{job}       string  owner id, with a TTL renewed by the job's heartbeat
     dms:task:{task}:cache:{table}     stream  changes cached while the table loads (worker/cache.py)
+    dms:task:{task}:rate:{second}     hash    rows counted in that epoch second (throughput), expires
     dms:instance:{instance}:worker:{name}  string  a live worker of the instance (expires unless renewed)
 """
 
@@ -35,6 +36,9 @@ TABLE_STATES = {
     "failed": "Table error",
 }
 DONE_STATES = ("live", "completed", "failed")
+
+# Rows counted per epoch second for throughput figures; buckets outlive any window read from them.
+RATE_BUCKET_TTL = 120
 
 # Job names: one full-load job per table, one CDC job per task.
 FULL_LOAD_PREFIX = "full_load:"
@@ -79,6 +83,7 @@ def schema_from_json(text: str) -> TableSchema:
         columns=tuple(Column(**c) for c in d["columns"]),
         key=tuple(d["key"]),
         engine=d.get("engine", ""),
+        rows_estimate=d.get("rows_estimate", 0),
     )
 
 
@@ -137,7 +142,7 @@ class StateStore:
 
     def reset_run(self, task: str) -> None:
         """Forget the progress of a previous run: table states, statistics, caches and jobs."""
-        self._delete_matching(task, "states", "jobs", "stats:*", "cache:*", "lease:*")
+        self._delete_matching(task, "states", "jobs", "stats:*", "cache:*", "lease:*", "rate:*")
 
     def _delete_matching(self, task: str, *patterns: str) -> None:
         keys = [k for p in patterns for k in self.r.scan_iter(match=f"dms:task:{task}:{p}", count=1000)]
@@ -180,8 +185,8 @@ class StateStore:
     def set_table_stats(self, task: str, table: TableId | str, **stats: Any) -> None:
         self.r.hset(self._stats_key(task, table), mapping={k: _text(v) for k, v in stats.items()})
 
-    def add_stats(self, task: str, counts: dict[str, dict[str, int]]) -> None:
-        """Add counters per table in one round trip: {table: {"Inserts": 3, ...}}."""
+    def add_stats(self, task: str, counts: dict[str, dict[str, int]], rates: dict[str, int] | None = None) -> None:
+        """Add counters per table in one round trip: {table: {"Inserts": 3, ...}}, and rate counts."""
         pipe = self.r.pipeline(transaction=False)
         now = time.time()
         for table, fields in counts.items():
@@ -190,7 +195,47 @@ class StateStore:
                 if n:
                     pipe.hincrby(key, name, n)
             pipe.hset(key, "LastUpdateTime", now)
+        self._count(pipe, task, now, rates or {})
         pipe.execute()
+
+    # -- throughput ------------------------------------------------------------------------------
+
+    def _rate_key(self, task: str, second: int) -> str:
+        return f"dms:task:{task}:rate:{second}"
+
+    def _count(self, pipe: redis.client.Pipeline, task: str, now: float, rates: dict[str, int]) -> None:
+        key = self._rate_key(task, int(now))
+        counted = False
+        for name, n in rates.items():
+            if n:
+                pipe.hincrby(key, name, n)
+                counted = True
+        if counted:
+            pipe.expire(key, RATE_BUCKET_TTL)
+
+    def count(self, task: str, **rates: int) -> None:
+        """Count rows for throughput in this second's bucket (any number of workers may add to it)."""
+        pipe = self.r.pipeline(transaction=False)
+        self._count(pipe, task, time.time(), rates)
+        pipe.execute()
+
+    def counted(self, task: str, first: int, last: int) -> dict[str, int]:
+        """Rows counted per name over the epoch seconds first..last, both included."""
+        pipe = self.r.pipeline(transaction=False)
+        for second in range(first, last + 1):
+            pipe.hgetall(self._rate_key(task, second))
+        totals: dict[str, int] = {}
+        for bucket in pipe.execute():
+            for name, n in bucket.items():
+                totals[name] = totals.get(name, 0) + int(n)
+        return totals
+
+    def cached_changes(self, task: str, tables: Iterable[TableId | str]) -> int:
+        """Changes waiting in the change caches of these tables."""
+        pipe = self.r.pipeline(transaction=False)
+        for table in tables:
+            pipe.xlen(self.cache_key(task, table))
+        return sum(pipe.execute())
 
     def table_stats(self, task: str, table: TableId | str) -> dict[str, str]:
         return self.r.hgetall(self._stats_key(task, table))

@@ -37,7 +37,7 @@ _PORTABLE = {
 }
 
 _TABLES_SQL = """
-SELECT c.oid, n.nspname, c.relname, c.relreplident, greatest(c.reltuples, 0)::bigint
+SELECT c.oid, n.nspname, c.relname, c.relreplident, c.reltuples::bigint
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_%%' AND c.relname NOT LIKE 'awsdms\\_%%'
@@ -128,9 +128,18 @@ class PostgresSource:
         for relid, names in self._query(_KEYS_SQL, (oids,)):
             keys[relid] = tuple(names)  # primary key sorts last, so it wins over the identity index
         return [
-            TableSchema(TableId(schema, name), tuple(columns.get(oid, ())), keys.get(oid, ()), "postgres")
-            for oid, schema, name, _ident, _est in rows
+            TableSchema(TableId(schema, name), tuple(columns.get(oid, ())), keys.get(oid, ()), "postgres",
+                        self._estimate(schema, name, estimate))
+            for oid, schema, name, _ident, estimate in rows
         ]
+
+    def _estimate(self, schema: str, name: str, reltuples: int) -> int:
+        """pg_class.reltuples, or for a table never analyzed (-1) the planner's guess from its size."""
+        if reltuples >= 0:
+            return reltuples
+        (plan,), = self._query(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {qualified(schema, name)}")
+        plan = plan[0] if isinstance(plan, list) else plan
+        return int(plan["Plan"]["Plan Rows"])
 
     def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:
         keyless = [str(t.table) for t in tables if not t.key]
@@ -163,10 +172,14 @@ class PostgresSource:
         return Position(self._log(slot), lsn, 0, pgoutput.lsn_to_str(lsn))
 
     def parse_position(self, task: str, text: str) -> Position:
+        # DMS's checkpoint form carries the LSN as one of its fields: checkpoint:V1#1#000004AF/B00000D0#0#0#*#0#0
+        fields = text.removeprefix("checkpoint:").split("#")
+        lsn_text = next((f for f in fields if "/" in f), text) if text.startswith("checkpoint:") else text
         try:
-            lsn = pgoutput.str_to_lsn(text.removeprefix("checkpoint:").split("#")[-1] if "#" in text else text)
+            lsn = pgoutput.str_to_lsn(lsn_text)
         except ValueError:
-            raise ConfigError(f"CDC start position {text!r} is not a PostgreSQL LSN such as 16/B374D848") from None
+            raise ConfigError(f"CDC start position {text!r} is not a PostgreSQL LSN such as 16/B374D848 "
+                              "or a RecoveryCheckpoint") from None
         return Position(self._log(self._slot(task)), lsn, 0, pgoutput.lsn_to_str(lsn))
 
     def slot_position(self, task: str) -> Position | None:

@@ -189,20 +189,39 @@ def test_worker_killed_during_full_load_and_during_cdc(dms, src, dst):
     assert "job_recovered" in dms.worker_log(1) + dms.worker_log(2)
 
 
-def test_two_workers_share_the_full_load(dms, src, dst):
-    statements = [f"CREATE TABLE part{i} (id bigint PRIMARY KEY, t text)" for i in range(8)]
-    statements += [f"INSERT INTO part{i} SELECT g, md5(g::text) FROM generate_series(1, 40000) g" for i in range(8)]
+def test_three_workers_share_twelve_tables_and_one_is_killed_mid_load(dms, src, dst):
+    # Eleven small tables and a larger one that sorts last, so its job goes out last: whoever takes it has
+    # loaded a table already, and is killed while the larger table's rows are in flight.
+    sizes = {f"part{i}": 10_000 for i in range(9)} | {"part10": 10_000, "part11": 10_000, "part9": 200_000}
+    statements = [f"CREATE TABLE {t} (id bigint PRIMARY KEY, t text)" for t in sizes]
+    statements += [f"INSERT INTO {t} SELECT g, md5(g::text) FROM generate_series(1, {n}) g" for t, n in sizes.items()]
     execute(src, *statements)
-    dms.task("two", src, dst, "full-load")
-    dms.start_worker(concurrency=1)
-    dms.start_worker(concurrency=1)
-    time.sleep(2.0)  # both workers consuming before jobs arrive
-    dms.dms("task", "start", "two")
-    assert dms.wait_status("two", "stopped", "failed")["Status"] == "stopped"
-    owners = {s["LoadedBy"].split(":")[1] for s in dms.stats("two").values()}
-    pids = {str(w.pid) for w in dms.workers}
-    assert owners == pids, f"jobs ran on {owners}, workers are {pids}"
-    assert dms.json("task", "validate", "two")["Equal"] is True
+    dms.task("three", src, dst, "full-load",
+             settings={"FullLoadSettings": {"CommitRate": 10_000, "TargetTablePrepMode": "TRUNCATE_BEFORE_LOAD"}})
+    workers = [dms.start_worker(concurrency=1) for _ in range(3)]
+    for i in range(3):  # every worker consuming before the jobs arrive
+        wait_for(lambda i=i: " ready." in dms.worker_log(i), 60, f"worker {i} to be ready")
+    dms.dms("task", "start", "three")
+
+    def big_table_in_flight() -> dict | None:
+        stats = dms.state.table_stats("three", "public.part9")
+        return stats if dms.table_states("three").get("public.part9") == "loading" and \
+            int(stats.get("FullLoadRows") or 0) > 0 else None
+
+    in_flight = wait_for(big_table_in_flight, 60, "the load of part9 to be under way", interval=0.01)
+    victim = next(w for w in workers if str(w.pid) == in_flight["LoadedBy"].split(":")[1])
+    dms.kill(victim)
+    assert 0 < int(dms.state.table_stats("three", "public.part9")["FullLoadRows"]) < 200_000
+    task = dms.wait_status("three", "stopped", "failed", timeout=120)
+    assert task["Status"] == "stopped", task
+    assert task["ReplicationTaskStats"]["TablesLoaded"] == 12
+    stats = dms.stats("three")
+    assert {name: s["FullLoadRows"] for name, s in stats.items()} == {f"public.{t}": n for t, n in sizes.items()}
+    owners = [s["LoadedBy"].split(":")[1] for s in stats.values()]
+    assert {str(w.pid) for w in workers} == set(owners), f"every worker loads some: {owners}"
+    assert stats["public.part9"]["LoadedBy"].split(":")[1] != str(victim.pid)  # reloaded by a survivor
+    assert dms.json("task", "validate", "three")["Equal"] is True
+    assert_same(src, dst, *sizes)
 
 
 def _one_error_line(proc) -> str:

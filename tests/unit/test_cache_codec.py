@@ -124,6 +124,7 @@ def test_schema_json_round_trip() -> None:
         ),
         ("id",),
         "postgres",
+        1_234_567,
     )
     text = schema_to_json(schema)
     assert schema_from_json(text) == schema
@@ -136,6 +137,13 @@ def test_schema_json_without_engine() -> None:
     d = json.loads(schema_to_json(TableSchema(T, (Column("id", "int4"),), ("id",), "postgres")))
     del d["engine"]
     assert schema_from_json(json.dumps(d)).engine == ""
+
+
+def test_schema_json_of_an_earlier_plan_has_no_row_estimate() -> None:
+    d = json.loads(schema_to_json(TableSchema(T, (Column("id", "int4"),), ("id",), "postgres", 42)))
+    assert d["rows_estimate"] == 42
+    del d["rows_estimate"]
+    assert schema_from_json(json.dumps(d)).rows_estimate == 0
 
 
 def test_table_states() -> None:

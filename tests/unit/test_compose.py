@@ -7,9 +7,12 @@ import shlex
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import click
+import flower.options  # noqa: F401  (defines Flower's options in tornado's registry)
 import pytest
-from click.testing import CliRunner
+from tornado.options import options as flower_options
 
 from scheduler.cli import main
 
@@ -67,9 +70,27 @@ def argv(command: str | list[str]) -> list[str]:
     return [substitute(w) for w in words]
 
 
-def run_dms(args: list[str]) -> None:
-    result = CliRunner().invoke(main, [*args, "--help"])
-    assert result.exit_code == 0, f"`dms {shlex.join(args)} --help` failed ({result.exit_code}): {result.output}"
+def parse_dms(args: list[str]) -> click.Context:
+    """Parse a `dms` command line through click's command tree, as `dms` would, without running it."""
+    command: click.Command = main
+    path, rest = ["dms"], list(args)
+    while isinstance(command, click.Group):
+        assert rest and not rest[0].startswith("-"), f"`{shlex.join(path + rest)}`: a subcommand of {path} expected"
+        sub = command.get_command(click.Context(command), rest[0])
+        assert sub is not None, f"`{shlex.join(path + rest)}`: {rest[0]!r} is not a command of `{' '.join(path)}`"
+        path.append(rest.pop(0))
+        command = sub
+    try:
+        return command.make_context(" ".join(path), rest)
+    except click.ClickException as exc:
+        raise AssertionError(f"`{shlex.join(path + rest)}`: {exc.format_message()}") from None
+
+
+def test_parse_dms_refuses_what_dms_refuses() -> None:
+    assert parse_dms(["worker", "--instance", "ri1", "--metrics-port", "9100"]).params["metrics_port"] == 9100
+    for bad in (["workers"], ["worker", "--instanse", "ri1"], ["worker"], ["flower", "--port", "x"], ["task"]):
+        with pytest.raises(AssertionError):
+            parse_dms(bad)
 
 
 @cache
@@ -87,8 +108,12 @@ def test_every_command_of_our_image_is_a_real_dms_command() -> None:
         if "entrypoint" in svc:
             assert argv(svc["entrypoint"]) == ["dms"], f"{name}: entrypoint must stay `dms`"
         if "command" in svc:
-            run_dms(argv(svc["command"]))
-    assert argv(services()["worker"]["command"]) == ["worker", "--instance", "ri1"]
+            parse_dms(argv(svc["command"]))
+        test = (svc.get("healthcheck") or {}).get("test") or []
+        if test[:2] == ["CMD", "dms"]:
+            parse_dms(argv(test[2:]))
+    assert parse_dms(argv(services()["worker"]["command"])).params["instance_id"] == "ri1"
+    assert parse_dms(argv(services()["flower"]["command"])).params["address"] == "0.0.0.0"
 
 
 def test_dockerfile_entrypoint_and_cmd() -> None:
@@ -97,27 +122,61 @@ def test_dockerfile_entrypoint_and_cmd() -> None:
     cmds = re.findall(r"^CMD\s+(\[.*\])\s*$", text, re.M)
     assert entrypoints and yaml.safe_load(entrypoints[-1]) == ["dms"]
     assert cmds, "CMD must be in exec (JSON) form"
-    run_dms([a for a in yaml.safe_load(cmds[-1]) if a not in ("--help", "-h")])
+    assert yaml.safe_load(cmds[-1]) == ["--help"]
     assert re.search(r"^USER\s+(?!root\b|0\b)\S+", text, re.M), "the image must run as a non-root user"
 
 
-def test_every_dms_variable_set_is_read_by_the_code() -> None:
+def flower_reads(name: str) -> bool:
+    """Flower takes every option of its own from a FLOWER_<OPTION> variable."""
+    return name.startswith("FLOWER_") and name.removeprefix("FLOWER_").lower() in flower_options
+
+
+def test_every_variable_set_for_our_image_is_read() -> None:
     names = set()
     for svc in our_services().values():
-        names |= {k for k in environment(svc) if k.startswith("DMS_")}
+        names |= set(environment(svc))
     # Also keys in x- extension blocks and list-form entries: `DMS_X: v` or `- DMS_X=v` at the start of a line.
     names |= set(re.findall(r"^\s*(?:-\s*)?(DMS_[A-Z0-9_]+)\s*[:=]", COMPOSE.read_text(), re.M))
-    assert {"DMS_REDIS_URL", "DMS_CATALOG_URL"} <= names
-    unread = sorted(n for n in names if f'"{n}"' not in python_sources())
-    assert not unread, f"set in docker-compose.yml but read nowhere in {', '.join(CODE_DIRS)}: {unread}"
+    assert {"DMS_REDIS_URL", "DMS_CATALOG_URL", "FLOWER_BASIC_AUTH"} <= names
+    # Endpoint passwords are read by `dms endpoint create --password-env NAME`, as the comments show.
+    password_env = set(re.findall(r"--password-env\s+([A-Z_][A-Z0-9_]*)", COMPOSE.read_text()))
+    unread = sorted(n for n in names if f'"{n}"' not in python_sources() and not flower_reads(n)
+                    and n not in password_env)
+    assert not unread, f"set in docker-compose.yml but read by nothing: {unread}"
+    assert flower_reads("FLOWER_BASIC_AUTH") and not flower_reads("FLOWER_NO_SUCH_OPTION")
 
 
-def test_our_services_point_at_the_compose_redis_and_postgres_catalog() -> None:
+def test_every_service_our_processes_reach_is_there_and_healthy_first() -> None:
     for name, svc in our_services().items():
         env = environment(svc)
         assert env["DMS_REDIS_URL"].startswith("redis://redis:"), name
-        assert env["DMS_CATALOG_URL"].startswith("postgresql+psycopg2://"), name
-        assert "@catalog" in env["DMS_CATALOG_URL"] and env["DMS_CATALOG_URL"].endswith("/dms_catalog"), name
+        if "DMS_CATALOG_URL" in env or name in ("worker", "dms"):
+            assert env["DMS_CATALOG_URL"].startswith("postgresql+psycopg2://"), name
+            assert "@catalog" in env["DMS_CATALOG_URL"] and env["DMS_CATALOG_URL"].endswith("/dms_catalog"), name
+        depends = svc.get("depends_on") or {}
+        for var in ("DMS_REDIS_URL", "DMS_CATALOG_URL"):
+            if var not in env:
+                continue
+            host = urlsplit(substitute(env[var])).hostname
+            assert host in services(), f"{name}: {var} names host {host!r}, which is no service"
+            assert "healthcheck" in services()[host], f"{host} needs a healthcheck"
+            assert isinstance(depends, dict) and depends.get(host, {}).get("condition") == "service_healthy", \
+                f"{name} must wait for {host} to be healthy"
+    for endpoint in ("source", "target"):  # the quick start's endpoints (dms endpoint create ... --host source)
+        assert "healthcheck" in services()[endpoint]
+
+
+def test_every_long_running_service_has_a_healthcheck() -> None:
+    for name, svc in services().items():
+        if "cli" not in (svc.get("profiles") or []):
+            assert "healthcheck" in svc, f"{name} needs a healthcheck"
+            assert svc.get("restart") in ("unless-stopped", "always"), name
+
+
+def test_flower_is_reachable_from_the_host_only_and_asks_for_a_login() -> None:
+    flower = services()["flower"]
+    assert flower["ports"] == ["127.0.0.1:5555:5555"]
+    assert "FLOWER_BASIC_AUTH" in environment(flower)
 
 
 def test_worker_is_scalable_and_waits_for_redis_and_catalog() -> None:

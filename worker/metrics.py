@@ -1,0 +1,121 @@
+"""A task's figures under DMS's CloudWatch names, read from live state; and their Prometheus endpoint.
+
+Throughputs are rows per second averaged over the last WINDOW whole seconds, from per-second
+counts that every worker adds to in Redis. Latencies and backlogs are the CDC job's latest report.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.process_collector import ProcessCollector
+
+from .app import redis_client
+from .state import StateStore
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    unit: str
+    meaning: str
+
+
+# Throughput averages over this many whole seconds (the current, unfinished second is left out).
+WINDOW = 5
+
+METRICS = (
+    Metric("CDCLatencySource", "seconds",
+           "from the source commit of the last change captured to now; 0 when capture is caught up and idle"),
+    Metric("CDCLatencyTarget", "seconds",
+           "from the source commit of the oldest change not yet applied to the target, to when it was applied; "
+           "includes the source latency; 0 when caught up and idle"),
+    Metric("CDCIncomingChanges", "changes",
+           "changes read from the source and waiting to be applied to the target now (a backlog, not a rate)"),
+    Metric("CDCChangesMemoryTarget", "changes",
+           "changes held in the CDC job's memory, waiting for the next target commit"),
+    Metric("CDCChangesDiskTarget", "changes",
+           "changes parked in the change cache (Redis, append-only on disk) while their tables load"),
+    Metric("FullLoadThroughputRowsSource", "rows/s", "rows read from the source by full-load jobs"),
+    Metric("FullLoadThroughputRowsTarget", "rows/s", "rows written to the target by full-load jobs"),
+    Metric("CDCThroughputRowsSource", "rows/s", "changes read from the source's log"),
+    Metric("CDCThroughputRowsTarget", "rows/s", "changes applied to the target"),
+)
+
+# Per-second counters behind each throughput.
+_COUNTERS = {
+    "FullLoadThroughputRowsSource": "FullLoadRowsSource",
+    "FullLoadThroughputRowsTarget": "FullLoadRowsTarget",
+    "CDCThroughputRowsSource": "CDCRowsSource",
+    "CDCThroughputRowsTarget": "CDCRowsTarget",
+}
+_GAUGES = ("CDCLatencySource", "CDCLatencyTarget", "CDCIncomingChanges", "CDCChangesMemoryTarget",
+           "CDCChangesDiskTarget")
+
+
+def task_metrics(state: StateStore, task: str, now: float | None = None) -> dict[str, float]:
+    """Every figure of METRICS for one task, in METRICS order."""
+    now = time.time() if now is None else now
+    info = state.task(task)
+    last = int(now) - 1
+    seconds = WINDOW
+    started = info.get("StartDate")
+    if started:  # a task younger than the window: average over the whole seconds it has run
+        seconds = max(1, min(WINDOW, last - int(float(started)) + 1))
+    counted = state.counted(task, last - seconds + 1, last)
+    running = info.get("Status") == "running"
+    figures: dict[str, float] = {}
+    for m in METRICS:
+        if m.name in _COUNTERS:
+            figures[m.name] = round(counted.get(_COUNTERS[m.name], 0) / seconds, 1)
+        else:  # reported by the CDC job; nothing waits and nothing lags once the task is not running
+            figures[m.name] = float(info.get(m.name) or 0) if running else 0.0
+    return figures
+
+
+def collect(state: StateStore, instance: str) -> Iterator[tuple[Metric, str, float]]:
+    """(metric, task, value) for every active task of the instance."""
+    for task in sorted(state.active_tasks()):
+        if state.task(task).get("instance") != instance:
+            continue
+        figures = task_metrics(state, task)
+        for m in METRICS:
+            yield m, task, figures[m.name]
+
+
+def process_memory() -> int:
+    """This process's resident memory in bytes (DMS's MemoryUsage, per worker)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # not Linux: the peak is the best the standard library knows
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def serve(port: int, address: str, instance: str, worker: str) -> None:
+    """Prometheus text format on http://address:port/metrics: the instance's task figures and this worker's."""
+
+    class _Collector:
+        def collect(self):
+            state = StateStore(redis_client())
+            families = {m.name: GaugeMetricFamily(m.name, f"{m.meaning} ({m.unit})",
+                                                  labels=["ReplicationInstanceIdentifier", "ReplicationTaskIdentifier"])
+                        for m in METRICS}
+            for m, task, value in collect(state, instance):
+                families[m.name].add_metric([instance, task], value)
+            yield from families.values()
+            memory = GaugeMetricFamily("MemoryUsage", "resident memory of this worker process (bytes)",
+                                       labels=["ReplicationInstanceIdentifier", "worker"])
+            memory.add_metric([instance, worker], process_memory())
+            yield memory
+
+    registry = CollectorRegistry()
+    registry.register(_Collector())
+    ProcessCollector(registry=registry)
+    start_http_server(port, addr=address, registry=registry)
