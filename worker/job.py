@@ -18,9 +18,10 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from connectors.base import Endpoint
+from connectors.base import Endpoint, TableId
 from connectors.errors import DmsError, Stop, TransientError
 from scheduler.catalog import Catalog, TaskDef
+from scheduler.tablemap import TableMap, build_maps
 
 from . import logs
 from .app import LEASE_SECONDS, redis_client
@@ -114,6 +115,19 @@ class Job:
         log.info("job_ended", outcome=self.outcome)
         settle(self.state, self.task)
         logs.clear()
+
+    @functools.cached_property
+    def maps(self) -> dict[TableId, TableMap]:
+        """Each planned source table's map onto the target (the task's rules and settings applied)."""
+        d = self.definition
+        return build_maps(d.mappings, d.settings, self.state.tables(self.task).values())
+
+    def fail_table(self, table: TableId, message: str) -> None:
+        """Table error; with TableErrorPolicy STOP_TASK the whole task fails with it."""
+        self.state.set_table_state(self.task, table, "failed", TableError=message)
+        log.error("table_failed", table=str(table), error=message)
+        if self.definition.settings.errors.TableErrorPolicy == "STOP_TASK":
+            self.fail_task(f"table {table} failed and TableErrorPolicy is STOP_TASK: {message}")
 
     def fail_task(self, message: str) -> None:
         self.state.set_task(self.task, Status="failed", StopReason=STOP_FATAL, LastFailureMessage=message,

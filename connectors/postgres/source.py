@@ -15,6 +15,7 @@ from connectors.base import (
     Change,
     Column,
     Endpoint,
+    Filter,
     Op,
     Position,
     TableId,
@@ -61,6 +62,13 @@ WHERE i.indrelid = ANY(%s) AND (i.indisprimary OR i.indisreplident)
 GROUP BY i.indrelid, i.indisprimary
 ORDER BY i.indrelid, i.indisprimary
 """
+
+
+_CONDITION_SQL = {
+    "eq": "{col} = %s", "noteq": "{col} <> %s", "lte": "{col} <= %s", "gte": "{col} >= %s",
+    "between": "{col} BETWEEN %s AND %s", "notbetween": "{col} NOT BETWEEN %s AND %s",
+    "null": "{col} IS NULL", "notnull": "{col} IS NOT NULL",
+}
 
 
 class PostgresSource:
@@ -178,11 +186,29 @@ class PostgresSource:
         lsn = pgoutput.str_to_lsn(found[0][0])
         return Position(self._log(slot), lsn, 0, pgoutput.lsn_to_str(lsn))
 
-    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False) -> Iterator[Batch]:
+    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
+                 where: Sequence[Filter] = ()) -> Iterator[Batch]:
         cols = ", ".join(quote_ident(c) for c in table.column_names)
         order = f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}" if ordered and table.key else ""
-        sql = f"COPY (SELECT {cols} FROM {qualified(table.table.schema, table.table.name)}{order}) TO STDOUT"
-        return copy_out(self.ep, sql, batch_rows, row_decoder(table))
+        select = f"SELECT {cols} FROM {qualified(table.table.schema, table.table.name)}{self._where(where)}{order}"
+        return copy_out(self.ep, f"COPY ({select}) TO STDOUT", batch_rows, row_decoder(table))
+
+    def _where(self, filters: Sequence[Filter]) -> str:
+        """DMS source filters as SQL: conditions of one filter OR, filters AND. Values are untyped
+        literals, so PostgreSQL reads each one as its column's type."""
+        if not filters:
+            return ""
+        parts, args = [], []
+        for f in filters:
+            col = quote_ident(f.column).replace("%", "%%")  # mogrify reads % as a placeholder
+            ors = []
+            for c in f.conditions:
+                sql, values = _CONDITION_SQL[c.op], [v for v in (c.value, c.end) if v is not None]
+                ors.append(sql.format(col=col))
+                args.extend(values[: sql.count("%s")])
+            parts.append("(" + " OR ".join(ors) + ")")
+        with self._conn.cursor() as cur:
+            return cur.mogrify(" WHERE " + " AND ".join(parts), args).decode()
 
     def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
         return _ChangeReader(self, task, start, tables).changes()
