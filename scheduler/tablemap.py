@@ -73,6 +73,9 @@ class TableMap:
         #: the target columns a full load writes (before-image columns stay NULL)
         self.load = replace(target, columns=tuple(c for c in target.columns
                                                   if any(o.name == c.name and not o.before for o in outs)))
+        #: the target columns validation compares: copied ones (computed values depend on when they ran)
+        self.copied = replace(target, columns=tuple(c for c in target.columns
+                                                    if any(o.name == c.name and o.source for o in outs)))
         self.passthrough = all(o.source for o in outs if not o.before) and [
             o.source for o in outs if o.source] == list(self.read.column_names)
         self.lob_limit = lob_limit

@@ -115,7 +115,7 @@ def validate_task(
             mapped = maps[schema.table]
             batches = source.snapshot(mapped.read, ordered=True, where=mapped.filters)
             src = (mapped.target_rows(b.rows()) for b in batches)
-            result = compare(mapped.load, src, target.read(mapped.load))
+            result = compare(mapped.copied, src, target.read(mapped.load))
             result.table = str(schema.table)
             result.seconds = time.monotonic() - started
             details = "" if result.equal else f"{result.mismatches} mismatched records"

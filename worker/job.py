@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from connectors.base import Endpoint, TableId
-from connectors.errors import DmsError, Stop, TransientError
+from connectors.errors import DataError, DmsError, Stop, TransientError
 from scheduler.catalog import Catalog, TaskDef
 from scheduler.tablemap import TableMap, build_maps
 
@@ -141,21 +141,30 @@ _TRANSIENT = (TransientError, RedisConnectionError, RedisTimeoutError)
 def retrying(job: Job, what: str, fn: Callable[[], Any]) -> Any:
     """Run fn, retrying transient failures (source, target or Redis away) with jittered backoff.
 
-    Gives up only when a stop is requested or the lease is lost.
+    ErrorBehavior.RecoverableError*: the first retry after RecoverableErrorInterval seconds, doubling up
+    to RecoverableErrorThrottlingMax when throttled; after RecoverableErrorCount retries (-1: never) the
+    failure becomes a DataError. A stop request or a lost lease ends the retries too.
     """
-    delay = 1.0
+    policy = job.definition.settings.errors
+    interval = max(0.1, float(policy.RecoverableErrorInterval))
+    delay, tries = interval, 0
     while True:
         try:
             job.check()
             return fn()
         except _TRANSIENT as exc:
+            tries += 1
+            if 0 <= policy.RecoverableErrorCount < tries:
+                raise DataError(f"{exc} (gave up after {policy.RecoverableErrorCount} retries: "
+                                "ErrorBehavior.RecoverableErrorCount)") from None
             log.warning("transient_error", step=what, error=str(exc), retry_in=round(delay, 1))
             try:
                 job.state.set_task(job.task, LastFailureMessage=str(exc))
             except _TRANSIENT[1:]:
                 pass  # Redis itself is away; the message is in the log
             _pause(job, delay)
-            delay = min(delay * 2, 30.0) * random.uniform(0.8, 1.2)
+            if policy.RecoverableErrorThrottling:
+                delay = min(delay * 2, float(policy.RecoverableErrorThrottlingMax)) * random.uniform(0.8, 1.2)
 
 
 def _pause(job: Job, seconds: float) -> None:
