@@ -49,10 +49,11 @@ class TargetMetadata(DmsModel):
 
 class FullLoadSettings(DmsModel):
     TargetTablePrepMode: Literal["DO_NOTHING", "DROP_AND_CREATE", "TRUNCATE_BEFORE_LOAD"] = "DROP_AND_CREATE"
-    CreatePkAfterFullLoad: bool = False
+    CreatePkAfterFullLoad: bool = no_effect("not implemented yet: the key is created with the table", False)
     StopTaskCachedChangesApplied: bool = False
     StopTaskCachedChangesNotApplied: bool = False
-    MaxFullLoadSubTasks: int_range(1, 49) = 8
+    MaxFullLoadSubTasks: int_range(1, 49) = no_effect(
+        "not implemented yet: tables load as many at once as the workers' --concurrency allows", 8)
     TransactionConsistencyTimeout: Any = no_effect(
         "capture starts at once from the replication slot's consistent point; open transactions need no wait", 600)
     CommitRate: int_range(1, 50_000) = 10_000
@@ -122,7 +123,8 @@ class ChangeProcessingTuning(DmsModel):
     BatchApplyTimeoutMax: int_range(1, 86_400) = 30
     BatchApplyMemoryLimit: Any = no_effect("apply batches are bounded by BatchSplitSize and MemoryLimitTotal", 500)
     BatchSplitSize: int_range(0, 10_000_000) = 0
-    MinTransactionSize: int_range(0, 10_000_000) = 1000
+    MinTransactionSize: int_range(0, 10_000_000) = no_effect(
+        "changes apply at least every CommitTimeout (at most 0.25 s), whatever their number", 1000)
     CommitTimeout: int_range(1, 86_400) = 1
     MemoryLimitTotal: int_range(1, 1_048_576) = 1024  # MB
     MemoryKeepTime: Any = no_effect("changes wait in memory at most CommitTimeout/BatchApplyTimeoutMax", 60)
@@ -131,17 +133,17 @@ class ChangeProcessingTuning(DmsModel):
 
 
 class ValidationSettings(DmsModel):
-    EnableValidation: bool = False
+    EnableValidation: bool = no_effect("not implemented yet: validate with `dms task validate`", False)
     ValidationMode: Literal["ROW_LEVEL"] = "ROW_LEVEL"
-    ThreadCount: int_range(1, 1000) = 5
+    ThreadCount: int_range(1, 1000) = no_effect("validation streams each table once, in key order", 5)
     PartitionSize: Any = no_effect("validation streams both sides in key order; it needs no partitions", 10_000)
-    FailureMaxCount: int_range(0, 2**31) = 10_000
-    TableFailureMaxCount: int_range(0, 2**31) = 1000
+    FailureMaxCount: int_range(0, 2**31) = no_effect(_NOT_YET, 10_000)
+    TableFailureMaxCount: int_range(0, 2**31) = no_effect(_NOT_YET, 1000)
     RecordFailureDelayInMinutes: Any = no_effect(_NOT_YET, 5)
     RecordSuspendDelayInMinutes: Any = no_effect(_NOT_YET, 30)
     RecordFailureDelayLimitInMinutes: Any = no_effect(_NOT_YET, 0)
     MaxKeyColumnSize: Any = no_effect(_NOT_YET, 8096)
-    ValidationOnly: bool = False
+    ValidationOnly: bool = no_effect("not implemented yet: validate with `dms task validate`", False)
     HandleCollationDiff: Any = no_effect("rows are compared as values, not by collation", False)
     SkipLobColumns: Any = no_effect(_NOT_YET, False)
     ValidationPartialLobSize: Any = no_effect(_NOT_YET, 0)

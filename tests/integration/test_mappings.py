@@ -126,3 +126,23 @@ def test_stop_task_policy_fails_the_task(dms, src, dst):
     task = dms.wait_status("stoperr", "failed", timeout=60)
     assert "DataErrorPolicy is STOP_TASK" in task["LastFailureMessage"] and "small" in task["LastFailureMessage"]
     assert table_text(dst, "bad") == ["(1,1)"]
+
+
+def test_table_error_policy_stop_task_fails_the_task(dms, src, dst):
+    execute(src, "CREATE TYPE mood AS ENUM ('sad', 'happy')", "CREATE TABLE people (id int PRIMARY KEY, feeling mood)",
+            "INSERT INTO people VALUES (1, 'happy')")
+    dms.task("tablestop", src, dst, "full-load", settings={"ErrorBehavior": {"TableErrorPolicy": "STOP_TASK"}})
+    dms.start_worker()
+    dms.dms("task", "start", "tablestop")
+    task = dms.wait_status("tablestop", "failed", timeout=60)
+    assert "TableErrorPolicy is STOP_TASK" in task["LastFailureMessage"] and "mood" in task["LastFailureMessage"]
+
+
+def test_stop_after_cached_changes_applied(dms, src, dst):
+    execute(src, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t SELECT generate_series(1, 100)")
+    dms.task("hook", src, dst, "full-load-and-cdc", settings={"FullLoadSettings": {"StopTaskCachedChangesApplied": 1}})
+    dms.start_worker()
+    dms.dms("task", "start", "hook")
+    task = dms.wait_status("hook", "stopped", timeout=60)
+    assert task["StopReason"] == "Stop Reason STOPPED_AFTER_CACHED_EVENTS"
+    assert len(table_text(dst, "t")) == 100
