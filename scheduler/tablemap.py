@@ -86,8 +86,10 @@ class TableMap:
         self._expressions = _Expressions(source, [o for o in outs if o.expression]) if any(
             o.expression for o in outs) else None
         self._renamed = {o.source: o.name for o in outs if o.source}
-        self.identity = (self.passthrough and source.table == target.table and lob_limit is None
-                         and len(outs) == len(source.columns) and all(o.source == o.name for o in outs))
+        # Unchanged by the rules: only a LOB over the limit, if any, needs a change rewritten.
+        self._plain = (self.passthrough and source.table == target.table and source.key == target.key and not filters
+                       and len(outs) == len(source.columns) and all(o.source == o.name for o in outs))
+        self.identity = self._plain and (lob_limit is None or not self.lob_columns)
 
     # -- full load ------------------------------------------------------------------------------
 
@@ -100,12 +102,15 @@ class TableMap:
                 yield Batch(batch.count, rows=self.target_rows(batch.rows()))
 
     def _may_truncate(self, batch: Batch) -> bool:
-        """Could a value be longer than the limit? A text row line is at least as long as any of its values."""
+        """Could a value be longer than the limit? A row's text line is at least as long as any of its values,
+        and when every half-limit stretch of the bytes holds a newline, no line reaches the limit. One memchr
+        per stretch: a 16 MB batch costs a tenth of a millisecond, where splitting it into lines costs 50."""
         if self.lob_limit is None or not self.lob_columns:
             return False
         if batch.raw is None:
             return True
-        return max(map(len, batch.raw[1].split(b"\n"))) > self.lob_limit
+        data, half = batch.raw[1], max(1, self.lob_limit // 2)
+        return any(data.find(b"\n", at, at + half) < 0 for at in range(0, len(data), half))
 
     def target_rows(self, rows: Iterable[Row]) -> list[dict[str, Any]]:
         """Rows read with ``self.read`` as rows of ``self.load`` (target names, computed columns)."""
@@ -147,6 +152,9 @@ class TableMap:
         re-keyed out of the filter)."""
         if ch.op is Op.TRUNCATE:
             return [replace(ch, table=self.target.table)]
+        if self._plain and not any(isinstance(v, str | bytes) and len(v) > self.lob_limit  # type: ignore[operator]
+                                   for v in (ch.after or {}).values()):
+            return [ch]
         if self._predicates and ch.op is not Op.DELETE:
             after = ch.after or {}
             judged = [p for f, p in zip(self.filters, self._predicates, strict=True) if f.column in after]
