@@ -191,6 +191,26 @@ def selects(rules: Sequence[TableRule], table: TableId) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class Condition:
+    """One DMS source filter condition; values are text, compared as the column's type.
+
+    ``op``: eq, noteq, lte, gte, between, notbetween (``value``..``end``, inclusive), null, notnull.
+    """
+
+    op: str
+    value: str | None = None
+    end: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Rows whose ``column`` meets any of the conditions. A table's filters all apply (AND)."""
+
+    column: str
+    conditions: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     """Resolved connection settings handed to a connector (the password is already resolved)."""
 
@@ -232,8 +252,10 @@ class Source(Protocol):
     def parse_position(self, task: str, text: str) -> Position:
         """A user-given start position (engine spelling) -> Position, checked against the log."""
 
-    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False) -> Iterator[Batch]:
-        """The table's rows in batches (in key order when ``ordered``)."""
+    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
+                 where: Sequence[Filter] = ()) -> Iterator[Batch]:
+        """The table's rows in batches (in key order when ``ordered``): only ``table``'s columns, in
+        its order (a projection of the discovered table), and only rows that pass ``where``."""
 
     def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
         """Changes after ``start`` in commit order. A bare Position marks a boundary: the end of a
@@ -262,6 +284,10 @@ class Target(Protocol):
 
     def apply(self, task: str, changes: Mapping[TableSchema, Sequence[Change]]) -> None:
         """Apply changes idempotently in one transaction, recording each table's last position."""
+
+    def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
+        """Keep a change that could not be applied, and why, where the user looks (DMS's
+        awsdms_apply_exceptions control table for SQL targets)."""
 
     def applied(self, task: str) -> dict[TableId, Position]:
         """The positions recorded by apply (the target's own checkpoint)."""

@@ -18,7 +18,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from connectors.base import Endpoint
 from connectors.errors import ConfigError
 
-from .spec import TableMappings, TaskSettings, parse_table_mappings, parse_task_settings
+from .mappings import TableMappings, parse_table_mappings
+from .settings import TaskSettings, parse_task_settings
 
 _meta = sa.MetaData()
 

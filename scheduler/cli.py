@@ -17,13 +17,15 @@ from typing import Any
 
 import click
 
-from connectors.base import Endpoint
+from connectors.base import Capability, Endpoint
 from connectors.errors import ConfigError, DmsError
-from connectors.registry import ENGINES, default_port, open_endpoint
+from connectors.registry import ENGINES, default_port, open_endpoint, open_source
 
 from .catalog import Catalog, TaskDef
+from .mappings import parse_table_mappings
 from .plan import START_TYPES
-from .spec import MIGRATION_TYPES, check_identifier, parse_table_mappings, parse_task_settings
+from .settings import parse_task_settings
+from .spec import MIGRATION_TYPES, check_identifier
 
 SSL_MODES = ("none", "require", "verify-ca", "verify-full")
 
@@ -263,8 +265,9 @@ def _read_file(path: str, what: str) -> str:
 @click.option("--table-mappings", "mappings", required=True, metavar="FILE", help="DMS table-mapping JSON")
 @click.option("--settings", default=None, metavar="FILE", help="DMS task-settings JSON")
 @click.option("--cdc-start-position", default="", help="cdc only: engine position to start from (default: now)")
+@click.option("--dry-run", is_flag=True, help="check the rules against the source and print the planned tables")
 def task_create(task_id: str, source: str, target: str, instance: str, migration_type: str, mappings: str,
-                settings: str | None, cdc_start_position: str) -> None:
+                settings: str | None, cdc_start_position: str, dry_run: bool) -> None:
     """Define a task; nothing moves until `dms task start`."""
     check_identifier("task", task_id)
     catalog = Catalog()
@@ -275,15 +278,58 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
         raise ConfigError(f"endpoint {target} is a {tgt.kind} endpoint: --target needs a target endpoint")
     catalog.instance(instance)
     mappings_json = _read_file(mappings, "table mappings")
-    parse_table_mappings(mappings_json)
     settings_json = _read_file(settings, "task settings") if settings else ""
-    parse_task_settings(settings_json)
+    for line in parse_table_mappings(mappings_json).warnings + tuple(parse_task_settings(settings_json).warnings()):
+        click.echo(f"warning: {line}", err=True)
     if cdc_start_position and migration_type != "cdc":
         raise ConfigError("--cdc-start-position goes with --migration-type cdc only")
-    catalog.add_task(TaskDef(task_id, source, target, instance, migration_type, mappings_json,
-                             settings_json, cdc_start_position))
+    definition = TaskDef(task_id, source, target, instance, migration_type, mappings_json, settings_json,
+                         cdc_start_position)
+    maps = _check_rules(definition, src, dry_run)
+    if dry_run:
+        return _print_plan(maps)
+    catalog.add_task(definition)
     click.echo(f"task {task_id} created ({migration_type}, {source} -> {target} on {instance}); "
                f"start it with: dms task start {task_id}")
+
+
+def _check_rules(task: TaskDef, src: Endpoint, required: bool) -> dict:
+    """The rules against the source's tables now, so a rule naming a missing column fails at create.
+
+    A source that cannot be reached only postpones the check to `dms task start` (unless planning)."""
+    from .tablemap import build_maps
+
+    try:
+        source = open_source(src)
+        try:
+            schemas, caps = source.tables(task.mappings.selections), source.capabilities
+        finally:
+            source.close()
+    except DmsError as exc:
+        if required:
+            raise
+        click.echo(f"warning: rules not checked against source {src.id} ({exc}); `dms task start` checks them",
+                   err=True)
+        return {}
+    return build_maps(task.mappings, task.settings, schemas, Capability.BEFORE_IMAGE in caps)
+
+
+def _print_plan(maps: dict) -> None:
+    if not maps:
+        click.echo("the selection rules select no table on the source")
+    for mapped in maps.values():
+        t = mapped.target
+        click.echo(f"{mapped.source.table} -> {t.table}  key ({', '.join(t.key) or 'none'})")
+        for c in t.columns:
+            out = next(o for o in mapped.outs if o.name == c.name)
+            origin = (f"= {out.source}" if out.source and out.source != c.name else
+                      f"= {out.expression}" if out.expression else f"= old {out.before}" if out.before else "")
+            click.echo(f"    {c.name:30} {c.native or c.type}{'' if c.nullable else ' NOT NULL'}  {origin}".rstrip())
+        for f in mapped.filters:
+            conds = " OR ".join(f"{c.op} {c.value or ''}{' ' + c.end if c.end else ''}".strip() for c in f.conditions)
+            click.echo(f"    filter: {f.column} {conds}")
+        if mapped.lob_limit:
+            click.echo(f"    LOBs truncated at {mapped.lob_limit // 1024} KB")
 
 
 @task.command("start")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from connectors.base import TableId
 from worker.state import CDC_JOB, FULL_LOAD_PREFIX
 
 from .catalog import TaskDef
@@ -17,8 +18,13 @@ def initial_table_state(task: TaskDef) -> str:
 
 
 def jobs_to_run(task: TaskDef, table_states: Mapping[str, str]) -> list[str]:
-    """Full-load jobs for tables not loaded yet (a partial load reloads from scratch), then CDC."""
-    loads = [FULL_LOAD_PREFIX + t for t, s in sorted(table_states.items()) if s in ("pending", "loading")]
+    """Full-load jobs for tables not loaded yet (a partial load reloads from scratch), then CDC.
+
+    Higher load-order first (DMS's selection-rule ``load-order``), then by name."""
+    order = task.mappings.load_order
+    todo = sorted((t for t, s in table_states.items() if s in ("pending", "loading")),
+                  key=lambda t: (-order(TableId.parse(t)), t))
+    loads = [FULL_LOAD_PREFIX + t for t in todo]
     return (loads if task.full_load else []) + ([CDC_JOB] if task.cdc else [])
 
 

@@ -1,22 +1,32 @@
-"""User input, parsed once: identifiers, DMS table-mapping JSON and task-settings JSON.
+"""User input, parsed once: identifiers, and the machinery behind DMS's JSON documents.
 
-The only module that reads user documents. Everything it returns is validated; everything it
-rejects raises ConfigError with the path of the offending key and how to fix it.
+The table-mapping document (scheduler/mappings.py) and the task-settings document
+(scheduler/settings.py) are pydantic models built on ``DmsModel``. Every key gets one of three answers:
+
+- a key OpenDMS implements takes effect;
+- a DMS key without meaning here is accepted, and ``warnings()`` names it and says why it has no
+  effect (only when it is set to something other than DMS's default: a default changes nothing);
+- a key DMS does not have is rejected with its JSON path and the closest valid key.
+
+Documents are read as DMS reads them: numbers may be strings (``"007"``), ``null`` means "not
+set", keys come in any order.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from dataclasses import dataclass
-from typing import Any, Literal
+import typing
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from connectors.base import TableId, TableRule, selects, wildcard_regex
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
 from connectors.errors import ConfigError
 
 MigrationType = Literal["full-load", "full-load-and-cdc", "cdc"]
 MIGRATION_TYPES: tuple[str, ...] = ("full-load", "full-load-and-cdc", "cdc")
-PREP_MODES = {"DROP_AND_CREATE": "drop", "TRUNCATE_BEFORE_LOAD": "truncate", "DO_NOTHING": "keep"}
 
 _IDENTIFIER = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?=[A-Za-z0-9]))*$")
 
@@ -40,113 +50,185 @@ def load_json_document(text: str, what: str) -> Any:
         ) from None
 
 
-# --- table mappings -------------------------------------------------------------------------
+# --- tolerant scalar types -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TableMappings:
-    selections: tuple[TableRule, ...]
-
-    def selects(self, table: TableId) -> bool:
-        return selects(self.selections, table)
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
 
 
-_RULE_TYPES = {"selection", "transformation", "table-settings"}
+def _whole(value: Any) -> Any:
+    value = _strip(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise ValueError("give a whole number")
 
 
-def _rule_id(rule: dict[str, Any], where: str) -> int:
-    value = rule.get("rule-id")
+Int = Annotated[int, BeforeValidator(_whole)]
+
+
+def int_range(lo: int, hi: int) -> Any:
+    """A whole number from lo to hi (DMS writes numbers as numbers or as strings)."""
+
+    def check(n: int) -> int:
+        if not lo <= n <= hi:
+            raise ValueError(f"give a number from {lo} to {hi}")
+        return n
+
+    return Annotated[int, BeforeValidator(_whole), AfterValidator(check)]
+
+
+def _text(value: Any) -> Any:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+Text = Annotated[str, BeforeValidator(_text)]  # DMS writes names and values as strings or as numbers
+
+
+# --- models --------------------------------------------------------------------------------
+
+
+def no_effect(why: str, default: Any = None, *neutral: Any, alias: str | None = None) -> Any:
+    """A DMS key that OpenDMS accepts but that has no effect here; ``why`` says why.
+
+    ``neutral``: values besides the default that ask for nothing (the console saves 0 for some)."""
+    return Field(default=default, alias=alias, json_schema_extra={"no_effect": why, "neutral": list(neutral)})
+
+
+class DmsModel(BaseModel):
+    """A DMS JSON object: unknown keys are errors, ``null`` on a known key means "not set"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = _keys(cls)
+            return {k: v for k, v in data.items() if not (v is None and k in known)}
+        return data
+
+
+def _keys(model: type[BaseModel]) -> dict[str, str]:
+    """DMS key -> field name."""
+    return {(f.alias or name): name for name, f in model.model_fields.items()}
+
+
+def no_effect_warnings(model: BaseModel, where: str = "") -> list[str]:
+    """One line per key that is set, differs from DMS's default, and has no effect here."""
+    out: list[str] = []
+    for name, f in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = f"{where}.{f.alias or name}" if where else (f.alias or name)
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        why = extra.get("no_effect")
+        neutral = [None, f.default, "", [], {}, *extra.get("neutral", [])]
+        if why and name in model.model_fields_set and not any(_same(value, n) for n in neutral):
+            out.append(f"{key} = {json.dumps(value, default=str)} has no effect: {why}")
+        elif isinstance(value, BaseModel):
+            out.extend(no_effect_warnings(value, key))
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, with true never equal to 1 (a JSON document keeps them apart)."""
+    return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class found by following ``loc`` (keys and list indexes) from ``model``."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        name = _keys(model).get(part, part)
+        f = model.model_fields.get(name)
+        if f is None:
+            return None
+        found = _inner_model(f.annotation)
+        if found is None:
+            return None
+        model = found
+    return model
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, typing.ForwardRef | str):
+        return None
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def closest(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
+    """", did you mean 'x'?" for the closest choice, or "" when none is close."""
+    match = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f", did you mean {match[0]!r}?" if match else ""
+
+
+def path_of(where: str, loc: tuple[Any, ...]) -> str:
+    text = where
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def explain(exc: ValidationError, model: type[BaseModel], where: str,
+            elsewhere: Callable[[str], str] | None = None) -> ConfigError:
+    """A pydantic error as one line: each problem's JSON path, what is wrong and how to fix it.
+
+    ``elsewhere(key)`` may say where a misplaced key belongs ("it belongs in FullLoadSettings").
+    """
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        path = path_of(where, loc)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            parent = _model_at(model, loc[:-1])
+            key = str(loc[-1])
+            hint = elsewhere(key) if elsewhere else ""
+            if not hint and parent is not None:
+                hint = closest(key, set(_keys(parent)))
+            problems.append(f"{path} is not a DMS key{hint}")
+            continue
+        shown = err.get("input")
+        if kind == "missing":
+            problems.append(f"{path} is missing")
+        elif kind == "literal_error":
+            choices = re.findall(r"'([^']*)'", err["ctx"]["expected"])
+            problems.append(f"{path} is {shown!r}: use one of {', '.join(choices)}{closest(str(shown), choices)}")
+        elif kind == "value_error":
+            problems.append(f"{path} is {shown!r}: {err['ctx']['error']}")
+        elif kind in ("model_type", "dict_type", "model_attributes_type"):
+            problems.append(f"{path} must be an object")
+        elif kind == "list_type":
+            problems.append(f"{path} must be a list")
+        elif kind.startswith("bool"):
+            problems.append(f"{path} is {shown!r}: use true or false")
+        else:
+            msg = err["msg"]
+            problems.append(f"{path} is {shown!r}: {msg[:1].lower()}{msg[1:]}")
+    return ConfigError("; ".join(problems))
+
+
+def validate(model: type[DmsModel], data: Any, where: str,
+             elsewhere: Callable[[str], str] | None = None) -> Any:
     try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}.rule-id is {value!r}: give a number such as \"1\"") from None
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise explain(exc, model, where, elsewhere) from None
 
 
-def parse_table_mappings(text: str) -> TableMappings:
-    doc = load_json_document(text, "table mappings")
-    if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
-        raise ConfigError('table mappings must be an object with a "rules" list: {"rules": [...]}')
-    selections = []
-    for n, rule in enumerate(doc["rules"]):
-        where = f"rules[{n}]"
-        if not isinstance(rule, dict):
-            raise ConfigError(f"{where} must be an object")
-        kind = rule.get("rule-type")
-        if not isinstance(kind, str) or kind not in _RULE_TYPES:
-            raise ConfigError(f"{where}.rule-type is {kind!r}: use one of {', '.join(sorted(_RULE_TYPES))}")
-        rule_id = _rule_id(rule, where)
-        if kind != "selection":
-            continue  # transformation and table-settings rules arrive with the table-mappings work
-        action = rule.get("rule-action")
-        if not isinstance(action, str) or action not in ("include", "exclude", "explicit"):
-            raise ConfigError(f"{where} (rule {rule_id}).rule-action is {action!r}: use include, exclude or explicit")
-        locator = rule.get("object-locator")
-        if not isinstance(locator, dict) or not locator.get("schema-name") or not locator.get("table-name"):
-            raise ConfigError(f"{where} (rule {rule_id}) needs object-locator with schema-name and table-name")
-        schema, table = str(locator["schema-name"]), str(locator["table-name"])
-        if action != "explicit":
-            for pattern in (schema, table):
-                try:
-                    wildcard_regex(pattern)
-                except ValueError as exc:
-                    raise ConfigError(f"{where} (rule {rule_id}): {exc}; close the bracket or remove it") from None
-        selections.append(TableRule(schema, table, action, rule_id))
-    if not any(r.action != "exclude" for r in selections):
-        raise ConfigError("table mappings select nothing: add a selection rule with rule-action include")
-    selections.sort(key=lambda r: r.rule_id)
-    return TableMappings(tuple(selections))
-
-
-# --- task settings --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TaskSettings:
-    target_table_prep_mode: str = "DROP_AND_CREATE"
-    max_full_load_subtasks: int = 8
-    commit_rate: int = 10_000
-
-    @property
-    def prep_mode(self) -> Literal["drop", "truncate", "keep"]:
-        return PREP_MODES[self.target_table_prep_mode]  # type: ignore[return-value]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "FullLoadSettings": {
-                "TargetTablePrepMode": self.target_table_prep_mode,
-                "MaxFullLoadSubTasks": self.max_full_load_subtasks,
-                "CommitRate": self.commit_rate,
-            }
-        }
-
-
-def _int_setting(section: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
-    value = section.get(key, default)
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise ConfigError(f"FullLoadSettings.{key} is {value!r}: give a whole number") from None
-    if not lo <= number <= hi:
-        raise ConfigError(f"FullLoadSettings.{key} is {number}: give a number from {lo} to {hi}")
-    return number
-
-
-def parse_task_settings(text: str | None) -> TaskSettings:
-    if not text:
-        return TaskSettings()
-    doc = load_json_document(text, "task settings")
-    if not isinstance(doc, dict):
-        raise ConfigError("task settings must be a JSON object such as {\"FullLoadSettings\": {...}}")
-    full = doc.get("FullLoadSettings") or {}
-    if not isinstance(full, dict):
-        raise ConfigError("FullLoadSettings must be an object")
-    mode = full.get("TargetTablePrepMode", "DROP_AND_CREATE")
-    if not isinstance(mode, str) or mode not in PREP_MODES:
-        raise ConfigError(
-            f"FullLoadSettings.TargetTablePrepMode is {mode!r}: use one of {', '.join(PREP_MODES)}"
-        )
-    return TaskSettings(
-        target_table_prep_mode=mode,
-        max_full_load_subtasks=_int_setting(full, "MaxFullLoadSubTasks", 8, 1, 49),
-        commit_rate=_int_setting(full, "CommitRate", 10_000, 1, 50_000),
-    )
+__all__ = [
+    "DmsModel", "Int", "MIGRATION_TYPES", "MigrationType", "Text", "check_identifier", "closest", "explain",
+    "int_range", "load_json_document", "no_effect", "no_effect_warnings", "path_of", "validate",
+]

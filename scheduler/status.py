@@ -84,6 +84,8 @@ def table_statistics(task: TaskDef, state: StateStore) -> dict[str, Any]:
         entry["ValidationState"] = raw.get("ValidationState", "Not enabled")
         if raw.get("ValidationStateDetails"):
             entry["ValidationStateDetails"] = raw["ValidationStateDetails"]
+        if raw.get("LobTruncations"):
+            entry["LobTruncations"] = int(raw["LobTruncations"])
         for key in ("TableError", "LoadedBy"):  # ours, beyond DMS's fields
             if raw.get(key):
                 entry[key] = raw[key]

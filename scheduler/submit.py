@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from connectors.base import Capability
+from connectors.base import Capability, TableId, TableSchema
 from connectors.errors import ConfigError, PositionLost
 from connectors.registry import open_source, open_target
 from worker.job import settle
@@ -13,6 +13,7 @@ from worker.tasks import enqueue
 
 from .catalog import Catalog, TaskDef
 from .plan import initial_table_state, jobs_to_run
+from .tablemap import TableMap, build_maps
 
 ACTIVE = ("starting", "running", "stopping")
 
@@ -91,7 +92,9 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
             f"the table mappings of task {task.id} select no table on source {task.source}: "
             "check the schema-name and table-name patterns of its selection rules"
         )
+    maps = check_rules(task, source, schemas)
     state.reset_run(task.id)
+    state.clear_task_fields(task.id, "stop_hook_done")
     target.forget(task.id)
     state.save_tables(task.id, schemas)
     p0 = None
@@ -109,7 +112,7 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
         p0 = given or p0
     if not task.full_load:
         for schema in schemas:  # cdc only: create missing tables, never drop or empty existing ones
-            target.prepare(schema, "keep")
+            target.prepare(maps[schema.table].target, "keep")
     for schema in schemas:
         state.set_table_state(task.id, schema.table, initial_table_state(task), FullLoadRows=0, Inserts=0,
                               Updates=0, Deletes=0, Ddls=0)
@@ -117,6 +120,11 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
     if p0 is not None:
         fields |= {"p0": p0, "CdcStartPosition": p0.token, "RecoveryCheckpoint": p0.token}
     state.set_task(task.id, **fields)
+
+
+def check_rules(task: TaskDef, source, schemas: list[TableSchema]) -> dict[TableId, TableMap]:
+    """Every selected table's map: a rule that cannot apply to the source's tables fails here, with its id."""
+    return build_maps(task.mappings, task.settings, schemas, Capability.BEFORE_IMAGE in source.capabilities)
 
 
 def _resume(task: TaskDef, source, state: StateStore) -> None:

@@ -18,6 +18,7 @@ from connectors.registry import open_source, open_target
 from worker.state import StateStore
 
 from .catalog import Catalog
+from .tablemap import build_maps
 
 MAX_LISTED = 20
 
@@ -107,11 +108,15 @@ def validate_task(
             raise ConfigError(f"target {task.target} cannot be read back, so it cannot be validated")
         if not tables:
             tables = {s.table: s for s in source.tables(task.mappings.selections)}
+        maps = build_maps(task.mappings, task.settings, tables.values())
         results = []
         for schema in tables.values():
             started = time.monotonic()
-            src = (b.rows() for b in source.snapshot(schema, ordered=True))
-            result = compare(schema, src, target.read(schema))
+            mapped = maps[schema.table]
+            batches = source.snapshot(mapped.read, ordered=True, where=mapped.filters)
+            src = (mapped.target_rows(b.rows()) for b in batches)
+            result = compare(mapped.copied, src, target.read(mapped.load))
+            result.table = str(schema.table)
             result.seconds = time.monotonic() - started
             details = "" if result.equal else f"{result.mismatches} mismatched records"
             state.set_table_stats(task_id, schema.table, ValidationState=result.to_json()["ValidationState"],

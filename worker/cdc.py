@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from connectors.base import Change, Op, Position, TableId, TableSchema
 from connectors.errors import ConfigError, DataError, PositionLost, Stop
 from connectors.registry import open_source, open_target
+from scheduler.tablemap import TableMap
 
 from . import logs
 from .cache import ChangeCache
@@ -32,7 +33,9 @@ log = logs.get_logger(__name__)
 
 FLUSH_SECONDS = 0.25  # longest a read change waits before it is applied or cached
 MAX_BATCH = 20_000  # changes per apply transaction, cut at a source transaction's end
-MAX_TRANSACTION = 500_000  # a source transaction larger than this is applied in parts
+CHANGES_PER_MB = 500  # MemoryLimitTotal (MB) -> changes held: a source transaction larger is applied in parts
+STOP_AFTER_FULL_LOAD = "Stop Reason STOPPED_AFTER_FULL_LOAD"
+STOP_AFTER_CACHED_EVENTS = "Stop Reason STOPPED_AFTER_CACHED_EVENTS"
 ACK_SECONDS = 1.0
 CACHING = ("pending", "loading", "loaded")
 _COUNTERS = {Op.INSERT: "Inserts", Op.UPDATE: "Updates", Op.DELETE: "Deletes", Op.TRUNCATE: "Ddls", Op.DDL: "Ddls"}
@@ -53,12 +56,22 @@ class _Replicator:
         self.task = job.task
         self.state: StateStore = job.state
         self.tables: dict[TableId, TableSchema] = self.state.tables(self.task)
+        self.maps: dict[TableId, TableMap] = job.maps
+        self.by_target = {m.target.table: m for m in self.maps.values()}
+        self.settings = settings = job.definition.settings
+        tuning = settings.tuning
+        longest = tuning.BatchApplyTimeoutMax if settings.target_metadata.BatchApplyEnabled else tuning.CommitTimeout
+        self.flush_seconds = min(FLUSH_SECONDS, float(longest))
+        self.max_batch = tuning.BatchSplitSize or MAX_BATCH
+        self.max_transaction = tuning.MemoryLimitTotal * CHANGES_PER_MB
+        self.keep_truncates = settings.ddl_handling.HandleSourceTableTruncated
+        self.hook_done = bool(self.state.task(self.task).get("stop_hook_done"))
         p0 = self.state.p0(self.task)
         if p0 is None:
             raise ConfigError(f"task {self.task} has no CDC start position: start it with `dms task start`")
         self.p0 = p0
         self.cache = ChangeCache(self.state, self.task, p0.log)
-        self.batch: dict[TableSchema, list[Change]] = defaultdict(list)
+        self.batch: dict[TableMap, list[Change]] = defaultdict(list)
         self.pending = 0
         self.read = 0  # changes read since the last flush (CDCThroughputRowsSource)
         self.last: Position | None = None
@@ -90,13 +103,13 @@ class _Replicator:
                     if self.last is None or item > self.last:
                         self.last = item
                     self.caught_up = item.minor == 0  # an idle heartbeat, not the end of a transaction
-                    if self.pending >= MAX_BATCH or time.monotonic() - last_flush >= FLUSH_SECONDS:
+                    if self.pending >= self.max_batch or time.monotonic() - last_flush >= self.flush_seconds:
                         self._flush(source)
                         last_flush = time.monotonic()
                         self.job.check()
                 else:
                     self._route(item)
-                    if self.pending >= MAX_TRANSACTION:
+                    if self.pending >= self.max_transaction:
                         self._flush(None)  # memory stays bounded; the source is not acknowledged mid-transaction
                         last_flush = time.monotonic()
         except Stop:
@@ -116,10 +129,13 @@ class _Replicator:
             if table_state != "failed":
                 self._schema_changed(ch)
             return
+        if ch.op is Op.TRUNCATE and not self.keep_truncates:
+            return  # ChangeProcessingDdlHandlingPolicy.HandleSourceTableTruncated is off
         if table_state == "live":
-            done = self.applied.get(ch.table)
+            mapped = self.maps[ch.table]
+            done = self.applied.get(mapped.target.table)
             if done is None or ch.position > done:
-                self.batch[self.tables[ch.table]].append(ch)
+                self.batch[mapped].append(ch)
                 self.pending += 1
         elif table_state in CACHING:
             self.cache.add(ch)
@@ -152,7 +168,9 @@ class _Replicator:
         if fields:
             self.state.set_task(self.task, **fields)
         self.states = self.state.table_states(self.task)
+        self._stop_hooks()
         self._drain_loaded()
+        self._stop_hooks()
         # While any table still caches, the source keeps its log from P0: a lost cache can be re-read.
         caching = any(s in CACHING for s in self.states.values())
         if source is not None and self.last is not None and now - self.last_ack >= ACK_SECONDS and not caching:
@@ -161,34 +179,58 @@ class _Replicator:
             self.state.set_task(self.task, cdc_acked=self.last, RecoveryCheckpoint=self.last.token)
             self.last_ack = now
 
-    def _apply(self, changes: Mapping[TableSchema, Sequence[Change]]) -> None:
+    def _mapped(self, changes: Mapping[TableMap, Sequence[Change]]) -> dict[TableSchema, list[Change]]:
+        """Source changes -> the target's (renamed, filtered, computed); a table whose rules fail is suspended."""
+        out: dict[TableSchema, list[Change]] = {}
+        for mapped, items in changes.items():
+            if mapped.identity:
+                out[mapped.target] = list(items)
+                continue
+            try:
+                out[mapped.target] = [c for ch in items for c in mapped.changes(ch)]
+            except DataError as exc:
+                self._data_error(mapped, exc)
+                continue
+            truncated = mapped.take_truncations()
+            if truncated:
+                log.warning("lob_truncated", table=str(mapped.source.table), values=truncated)
+                self.state.add_stats(self.task, {str(mapped.source.table): {"LobTruncations": truncated}})
+        return out
+
+    def _apply(self, changes: Mapping[TableMap, Sequence[Change]]) -> None:
+        mapped = {schema: items for schema, items in self._mapped(changes).items() if items}
+        if not mapped:
+            return
         try:
-            self.target.apply(self.task, changes)
+            self.target.apply(self.task, mapped)
         except DataError as exc:
             if len(changes) == 1:
-                (schema,) = changes
-                self._suspend(schema.table, exc)
+                (table_map,) = changes
+                self._data_error(table_map, exc, mapped.get(table_map.target, []))
                 return
-            for schema, items in changes.items():  # find the table at fault; the others go on
-                self._apply({schema: items})
+            for table_map, items in changes.items():  # find the table at fault; the others go on
+                self._apply({table_map: items})
             return
+        self._applied(mapped)
+
+    def _applied(self, mapped: Mapping[TableSchema, Sequence[Change]]) -> None:
         counts: dict[str, dict[str, int]] = {}
         oldest = None
-        for schema, items in changes.items():
+        for schema, items in mapped.items():
             self.applied[schema.table] = items[-1].position
-            c = counts.setdefault(str(schema.table), {})
+            c = counts.setdefault(str(self.by_target[schema.table].source.table), {})
             for ch in items:
                 name = _COUNTERS[ch.op]
                 c[name] = c.get(name, 0) + 1
             t = items[0].commit_time
             if t is not None and (oldest is None or t < oldest):
                 oldest = t
-        applied = sum(len(items) for items in changes.values())
+        applied = sum(len(items) for items in mapped.values())
         self.state.add_stats(self.task, counts, rates={"CDCRowsTarget": applied})
         # DMS's CDCLatencyTarget: the oldest change that was waiting for the target, until it is applied.
         latency = round(max(0.0, time.time() - oldest), 3) if oldest is not None else None
         log.info("cdc_applied", changes=applied, tables=len(counts),
-                 position=max(items[-1].position for items in changes.values()).token, latency=latency)
+                 position=max(items[-1].position for items in mapped.values()).token, latency=latency)
         if latency is not None:
             self.state.set_task(self.task, CDCLatencyTarget=latency, cdc_applied_time=time.time())
 
@@ -209,11 +251,49 @@ class _Replicator:
             "DDL is not replicated yet: make the same change on the target, then reload the table with "
             "`dms task start --type reload-target`"))
 
+    def _data_error(self, mapped: TableMap, exc: DataError, changes: Sequence[Change] = ()) -> None:
+        """A table's changes could not be applied: ErrorBehavior.DataErrorPolicy decides what follows."""
+        policy = self.settings.errors.DataErrorPolicy
+        if policy == "STOP_TASK":  # the job stops at its next check
+            self.job.fail_task(f"changes to {mapped.source.table} could not be applied and DataErrorPolicy is "
+                               f"STOP_TASK: {describe_error(exc)}")
+            self.states[str(mapped.source.table)] = "failed"
+            return
+        if policy == "SUSPEND_TABLE" or not changes:
+            self._suspend(mapped.source.table, exc)
+            return
+        # IGNORE_RECORD, LOG_ERROR: apply one change at a time; the ones that fail are skipped (and logged)
+        for ch in changes:
+            try:
+                self.target.apply(self.task, {mapped.target: [ch]})
+            except DataError as one:
+                log.warning("change_skipped", table=str(mapped.source.table), op=ch.op.value,
+                            position=ch.position.token, error=describe_error(one), policy=policy)
+                if policy == "LOG_ERROR":
+                    self.target.record_exception(self.task, mapped.target, ch, describe_error(one))
+                continue
+            self._applied({mapped.target: [ch]})
+
     def _suspend(self, table: TableId, exc: Exception) -> None:
-        message = describe_error(exc)
-        log.error("table_suspended", table=str(table), error=message)
-        self.state.set_table_state(self.task, table, "failed", TableError=message)
+        self.job.fail_table(table, describe_error(exc))
         self.states[str(table)] = "failed"
+
+    def _stop_hooks(self) -> None:
+        """FullLoadSettings.StopTaskCachedChanges(Not)Applied: stop once every load is done (once per start)."""
+        full = self.settings.full_load
+        states = set(self.states.values())
+        if self.hook_done or states & {"pending", "loading"}:
+            return
+        reason = None
+        if full.StopTaskCachedChangesNotApplied and "loaded" in states:
+            reason = STOP_AFTER_FULL_LOAD
+        elif full.StopTaskCachedChangesApplied and "loaded" not in states:
+            reason = STOP_AFTER_CACHED_EVENTS
+        if reason:
+            log.info("task_stopping", reason=reason)
+            self.state.set_task(self.task, Status="stopping", pending_stop_reason=reason, stop_hook_done=1)
+            self.hook_done = True
+            raise Stop(reason)
 
     def _drain_loaded(self) -> None:
         """Apply the cache of every table whose load has finished, then switch it to live."""
@@ -221,14 +301,14 @@ class _Replicator:
             if table_state != "loaded":
                 continue
             table = TableId.parse(name)
-            schema = self.tables[table]
+            mapped = self.maps[table]
             logs.bind(table=name)
             started, count = time.monotonic(), 0
-            done = self.applied.get(table)
+            done = self.applied.get(mapped.target.table)
             for chunk in self.cache.read(table):
                 todo = [c for c in chunk if done is None or c.position > done]
                 if todo:
-                    self._apply({schema: todo})
+                    self._apply({mapped: todo})
                     count += len(todo)
                     if self.states.get(name) == "failed":
                         break

@@ -18,9 +18,10 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from connectors.base import Endpoint
-from connectors.errors import DmsError, Stop, TransientError
+from connectors.base import Endpoint, TableId
+from connectors.errors import DataError, DmsError, Stop, TransientError
 from scheduler.catalog import Catalog, TaskDef
+from scheduler.tablemap import TableMap, build_maps
 
 from . import logs
 from .app import LEASE_SECONDS, redis_client
@@ -115,6 +116,19 @@ class Job:
         settle(self.state, self.task)
         logs.clear()
 
+    @functools.cached_property
+    def maps(self) -> dict[TableId, TableMap]:
+        """Each planned source table's map onto the target (the task's rules and settings applied)."""
+        d = self.definition
+        return build_maps(d.mappings, d.settings, self.state.tables(self.task).values())
+
+    def fail_table(self, table: TableId, message: str) -> None:
+        """Table error; with TableErrorPolicy STOP_TASK the whole task fails with it."""
+        self.state.set_table_state(self.task, table, "failed", TableError=message)
+        log.error("table_failed", table=str(table), error=message)
+        if self.definition.settings.errors.TableErrorPolicy == "STOP_TASK":
+            self.fail_task(f"table {table} failed and TableErrorPolicy is STOP_TASK: {message}")
+
     def fail_task(self, message: str) -> None:
         self.state.set_task(self.task, Status="failed", StopReason=STOP_FATAL, LastFailureMessage=message,
                             StopDate=time.time())
@@ -127,21 +141,30 @@ _TRANSIENT = (TransientError, RedisConnectionError, RedisTimeoutError)
 def retrying(job: Job, what: str, fn: Callable[[], Any]) -> Any:
     """Run fn, retrying transient failures (source, target or Redis away) with jittered backoff.
 
-    Gives up only when a stop is requested or the lease is lost.
+    ErrorBehavior.RecoverableError*: the first retry after RecoverableErrorInterval seconds, doubling up
+    to RecoverableErrorThrottlingMax when throttled; after RecoverableErrorCount retries (-1: never) the
+    failure becomes a DataError. A stop request or a lost lease ends the retries too.
     """
-    delay = 1.0
+    policy = job.definition.settings.errors
+    interval = max(0.1, float(policy.RecoverableErrorInterval))
+    delay, tries = interval, 0
     while True:
         try:
             job.check()
             return fn()
         except _TRANSIENT as exc:
+            tries += 1
+            if 0 <= policy.RecoverableErrorCount < tries:
+                raise DataError(f"{exc} (gave up after {policy.RecoverableErrorCount} retries: "
+                                "ErrorBehavior.RecoverableErrorCount)") from None
             log.warning("transient_error", step=what, error=str(exc), retry_in=round(delay, 1))
             try:
                 job.state.set_task(job.task, LastFailureMessage=str(exc))
             except _TRANSIENT[1:]:
                 pass  # Redis itself is away; the message is in the log
             _pause(job, delay)
-            delay = min(delay * 2, 30.0) * random.uniform(0.8, 1.2)
+            if policy.RecoverableErrorThrottling:
+                delay = min(delay * 2, float(policy.RecoverableErrorThrottlingMax)) * random.uniform(0.8, 1.2)
 
 
 def _pause(job: Job, seconds: float) -> None:

@@ -15,6 +15,7 @@ from connectors.base import (
     Change,
     Column,
     Endpoint,
+    Filter,
     Op,
     Position,
     TableId,
@@ -23,6 +24,7 @@ from connectors.base import (
     selects,
 )
 from connectors.errors import ConfigError, PositionLost, TransientError
+from connectors.filters import where_clause
 
 from . import pgoutput
 from .connect import classify, connect, qualified, quote_ident, task_object_name
@@ -191,11 +193,20 @@ class PostgresSource:
         lsn = pgoutput.str_to_lsn(found[0][0])
         return Position(self._log(slot), lsn, 0, pgoutput.lsn_to_str(lsn))
 
-    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False) -> Iterator[Batch]:
+    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
+                 where: Sequence[Filter] = ()) -> Iterator[Batch]:
         cols = ", ".join(quote_ident(c) for c in table.column_names)
         order = f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}" if ordered and table.key else ""
-        sql = f"COPY (SELECT {cols} FROM {qualified(table.table.schema, table.table.name)}{order}) TO STDOUT"
-        return copy_out(self.ep, sql, batch_rows, row_decoder(table))
+        select = f"SELECT {cols} FROM {qualified(table.table.schema, table.table.name)}{self._where(where)}{order}"
+        return copy_out(self.ep, f"COPY ({select}) TO STDOUT", batch_rows, row_decoder(table))
+
+    def _where(self, filters: Sequence[Filter]) -> str:
+        # mogrify reads % as a placeholder, so a % in a column name is doubled
+        sql, args = where_clause(filters, lambda c: quote_ident(c).replace("%", "%%"), "%s")
+        if not sql:
+            return ""
+        with self._conn.cursor() as cur:
+            return cur.mogrify(sql, args).decode()
 
     def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
         return _ChangeReader(self, task, start, tables).changes()

@@ -18,6 +18,12 @@ from .copyout import COPY_TEXT, copy_out, row_decoder
 from .copytext import encoder_for, format_rows
 
 CHECKPOINTS = "awsdms_txn_state"  # DMS's name for its checkpoint control table
+EXCEPTIONS = "awsdms_apply_exceptions"  # DMS's name and columns for changes that could not be applied
+_EXCEPTIONS_DDL = (
+    f'CREATE TABLE IF NOT EXISTS {EXCEPTIONS} ("TASK_NAME" varchar(128) NOT NULL, "TABLE_OWNER" varchar(128) '
+    'NOT NULL, "TABLE_NAME" varchar(128) NOT NULL, "ERROR_TIME" timestamp NOT NULL '
+    "DEFAULT (now() AT TIME ZONE 'utc'), \"STATEMENT\" text NOT NULL, \"ERROR\" text NOT NULL)"
+)
 
 # Portable type -> PostgreSQL type, for tables whose source is another engine.
 _PG_TYPES = {
@@ -132,6 +138,26 @@ class PostgresTarget:
                     "updated_at = now()",
                     marks,
                 )
+
+        self._run(work)
+
+    def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
+        name = qualified(table.table.schema, table.table.name)
+        row = change.after if change.after is not None else change.before or {}
+        cols = [n for n in table.column_names if n in row]
+
+        def work(cur: Any) -> None:
+            if change.op is Op.DELETE:
+                match = " AND ".join(f"{quote_ident(k)} = %s" for k in table.key)
+                statement = cur.mogrify(f"DELETE FROM {name} WHERE {match}", [row.get(k) for k in table.key])
+            else:
+                verb = "INSERT INTO" if change.op is Op.INSERT else "UPSERT INTO"
+                statement = cur.mogrify(f"{verb} {name} ({', '.join(quote_ident(c) for c in cols)}) VALUES "
+                                        f"({', '.join(['%s'] * len(cols))})", [row[c] for c in cols])
+            cur.execute(_EXCEPTIONS_DDL)
+            cur.execute(f'INSERT INTO {EXCEPTIONS} ("TASK_NAME", "TABLE_OWNER", "TABLE_NAME", "STATEMENT", "ERROR") '
+                        "VALUES (%s, %s, %s, %s, %s)",
+                        (task, table.table.schema, table.table.name, statement.decode(), error))
 
         self._run(work)
 

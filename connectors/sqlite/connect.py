@@ -88,12 +88,12 @@ def open_target(ep: Endpoint) -> sqlite3.Connection:
 
 
 def read_batches(conn: sqlite3.Connection, ep: Endpoint, sql: str, batch_rows: int,
-                 decode: Callable[[Sequence[Any]], Row]) -> Iterator[Batch]:
+                 decode: Callable[[Sequence[Any]], Row], args: Sequence[Any] = ()) -> Iterator[Batch]:
     """A query's rows in batches, all from one read transaction (one consistent snapshot)."""
     try:
         conn.execute("BEGIN")
         try:
-            cur = conn.execute(sql)
+            cur = conn.execute(sql, args)
             while rows := cur.fetchmany(batch_rows):
                 yield Batch(len(rows), [decode(r) for r in rows])
         finally:

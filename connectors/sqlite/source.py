@@ -13,6 +13,7 @@ from connectors.base import (
     Change,
     Column,
     Endpoint,
+    Filter,
     Position,
     TableId,
     TableRule,
@@ -20,6 +21,7 @@ from connectors.base import (
     selects,
 )
 from connectors.errors import ConfigError, PositionLost
+from connectors.filters import where_clause
 
 from . import capture
 from .connect import busy_ms, classify, open_source, quote_ident, read_batches
@@ -142,11 +144,13 @@ class SqliteSource:
             (oldest,), = self._query("SELECT coalesce(max(seq), 0) + 1 FROM sqlite_sequence WHERE name = ?", (log,))
         return capture.after(capture.log_id(task), oldest - 1)
 
-    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False) -> Iterator[Batch]:
+    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
+                 where: Sequence[Filter] = ()) -> Iterator[Batch]:
         cols = ", ".join(quote_ident(c) for c in table.column_names)
         order = f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}" if ordered and table.key else ""
-        return read_batches(self._conn, self.ep, f"SELECT {cols} FROM {quote_ident(table.table.name)}{order}",
-                          batch_rows, schema_decoder(table))
+        condition, args = where_clause(where, quote_ident, "?")  # a bound text value takes the column's affinity
+        select = f"SELECT {cols} FROM {quote_ident(table.table.name)}{condition}{order}"
+        return read_batches(self._conn, self.ep, select, batch_rows, schema_decoder(table), args)
 
     def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
         if self.slot_position(task) is None:

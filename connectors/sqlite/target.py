@@ -6,6 +6,7 @@ A SQLite file has one namespace, so a table lands under its own name whatever it
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
@@ -18,6 +19,7 @@ from .connect import classify, open_target, quote_ident, read_batches
 from .types import bind, declared_type, row_encoder, schema_decoder
 
 CHECKPOINTS = "awsdms_txn_state"  # DMS's name for its checkpoint control table, as on PostgreSQL
+EXCEPTIONS = "awsdms_apply_exceptions"  # DMS's name and columns for changes that could not be applied
 
 
 def _name(table: TableSchema) -> str:
@@ -101,6 +103,19 @@ class SqliteTarget:
                 "DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
                 marks,
             )
+
+        self._run(work)
+
+    def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
+        row = change.after if change.after is not None else change.before or {}
+        statement = f"{change.op.value.upper()} {table.table.name} {json.dumps(row, default=str, sort_keys=True)}"
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {EXCEPTIONS} (TASK_NAME TEXT NOT NULL, "
+                         "TABLE_OWNER TEXT NOT NULL, TABLE_NAME TEXT NOT NULL, ERROR_TIME TEXT NOT NULL, "
+                         "STATEMENT TEXT NOT NULL, ERROR TEXT NOT NULL)")
+            conn.execute(f"INSERT INTO {EXCEPTIONS} VALUES (?, ?, ?, datetime('now'), ?, ?)",
+                         (task, table.table.schema, table.table.name, statement, error))
 
         self._run(work)
 

@@ -13,7 +13,7 @@ def test_apply_error_suspends_one_table_and_the_others_go_on(dms, pg, pg_target)
     src, dst = fresh_db(pg), fresh_db(pg_target)
     execute(src, "CREATE TABLE good (id int PRIMARY KEY, v int)", "CREATE TABLE bad (id int PRIMARY KEY, v int)",
             "INSERT INTO good VALUES (1, 1)", "INSERT INTO bad VALUES (1, 1)")
-    dms.start_live("apperr", src, dst)
+    dms.start_live("apperr", src, dst, settings={"ErrorBehavior": {"DataErrorPolicy": "SUSPEND_TABLE"}})
     execute(dst, "ALTER TABLE bad ADD CONSTRAINT small CHECK (v < 100)")  # the target refuses what comes next
     execute(src, "BEGIN; INSERT INTO good VALUES (2, 2); INSERT INTO bad VALUES (2, 500); COMMIT")
     wait_for(lambda: dms.stats("apperr")["public.bad"]["TableState"] == "Table error", 30, "bad to fail")

@@ -8,7 +8,9 @@ import pytest
 
 from connectors.base import TableId, TableRule
 from connectors.errors import ConfigError
-from scheduler.spec import check_identifier, parse_table_mappings, parse_task_settings
+from scheduler.mappings import parse_table_mappings
+from scheduler.settings import parse_task_settings
+from scheduler.spec import check_identifier
 
 
 def selection(rule_id: object = 1, action: str = "include", schema: str = "public", table: str = "%") -> dict:
@@ -61,10 +63,11 @@ def test_keys_in_any_order() -> None:
     assert parse_table_mappings(text).selections == (TableRule("s", "t%", "include", 1),)
 
 
-def test_value_null_and_other_rule_types_are_ignored() -> None:
+def test_value_null_and_console_artefacts_are_accepted() -> None:
     transformation = {
         "rule-type": "transformation", "rule-id": "2", "rule-name": "2", "rule-target": "schema",
-        "object-locator": {"schema-name": "public"}, "rule-action": "rename", "value": None,
+        "object-locator": {"schema-name": "public"}, "rule-action": "convert-uppercase", "value": None,
+        "old-value": None, "parallel-load": None,
     }
     settings = {
         "rule-type": "table-settings", "rule-id": "3", "rule-name": "3",
@@ -73,8 +76,13 @@ def test_value_null_and_other_rule_types_are_ignored() -> None:
     }
     rule = selection()
     rule["value"] = None
+    rule["parallel-load"] = None
+    rule["filters"] = []
     m = parse_table_mappings(doc(rule, transformation, settings))
     assert m.selections == (TableRule("public", "%", "include", 1),)
+    assert [t.action for t in m.transformations] == ["convert-uppercase"]
+    assert m.parallel_loads[TableId("public", "big")].type == "partitions-auto"
+    assert m.warnings == ()
 
 
 def test_malformed_json_names_line_and_column() -> None:
@@ -99,7 +107,8 @@ def test_rule_not_an_object() -> None:
 
 @pytest.mark.parametrize(
     "rules",
-    [[], [selection(1, "exclude")], [{"rule-type": "transformation", "rule-id": 1}]],
+    [[], [selection(1, "exclude")], [{"rule-type": "transformation", "rule-id": 1, "rule-action": "convert-lowercase",
+                                      "rule-target": "schema", "object-locator": {"schema-name": "%"}}]],
 )
 def test_no_include_rule(rules: list[dict]) -> None:
     with pytest.raises(ConfigError, match="select nothing"):
@@ -124,7 +133,7 @@ def test_missing_object_locator(locator: object) -> None:
         del rule["object-locator"]
     else:
         rule["object-locator"] = locator
-    with pytest.raises(ConfigError, match=r"rules\[0\] \(rule 5\) needs object-locator"):
+    with pytest.raises(ConfigError, match=r"rules\[0\] \(rule 5\).*object-locator"):
         parse_table_mappings(doc(rule))
 
 
@@ -168,7 +177,7 @@ def test_unhashable_rule_type_is_a_config_error() -> None:
 @pytest.mark.parametrize("text", [None, ""])
 def test_empty_settings_are_defaults(text: str | None) -> None:
     s = parse_task_settings(text)
-    assert s.target_table_prep_mode == "DROP_AND_CREATE"
+    assert s.full_load.TargetTablePrepMode == "DROP_AND_CREATE"
     assert s.prep_mode == "drop"
     assert (s.max_full_load_subtasks, s.commit_rate) == (8, 10_000)
 
@@ -176,7 +185,10 @@ def test_empty_settings_are_defaults(text: str | None) -> None:
 def test_empty_object_and_null_section_are_defaults() -> None:
     assert parse_task_settings("{}") == parse_task_settings(None)
     assert parse_task_settings('{"FullLoadSettings": null}') == parse_task_settings(None)
-    assert parse_task_settings('{"Logging": {"EnableLogging": true}}') == parse_task_settings(None)
+    logging = parse_task_settings('{"Logging": {"EnableLogging": true}}')
+    assert logging.full_load == parse_task_settings(None).full_load
+    assert logging.warnings() == ["Logging.EnableLogging = true has no effect: OpenDMS writes structured logs to "
+                                  "stderr (level from DMS_LOG_LEVEL); there is no CloudWatch"]
 
 
 @pytest.mark.parametrize(
@@ -216,7 +228,7 @@ def test_numbers_as_strings_and_round_trip() -> None:
         ("MaxFullLoadSubTasks", "-3", "from 1 to 49"),
         ("CommitRate", 50_001, "from 1 to 50000"),
         ("CommitRate", "lots", "whole number"),
-        ("CommitRate", None, "whole number"),
+        ("CommitRate", 2.5, "whole number"),
     ],
 )
 def test_out_of_range_numbers(key: str, value: object, match: str) -> None:

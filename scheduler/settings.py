@@ -1,0 +1,229 @@
+"""DMS's task-settings JSON (``--settings FILE``), with DMS's key names and DMS's defaults.
+
+Keys typed below take effect; keys declared with ``no_effect`` are DMS keys that mean nothing
+here, accepted with a warning when set to something other than DMS's default; any other key is
+rejected with its path and the key probably meant (scheduler/spec.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from connectors.errors import ConfigError
+
+from .spec import DmsModel, Text, closest, int_range, load_json_document, no_effect, no_effect_warnings, validate
+
+PREP_MODES = {"DROP_AND_CREATE": "drop", "TRUNCATE_BEFORE_LOAD": "truncate", "DO_NOTHING": "keep"}
+Policy = Literal["IGNORE_RECORD", "LOG_ERROR", "SUSPEND_TABLE", "STOP_TASK"]
+
+_LOGS = "OpenDMS writes structured logs to stderr (level from DMS_LOG_LEVEL); there is no CloudWatch"
+_CONTROL = "OpenDMS keeps status, history and suspended tables in live state (`dms task describe/stats`)"
+_BUFFERS = "a DMS-internal buffer size; OpenDMS streams through bounded pipes and the Redis change cache"
+_PARALLEL_APPLY = "parallel apply is for Kinesis, Kafka, DocumentDB and Redshift targets, which OpenDMS does not have"
+_STREAMING = "before images for Kafka and Kinesis targets, which OpenDMS does not have yet"
+_NOT_YET = "not implemented in OpenDMS yet"
+_IDEMPOTENT = ("OpenDMS applies changes idempotently: a duplicate insert updates the row, an update of a missing "
+               "row inserts it, a delete of a missing row does nothing, so there are no apply conflicts")
+
+
+class TargetMetadata(DmsModel):
+    TargetSchema: Text = ""
+    SupportLobs: bool = True
+    FullLobMode: bool = False
+    LobChunkSize: Any = no_effect("LOBs are copied whole with their rows (COPY), never in chunks", 64, 0)
+    LimitedSizeLobMode: bool = True
+    LobMaxSize: int_range(0, 102_400) = 32  # KB
+    InlineLobMaxSize: Any = no_effect("LOBs always travel inline with their rows", 0)
+    LoadMaxFileSize: Any = no_effect("for targets loaded from staged CSV files; OpenDMS streams COPY", 0)
+    BatchApplyEnabled: bool = False  # changes are always applied as set-based batches; both values behave alike
+    TaskRecoveryTableEnabled: Any = no_effect("checkpoints are always kept in awsdms_txn_state on the target", False)
+    ParallelLoadThreads: Any = no_effect("tables load in parallel across worker processes (--concurrency)", 0)
+    ParallelLoadBufferSize: Any = no_effect("tables load in parallel across worker processes (--concurrency)", 50, 0)
+    ParallelLoadQueuesPerThread: Any = no_effect("tables load in parallel across worker processes", 1, 0)
+    ParallelApplyThreads: Any = no_effect(_PARALLEL_APPLY, 0)
+    ParallelApplyBufferSize: Any = no_effect(_PARALLEL_APPLY, 100, 0)
+    ParallelApplyQueuesPerThread: Any = no_effect(_PARALLEL_APPLY, 1, 0)
+
+
+class FullLoadSettings(DmsModel):
+    TargetTablePrepMode: Literal["DO_NOTHING", "DROP_AND_CREATE", "TRUNCATE_BEFORE_LOAD"] = "DROP_AND_CREATE"
+    CreatePkAfterFullLoad: bool = no_effect("not implemented yet: the key is created with the table", False)
+    StopTaskCachedChangesApplied: bool = False
+    StopTaskCachedChangesNotApplied: bool = False
+    MaxFullLoadSubTasks: int_range(1, 49) = no_effect(
+        "not implemented yet: tables load as many at once as the workers' --concurrency allows", 8)
+    TransactionConsistencyTimeout: Any = no_effect(
+        "capture starts at once from the replication slot's consistent point; open transactions need no wait", 600)
+    CommitRate: int_range(1, 50_000) = 10_000
+
+
+class Logging(DmsModel):
+    EnableLogging: Any = no_effect(_LOGS, False)
+    EnableLogContext: Any = no_effect(_LOGS, False)
+    LogComponents: Any = no_effect(_LOGS)
+    CloudWatchLogGroup: Any = no_effect(_LOGS)
+    CloudWatchLogStream: Any = no_effect(_LOGS)
+
+
+class ControlTablesSettings(DmsModel):
+    ControlSchema: Any = no_effect("control tables are created in the target's default schema", "")
+    HistoryTimeslotInMinutes: Any = no_effect(_CONTROL, 5)
+    historyTimeslotInMinutes: Any = no_effect(_CONTROL, 5)  # the DMS console saves this lower-case twin
+    HistoryTableEnabled: Any = no_effect(_CONTROL, False)
+    SuspendedTablesTableEnabled: Any = no_effect(_CONTROL, False)
+    StatusTableEnabled: Any = no_effect(_CONTROL, False)
+    FullLoadExceptionTableEnabled: Any = no_effect(_CONTROL, False)
+
+
+class StreamBufferSettings(DmsModel):
+    StreamBufferCount: Any = no_effect(_BUFFERS, 3)
+    StreamBufferSizeInMB: Any = no_effect(_BUFFERS, 8)
+    CtrlStreamBufferSizeInMB: Any = no_effect(_BUFFERS, 5)
+
+
+class ChangeProcessingDdlHandlingPolicy(DmsModel):
+    HandleSourceTableDropped: Any = no_effect(
+        "a dropped source table stops its replication with Table error; DDL is not replicated yet", True)
+    HandleSourceTableTruncated: bool = True
+    HandleSourceTableAltered: Any = no_effect(
+        "an altered source table stops its replication with Table error; DDL is not replicated yet", True)
+
+
+class ErrorBehavior(DmsModel):
+    DataErrorPolicy: Policy = "LOG_ERROR"
+    DataTruncationErrorPolicy: Policy = "LOG_ERROR"
+    DataErrorEscalationPolicy: Any = no_effect(_NOT_YET, "SUSPEND_TABLE")
+    DataErrorEscalationCount: Any = no_effect(_NOT_YET, 0)
+    EventErrorPolicy: Any = no_effect("DMS's event errors come from its Oracle and SQL Server sources", "IGNORE")
+    TableErrorPolicy: Literal["SUSPEND_TABLE", "STOP_TASK"] = "SUSPEND_TABLE"
+    TableErrorEscalationPolicy: Any = no_effect(_NOT_YET, "STOP_TASK")
+    TableErrorEscalationCount: Any = no_effect(_NOT_YET, 0)
+    RecoverableErrorCount: int_range(-1, 2**31) = -1
+    RecoverableErrorInterval: int_range(0, 86_400) = 5
+    RecoverableErrorThrottling: bool = True
+    RecoverableErrorThrottlingMax: int_range(1, 86_400) = 1800
+    RecoverableErrorStopRetryAfterThrottlingMax: Any = no_effect(_NOT_YET, True, False)
+    ApplyErrorDeletePolicy: Any = no_effect(_IDEMPOTENT, "IGNORE_RECORD")
+    ApplyErrorInsertPolicy: Any = no_effect(_IDEMPOTENT, "LOG_ERROR", "INSERT_RECORD")
+    ApplyErrorUpdatePolicy: Any = no_effect(_IDEMPOTENT, "LOG_ERROR", "UPDATE_RECORD")
+    ApplyErrorEscalationPolicy: Any = no_effect(_IDEMPOTENT, "LOG_ERROR")
+    ApplyErrorEscalationCount: Any = no_effect(_IDEMPOTENT, 0)
+    ApplyErrorFailOnTruncationDdl: Any = no_effect(_NOT_YET, False)
+    FullLoadIgnoreConflicts: Any = no_effect(_IDEMPOTENT, True)
+    FailOnTransactionConsistencyBreached: Any = no_effect(
+        "there is no transaction-consistency wait to breach (see TransactionConsistencyTimeout)", False)
+    FailOnNoTablesCaptured: Any = no_effect("a task whose rules select no table always fails to start", True, False)
+
+
+class ChangeProcessingTuning(DmsModel):
+    BatchApplyPreserveTransaction: Any = no_effect("batches are always cut at source transaction ends", True)
+    BatchApplyTimeoutMin: int_range(0, 86_400) = 1
+    BatchApplyTimeoutMax: int_range(1, 86_400) = 30
+    BatchApplyMemoryLimit: Any = no_effect("apply batches are bounded by BatchSplitSize and MemoryLimitTotal", 500)
+    BatchSplitSize: int_range(0, 10_000_000) = 0
+    MinTransactionSize: int_range(0, 10_000_000) = no_effect(
+        "changes apply at least every CommitTimeout (at most 0.25 s), whatever their number", 1000)
+    CommitTimeout: int_range(1, 86_400) = 1
+    MemoryLimitTotal: int_range(1, 1_048_576) = 1024  # MB
+    MemoryKeepTime: Any = no_effect("changes wait in memory at most CommitTimeout/BatchApplyTimeoutMax", 60)
+    StatementCacheSize: Any = no_effect("apply statements are set-based, not prepared per row", 50)
+    RecoveryTimeout: Any = no_effect(_NOT_YET, -1)
+
+
+class ValidationSettings(DmsModel):
+    EnableValidation: bool = no_effect("not implemented yet: validate with `dms task validate`", False)
+    ValidationMode: Literal["ROW_LEVEL"] = "ROW_LEVEL"
+    ThreadCount: int_range(1, 1000) = no_effect("validation streams each table once, in key order", 5)
+    PartitionSize: Any = no_effect("validation streams both sides in key order; it needs no partitions", 10_000)
+    FailureMaxCount: int_range(0, 2**31) = no_effect(_NOT_YET, 10_000)
+    TableFailureMaxCount: int_range(0, 2**31) = no_effect(_NOT_YET, 1000)
+    RecordFailureDelayInMinutes: Any = no_effect(_NOT_YET, 5)
+    RecordSuspendDelayInMinutes: Any = no_effect(_NOT_YET, 30)
+    RecordFailureDelayLimitInMinutes: Any = no_effect(_NOT_YET, 0)
+    MaxKeyColumnSize: Any = no_effect(_NOT_YET, 8096)
+    ValidationOnly: bool = no_effect("not implemented yet: validate with `dms task validate`", False)
+    HandleCollationDiff: Any = no_effect("rows are compared as values, not by collation", False)
+    SkipLobColumns: Any = no_effect(_NOT_YET, False)
+    ValidationPartialLobSize: Any = no_effect(_NOT_YET, 0)
+    ValidationQueryCdcDelaySeconds: Any = no_effect(_NOT_YET, 0)
+
+
+class TaskSettings(DmsModel):
+    """The whole task-settings document; sections absent or null take DMS's defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
+    target_metadata: TargetMetadata = Field(TargetMetadata(), alias="TargetMetadata")
+    full_load: FullLoadSettings = Field(FullLoadSettings(), alias="FullLoadSettings")
+    logging: Logging = Field(Logging(), alias="Logging")
+    control_tables: ControlTablesSettings = Field(ControlTablesSettings(), alias="ControlTablesSettings")
+    stream_buffers: StreamBufferSettings = Field(StreamBufferSettings(), alias="StreamBufferSettings")
+    ddl_handling: ChangeProcessingDdlHandlingPolicy = Field(ChangeProcessingDdlHandlingPolicy(),
+                                                            alias="ChangeProcessingDdlHandlingPolicy")
+    errors: ErrorBehavior = Field(ErrorBehavior(), alias="ErrorBehavior")
+    tuning: ChangeProcessingTuning = Field(ChangeProcessingTuning(), alias="ChangeProcessingTuning")
+    validation: ValidationSettings = Field(ValidationSettings(), alias="ValidationSettings")
+    BeforeImageSettings: Any = no_effect(_STREAMING)
+    LoopbackPreventionSettings: Any = no_effect("loopback prevention is for bidirectional replication, which "
+                                                "OpenDMS does not do")
+    CharacterSetSettings: Any = no_effect("text travels as Unicode; there is no character-set substitution")
+    PostProcessingRules: Any = no_effect(_NOT_YET)
+    TTSettings: Any = no_effect("Time Travel writes DMS's own logs to S3, which OpenDMS does not have")
+    FailTaskWhenCleanTaskResourceFailed: Any = no_effect(_NOT_YET, False)
+
+    @property
+    def prep_mode(self) -> Literal["drop", "truncate", "keep"]:
+        return PREP_MODES[self.full_load.TargetTablePrepMode]  # type: ignore[return-value]
+
+    @property
+    def commit_rate(self) -> int:
+        return self.full_load.CommitRate
+
+    @property
+    def max_full_load_subtasks(self) -> int:
+        return self.full_load.MaxFullLoadSubTasks
+
+    def warnings(self) -> list[str]:
+        return no_effect_warnings(self)
+
+    def to_json(self) -> dict[str, Any]:
+        """The effective settings: every key OpenDMS reads, with its value or DMS's default."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+_SECTIONS = {f.alias: f.annotation for f in TaskSettings.model_fields.values() if isinstance(f.default, DmsModel)}
+
+
+def _belongs(key: str) -> str:
+    """For a key placed in the wrong section: where it belongs."""
+    for section, model in _SECTIONS.items():
+        if key in model.model_fields:
+            return f": it belongs in {section}"
+    return ""
+
+
+def parse_task_settings(text: str | None) -> TaskSettings:
+    if not text or not text.strip():
+        return TaskSettings()
+    doc = load_json_document(text, "task settings")
+    if not isinstance(doc, dict):
+        raise ConfigError('task settings must be a JSON object such as {"FullLoadSettings": {...}}')
+    settings: TaskSettings = validate(TaskSettings, doc, "", _belongs)
+    _check(settings)
+    return settings
+
+
+def _check(s: TaskSettings) -> None:
+    """Rules across keys, as DMS enforces them."""
+    if s.validation.ValidationOnly and s.full_load.TargetTablePrepMode != "DO_NOTHING":
+        raise ConfigError("ValidationSettings.ValidationOnly needs FullLoadSettings.TargetTablePrepMode DO_NOTHING: "
+                          "a validation-only task must not touch the target's tables")
+    tuning = s.tuning
+    if tuning.BatchApplyTimeoutMin > tuning.BatchApplyTimeoutMax:
+        raise ConfigError(f"ChangeProcessingTuning.BatchApplyTimeoutMin ({tuning.BatchApplyTimeoutMin}) is larger "
+                          f"than BatchApplyTimeoutMax ({tuning.BatchApplyTimeoutMax})")
+
+
+__all__ = ["PREP_MODES", "TaskSettings", "closest", "parse_task_settings"]
