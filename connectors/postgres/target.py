@@ -103,6 +103,8 @@ class PostgresTarget:
 
         def prep(cur: Any) -> None:
             _check_types(cur, table, self.ep)
+            # IF NOT EXISTS is not safe against a concurrent creator (two tables' loads of one new schema)
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"awsdms-schema:{table.table.schema}",))
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(table.table.schema)}")
             if mode == "drop":
                 cur.execute(f"DROP TABLE IF EXISTS {name} CASCADE")

@@ -43,5 +43,9 @@ def test_full_load_and_cdc_with_writes_gives_the_same_results_in_both_modes(mode
         execute(src, "DELETE FROM orders WHERE id <= 10")
         dms.start(name)
         wait_for(lambda: converged(src, dst, "orders"), 60, "the resumed task to apply the deletes")
+        if mode == "embedded":
+            dms.interrupt(name)
+        else:
+            dms.dms("task", "stop", name)
     finally:
         dms.close()
