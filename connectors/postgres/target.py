@@ -101,11 +101,16 @@ class PostgresTarget:
             cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in table.key)})")
         create = f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(cols)})"
 
-        def prep(cur: Any) -> None:
-            _check_types(cur, table, self.ep)
-            # IF NOT EXISTS is not safe against a concurrent creator (two tables' loads of one new schema)
+        def schema(cur: Any) -> None:
+            # IF NOT EXISTS is not safe against a concurrent creator (two tables' loads of one new schema):
+            # serialise creators, in a transaction of its own so that no table's preparation waits on another's.
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"awsdms-schema:{table.table.schema}",))
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(table.table.schema)}")
+
+        self._run(schema)
+
+        def prep(cur: Any) -> None:
+            _check_types(cur, table, self.ep)
             if mode == "drop":
                 cur.execute(f"DROP TABLE IF EXISTS {name} CASCADE")
             cur.execute(create)
