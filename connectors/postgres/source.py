@@ -15,6 +15,7 @@ from connectors.base import (
     Change,
     Column,
     Endpoint,
+    KeyRange,
     Op,
     Position,
     TableId,
@@ -25,8 +26,8 @@ from connectors.base import (
 from connectors.errors import ConfigError, PositionLost, TransientError
 
 from . import pgoutput
-from .connect import classify, connect, qualified, quote_ident, task_object_name
-from .copyout import copy_out, row_decoder
+from .connect import classify, connect, key_range_sql, qualified, quote_ident, task_object_name
+from .copyout import COPY_BINARY, copy_out, copy_out_binary, row_decoder
 from .copytext import decoder_for, oid_type_name
 
 _PORTABLE = {
@@ -61,6 +62,14 @@ WHERE i.indrelid = ANY(%s) AND (i.indisprimary OR i.indisreplident)
 GROUP BY i.indrelid, i.indisprimary
 ORDER BY i.indrelid, i.indisprimary
 """
+
+
+def _column(table: TableSchema, name: str) -> Column:
+    return next(c for c in table.columns if c.name == name)
+
+
+def _native(table: TableSchema, name: str) -> str:
+    return _column(table, name).native or "text"
 
 
 class PostgresSource:
@@ -178,11 +187,37 @@ class PostgresSource:
         lsn = pgoutput.str_to_lsn(found[0][0])
         return Position(self._log(slot), lsn, 0, pgoutput.lsn_to_str(lsn))
 
-    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False) -> Iterator[Batch]:
+    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
+                 within: KeyRange | None = None, raw: str | None = None) -> Iterator[Batch]:
         cols = ", ".join(quote_ident(c) for c in table.column_names)
         order = f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}" if ordered and table.key else ""
-        sql = f"COPY (SELECT {cols} FROM {qualified(table.table.schema, table.table.name)}{order}) TO STDOUT"
-        return copy_out(self.ep, sql, batch_rows, row_decoder(table))
+        where, params = key_range_sql(table.key, [_native(table, k) for k in table.key], within)
+        select = f"SELECT {cols} FROM {qualified(table.table.schema, table.table.name)}{where}{order}"
+        if params:
+            with self._conn.cursor() as cur:
+                select = cur.mogrify(select, params).decode()
+        if raw == COPY_BINARY:
+            return copy_out_binary(self.ep, f"COPY ({select}) TO STDOUT (FORMAT binary)")
+        return copy_out(self.ep, f"COPY ({select}) TO STDOUT", batch_rows, row_decoder(table))
+
+    def split(self, table: TableSchema, rows_per_chunk: int) -> list[KeyRange]:
+        """Equal spans of a single integer key, sized from the planner's row estimate."""
+        whole = [KeyRange()]
+        if len(table.key) != 1 or _column(table, table.key[0]).type not in ("int2", "int4", "int8"):
+            return whole
+        name = qualified(table.table.schema, table.table.name)
+        key = quote_ident(table.key[0])
+        (low, high, estimate), = self._query(
+            f"SELECT min({key}), max({key}), (SELECT reltuples FROM pg_class WHERE oid = %s::regclass) FROM {name}",
+            (name,))
+        if low is None:
+            return whole
+        rows = estimate if estimate and estimate > 0 else high - low + 1  # never analysed: assume dense keys
+        chunks = min(round(rows / rows_per_chunk), high - low + 1)
+        if chunks < 2:
+            return whole
+        span = (high - low + 1) / chunks
+        return KeyRange.between([(low - 1 + round(span * i),) for i in range(1, chunks)])
 
     def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
         return _ChangeReader(self, task, start, tables).changes()
