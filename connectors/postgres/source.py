@@ -79,6 +79,7 @@ class PostgresSource:
         self.ep = endpoint
         self._conn = connect(endpoint, autocommit=True)
         self._repl: Any = None
+        self._ack_lsn = 0
         self._sysid: str | None = None
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -223,11 +224,9 @@ class PostgresSource:
         return _ChangeReader(self, task, start, tables).changes()
 
     def ack(self, upto: Position) -> None:
-        if self._repl is not None:
-            try:
-                self._repl.cursor_.send_feedback(flush_lsn=upto.major)
-            except psycopg2.Error as exc:
-                raise classify(exc, self.ep) from None
+        # The stream's own loop sends it, at its next message: the stream may be read on another
+        # thread, and one replication connection must not be used by two threads at once.
+        self._ack_lsn = max(self._ack_lsn, upto.major)
 
     def drop_cdc(self, task: str) -> None:
         """Drop the slot and publication the task created; ones named by the endpoint are the user's."""
@@ -299,7 +298,11 @@ class _ChangeReader:
         in_txn = False
         commit_lsn, commit_time, xid, index = 0, 0.0, "", 0
         last_end = self.start.major
+        acked = 0
         while True:
+            if self.source._ack_lsn != acked:
+                acked = self.source._ack_lsn
+                cur.send_feedback(flush_lsn=acked)
             msg = cur.read_message()
             if msg is None:
                 ready = select.select([conn], [], [], self.IDLE)[0]
