@@ -22,7 +22,7 @@ BENCHES = ("full-load", "cdc", "latency", "memory")
 FULL = {"rows": 5_000_000, "tables": 20, "table_rows": 250_000, "repeat": 3, "workers": 2, "updates": 1_000_000,
         "rate": 2_000, "seconds": 60.0, "memory_sizes": "1000000,5000000"}
 SMOKE = {"rows": 20_000, "tables": 3, "table_rows": 5_000, "repeat": 1, "workers": 2, "updates": 2_000,
-         "rate": 500, "seconds": 3.0, "memory_sizes": "5000,20000"}
+         "rate": 500, "seconds": 2.0, "memory_sizes": "5000,20000"}
 
 
 def main(argv: list[str] | None = None) -> int:
