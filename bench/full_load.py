@@ -67,7 +67,8 @@ def measure(srv: Servers, title: str, spec: list[tuple[str, int]], repeat: int, 
                 pipe([[str(PG_BIN / "pg_dump"), "--data-only", *(f"--table={n}" for n in names), src],
                       ["psql", "-X", "-q", plain_dst]]))
             checkpoint(src, dms_dst)
-            timings["opendms"].append(_opendms(dms, src, dms_dst, f"load{run_no}"))
+            # Task names are unique in the run: live state in the shared Redis outlives each catalog.
+            timings["opendms"].append(_opendms(dms, src, dms_dst, f"load-{dms.suffix}-{run_no}"))
         peaks = [peak_rss_mb(p.pid) for p in procs]
 
     base = median(timings["copy binary pipe"])

@@ -18,9 +18,10 @@ def run(srv: Servers, *, sizes: tuple[int, ...]) -> dict:
             worker = dms.start_worker(concurrency=2)
             wait_workers(dms, 1)
             idle = peak_rss_mb(worker.pid)
-            dms.task("mem", src, dst, "full-load")
-            dms.dms("task", "start", "mem")
-            if wait_status(dms, "mem", ("stopped", "failed")) != "stopped":
+            task = f"mem-{dms.suffix}"  # unique in the shared Redis
+            dms.task(task, src, dst, "full-load")
+            dms.dms("task", "start", task)
+            if wait_status(dms, task, ("stopped", "failed")) != "stopped":
                 raise RuntimeError("memory benchmark load failed")
             peak = peak_rss_mb(worker.pid)
         results["sizes"][str(rows)] = {"idle_rss_mb": idle, "peak_rss_mb": peak}
