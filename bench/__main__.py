@@ -1,29 +1,70 @@
-"""python -m bench full-load [--rows N] [--json FILE]"""
+"""python -m bench {all,full-load,cdc,latency,memory} [--smoke] [--json FILE] [sizes]
+
+Starts throwaway PostgreSQL and Redis servers (deploy/), runs the chosen benchmarks on them, prints
+one table of figures per benchmark and writes them all to --json. --smoke runs tiny sizes, as CI does.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import subprocess
 import sys
+import time
 from pathlib import Path
 
-from bench.full_load import run as run_full_load
+from . import cdc, full_load, latency, memory
+from .common import servers
 
-BENCHES = {"full-load": run_full_load}
+BENCHES = ("full-load", "cdc", "latency", "memory")
+FULL = {"rows": 5_000_000, "tables": 20, "table_rows": 250_000, "repeat": 3, "workers": 2, "updates": 1_000_000,
+        "rate": 2_000, "seconds": 60.0, "memory_sizes": "1000000,5000000"}
+SMOKE = {"rows": 20_000, "tables": 3, "table_rows": 5_000, "repeat": 1, "workers": 2, "updates": 2_000,
+         "rate": 500, "seconds": 2.0, "memory_sizes": "5000,20000"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("bench", choices=[*BENCHES, "all"])
-    parser.add_argument("--rows", type=int, default=200_000, help="rows in the benchmark table")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each method; the median is reported")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that every benchmark still runs")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    parser.add_argument("--rows", type=int, help=f"rows of the one-table full load (default {FULL['rows']:,})")
+    parser.add_argument("--tables", type=int, help=f"tables of the many-table full load (default {FULL['tables']})")
+    parser.add_argument("--table-rows", type=int, help=f"rows of each of those (default {FULL['table_rows']:,})")
+    parser.add_argument("--repeat", type=int, help="runs of each full-load method; the median is reported (default 3)")
+    parser.add_argument("--workers", type=int, help="OpenDMS workers for the full load (default 2)")
+    parser.add_argument("--updates", type=int, help=f"single-row updates of each CDC run (default {FULL['updates']:,})")
+    parser.add_argument("--rate", type=int, help="changes/s of the latency run (default 2,000)")
+    parser.add_argument("--seconds", type=float, help="length of the latency run (default 60)")
+    parser.add_argument("--memory-sizes", help="comma-separated table sizes of the memory run (default 1M,5M)")
     args = parser.parse_args(argv)
+    size = dict(SMOKE if args.smoke else FULL)
+    size.update({k: v for k, v in vars(args).items() if k in size and v is not None})
+    runs = {
+        "full-load": lambda srv: full_load.run(srv, rows=size["rows"], tables=size["tables"],
+                                               table_rows=size["table_rows"], repeat=size["repeat"],
+                                               workers=size["workers"]),
+        "cdc": lambda srv: cdc.run(srv, updates=size["updates"]),
+        "latency": lambda srv: latency.run(srv, rate=size["rate"], seconds=size["seconds"]),
+        "memory": lambda srv: memory.run(srv, sizes=tuple(int(n) for n in size["memory_sizes"].split(","))),
+    }
     names = list(BENCHES) if args.bench == "all" else [args.bench]
-    results = {name: BENCHES[name](rows=args.rows, repeat=args.repeat) for name in names}
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    results: dict = {"machine": _machine(), "sizes": size, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    with servers() as srv:
+        for name in names:
+            results[name] = runs[name](srv)
+            if args.json:  # after each benchmark, so a long run that fails keeps what it measured
+                args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def _machine() -> dict:
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "postgres": pg, "load_average_at_start": os.getloadavg()}
 
 
 if __name__ == "__main__":

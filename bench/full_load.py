@@ -1,130 +1,99 @@
-"""Full load, PostgreSQL -> PostgreSQL: OpenDMS beside a plain COPY pipe between the same servers.
+"""Full load, PostgreSQL -> PostgreSQL: OpenDMS beside the best plain tools between the same servers.
 
-Baselines, on the same throwaway servers in the same run:
-- `COPY t TO STDOUT (FORMAT binary)` piped into `COPY t FROM STDIN (FORMAT binary)` (two psql processes)
-- the same in text format
-OpenDMS is timed from `dms task start` to the StopDate its worker records when the last table is
-loaded; the worker's peak resident memory comes from /proc (VmHWM).
+Two shapes: one big table, and many middle-sized tables. Baselines, on the same servers in the same
+run: `COPY t TO STDOUT (FORMAT binary)` piped into `COPY t FROM STDIN (FORMAT binary)` (two psql
+processes, table after table), and `pg_dump --data-only -t ... | psql`. OpenDMS is timed from
+`dms task start` to the StopDate its workers record when the last table is completed; each worker's
+peak resident memory comes from /proc (VmHWM).
 """
 
 from __future__ import annotations
 
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-import psycopg2
-import redis
+from services import PG_BIN
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+from .common import (
+    Servers,
+    checkpoint,
+    create_table,
+    execute,
+    fresh_db,
+    median,
+    opendms,
+    peak_rss_mb,
+    pipe,
+    print_table,
+    query,
+    state_of,
+    text_mb,
+    wait_status,
+    wait_workers,
+)
 
-from dms_env import DmsEnv, execute  # noqa: E402
-from services import PostgresServer, RedisServer, fresh_db  # noqa: E402
-
-from worker.state import StateStore  # noqa: E402
-
-TABLE = """CREATE TABLE bench (id bigint PRIMARY KEY, i integer, n numeric(12,2), t text, ts timestamptz,
-                               b boolean, j jsonb)"""
-FILL = """INSERT INTO bench SELECT g, (g::bigint * 7919) % 100000, (g % 100000) / 100.0, md5(g::text) || 'abcdefgh',
-          timestamptz '2024-01-01' + g * interval '1 second', g % 3 = 0, jsonb_build_object('k', g % 1000)
-          FROM generate_series(1, {rows}) g"""
-
-
-def _psql_pipe(src: str, dst: str, fmt: str) -> float:
-    execute(dst, "TRUNCATE bench")
-    started = time.monotonic()
-    out = subprocess.Popen(["psql", "-X", "-q", src, "-c", f"COPY bench TO STDOUT (FORMAT {fmt})"],
-                           stdout=subprocess.PIPE)
-    subprocess.run(["psql", "-X", "-q", dst, "-c", f"COPY bench FROM STDIN (FORMAT {fmt})"], stdin=out.stdout,
-                   check=True)
-    out.wait()
-    return time.monotonic() - started
+METHODS = ("copy binary pipe", "pg_dump | psql", "opendms")
 
 
-def _opendms(dms: DmsEnv, src: str, dst: str, run: int) -> tuple[float, float]:
-    """(seconds from `dms task start` to the task stopped, seconds the table's load took in the worker)"""
-    name = f"bench{run}"
-    dms.task(name, src, dst, "full-load")
-    live = redis.Redis.from_url(dms.env["DMS_REDIS_URL"], decode_responses=True)
-    started = time.time()
-    dms.dms("task", "start", name)
-    # Poll Redis itself: a `dms` process per poll would eat the CPU the load needs.
-    while live.hget(StateStore.task_key(name), "Status") not in ("stopped", "failed"):
-        time.sleep(0.02)
-    task = dms.describe(name)
-    if task["Status"] != "stopped":
-        raise RuntimeError(f"benchmark task failed: {task.get('LastFailureMessage')}")
-    (table,) = dms.stats(name).values()
-    return task["ReplicationTaskStats"]["StopDate"] - started, table["FullLoadEndTime"] - table["FullLoadStartTime"]
+def run(srv: Servers, *, rows: int, tables: int, table_rows: int, repeat: int, workers: int) -> dict:
+    shapes = {f"1 table x {rows:,} rows": [("bench", rows)],
+              f"{tables} tables x {table_rows:,} rows": [(f"t{n:02}", table_rows) for n in range(1, tables + 1)]}
+    return {title: measure(srv, title, spec, repeat, workers) for title, spec in shapes.items()}
 
 
-def _checkpoint(*urls: str) -> None:
-    for url in urls:
-        execute(url, "CHECKPOINT")
+def measure(srv: Servers, title: str, spec: list[tuple[str, int]], repeat: int, workers: int) -> dict:
+    src, plain_dst, dms_dst = fresh_db(srv.source), fresh_db(srv.target), fresh_db(srv.target)
+    names = [name for name, _ in spec]
+    for name, rows in spec:
+        create_table(src, name, rows)
+        create_table(plain_dst, name, 0)
+    total = sum(rows for _, rows in spec)
+    mb = text_mb(src, names)
+    disk_mb = sum(query(src, f"SELECT pg_total_relation_size('{n}')")[0][0] for n in names) / 1e6
+    timings: dict[str, list[float]] = {m: [] for m in METHODS}
+    with opendms(srv.redis.url) as dms:
+        procs = [dms.start_worker(concurrency=1) for _ in range(workers)]
+        wait_workers(dms, workers)
+        time.sleep(1)  # and consuming their queues before the first timed job arrives
+        for run_no in range(repeat):
+            checkpoint(src, plain_dst)
+            execute(plain_dst, f"TRUNCATE {', '.join(names)}")
+            timings["copy binary pipe"].append(sum(
+                pipe([["psql", "-X", "-q", src, "-c", f"COPY {n} TO STDOUT (FORMAT binary)"],
+                      ["psql", "-X", "-q", plain_dst, "-c", f"COPY {n} FROM STDIN (FORMAT binary)"]])
+                for n in names))
+            checkpoint(src, plain_dst)
+            execute(plain_dst, f"TRUNCATE {', '.join(names)}")
+            timings["pg_dump | psql"].append(
+                pipe([[str(PG_BIN / "pg_dump"), "--data-only", *(f"--table={n}" for n in names), src],
+                      ["psql", "-X", "-q", plain_dst]]))
+            checkpoint(src, dms_dst)
+            # Task names are unique in the run: live state in the shared Redis outlives each catalog.
+            timings["opendms"].append(_opendms(dms, src, dms_dst, f"load-{dms.suffix}-{run_no}"))
+        peaks = [peak_rss_mb(p.pid) for p in procs]
 
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def run(rows: int, repeat: int) -> dict:
-    servers = [PostgresServer().start(logical=True), PostgresServer().start(logical=False), RedisServer().start()]
-    source, target, redis = servers
-    try:
-        src, pipe_dst = fresh_db(source), fresh_db(target)
-        execute(src, TABLE, FILL.format(rows=rows), "VACUUM ANALYZE bench")
-        execute(pipe_dst, TABLE)
-        with psycopg2.connect(src) as conn, conn.cursor() as cur:
-            cur.execute("SELECT pg_total_relation_size('bench'), sum(length(bench::text) + 1) FROM bench")
-            table_bytes, text_bytes = cur.fetchone()
-        conn.close()
-        mb = float(text_bytes) / 1e6
-        timings: dict[str, list[float]] = {"copy binary pipe": [], "copy text pipe": [], "opendms (1 worker)": [],
-                                           "opendms table load": []}
-        with tempfile.TemporaryDirectory() as tmp:
-            dms = DmsEnv(Path(tmp), redis.url)
-            dms_dst = fresh_db(target)  # reused by every run, like the pipes' target (DROP_AND_CREATE each time)
-            worker = dms.start_worker(concurrency=2)
-            time.sleep(2)
-            try:
-                for n in range(repeat):
-                    # A checkpoint before each run, so no run pays for the WAL its predecessor wrote.
-                    _checkpoint(src, pipe_dst)
-                    timings["copy binary pipe"].append(_psql_pipe(src, pipe_dst, "binary"))
-                    _checkpoint(src, pipe_dst)
-                    timings["copy text pipe"].append(_psql_pipe(src, pipe_dst, "text"))
-                    _checkpoint(src, dms_dst)
-                    wall, load = _opendms(dms, src, dms_dst, n)
-                    timings["opendms (1 worker)"].append(wall)
-                    timings["opendms table load"].append(load)
-                peak = _peak_rss_mb(worker.pid)
-            finally:
-                dms.close()
-    finally:
-        for server in servers:
-            server.stop()
-
-    base = statistics.median(timings["copy binary pipe"])
-    results = {"rows": rows, "table_mb": round(table_bytes / 1e6, 1), "copy_text_mb": round(mb, 1),
-               "worker_peak_rss_mb": round(peak, 1), "methods": {}}
-    print(f"\nFull load PostgreSQL -> PostgreSQL: {rows:,} rows, {table_bytes / 1e6:.0f} MB on disk, "
-          f"{mb:.0f} MB as COPY text; median of {repeat}")
-    print(f"{'method':22} {'seconds':>8} {'rows/s':>10} {'MB/s':>7} {'vs binary pipe':>15}")
+    base = median(timings["copy binary pipe"])
+    results: dict = {"rows": total, "tables": len(spec), "table_mb": round(disk_mb, 1), "copy_text_mb": round(mb, 1),
+                     "repeat": repeat, "workers": workers, "worker_peak_rss_mb": peaks, "methods": {}}
+    table = []
     for method, values in timings.items():
-        seconds = statistics.median(values)
-        figures = {"seconds": round(seconds, 3), "rows_per_s": int(rows / seconds), "mb_per_s": round(mb / seconds, 1),
+        seconds = median(values)
+        figures = {"seconds": round(seconds, 3), "rows_per_s": int(total / seconds), "mb_per_s": round(mb / seconds, 1),
                    "ratio_to_binary_pipe": round(base / seconds, 3), "runs": [round(v, 3) for v in values]}
         results["methods"][method] = figures
-        print(f"{method:22} {seconds:8.2f} {figures['rows_per_s']:10,} {figures['mb_per_s']:7.1f} "
-              f"{figures['ratio_to_binary_pipe']:14.2f}x")
-    print("opendms (1 worker): from `dms task start` to the task stopped; opendms table load: the table's "
-          "FullLoadStartTime to FullLoadEndTime inside the worker")
-    print(f"OpenDMS worker peak resident memory: {peak:.0f} MB")
+        table.append([method, seconds, figures["rows_per_s"], figures["mb_per_s"],
+                      f"{figures['ratio_to_binary_pipe']:.2f}x"])
+    print_table(
+        f"Full load PostgreSQL -> PostgreSQL, {title}: {disk_mb:,.0f} MB on disk, {mb:,.0f} MB as COPY text; "
+        f"median of {repeat}", ["method", "seconds", "rows/s", "MB/s", "vs binary pipe"], table,
+        [f"opendms: {workers} worker(s) of concurrency 1, from `dms task start` to the last table completed; "
+         f"peak resident memory per worker: {', '.join(f'{p:.0f} MB' for p in peaks)}"])
     return results
+
+
+def _opendms(dms, src: str, dst: str, name: str) -> float:
+    dms.task(name, src, dst, "full-load")
+    started = time.time()
+    dms.dms("task", "start", name)
+    if wait_status(dms, name, ("stopped", "failed")) != "stopped":
+        raise RuntimeError(f"benchmark task {name} failed: {dms.describe(name).get('LastFailureMessage')}")
+    return float(state_of(dms).task(name)["StopDate"]) - started

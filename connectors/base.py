@@ -108,6 +108,37 @@ class Change:
     txid: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class KeyRange:
+    """The rows whose key is above ``after`` and at most ``upto`` (None: unbounded on that side).
+
+    Bounds are tuples in key-column order, compared as rows. A chunk of a table's full load is one
+    key range; DMS's parallel-load ``ranges`` boundaries (each an inclusive upper bound) map onto
+    consecutive ranges directly. ``KeyRange()`` is the whole table.
+    """
+
+    after: tuple | None = None
+    upto: tuple | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.after is None and self.upto is None
+
+    def to_json(self) -> list:
+        return [None if self.after is None else list(self.after), None if self.upto is None else list(self.upto)]
+
+    @classmethod
+    def from_json(cls, doc: list) -> KeyRange:
+        after, upto = doc
+        return cls(None if after is None else tuple(after), None if upto is None else tuple(upto))
+
+    @classmethod
+    def between(cls, boundaries: Sequence[tuple]) -> list[KeyRange]:
+        """Consecutive ranges split at the given inclusive upper bounds (sorted): len(boundaries) + 1 ranges."""
+        edges: list[tuple | None] = [None, *boundaries, None]
+        return [cls(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
 class Capability(str, Enum):
     CDC = "cdc"
     BEFORE_IMAGE = "before_image"
@@ -120,6 +151,8 @@ class Batch:
 
     ``raw`` is ``(format, bytes)`` in the source engine's bulk format (e.g. PostgreSQL COPY text);
     a target that speaks that format loads the bytes as they are, any other calls ``rows()``.
+    A batch asked for in a target's own ``bulk_format`` may be bytes only, cut anywhere: its count
+    is 0 and the target counts the rows it loaded.
     """
 
     __slots__ = ("count", "raw", "_rows", "_decode")
@@ -253,9 +286,16 @@ class Source(Protocol):
         """A user-given start position (engine spelling) -> Position, checked against the log."""
 
     def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
-                 where: Sequence[Filter] = ()) -> Iterator[Batch]:
-        """The table's rows in batches (in key order when ``ordered``): only ``table``'s columns, in
-        its order (a projection of the discovered table), and only rows that pass ``where``."""
+                 where: Sequence[Filter] = (), within: KeyRange | None = None,
+                 raw: str | None = None) -> Iterator[Batch]:
+        """The table's rows in batches, in key order when ``ordered``: only ``table``'s columns, in its
+        order (a projection of the discovered table), only rows that pass ``where`` and, if given, lie
+        ``within`` a key range. ``raw`` names a bulk format the consumer loads as-is (a target's
+        ``bulk_format``): a source that speaks it may then send bytes only, cut anywhere and with counts of 0."""
+
+    def split(self, table: TableSchema, rows_per_chunk: int) -> list[KeyRange]:
+        """Key ranges of about ``rows_per_chunk`` rows each, covering the table; ``[KeyRange()]`` when
+        the table is small or its key cannot be split."""
 
     def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
         """Changes after ``start`` in commit order. A bare Position marks a boundary: the end of a
@@ -279,8 +319,14 @@ class Target(Protocol):
     def prepare(self, table: TableSchema, mode: PrepMode) -> None:
         """Create (drop first for "drop"), empty ("truncate") or leave ("keep") the table."""
 
-    def load(self, table: TableSchema, batches: Iterable[Batch]) -> int:
-        """Bulk-load every batch (COPY-class path), commit, and return the row count."""
+    def bulk_format(self, table: TableSchema) -> str | None:
+        """A source bulk format that this (prepared) table loads without decoding rows, or None."""
+
+    def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
+        """Bulk-load every batch (COPY-class path), commit, and return the row count.
+
+        With ``within``, the batches are the source's rows of that key range: rows already in the
+        range on the target are replaced in the same transaction, so a chunk loads idempotently."""
 
     def apply(self, task: str, changes: Mapping[TableSchema, Sequence[Change]]) -> None:
         """Apply changes idempotently in one transaction, recording each table's last position."""

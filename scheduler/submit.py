@@ -7,9 +7,9 @@ import time
 from connectors.base import Capability, TableId, TableSchema
 from connectors.errors import ConfigError, PositionLost
 from connectors.registry import open_source, open_target
+from worker.dispatch import enqueue
 from worker.job import settle
 from worker.state import CDC_JOB, StateStore
-from worker.tasks import enqueue
 
 from .catalog import Catalog, TaskDef
 from .plan import initial_table_state, jobs_to_run

@@ -16,6 +16,8 @@ from . import embedded as embedded_redis
 
 # Seconds a job's lease lives without a heartbeat: how fast a killed worker's jobs are taken over.
 LEASE_SECONDS = float(os.environ.get("DMS_LEASE_SECONDS", "15"))
+# Rows per chunk when a big table's full load is split into chunks that several workers load at once.
+CHUNK_ROWS = int(os.environ.get("DMS_CHUNK_ROWS", "500000"))
 
 
 def embedded() -> bool:

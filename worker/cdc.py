@@ -15,9 +15,11 @@ still caching (until then the source keeps its log from P0, so nothing rests on 
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from connectors.base import Change, Op, Position, TableId, TableSchema
 from connectors.errors import ConfigError, DataError, PositionLost, Stop
@@ -32,6 +34,7 @@ from .state import StateStore
 log = logs.get_logger(__name__)
 
 FLUSH_SECONDS = 0.25  # longest a read change waits before it is applied or cached
+MIN_FLUSH_SECONDS = 0.02  # shortest gap between two flushes while changes trickle in
 MAX_BATCH = 20_000  # changes per apply transaction, cut at a source transaction's end
 CHANGES_PER_MB = 500  # MemoryLimitTotal (MB) -> changes held: a source transaction larger is applied in parts
 STOP_AFTER_FULL_LOAD = "Stop Reason STOPPED_AFTER_FULL_LOAD"
@@ -86,6 +89,7 @@ class _Replicator:
         except BaseException:
             source.close()
             raise
+        reader = None
         try:
             self.applied = self.target.applied(self.task)
             self.states = self.state.table_states(self.task)
@@ -93,7 +97,8 @@ class _Replicator:
             log.info("cdc_connecting", start=self.p0.token, tables=len(self.tables))
             last_flush = time.monotonic()
             opened = False
-            for item in source.stream(self.task, self.p0, list(self.tables.values())):
+            reader = _Reader(source.stream(self.task, self.p0, list(self.tables.values())))
+            for item in reader:
                 if not opened:
                     opened = True
                     log.info("cdc_stream_open", first=item.token if isinstance(item, Position) else item.position.token)
@@ -103,7 +108,10 @@ class _Replicator:
                     if self.last is None or item > self.last:
                         self.last = item
                     self.caught_up = item.minor == 0  # an idle heartbeat, not the end of a transaction
-                    if self.pending >= self.max_batch or time.monotonic() - last_flush >= self.flush_seconds:
+                    waited = time.monotonic() - last_flush
+                    # Flush when nothing more is read yet (low latency), else in big batches (speed).
+                    if self.pending >= self.max_batch or waited >= self.flush_seconds or (
+                            waited >= MIN_FLUSH_SECONDS and reader.idle()):
                         self._flush(source)
                         last_flush = time.monotonic()
                         self.job.check()
@@ -116,6 +124,8 @@ class _Replicator:
             self._flush(None)  # keep what was read before stopping
             raise
         finally:
+            if reader is not None:
+                reader.close()
             source.close()
             self.target.close()
 
@@ -319,3 +329,61 @@ class _Replicator:
                 self.cache.drop(table)
             log.info("cached_changes_applied", changes=count, seconds=round(time.monotonic() - started, 3))
             logs.unbind("table")
+
+
+class _Reader:
+    """The change stream, read on a thread of its own: decoding the next changes overlaps applying
+    the last ones. Items travel in lists (a transaction's end closes one) through a short queue,
+    which holds the reader back when applying is slower."""
+
+    LIST = 2_000
+    DEPTH = 16
+
+    def __init__(self, stream: Iterator[Change | Position]) -> None:
+        self.stream = stream
+        self.queue: queue.Queue = queue.Queue(self.DEPTH)
+        self.stopping = threading.Event()
+        self.left = 0  # items of the current list not handed on yet
+        self.thread = threading.Thread(target=self._read, daemon=True, name="cdc-reader")
+        self.thread.start()
+
+    def _read(self) -> None:
+        items: list = []
+        try:
+            for item in self.stream:
+                items.append(item)
+                if type(item) is Position or len(items) >= self.LIST:
+                    self._put(items)
+                    items = []
+                if self.stopping.is_set():
+                    return
+        except BaseException as exc:  # raised on the applier's thread, after what was read before it
+            self._put(exc)
+        finally:
+            self.stream.close()
+
+    def _put(self, what: object) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(what, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[Change | Position]:
+        while True:
+            what = self.queue.get()
+            if isinstance(what, BaseException):
+                raise what
+            last = len(what) - 1
+            for n, item in enumerate(what):
+                self.left = last - n
+                yield item
+
+    def idle(self) -> bool:
+        """Everything read so far has been handed on."""
+        return self.left == 0 and self.queue.empty()
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(10)

@@ -1,69 +1,172 @@
-"""The full-load job: one table's snapshot streamed from the source into the target.
+"""The full-load job: a table's snapshot streamed from the source into the target, whole or in chunks.
 
-A killed or stopped load leaves the table "loading"; the next run of the job prepares the table
-again (DMS's rule: a partially loaded table reloads from scratch) and loads it anew. Changes made
-meanwhile are in the change cache from P0 on, so the table converges however often it reloads.
+A table's job prepares the target table and asks the source to split it into key ranges. A table
+of one range is loaded by that job. A bigger one is recorded as chunks, each loaded by a job of
+its own, so that several workers load it at once; the last chunk to finish marks the table
+loaded, and only then are its cached changes applied (worker/cdc.py).
+
+A killed or stopped whole-table load leaves the table "loading"; the next run prepares it again
+(DMS's rule: a partially loaded table reloads from scratch). A chunked table keeps its chunks: the
+next run of its job sends the chunks not loaded yet again, and a chunk that runs again first
+deletes what an earlier run of it committed. Changes made meanwhile are in the change cache from
+P0 on, so the table converges however often it reloads.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
-from connectors.base import Batch, TableId
+from connectors.base import Batch, KeyRange, TableId, TableSchema
 from connectors.errors import ConfigError, DataError, PositionLost, Stop
 from connectors.registry import open_source, open_target
 from scheduler.tablemap import TableMap
 
 from . import logs
+from .app import CHUNK_ROWS
+from .dispatch import enqueue
 from .job import Job, describe_error, retrying
+from .state import full_load_job
 
 log = logs.get_logger(__name__)
 
 
-def run_full_load(job: Job, table_name: str) -> None:
-    task, state = job.task, job.state
+def run_full_load(job: Job, table_name: str, chunk: int | None = None) -> None:
     table = TableId.parse(table_name)
-    if table not in state.tables(task):
-        raise ConfigError(f"table {table_name} is not in the plan of task {task}")
-    if state.table_states(task).get(table_name) not in (None, "pending", "loading"):
+    schema = job.state.tables(job.task).get(table)
+    if schema is None:
+        raise ConfigError(f"table {table_name} is not in the plan of task {job.task}")
+    if job.state.table_states(job.task).get(table_name) not in (None, "pending", "loading"):
         log.info("table_already_loaded", table=table_name)
         return
     logs.bind(table=table_name, phase="full_load")
-    settings = job.definition.settings
-    final = "loaded" if job.definition.cdc else "completed"
+    load = _TableLoad(job, schema)
+    if chunk is None:
+        load.load_table()
+    else:
+        logs.bind(chunk=chunk)
+        load.load_chunk(chunk)
 
 
-    def attempt() -> int:
-        job.check()
-        mapped = job.maps[table]  # inside the try below: a rule that cannot apply fails this table
-        source = open_source(job.source_ep)
-        target = open_target(job.target_ep)
+class _TableLoad:
+    def __init__(self, job: Job, schema: TableSchema) -> None:
+        self.job, self.schema, self.table = job, schema, schema.table
+        self.task, self.state = job.task, job.state
+        self.settings = job.definition.settings
+        self.final = "loaded" if job.definition.cdc else "completed"
+
+    def load_table(self) -> None:
+        ranges = self.state.chunks(self.task, self.table)
+        if ranges is None:
+            started = time.monotonic()
+            ok, rows = self._guarded("full_load", self._start, stopped="pending")
+            if not ok:
+                return
+            if rows is not None:
+                self.state.set_table_state(self.task, self.table, self.final, FullLoadRows=rows,
+                                           FullLoadEndTime=time.time())
+                seconds = time.monotonic() - started
+                log.info("table_loaded", rows=rows, seconds=round(seconds, 3),
+                         rows_per_second=int(rows / max(seconds, 1e-9)))
+                return
+            ranges = self.state.chunks(self.task, self.table) or []
+        self._send_chunks(ranges)
+
+    def _start(self) -> int | None:
+        """Prepare the table, then load it whole (its row count), or record its chunks (None)."""
+        source = open_source(self.job.source_ep)
+        target = open_target(self.job.target_ep)
         try:
-            state.set_table_state(task, table, "loading", FullLoadStartTime=time.time(), FullLoadRows=0,
-                                  LoadedBy=job.owner)
-            target.prepare(mapped.target, settings.prep_mode)
-            batches = source.snapshot(mapped.read, batch_rows=settings.commit_rate, where=mapped.filters)
-            return target.load(mapped.load, _progress(job, table, mapped, mapped.batches(batches)))
+            self.state.set_table_state(self.task, self.table, "loading", FullLoadStartTime=time.time(),
+                                       FullLoadRows=0, LoadedBy=self.job.owner)
+            target.prepare(self.mapped.target, self.settings.prep_mode)
+            ranges = source.split(self.schema, CHUNK_ROWS)
+            if len(ranges) == 1:
+                return self._copy(source, target, None)
+            self.state.save_chunks(self.task, self.table, ranges)
+            log.info("table_split", chunks=len(ranges), rows_per_chunk=CHUNK_ROWS)
+            return None
         finally:
             source.close()
             target.close()
 
-    started = time.monotonic()
-    try:
-        rows = retrying(job, "full_load", attempt)
-    except Stop:
-        state.set_table_state(task, table, "pending")
-        raise
-    except (DataError, ConfigError, PositionLost) as exc:
-        job.fail_table(table, describe_error(exc))
-        return
-    seconds = time.monotonic() - started
-    state.set_table_state(task, table, final, FullLoadRows=rows, FullLoadEndTime=time.time())
-    log.info("table_loaded", rows=rows, seconds=round(seconds, 3), rows_per_second=int(rows / max(seconds, 1e-9)))
+    def _send_chunks(self, ranges: list[KeyRange]) -> None:
+        done = self.state.chunks_done(self.task, self.table)
+        if len(done) == len(ranges):  # every chunk was in before an earlier run of this job ended
+            self._finish()
+            return
+        jobs = self.state.jobs(self.task)
+        for index in range(len(ranges)):
+            name = full_load_job(self.table, index)
+            if index in done or jobs.get(name) == "running":  # a running one is recovered by its lease
+                continue
+            self.state.set_job(self.task, name, "queued")
+            enqueue(self.job.definition.instance, self.task, name)
+        log.info("chunks_sent", chunks=len(ranges), loaded=len(done))
+
+    def load_chunk(self, index: int) -> None:
+        ranges = self.state.chunks(self.task, self.table)
+        if ranges is None or index >= len(ranges):
+            log.info("chunk_not_planned")  # the table was reset since (reload-target)
+            return
+        if index in self.state.chunks_done(self.task, self.table):
+            log.info("chunk_already_loaded")
+            return
+        started = time.monotonic()
+
+        def attempt() -> int:
+            source = open_source(self.job.source_ep)
+            target = open_target(self.job.target_ep)
+            try:
+                return self._copy(source, target, ranges[index])
+            finally:
+                source.close()
+                target.close()
+
+        ok, rows = self._guarded("full_load_chunk", attempt, stopped=None)
+        if not ok:
+            return
+        loaded = self.state.chunk_done(self.task, self.table, index, rows)
+        log.info("chunk_loaded", rows=rows, seconds=round(time.monotonic() - started, 3),
+                 chunks_loaded=loaded, chunks=len(ranges))
+        if loaded == len(ranges):
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.state.table_states(self.task).get(str(self.table)) in ("pending", "loading"):
+            self.state.set_table_state(self.task, self.table, self.final, FullLoadEndTime=time.time())
+            log.info("table_loaded", chunks=True)
+
+    @property
+    def mapped(self) -> TableMap:
+        return self.job.maps[self.table]  # read inside a guarded attempt: a rule that cannot apply fails the table
+
+    def _copy(self, source, target, within: KeyRange | None) -> int:
+        mapped = self.mapped
+        # Bytes straight through only when the rules change nothing (a LOB limit needs each value seen).
+        raw = target.bulk_format(mapped.load) if mapped.identity else None
+        batches = source.snapshot(mapped.read, batch_rows=self.settings.commit_rate, where=mapped.filters,
+                                  within=within, raw=raw)
+        # Rows of a chunk count when it commits; a whole table's as its batches go in.
+        counted = _progress(self.job, self.table, mapped, mapped.batches(batches), count=within is None)
+        # DO_NOTHING keeps what the target had: a chunk that runs again then meets its own rows.
+        replace = within if self.settings.prep_mode != "keep" else None
+        return target.load(mapped.load, counted, within=replace)
+
+    def _guarded(self, what: str, fn: Callable[[], int | None], stopped: str | None) -> tuple[bool, int | None]:
+        """Run with retries: (True, result), or (False, None) after failing the table."""
+        try:
+            return True, retrying(self.job, what, fn)
+        except Stop:
+            if stopped:
+                self.state.set_table_state(self.task, self.table, stopped)
+            raise
+        except (DataError, ConfigError, PositionLost) as exc:
+            self.job.fail_table(self.table, describe_error(exc))
+            return False, None
 
 
-def _progress(job: Job, table: TableId, mapped: TableMap, batches: Iterable[Batch]) -> Iterator[Batch]:
+def _progress(job: Job, table: TableId, mapped: TableMap, batches: Iterable[Batch], count: bool) -> Iterator[Batch]:
     """Count rows (and truncated LOBs) as the target takes each batch, and stop between batches when asked."""
     stats_key = str(table)
     for batch in batches:
@@ -73,5 +176,5 @@ def _progress(job: Job, table: TableId, mapped: TableMap, batches: Iterable[Batc
         truncated = mapped.take_truncations()
         if truncated:
             log.warning("lob_truncated", values=truncated, limit_bytes=mapped.lob_limit)
-        job.state.add_stats(job.task, {stats_key: {"FullLoadRows": batch.count, "LobTruncations": truncated}},
-                            rates={"FullLoadRowsTarget": batch.count})
+        counts = {"FullLoadRows": batch.count if count else 0, "LobTruncations": truncated}
+        job.state.add_stats(job.task, {stats_key: counts}, rates={"FullLoadRowsTarget": batch.count})

@@ -10,8 +10,8 @@ import threading
 
 from . import logs
 from .app import LEASE_SECONDS, redis_client
+from .dispatch import enqueue
 from .state import StateStore
-from .tasks import enqueue
 
 log = logs.get_logger(__name__)
 

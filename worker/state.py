@@ -11,6 +11,8 @@ Every Redis key name lives in this module::
     dms:task:{task}:lease:{job}       string  owner id, with a TTL renewed by the job's heartbeat
     dms:task:{task}:cache:{table}     stream  changes cached while the table loads (worker/cache.py)
     dms:task:{task}:rate:{second}     hash    rows counted in that epoch second (throughput), expires
+    dms:task:{task}:chunks:{table}    hash    "ranges" -> the table's load chunks (KeyRange JSON list);
+                                              "done:{i}" -> rows loaded by chunk i
     dms:instance:{instance}:worker:{name}  string  a live worker of the instance (expires unless renewed)
 """
 
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
 import redis
 
-from connectors.base import Column, Position, TableId, TableSchema
+from connectors.base import Column, KeyRange, Position, TableId, TableSchema
 
 # Internal table states and the TableState DMS shows for each.
 TABLE_STATES = {
@@ -40,9 +42,23 @@ DONE_STATES = ("live", "completed", "failed")
 # Rows counted per epoch second for throughput figures; buckets outlive any window read from them.
 RATE_BUCKET_TTL = 120
 
-# Job names: one full-load job per table, one CDC job per task.
+# Job names: one full-load job per table (plus one per chunk of a table loaded in chunks), one
+# CDC job per task.
 FULL_LOAD_PREFIX = "full_load:"
 CDC_JOB = "cdc"
+
+
+def full_load_job(table: TableId | str, chunk: int | None = None) -> str:
+    """``full_load:<table>`` for a table's job, ``full_load#<chunk>:<table>`` for one of its chunks."""
+    return f"full_load#{chunk}:{table}" if chunk is not None else f"{FULL_LOAD_PREFIX}{table}"
+
+
+def parse_full_load_job(job: str) -> tuple[str, int | None]:
+    """(table, chunk or None) of a full-load job name."""
+    if job.startswith(FULL_LOAD_PREFIX):
+        return job.removeprefix(FULL_LOAD_PREFIX), None
+    chunk, _, table = job.removeprefix("full_load#").partition(":")
+    return table, int(chunk)
 
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -60,6 +76,16 @@ if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[3] and redis.call('exists', KEYS
   return 1
 end
 return 0
+"""
+
+
+# Record chunk ARGV[1] as loaded with ARGV[2] rows, counted into FullLoadRows the first time only;
+# returns how many chunks are loaded.
+_CHUNK_DONE = """
+if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('hincrby', KEYS[2], 'FullLoadRows', ARGV[2])
+end
+return redis.call('hlen', KEYS[1]) - 1
 """
 
 
@@ -94,6 +120,7 @@ class StateStore:
         self._renew = client.register_script(_RENEW)
         self._reclaim = client.register_script(_RECLAIM)
         self._claim_start = client.register_script(_CLAIM_START)
+        self._chunk_done = client.register_script(_CHUNK_DONE)
 
     # -- key names -------------------------------------------------------------------------------
 
@@ -142,7 +169,7 @@ class StateStore:
 
     def reset_run(self, task: str) -> None:
         """Forget the progress of a previous run: table states, statistics, caches and jobs."""
-        self._delete_matching(task, "states", "jobs", "stats:*", "cache:*", "lease:*", "rate:*")
+        self._delete_matching(task, "states", "jobs", "stats:*", "cache:*", "lease:*", "rate:*", "chunks:*")
 
     def _delete_matching(self, task: str, *patterns: str) -> None:
         keys = [k for p in patterns for k in self.r.scan_iter(match=f"dms:task:{task}:{p}", count=1000)]
@@ -239,6 +266,33 @@ class StateStore:
 
     def table_stats(self, task: str, table: TableId | str) -> dict[str, str]:
         return self.r.hgetall(self._stats_key(task, table))
+
+    # -- load chunks -----------------------------------------------------------------------------
+
+    def _chunks_key(self, task: str, table: TableId | str) -> str:
+        return f"dms:task:{task}:chunks:{table}"
+
+    def save_chunks(self, task: str, table: TableId | str, ranges: Sequence[KeyRange]) -> None:
+        key = self._chunks_key(task, table)
+        pipe = self.r.pipeline()
+        pipe.delete(key)
+        pipe.hset(key, "ranges", json.dumps([r.to_json() for r in ranges]))
+        pipe.execute()
+
+    def chunks(self, task: str, table: TableId | str) -> list[KeyRange] | None:
+        """The key ranges a table is loaded in, or None while it is not split."""
+        text = self.r.hget(self._chunks_key(task, table), "ranges")
+        return [KeyRange.from_json(r) for r in json.loads(text)] if text else None
+
+    def chunks_done(self, task: str, table: TableId | str) -> dict[int, int]:
+        """Chunk index -> rows it loaded, for the chunks loaded so far."""
+        raw = self.r.hgetall(self._chunks_key(task, table))
+        return {int(k.removeprefix("done:")): int(v) for k, v in raw.items() if k.startswith("done:")}
+
+    def chunk_done(self, task: str, table: TableId | str, chunk: int, rows: int) -> int:
+        """Record a loaded chunk (its rows count once, however often it ran); returns the chunks loaded."""
+        keys = [self._chunks_key(task, table), self._stats_key(task, table)]
+        return int(self._chunk_done(keys=keys, args=[f"done:{chunk}", rows]))
 
     # -- jobs and leases -------------------------------------------------------------------------
 

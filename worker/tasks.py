@@ -11,16 +11,14 @@ import threading
 from connectors.errors import DmsError, Stop
 
 from . import logs
-from .app import app, configured_app, queue_name, redis_client
+from .app import app, redis_client
 from .cdc import run_cdc
+from .dispatch import CDC, FULL_LOAD
 from .full_load import run_full_load
 from .job import SHUTDOWN, Handoff, Job, LeaseHeld, describe_error
-from .state import CDC_JOB, FULL_LOAD_PREFIX, StateStore
+from .state import CDC_JOB, StateStore, full_load_job
 
 log = logs.get_logger(__name__)
-
-FULL_LOAD = "dms.full_load"
-CDC = "dms.cdc"
 
 
 def _run(task_id: str, job_name: str, body) -> None:
@@ -43,8 +41,8 @@ def _run(task_id: str, job_name: str, body) -> None:
 
 
 @app.task(name=FULL_LOAD)
-def full_load(task_id: str, table: str) -> None:
-    _run(task_id, FULL_LOAD_PREFIX + table, lambda job: run_full_load(job, table))
+def full_load(task_id: str, table: str, chunk: int | None = None) -> None:
+    _run(task_id, full_load_job(table, chunk), lambda job: run_full_load(job, table, chunk))
 
 
 CDC_THREADS: list[threading.Thread] = []
@@ -62,14 +60,3 @@ def hand_off_all(timeout: float = 20.0) -> None:
     SHUTDOWN.set()
     for thread in list(CDC_THREADS):
         thread.join(timeout)
-
-
-def enqueue(instance: str, task_id: str, job_name: str) -> None:
-    """Send one job to the instance's queues (the only place jobs are sent from)."""
-    celery = configured_app()
-    if job_name == CDC_JOB:
-        celery.send_task(CDC, args=[task_id], queue=queue_name(instance, "cdc"), shadow=f"{task_id} cdc")
-    else:
-        table = job_name.removeprefix(FULL_LOAD_PREFIX)
-        celery.send_task(FULL_LOAD, args=[task_id, table], queue=queue_name(instance, "full_load"),
-                      shadow=f"{task_id} full-load {table}")

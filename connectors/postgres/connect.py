@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 
-from connectors.base import Endpoint
+from connectors.base import Endpoint, KeyRange
 from connectors.errors import ConfigError, DataError, DmsError, PositionLost, TransientError
 
 _SSL = {"none": "disable", "require": "require", "verify-ca": "verify-ca", "verify-full": "verify-full"}
@@ -90,6 +90,23 @@ def quote_ident(name: str) -> str:
 
 def qualified(schema: str, name: str) -> str:
     return f"{quote_ident(schema)}.{quote_ident(name)}"
+
+
+def key_range_sql(key: Sequence[str], types: Sequence[str], within: KeyRange | None) -> tuple[str, list[Any]]:
+    """A WHERE clause (with its parameters) selecting the rows of a key range; ("", []) for the whole table.
+
+    Row comparisons over the key columns, so composite keys order as the primary key index does.
+    """
+    if within is None or within.whole:
+        return "", []
+    columns = "ROW(" + ", ".join(quote_ident(k) for k in key) + ")"
+    values = "ROW(" + ", ".join(f"%s::{t}" for t in types) + ")"
+    parts, params = [], []
+    for op, bound in ((">", within.after), ("<=", within.upto)):
+        if bound is not None:
+            parts.append(f"{columns} {op} {values}")
+            params.extend(bound)
+    return " WHERE " + " AND ".join(parts), params
 
 
 def task_object_name(task: str) -> str:

@@ -15,6 +15,7 @@ from .connect import classify, connect
 from .copytext import decoder_for, parse_lines
 
 COPY_TEXT = "postgres-copy-text"
+COPY_BINARY = "postgres-copy-binary"  # only ever loaded as-is, into columns of the very same types
 
 
 def row_decoder(schema: TableSchema, type_of: Callable[[str], str] | None = None):
@@ -29,16 +30,23 @@ def row_decoder(schema: TableSchema, type_of: Callable[[str], str] | None = None
 
 
 def copy_out(ep: Endpoint, sql: str, batch_rows: int, decode) -> Iterator[Batch]:
+    """COPY text, cut into batches of whole rows that decode into row dicts."""
     return _CopyReader(ep, sql, batch_rows, decode).batches()
+
+
+def copy_out_binary(ep: Endpoint, sql: str) -> Iterator[Batch]:
+    """COPY ... (FORMAT binary) passed through as it comes: bytes cut anywhere, never rows."""
+    return _CopyReader(ep, sql, 0, None).chunks()
 
 
 class _CopyReader:
     """COPY ... TO STDOUT on a thread, through an OS pipe, cut into batches at row boundaries.
 
-    psycopg2 writes every row into the pipe with C-level writes, so no Python code runs per row;
+    psycopg2 writes every row into the pipe from C, so no Python code of ours runs per row;
     the consumer reads the pipe in large chunks and cuts each batch after its last newline (in COPY
     text a newline always ends a row: newlines inside values are escaped). The pipe blocks the
     producer when the consumer (the target) is slower, which bounds memory whatever the table size.
+    It hands over one row per write: a buffer on the pipe turns those into large writes.
     """
 
     CHUNK = 1 << 20
@@ -50,14 +58,16 @@ class _CopyReader:
 
     def _run(self, conn: Any, write_fd: int) -> None:
         try:
-            with open(write_fd, "wb", buffering=0) as sink, conn.cursor() as cur:
+            with open(write_fd, "wb", buffering=self.CHUNK) as sink, conn.cursor() as cur:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 cur.copy_expert(self.sql, sink, size=self.CHUNK)
             conn.rollback()
         except BaseException as exc:  # raised by the consumer after it has read what came before
             self.error = exc if self.cancelled else classify(exc, self.ep)
 
-    def batches(self) -> Iterator[Batch]:
+    @contextlib.contextmanager
+    def _pipe(self) -> Iterator[Any]:
+        """The read end of a pipe that the COPY fills from a thread; closing it stops the COPY."""
         conn = connect(self.ep)
         read_fd, write_fd = os.pipe()
         with contextlib.suppress(OSError):
@@ -66,6 +76,25 @@ class _CopyReader:
         thread.start()
         source = open(read_fd, "rb", buffering=0)  # noqa: SIM115  (closed in finally)
         try:
+            yield source
+            thread.join()
+            if self.error is not None:
+                raise self.error
+        finally:
+            source.close()  # a producer still writing gets EPIPE and ends
+            if thread.is_alive():
+                self.cancelled = True
+                conn.cancel()
+                thread.join(10)
+            conn.close()
+
+    def chunks(self) -> Iterator[Batch]:
+        with self._pipe() as source:
+            while chunk := source.read(self.CHUNK):
+                yield Batch(0, raw=(COPY_BINARY, chunk))
+
+    def batches(self) -> Iterator[Batch]:
+        with self._pipe() as source:
             parts: list[bytes] = []
             rows = size = 0
             while chunk := source.read(self.CHUNK):
@@ -78,15 +107,5 @@ class _CopyReader:
                     yield Batch(rows, raw=(COPY_TEXT, data[:cut]), decode=self.decode)
                     rest = data[cut:]
                     parts, rows, size = ([rest], 0, len(rest)) if rest else ([], 0, 0)
-            thread.join()
-            if self.error is not None:
-                raise self.error
             if size:
                 yield Batch(rows, raw=(COPY_TEXT, b"".join(parts)), decode=self.decode)
-        finally:
-            source.close()  # a producer still writing gets EPIPE and ends
-            if thread.is_alive():
-                self.cancelled = True
-                conn.cancel()
-                thread.join(10)
-            conn.close()

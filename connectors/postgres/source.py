@@ -16,6 +16,7 @@ from connectors.base import (
     Column,
     Endpoint,
     Filter,
+    KeyRange,
     Op,
     Position,
     TableId,
@@ -27,8 +28,8 @@ from connectors.errors import ConfigError, PositionLost, TransientError
 from connectors.filters import where_clause
 
 from . import pgoutput
-from .connect import classify, connect, qualified, quote_ident, task_object_name
-from .copyout import copy_out, row_decoder
+from .connect import classify, connect, key_range_sql, qualified, quote_ident, task_object_name
+from .copyout import COPY_BINARY, copy_out, copy_out_binary, row_decoder
 from .copytext import decoder_for, oid_type_name
 
 _PORTABLE = {
@@ -65,6 +66,14 @@ ORDER BY i.indrelid, i.indisprimary
 """
 
 
+def _column(table: TableSchema, name: str) -> Column:
+    return next(c for c in table.columns if c.name == name)
+
+
+def _native(table: TableSchema, name: str) -> str:
+    return _column(table, name).native or "text"
+
+
 class PostgresSource:
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.CDC, Capability.BEFORE_IMAGE})
 
@@ -72,6 +81,7 @@ class PostgresSource:
         self.ep = endpoint
         self._conn = connect(endpoint, autocommit=True)
         self._repl: Any = None
+        self._ack_lsn = 0
         self._sysid: str | None = None
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -194,29 +204,48 @@ class PostgresSource:
         return Position(self._log(slot), lsn, 0, pgoutput.lsn_to_str(lsn))
 
     def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
-                 where: Sequence[Filter] = ()) -> Iterator[Batch]:
+                 where: Sequence[Filter] = (), within: KeyRange | None = None,
+                 raw: str | None = None) -> Iterator[Batch]:
         cols = ", ".join(quote_ident(c) for c in table.column_names)
         order = f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}" if ordered and table.key else ""
-        select = f"SELECT {cols} FROM {qualified(table.table.schema, table.table.name)}{self._where(where)}{order}"
+        chunk, params = key_range_sql(table.key, [_native(table, k) for k in table.key], within)
+        # mogrify reads % as a placeholder, so a % in a filter's column name is doubled
+        filters, values = where_clause(where, lambda c: quote_ident(c).replace("%", "%%"), "%s")
+        conditions = " AND ".join(c.removeprefix(" WHERE ") for c in (chunk, filters) if c)
+        select = f"SELECT {cols} FROM {qualified(table.table.schema, table.table.name)}"
+        if conditions:
+            with self._conn.cursor() as cur:
+                select = cur.mogrify(f"{select} WHERE {conditions}", params + values).decode()
+        select += order
+        if raw == COPY_BINARY:
+            return copy_out_binary(self.ep, f"COPY ({select}) TO STDOUT (FORMAT binary)")
         return copy_out(self.ep, f"COPY ({select}) TO STDOUT", batch_rows, row_decoder(table))
-
-    def _where(self, filters: Sequence[Filter]) -> str:
-        # mogrify reads % as a placeholder, so a % in a column name is doubled
-        sql, args = where_clause(filters, lambda c: quote_ident(c).replace("%", "%%"), "%s")
-        if not sql:
-            return ""
-        with self._conn.cursor() as cur:
-            return cur.mogrify(sql, args).decode()
+    def split(self, table: TableSchema, rows_per_chunk: int) -> list[KeyRange]:
+        """Equal spans of a single integer key, sized from the planner's row estimate."""
+        whole = [KeyRange()]
+        if len(table.key) != 1 or _column(table, table.key[0]).type not in ("int2", "int4", "int8"):
+            return whole
+        name = qualified(table.table.schema, table.table.name)
+        key = quote_ident(table.key[0])
+        (low, high, estimate), = self._query(
+            f"SELECT min({key}), max({key}), (SELECT reltuples FROM pg_class WHERE oid = %s::regclass) FROM {name}",
+            (name,))
+        if low is None:
+            return whole
+        rows = estimate if estimate and estimate > 0 else high - low + 1  # never analysed: assume dense keys
+        chunks = min(round(rows / rows_per_chunk), high - low + 1)
+        if chunks < 2:
+            return whole
+        span = (high - low + 1) / chunks
+        return KeyRange.between([(low - 1 + round(span * i),) for i in range(1, chunks)])
 
     def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
         return _ChangeReader(self, task, start, tables).changes()
 
     def ack(self, upto: Position) -> None:
-        if self._repl is not None:
-            try:
-                self._repl.cursor_.send_feedback(flush_lsn=upto.major)
-            except psycopg2.Error as exc:
-                raise classify(exc, self.ep) from None
+        # The stream's own loop sends it, at its next message: the stream may be read on another
+        # thread, and one replication connection must not be used by two threads at once.
+        self._ack_lsn = max(self._ack_lsn, upto.major)
 
     def drop_cdc(self, task: str) -> None:
         """Drop the slot and publication the task created; ones named by the endpoint are the user's."""
@@ -288,7 +317,11 @@ class _ChangeReader:
         in_txn = False
         commit_lsn, commit_time, xid, index = 0, 0.0, "", 0
         last_end = self.start.major
+        acked = 0
         while True:
+            if self.source._ack_lsn != acked:
+                acked = self.source._ack_lsn
+                cur.send_feedback(flush_lsn=acked)
             msg = cur.read_message()
             if msg is None:
                 ready = select.select([conn], [], [], self.IDLE)[0]

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import psycopg2
 import psycopg2.extras
 
-from connectors.base import Batch, Capability, Change, Endpoint, Op, Position, PrepMode, TableId, TableSchema
+from connectors.base import (
+    Batch,
+    Capability,
+    Change,
+    Endpoint,
+    KeyRange,
+    Op,
+    Position,
+    PrepMode,
+    TableId,
+    TableSchema,
+)
 from connectors.errors import DataError
 from connectors.net_effect import net_effect, segments
 
-from .connect import classify, connect, qualified, quote_ident
-from .copyout import COPY_TEXT, copy_out, row_decoder
+from .connect import classify, connect, key_range_sql, qualified, quote_ident
+from .copyout import COPY_BINARY, COPY_TEXT, copy_out, row_decoder
 from .copytext import encoder_for, format_rows
 
 CHECKPOINTS = "awsdms_txn_state"  # DMS's name for its checkpoint control table
@@ -46,12 +58,10 @@ class _BatchStream:
         self.batches = iter(batches)
         self.encoders = [encoder_for(column_type(schema, n)) for n in schema.column_names]
         self.names = schema.column_names
-        self.count = 0
 
     def read(self, size: int = -1) -> bytes:
         for batch in self.batches:
-            self.count += batch.count
-            if batch.raw is not None and batch.raw[0] == COPY_TEXT:
+            if batch.raw is not None and batch.raw[0] in (COPY_TEXT, COPY_BINARY):
                 return batch.raw[1]
             data = format_rows(([row.get(n) for n in self.names] for row in batch.rows()), self.encoders)
             if data:
@@ -119,12 +129,40 @@ class PostgresTarget:
 
         self._run(prep)
 
-    def load(self, table: TableSchema, batches: Iterable[Batch]) -> int:
-        stream = _BatchStream(table, batches)
+    def bulk_format(self, table: TableSchema) -> str | None:
+        """Binary COPY from a PostgreSQL source whose column types are exactly the target table's.
+
+        Binary COPY carries no type names: it is only safe between identical built-in types (an
+        enum's or array's binary form names type OIDs that differ between databases)."""
+        if table.engine != "postgres" or any(c.type in ("array", "other") or not c.native for c in table.columns):
+            return None
+
+        def types(cur: Any) -> dict[str, str]:
+            cur.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                        (qualified(table.table.schema, table.table.name),))
+            return dict(cur.fetchall())
+
+        found = self._run(types)
+        return COPY_BINARY if all(found.get(c.name) == c.native for c in table.columns) else None
+
+    def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
+        batches = iter(batches)
+        first = next(batches, None)
+        binary = first is not None and first.raw is not None and first.raw[0] == COPY_BINARY
+        stream = _BatchStream(table, itertools.chain([first] if first else [], batches))
+        name = qualified(table.table.schema, table.table.name)
         cols = ", ".join(quote_ident(n) for n in table.column_names)
-        sql = f"COPY {qualified(table.table.schema, table.table.name)} ({cols}) FROM STDIN"
-        self._run(lambda cur: cur.copy_expert(sql, stream, size=1 << 20))
-        return stream.count
+        sql = f"COPY {name} ({cols}) FROM STDIN" + (" (FORMAT binary)" if binary else "")
+        where, params = key_range_sql(table.key, [column_type(table, k) for k in table.key], within)
+
+        def copy(cur: Any) -> int:
+            if where:  # a chunk loaded again: its earlier rows (committed before a crash) go first
+                cur.execute(f"DELETE FROM {name}{where}", params)
+            cur.copy_expert(sql, stream, size=1 << 20)
+            return cur.rowcount
+
+        return self._run(copy)
 
     # -- change apply ----------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from connectors.base import Batch, Endpoint, Row
+from connectors.base import Batch, Endpoint, KeyRange, Row
 from connectors.errors import ConfigError, DataError, DmsError, TransientError
 
 BUSY_SECONDS = 30.0  # a writer holds the file's one write lock; wait this long for it before giving up
@@ -135,3 +135,16 @@ def quote_ident(name: str) -> str:
 
 def quote_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def key_range_sql(key: Sequence[str], within: KeyRange | None) -> tuple[str, list[Any]]:
+    """A condition (with its parameters) selecting a key range, compared as row values; ("", []) for all rows."""
+    if within is None or within.whole:
+        return "", []
+    columns = "(" + ", ".join(quote_ident(k) for k in key) + ")"
+    parts, params = [], []
+    for op, bound in ((">", within.after), ("<=", within.upto)):
+        if bound is not None:
+            parts.append(f"{columns} {op} ({', '.join('?' * len(bound))})")
+            params.extend(bound)
+    return " AND ".join(parts), params

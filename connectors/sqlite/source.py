@@ -14,6 +14,7 @@ from connectors.base import (
     Column,
     Endpoint,
     Filter,
+    KeyRange,
     Position,
     TableId,
     TableRule,
@@ -24,7 +25,7 @@ from connectors.errors import ConfigError, PositionLost
 from connectors.filters import where_clause
 
 from . import capture
-from .connect import busy_ms, classify, open_source, quote_ident, read_batches
+from .connect import busy_ms, classify, key_range_sql, open_source, quote_ident, read_batches
 from .types import portable_type, schema_decoder
 
 SCHEMA = "main"  # SQLite's name for the database a file holds
@@ -145,12 +146,18 @@ class SqliteSource:
         return capture.after(capture.log_id(task), oldest - 1)
 
     def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
-                 where: Sequence[Filter] = ()) -> Iterator[Batch]:
+                 where: Sequence[Filter] = (), within: KeyRange | None = None,
+                 raw: str | None = None) -> Iterator[Batch]:
         cols = ", ".join(quote_ident(c) for c in table.column_names)
         order = f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}" if ordered and table.key else ""
-        condition, args = where_clause(where, quote_ident, "?")  # a bound text value takes the column's affinity
-        select = f"SELECT {cols} FROM {quote_ident(table.table.name)}{condition}{order}"
-        return read_batches(self._conn, self.ep, select, batch_rows, schema_decoder(table), args)
+        filters, args = where_clause(where, quote_ident, "?")  # a bound text value takes the column's affinity
+        chunk, bounds = key_range_sql(table.key, within)
+        conditions = " AND ".join(c for c in (filters.removeprefix(" WHERE "), chunk) if c)
+        select = f"SELECT {cols} FROM {quote_ident(table.table.name)}{' WHERE ' + conditions if conditions else ''}"
+        return read_batches(self._conn, self.ep, select + order, batch_rows, schema_decoder(table), args + bounds)
+
+    def split(self, table: TableSchema, rows_per_chunk: int) -> list[KeyRange]:
+        return [KeyRange()]  # one file, one writer: a SQLite table loads as one job
 
     def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
         if self.slot_position(task) is None:

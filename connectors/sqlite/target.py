@@ -11,11 +11,22 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from connectors.base import Batch, Capability, Change, Endpoint, Op, Position, PrepMode, TableId, TableSchema
+from connectors.base import (
+    Batch,
+    Capability,
+    Change,
+    Endpoint,
+    KeyRange,
+    Op,
+    Position,
+    PrepMode,
+    TableId,
+    TableSchema,
+)
 from connectors.errors import DataError
 from connectors.net_effect import net_effect, segments
 
-from .connect import classify, open_target, quote_ident, read_batches
+from .connect import classify, key_range_sql, open_target, quote_ident, read_batches
 from .types import bind, declared_type, row_encoder, schema_decoder
 
 CHECKPOINTS = "awsdms_txn_state"  # DMS's name for its checkpoint control table, as on PostgreSQL
@@ -75,7 +86,13 @@ class SqliteTarget:
 
         self._run(prep)
 
-    def load(self, table: TableSchema, batches: Iterable[Batch]) -> int:
+    def bulk_format(self, table: TableSchema) -> str | None:
+        return None  # rows, always
+
+    def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
+        chunk, bounds = key_range_sql(table.key, within)
+        if chunk:  # a chunk loaded again: what an earlier run of it committed goes first
+            self._run(lambda conn: conn.execute(f"DELETE FROM {_name(table)} WHERE {chunk}", bounds))
         names = table.column_names
         sql = f"INSERT INTO {_name(table)} ({', '.join(map(quote_ident, names))}) VALUES ({_marks(len(names))})"
         encode = row_encoder(table, names)

@@ -1,4 +1,4 @@
-"""The benchmarks keep working: a tiny run of each, checking the figures they report."""
+"""The benchmarks keep working: `python -m bench all --smoke`, checking the figures it reports."""
 
 from __future__ import annotations
 
@@ -13,13 +13,32 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_full_load_bench_smoke(tmp_path):
+def test_every_bench_runs_at_smoke_size(tmp_path):
     out = tmp_path / "figures.json"
-    proc = subprocess.run([sys.executable, "-m", "bench", "full-load", "--rows", "3000", "--repeat", "1",
-                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "bench", "all", "--smoke", "--json", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    figures = json.loads(out.read_text())["full-load"]
-    assert figures["rows"] == 3000
-    assert set(figures["methods"]) == {"copy binary pipe", "copy text pipe", "opendms (1 worker)", "opendms table load"}
-    assert all(m["rows_per_s"] > 0 for m in figures["methods"].values())
-    assert "vs binary pipe" in proc.stdout
+    figures = json.loads(out.read_text())
+
+    loads = figures["full-load"]
+    assert len(loads) == 2  # one big table, many small ones
+    for shape in loads.values():
+        assert set(shape["methods"]) == {"copy binary pipe", "pg_dump | psql", "opendms"}
+        assert all(m["rows_per_s"] > 0 and m["ratio_to_binary_pipe"] > 0 for m in shape["methods"].values())
+        assert len(shape["worker_peak_rss_mb"]) == shape["workers"] and all(shape["worker_peak_rss_mb"])
+
+    cdc = figures["cdc"]
+    assert len(cdc["workloads"]) == 2
+    for run in [*cdc["workloads"].values(), cdc["backlog"]]:
+        assert set(run) == {"native logical replication", "opendms"}
+        assert all(r["rows_per_s"] > 0 and r["ratio_to_native"] > 0 for r in run.values())
+
+    latency = figures["latency"]["systems"]["opendms"]
+    expected = figures["sizes"]["rate"] * figures["sizes"]["seconds"]
+    assert latency["changes"] == expected  # every change arrived, and was timed
+    assert 0 < latency["p50_s"] <= latency["p95_s"] <= latency["p99_s"] <= latency["max_s"]
+
+    memory = figures["memory"]
+    assert len(memory["sizes"]) == 2 and all(s["peak_rss_mb"] > 0 for s in memory["sizes"].values())
+    for title in ("vs binary pipe", "vs native", "p99", "peak MB"):
+        assert title in proc.stdout

@@ -1,0 +1,20 @@
+"""Sending jobs: the one place that puts a job on an instance's queues."""
+
+from __future__ import annotations
+
+from .app import configured_app, queue_name
+from .state import CDC_JOB, parse_full_load_job
+
+FULL_LOAD = "dms.full_load"
+CDC = "dms.cdc"
+
+
+def enqueue(instance: str, task_id: str, job_name: str) -> None:
+    """Send one job to the instance's queues; the message carries ids only."""
+    celery = configured_app()
+    if job_name == CDC_JOB:
+        celery.send_task(CDC, args=[task_id], queue=queue_name(instance, "cdc"), shadow=f"{task_id} cdc")
+        return
+    table, chunk = parse_full_load_job(job_name)
+    celery.send_task(FULL_LOAD, args=[task_id, table, chunk], queue=queue_name(instance, "full_load"),
+                     shadow=f"{task_id} full-load {table}" + (f" chunk {chunk}" if chunk is not None else ""))
