@@ -80,7 +80,7 @@ class _TableLoad:
             self.state.set_table_state(self.task, self.table, "loading", FullLoadStartTime=time.time(),
                                        FullLoadRows=0, LoadedBy=self.job.owner)
             target.prepare(self.mapped.target, self.settings.prep_mode)
-            ranges = source.split(self.schema, CHUNK_ROWS)
+            ranges = self._ranges(source)
             if len(ranges) == 1:
                 return self._copy(source, target, None)
             self.state.save_chunks(self.task, self.table, ranges)
@@ -89,6 +89,20 @@ class _TableLoad:
         finally:
             source.close()
             target.close()
+
+    def _ranges(self, source) -> list[KeyRange]:
+        """The table's chunks: a parallel-load rule's, or the source's own split of a big table."""
+        rule = self.job.definition.mappings.parallel_loads.get(self.table)
+        if rule is None:
+            return source.split(self.schema, CHUNK_ROWS)
+        if rule.type == "ranges" and rule.columns == tuple(self.schema.key):
+            return KeyRange.between(rule.boundaries)
+        # Partitions are tables of their own here, each loaded by its own job already; ranges over other
+        # columns than the key would need a delete by those columns on a reload: one job loads it whole.
+        if rule.type == "ranges":
+            log.warning("parallel_load_ranges_not_on_key", rule_id=rule.rule_id, columns=list(rule.columns),
+                        key=list(self.schema.key))
+        return [KeyRange()]
 
     def _send_chunks(self, ranges: list[KeyRange]) -> None:
         done = self.state.chunks_done(self.task, self.table)

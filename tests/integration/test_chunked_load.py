@@ -76,3 +76,21 @@ def test_chunked_load_survives_a_killed_worker_and_applies_cached_changes(dms, s
     wait_for(lambda: converged(src, dst, "wide"), 60, "target to equal source")
     assert len(state.chunks_done("chunky", "public.wide")) == 15
     assert "job_recovered" in dms.worker_log(1)
+
+
+def test_a_parallel_load_ranges_rule_sets_the_chunks(dms, src, dst):
+    execute(src, WIDE, WIDE_ROWS.format(n=5_000))
+    mappings = {"rules": [
+        {"rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",
+         "object-locator": {"schema-name": "public", "table-name": "wide"}},
+        {"rule-type": "table-settings", "rule-id": "2", "rule-name": "2",
+         "object-locator": {"schema-name": "public", "table-name": "wide"},
+         "parallel-load": {"type": "ranges", "columns": ["id"], "boundaries": [["1000"], ["2500"], ["4000"]]}}]}
+    dms.task("ranged", src, dst, "full-load", mappings=mappings)
+    dms.start_worker(concurrency=2)
+    dms.dms("task", "start", "ranged")
+    dms.wait_status("ranged", "stopped")
+    state = dms.state
+    assert [r.upto for r in state.chunks("ranged", "public.wide")] == [("1000",), ("2500",), ("4000",), None]
+    assert sorted(state.chunks_done("ranged", "public.wide").values()) == [1000, 1000, 1500, 1500]
+    assert table_text(dst, "wide") == table_text(src, "wide")
