@@ -46,8 +46,8 @@ start() {
             echo "max_connections = 100"
             echo "wal_level = $wal_level"
             if [ "$wal_level" = logical ]; then
-                echo "max_replication_slots = 20"
-                echo "max_wal_senders = 20"
+                echo "max_replication_slots = 100  # every CDC task of a test run keeps its slot"
+                echo "max_wal_senders = 100"
             fi
         } >> "$dir/postgresql.conf"
     fi
