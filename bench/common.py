@@ -34,6 +34,11 @@ FILL = """INSERT INTO {name} SELECT g, (g::bigint * 7919) % 100000, (g % 100000)
           FROM generate_series(1, {rows}) g"""
 
 
+# The baselines copy every value whole, so OpenDMS loads without DMS's default 32 KB LOB limit too
+# (full LOB mode): the same work on both sides, and the bytes can pass straight through.
+FULL_LOBS = {"TargetMetadata": {"FullLobMode": True, "LimitedSizeLobMode": False}}
+
+
 @dataclass
 class Servers:
     source: PostgresServer

@@ -14,6 +14,7 @@ import time
 from services import PG_BIN
 
 from .common import (
+    FULL_LOBS,
     Servers,
     checkpoint,
     create_table,
@@ -91,7 +92,7 @@ def measure(srv: Servers, title: str, spec: list[tuple[str, int]], repeat: int, 
 
 
 def _opendms(dms, src: str, dst: str, name: str) -> float:
-    dms.task(name, src, dst, "full-load")
+    dms.task(name, src, dst, "full-load", settings=FULL_LOBS)
     started = time.time()
     dms.dms("task", "start", name)
     if wait_status(dms, name, ("stopped", "failed")) != "stopped":

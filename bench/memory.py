@@ -5,7 +5,17 @@ Each size runs in a fresh worker process, so each peak (VmHWM from /proc) is tha
 
 from __future__ import annotations
 
-from .common import Servers, create_table, fresh_db, opendms, peak_rss_mb, print_table, wait_status, wait_workers
+from .common import (
+    FULL_LOBS,
+    Servers,
+    create_table,
+    fresh_db,
+    opendms,
+    peak_rss_mb,
+    print_table,
+    wait_status,
+    wait_workers,
+)
 
 
 def run(srv: Servers, *, sizes: tuple[int, ...]) -> dict:
@@ -19,7 +29,7 @@ def run(srv: Servers, *, sizes: tuple[int, ...]) -> dict:
             wait_workers(dms, 1)
             idle = peak_rss_mb(worker.pid)
             task = f"mem-{dms.suffix}"  # unique in the shared Redis
-            dms.task(task, src, dst, "full-load")
+            dms.task(task, src, dst, "full-load", settings=FULL_LOBS)
             dms.dms("task", "start", task)
             if wait_status(dms, task, ("stopped", "failed")) != "stopped":
                 raise RuntimeError("memory benchmark load failed")

@@ -79,7 +79,9 @@ class TableMap:
         self.passthrough = all(o.source for o in outs if not o.before) and [
             o.source for o in outs if o.source] == list(self.read.column_names)
         self.lob_limit = lob_limit
-        self.lob_columns = tuple(o for o in outs if o.source and by_name[o.source].type in _TRUNCATABLE)
+        # LOBs as DMS counts them: text and binary columns without a declared length (varchar(40) is no LOB)
+        self.lob_columns = tuple(o for o in outs if o.source and by_name[o.source].type in _TRUNCATABLE
+                                 and "(" not in (by_name[o.source].native or ""))
         self.truncation_fails = truncation_fails
         self.truncated = 0  # LOB values cut to lob_limit since last taken (take_truncations)
         self._predicates = [_predicate(f, by_name[f.column]) for f in filters]

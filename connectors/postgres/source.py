@@ -318,18 +318,24 @@ class _ChangeReader:
         commit_lsn, commit_time, xid, index = 0, 0.0, "", 0
         last_end = self.start.major
         acked = 0
+        quiet_since = time.monotonic()
         while True:
             if self.source._ack_lsn != acked:
                 acked = self.source._ack_lsn
                 cur.send_feedback(flush_lsn=acked)
             msg = cur.read_message()
             if msg is None:
-                ready = select.select([conn], [], [], self.IDLE)[0]
-                if not ready and not in_txn:
+                select.select([conn], [], [], self.IDLE)
+                # A heartbeat after IDLE seconds without a change, keepalives or not: while the client's
+                # flush position trails, the walsender sends a keepalive on every WAL write of the
+                # server (any database), so on a busy server the socket is never quiet for IDLE.
+                if not in_txn and time.monotonic() - quiet_since >= self.IDLE:
+                    quiet_since = time.monotonic()
                     # wal_end of the last keepalive: everything before it has been sent to us
                     last_end = max(last_end, cur.wal_end or 0)
                     yield Position(log, last_end, 0, pgoutput.lsn_to_str(last_end))
                 continue
+            quiet_since = time.monotonic()
             m = pgoutput.decode(msg.payload)
             kind = type(m)
             if kind is pgoutput.Begin:

@@ -70,7 +70,11 @@ def test_chunked_load_survives_a_killed_worker_and_applies_cached_changes(dms, s
     assert len(state.chunks("chunky", "public.wide")) == 15
     assert len(state.chunks_done("chunky", "public.wide")) < 15  # killed in the middle of the load
     dms.start_worker(concurrency=2)
-    dms.wait_live("chunky", timeout=120)
+    try:
+        dms.wait_live("chunky", timeout=60)
+    except AssertionError:  # which chunk or job is missing
+        raise AssertionError(f"{state.jobs('chunky')} {state.chunks_done('chunky', 'public.wide')} "
+                             f"{state.table_states('chunky')}") from None
     counts = writer.stop()
     assert counts["insert"] > 0
     wait_for(lambda: converged(src, dst, "wide"), 60, "target to equal source")
