@@ -170,7 +170,7 @@ class _Replicator:
                                      "CDCIncomingChanges": in_memory + cached}
         if self.last is not None:
             fields["cdc_read"] = self.last
-        if self.caught_up and not self.batch:
+        if self.caught_up and not in_memory and not cached:
             # Nothing waiting on either side: DMS reports no latency rather than the age of the last change.
             fields["CDCLatencySource"] = fields["CDCLatencyTarget"] = 0.0
         elif self.last_commit_read is not None:

@@ -16,5 +16,6 @@ def enqueue(instance: str, task_id: str, job_name: str) -> None:
         celery.send_task(CDC, args=[task_id], queue=queue_name(instance, "cdc"), shadow=f"{task_id} cdc")
         return
     table, chunk = parse_full_load_job(job_name)
-    celery.send_task(FULL_LOAD, args=[task_id, table, chunk], queue=queue_name(instance, "full_load"),
+    args = [task_id, table] if chunk is None else [task_id, table, chunk]  # readable in Flower
+    celery.send_task(FULL_LOAD, args=args, queue=queue_name(instance, "full_load"),
                      shadow=f"{task_id} full-load {table}" + (f" chunk {chunk}" if chunk is not None else ""))
