@@ -75,6 +75,9 @@ class Position:
             raise ValueError(f"cannot order {self.log} against {other.log}")
         return (self.major, self.minor) < (other.major, other.minor)
 
+    def __gt__(self, other: Position) -> bool:
+        return other < self
+
     @property
     def stream_id(self) -> str:
         """A Redis Stream id: two 64-bit integers, ordered exactly like the position."""
@@ -106,6 +109,10 @@ class Change:
     after: Row | None = None  # INSERT/UPDATE: new row; an absent column is unchanged (TOAST)
     commit_time: float | None = None  # epoch seconds
     txid: str | None = None
+    # Values are the source engine's text spellings (its output functions), not Python values: a
+    # target of the same engine (Target.text_engine) takes them as they are, saving a decode and an
+    # encode per value; for anything else Source.decode turns them into Python values first.
+    text: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +309,10 @@ class Source(Protocol):
         source transaction, or a heartbeat while the log is idle (minor 0). Callers apply whole
         transactions by cutting their batches only there."""
 
+    def decode(self, table: TableSchema, change: Change) -> Change:
+        """A change with ``text`` values as the same change with Python values (only sources that
+        stream text need it)."""
+
     def ack(self, upto: Position) -> None:
         """Everything at or before ``upto`` is durably applied; the source may discard it."""
 
@@ -313,6 +324,8 @@ class Source(Protocol):
 
 class Target(Protocol):
     capabilities: ClassVar[frozenset[Capability]]
+    #: the source engine whose ``Change.text`` values this target applies as they are (None: none)
+    text_engine: ClassVar[str | None]
 
     def check(self) -> list[str]: ...
 

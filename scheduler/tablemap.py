@@ -82,6 +82,7 @@ class TableMap:
         # LOBs as DMS counts them: text and binary columns without a declared length (varchar(40) is no LOB)
         self.lob_columns = tuple(o for o in outs if o.source and by_name[o.source].type in _TRUNCATABLE
                                  and "(" not in (by_name[o.source].native or ""))
+        self._lob_names = tuple(o.source for o in self.lob_columns)
         self.truncation_fails = truncation_fails
         self.truncated = 0  # LOB values cut to lob_limit since last taken (take_truncations)
         self._predicates = [_predicate(f, by_name[f.column]) for f in filters]
@@ -127,7 +128,8 @@ class TableMap:
         for o in self.outs:
             if o.source:
                 if o.source in row:  # absent: an unchanged TOAST value stays absent
-                    out[o.name] = self._cut(row[o.source], o.name)
+                    value = row[o.source]
+                    out[o.name] = self._cut(value, o.name) if o.source in self._lob_names else value
             elif o.before and change is not None:
                 # Without an old image the key is unchanged, so its old value is the new one.
                 old = before.get(o.before) if before else (row.get(o.before) if o.before in self.source.key else None)
@@ -149,13 +151,27 @@ class TableMap:
 
     # -- changes --------------------------------------------------------------------------------
 
+    def keeps(self, ch: Change) -> bool:
+        """The change reaches the target as it is. Text values qualify too: a value's text is never
+        shorter than the value (bytea's is hex), so text within the LOB limit needs no cut."""
+        if not self._plain:
+            return False
+        limit = self.lob_limit
+        if limit is None or not ch.after:
+            return True
+        after = ch.after
+        for name in self._lob_names:  # only LOBs are cut (a plain map keeps the source's names)
+            v = after.get(name)
+            if v is not None and len(v) > limit:
+                return False
+        return True
+
     def changes(self, ch: Change) -> list[Change]:
         """A source change as the target's changes: none (filtered out), one, or two deletes (a row
         re-keyed out of the filter)."""
         if ch.op is Op.TRUNCATE:
             return [replace(ch, table=self.target.table)]
-        if self._plain and not any(isinstance(v, str | bytes) and len(v) > self.lob_limit  # type: ignore[operator]
-                                   for v in (ch.after or {}).values()):
+        if self.keeps(ch):
             return [ch]
         if self._predicates and ch.op is not Op.DELETE:
             after = ch.after or {}

@@ -39,16 +39,16 @@ def _untag(row: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def encode_change(ch: Change) -> str:
     return json.dumps(
-        [ch.op.value, ch.before, ch.after, ch.commit_time, ch.txid, ch.position.token],
+        [ch.op.value, ch.before, ch.after, ch.commit_time, ch.txid, ch.position.token, ch.text],
         default=_default, separators=(",", ":"),
     )
 
 
 def decode_change(table: TableId, log: str, stream_id: str, data: str) -> Change:
-    op, before, after, commit_time, txid, token = json.loads(data)
+    op, before, after, commit_time, txid, token, *text = json.loads(data)  # entries cached before 0.2 lack text
     major, minor = stream_id.split("-")
     position = Position(log, int(major), int(minor), token)
-    return Change(table, Op(op), position, _untag(before), _untag(after), commit_time, txid)
+    return Change(table, Op(op), position, _untag(before), _untag(after), commit_time, txid, bool(text and text[0]))
 
 
 class ChangeCache:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import select
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import psycopg2
@@ -19,6 +20,7 @@ from connectors.base import (
     KeyRange,
     Op,
     Position,
+    Row,
     TableId,
     TableRule,
     TableSchema,
@@ -30,7 +32,7 @@ from connectors.filters import where_clause
 from . import pgoutput
 from .connect import classify, connect, key_range_sql, qualified, quote_ident, task_object_name
 from .copyout import COPY_BINARY, copy_out, copy_out_binary, row_decoder
-from .copytext import decoder_for, oid_type_name
+from .copytext import decoder_for
 
 _PORTABLE = {
     "bool": "bool", "int2": "int2", "int4": "int4", "int8": "int8", "float4": "float4",
@@ -83,6 +85,7 @@ class PostgresSource:
         self._repl: Any = None
         self._ack_lsn = 0
         self._sysid: str | None = None
+        self._decoders: dict[TableId, dict[str, Any]] = {}
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -242,6 +245,22 @@ class PostgresSource:
     def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
         return _ChangeReader(self, task, start, tables).changes()
 
+    def decode(self, table: TableSchema, change: Change) -> Change:
+        """pgoutput's text values -> Python values, each column by its type."""
+        if not change.text or change.op is Op.DDL:
+            return change
+        decoders = self._decoders.get(table.table)
+        if decoders is None:
+            decoders = self._decoders[table.table] = {c.name: decoder_for(c.native or c.type) for c in table.columns}
+
+        def row(values: Row | None) -> Row | None:
+            if values is None:
+                return None
+            # a column added on the source after the plan stays text (its table stops at that change)
+            return {n: None if v is None else decoders.get(n, str)(v) for n, v in values.items()}
+
+        return replace(change, before=row(change.before), after=row(change.after), text=False)
+
     def ack(self, upto: Position) -> None:
         # The stream's own loop sends it, at its next message: the stream may be read on another
         # thread, and one replication connection must not be used by two threads at once.
@@ -315,7 +334,7 @@ class _ChangeReader:
     def _loop(self, conn: Any, cur: Any) -> Iterator[Change | Position]:
         log = self.start.log
         in_txn = False
-        commit_lsn, commit_time, xid, index = 0, 0.0, "", 0
+        commit_lsn, commit_time, xid, index, token = 0, 0.0, "", 0, ""
         last_end = self.start.major
         acked = 0
         quiet_since = time.monotonic()
@@ -340,15 +359,16 @@ class _ChangeReader:
             kind = type(m)
             if kind is pgoutput.Begin:
                 in_txn, commit_lsn, commit_time, xid, index = True, m.final_lsn, m.commit_time, str(m.xid), 0
+                token = pgoutput.lsn_to_str(commit_lsn)
             elif kind is pgoutput.Commit:
                 in_txn = False
                 last_end = max(last_end, m.end_lsn)
                 # The transaction is whole: a bare Position here lets the caller apply up to it.
-                yield Position(log, commit_lsn, index, pgoutput.lsn_to_str(commit_lsn))
+                yield Position(log, commit_lsn, index, token)
             elif kind is pgoutput.Relation:
                 drift = self._relation(m)
                 if drift is not None:
-                    pos = Position(log, commit_lsn, index, pgoutput.lsn_to_str(commit_lsn))
+                    pos = Position(log, commit_lsn, index, token)
                     yield Change(drift[0], Op.DDL, pos, after={"columns": drift[1]}, commit_time=commit_time,
                                  txid=xid)
             elif kind is pgoutput.Insert or kind is pgoutput.Update or kind is pgoutput.Delete:
@@ -356,15 +376,15 @@ class _ChangeReader:
                 if rel is None:
                     continue
                 index += 1
-                pos = Position(log, commit_lsn, index, pgoutput.lsn_to_str(commit_lsn))
+                pos = Position(log, commit_lsn, index, token)
                 yield self._change(rel, m, pos, commit_time, xid)
             elif kind is pgoutput.Truncate:
                 for relid in m.relids:
                     rel = self.relations.get(relid)
                     if rel is not None:
                         index += 1
-                        pos = Position(log, commit_lsn, index, pgoutput.lsn_to_str(commit_lsn))
-                        yield Change(rel[0].table, Op.TRUNCATE, pos, commit_time=commit_time, txid=xid)
+                        pos = Position(log, commit_lsn, index, token)
+                        yield Change(rel[0].table, Op.TRUNCATE, pos, commit_time=commit_time, txid=xid, text=True)
 
     def _relation(self, m: Any) -> tuple[TableId, list[str]] | None:
         """Learn a relation; return (table, its columns now) when they differ from the plan (DDL)."""
@@ -373,40 +393,32 @@ class _ChangeReader:
             self.relations[m.relid] = None
             return None
         names = tuple(c.name for c in m.columns)
-        by_name = {c.name: c for c in schema.columns}
-        # A column added on the source after the plan is decoded by its type too (and not applied).
-        decoders = [
-            decoder_for(by_name[c.name].native or by_name[c.name].type) if c.name in by_name
-            else decoder_for(oid_type_name(c.type_oid) or "text")
-            for c in m.columns
-        ]
-        self.relations[m.relid] = (schema, decoders, names)
+        self.relations[m.relid] = (schema, names)
         return None if names == schema.column_names else (schema.table, list(names))
 
     @staticmethod
-    def _row(names: tuple[str, ...], decoders: list[Any], values: tuple) -> dict[str, Any]:
-        unchanged = pgoutput.UNCHANGED
-        return {
-            n: (None if v is None else d(v))
-            for n, d, v in zip(names, decoders, values, strict=True)
-            if v is not unchanged
-        }
+    def _row(names: tuple[str, ...], values: tuple) -> dict[str, Any]:
+        # Values stay pgoutput's text: a PostgreSQL target copies them as they are (Change.text).
+        if pgoutput.UNCHANGED in values:
+            unchanged = pgoutput.UNCHANGED
+            return {n: v for n, v in zip(names, values, strict=True) if v is not unchanged}
+        return dict(zip(names, values, strict=True))
 
     def _change(self, rel: Any, m: Any, pos: Position, commit_time: float, xid: str) -> Change:
-        schema, decoders, names = rel
+        schema, names = rel
         key = schema.key
         if type(m) is pgoutput.Insert:
-            return Change(schema.table, Op.INSERT, pos, None, self._row(names, decoders, m.new), commit_time, xid)
+            return Change(schema.table, Op.INSERT, pos, None, self._row(names, m.new), commit_time, xid, True)
         if type(m) is pgoutput.Update:
-            after = self._row(names, decoders, m.new)
+            after = self._row(names, m.new)
             before = None
             if m.old is not None:
-                old = self._row(names, decoders, m.old)
+                old = self._row(names, m.old)
                 before = {k: old.get(k) for k in key} if m.old_is_key else old
-            return Change(schema.table, Op.UPDATE, pos, before, after, commit_time, xid)
-        old = self._row(names, decoders, m.old)
+            return Change(schema.table, Op.UPDATE, pos, before, after, commit_time, xid, True)
+        old = self._row(names, m.old)
         before = {k: old.get(k) for k in key} if m.old_is_key else old
-        return Change(schema.table, Op.DELETE, pos, before, None, commit_time, xid)
+        return Change(schema.table, Op.DELETE, pos, before, None, commit_time, xid, True)
 
 
 class _Repl:

@@ -27,7 +27,7 @@ from connectors.net_effect import net_effect, segments
 
 from .connect import classify, connect, key_range_sql, qualified, quote_ident
 from .copyout import COPY_BINARY, COPY_TEXT, copy_out, row_decoder
-from .copytext import encoder_for, format_rows
+from .copytext import encoder_for, format_rows, format_text_rows
 
 CHECKPOINTS = "awsdms_txn_state"  # DMS's name for its checkpoint control table
 EXCEPTIONS = "awsdms_apply_exceptions"  # DMS's name and columns for changes that could not be applied
@@ -73,6 +73,7 @@ class PostgresTarget:
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.TRANSACTIONAL_APPLY, Capability.READ_BACK}
     )
+    text_engine: ClassVar[str | None] = "postgres"
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.ep = endpoint
@@ -309,8 +310,11 @@ def _apply_run(cur: Any, target: PostgresTarget, schema: TableSchema, name: str,
     if upserts:
         names = schema.column_names
         stage = target.staging_table(cur, schema)
-        encoders = [encoder_for(column_type(schema, n)) for n in names]
-        data = format_rows(([row.get(n) for n in names] for row in upserts), encoders)
+        rows = ([row.get(n) for n in names] for row in upserts)
+        if run[0].text:  # already PostgreSQL's spelling: only COPY's escaping to add
+            data = format_text_rows(rows, len(names))
+        else:
+            data = format_rows(rows, [encoder_for(column_type(schema, n)) for n in names])
         cols = ", ".join(quote_ident(n) for n in names)
         cur.copy_expert(f"COPY {stage} ({cols}) FROM STDIN", _Bytes(data), size=1 << 20)
         others = [n for n in names if n not in schema.key]

@@ -41,6 +41,7 @@ class SqliteTarget:
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.TRANSACTIONAL_APPLY, Capability.READ_BACK}
     )
+    text_engine: ClassVar[str | None] = None
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.ep = endpoint

@@ -12,6 +12,7 @@ from connectors.postgres.copytext import (
     encoder_for,
     escape,
     format_rows,
+    format_text_rows,
     oid_type_name,
     parse_lines,
     unescape,
@@ -338,3 +339,16 @@ def test_oid_type_names() -> None:
     assert oid_type_name(0) is None
     assert decoder_for(oid_type_name(20)) is int
     assert decoder_for(oid_type_name(1007)) is str
+
+
+@pytest.mark.parametrize("row", [
+    ["1", "plain", "2024-01-01 00:00:00+00", '{"k": 5}'],
+    ["2", "tab\there", None, "x"],
+    ["3", "back\\slash", "", "new\nline\r\b\f\v"],
+    [None, None, None, None],
+])
+def test_text_rows_are_written_exactly_as_value_by_value_escaping(row: list) -> None:
+    by_value = "\t".join("\\N" if v is None else escape(v) for v in row) + "\n"
+    assert format_text_rows([row], 4) == by_value.encode()
+    with pytest.raises(ValueError):
+        format_text_rows([row[:3]], 4)
