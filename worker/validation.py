@@ -60,6 +60,7 @@ def run_validation(job: Job, table_name: str) -> None:
             _take_slot(job, settings.ThreadCount)
             try:
                 verdict = _validate(job, job.maps[table])
+                verdict["ValidationEndTime"] = time.time()  # while the slot is held: ThreadCount spans never overlap
             finally:
                 job.state.release_validation_slot(job.task, job.name)
     except Stop:
@@ -68,7 +69,8 @@ def run_validation(job: Job, table_name: str) -> None:
     except (DataError, ConfigError, PositionLost) as exc:
         verdict = {"ValidationState": "Error", "ValidationStateDetails": describe_error(exc)}
         log.error("validation_failed", error=describe_error(exc))
-    job.state.set_table_stats(job.task, table, ValidationPendingRecords=0, ValidationEndTime=time.time(), **verdict)
+    job.state.set_table_stats(job.task, table, **{"ValidationPendingRecords": 0, "ValidationEndTime": time.time(),
+                                                  **verdict})
     if settings.ValidationOnly:  # the table's only job is done
         job.state.set_table_state(job.task, table, "completed")
 
@@ -106,7 +108,8 @@ def _validate(job: Job, mapped: TableMap) -> dict[str, Any]:
         return {"ValidationState": "Suspended records",
                 "ValidationStateDetails": f"not validated: the task has {failed_before} failed records, more than "
                                           f"FailureMaxCount ({settings.FailureMaxCount})"}
-    rows = int(state.table_stats(task, table).get("FullLoadRows") or 0) or mapped.source.rows_estimate
+    loaded = int(state.table_stats(task, table).get("FullLoadRows") or 0)
+    rows = loaded or mapped.source.rows_estimate  # a validation-only table was not loaded: the source's estimate
     state.set_table_stats(task, table, ValidationState="Pending records", ValidationPendingRecords=rows,
                           ValidationFailedRecords=0, ValidationSuspendedRecords=0, ValidationStateDetails="",
                           ValidationStartTime=time.time())
@@ -130,9 +133,11 @@ def _validate(job: Job, mapped: TableMap) -> dict[str, Any]:
     if failed > allowance:
         limit = getattr(settings, limit_name)
         return {"ValidationState": "Suspended records", "ValidationFailedRecords": failed,
-                "ValidationSuspendedRecords": max(0, rows - last.source_rows),
+                # the rows left unread, when the load counted them; the details say so either way
+                "ValidationSuspendedRecords": max(0, loaded - last.source_rows),
                 "ValidationStateDetails": f"validation suspended after more than {limit} failed records "
-                                          f"({limit_name}); {_details(failed, last)}"}
+                                          f"({limit_name}), the rest of the table not compared; "
+                                          f"{_details(failed, last)}"}
     if failed:
         return {"ValidationState": "Mismatched records", "ValidationFailedRecords": failed,
                 "ValidationStateDetails": _details(failed, last)}

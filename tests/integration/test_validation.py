@@ -56,7 +56,8 @@ def test_validation_only_moves_nothing_and_stops_with_each_tables_verdict(dms, s
     execute(dst, *make, "INSERT INTO a VALUES (1, 'x'), (2, 'DIFFERENT')",  # 2 differs, 3 is missing
             "INSERT INTO b VALUES (1, 'same')", "INSERT INTO c SELECT g, 'c' FROM generate_series(1, 2) g")
     settings = {"FullLoadSettings": {"TargetTablePrepMode": "DO_NOTHING"},
-                "ValidationSettings": {"EnableValidation": True, "ValidationOnly": True, "TableFailureMaxCount": 2}}
+                "ValidationSettings": {"EnableValidation": True, "ValidationOnly": True, "TableFailureMaxCount": 2,
+                                       "ThreadCount": 1}}
     dms.task("valonly", src, dst, "full-load", settings=settings)
     dms.start_worker()
     dms.dms("task", "start", "valonly")
@@ -71,6 +72,8 @@ def test_validation_only_moves_nothing_and_stops_with_each_tables_verdict(dms, s
     assert (c["ValidationState"], c["ValidationFailedRecords"]) == ("Suspended records", 3)  # more than 2
     assert "TableFailureMaxCount" in c["ValidationStateDetails"]
     assert d["ValidationState"] == "No primary key"
+    spans = sorted((t["ValidationStartTime"], t["ValidationEndTime"]) for t in (a, b, c))
+    assert spans[0][1] <= spans[1][0] and spans[1][1] <= spans[2][0], spans  # ThreadCount 1 on four worker threads
     assert all(t["TableState"] == "Table completed" and t["FullLoadRows"] == 0 for t in stats.values())
     assert rows(dst, "a") == [(1, "x"), (2, "DIFFERENT")]  # the target is only read
     assert rows(src, "pg_replication_slots WHERE database = current_database()") == []  # and nothing is captured
