@@ -101,7 +101,13 @@ class TaskDef:
 
     @property
     def cdc(self) -> bool:
-        return self.migration_type in ("cdc", "full-load-and-cdc")
+        """Changes are captured and applied (a validation-only task captures none, whatever its type)."""
+        return self.migration_type in ("cdc", "full-load-and-cdc") and not self.validation_only
+
+    @property
+    def validation_only(self) -> bool:
+        """ValidationSettings.ValidationOnly: each table is compared once and nothing moves."""
+        return self.settings.validation.ValidationOnly
 
     @property
     def full_load(self) -> bool:

@@ -285,6 +285,10 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
         raise ConfigError("--cdc-start-position goes with --migration-type cdc only")
     definition = TaskDef(task_id, source, target, instance, migration_type, mappings_json, settings_json,
                          cdc_start_position)
+    if definition.validation_only and migration_type != "full-load":
+        click.echo(f"warning: ValidationSettings.ValidationOnly with --migration-type {migration_type}: each table is "
+                   "validated once and the task stops; changes are neither captured nor validated as they go on",
+                   err=True)
     maps = _check_rules(definition, src, dry_run)
     if dry_run:
         return _print_plan(maps)
@@ -467,6 +471,8 @@ def task_stats(task_id: str, as_json: bool) -> None:
                    f"{t['Deletes']:>9}  {t['ValidationState']}")
         if t.get("TableError"):
             click.echo(f"    error: {t['TableError']}")
+        if t.get("ValidationStateDetails"):
+            click.echo(f"    validation: {t['ValidationStateDetails']}")
 
 
 @task.command("validate")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from connectors.base import TableId
-from worker.state import CDC_JOB, FULL_LOAD_PREFIX
+from worker.state import CDC_JOB, FULL_LOAD_PREFIX, VALIDATE_PREFIX, validate_job
 
 from .catalog import TaskDef
 
@@ -14,18 +14,23 @@ START_TYPES = ("start-replication", "resume-processing", "reload-target")
 
 def initial_table_state(task: TaskDef) -> str:
     """A cdc-only task applies changes to every table from the start."""
-    return "pending" if task.full_load else "live"
+    return "pending" if task.full_load or task.validation_only else "live"
 
 
-def jobs_to_run(task: TaskDef, table_states: Mapping[str, str]) -> list[str]:
-    """Full-load jobs for tables not loaded yet (a partial load reloads from scratch), then CDC.
+def jobs_to_run(task: TaskDef, table_states: Mapping[str, str], jobs: Mapping[str, str] | None = None) -> list[str]:
+    """Full-load jobs for tables not loaded yet (a partial load reloads from scratch), validation jobs
+    that did not finish in an earlier run (`jobs`: job -> state), then CDC.
 
-    Higher load-order first (DMS's selection-rule ``load-order``), then by name."""
+    Higher load-order first (DMS's selection-rule ``load-order``), then by name. A ValidationOnly task
+    runs only a validation job per table."""
     order = task.mappings.load_order
     todo = sorted((t for t, s in table_states.items() if s in ("pending", "loading")),
                   key=lambda t: (-order(TableId.parse(t)), t))
+    if task.validation_only:
+        return [validate_job(t) for t in todo]
     loads = [FULL_LOAD_PREFIX + t for t in todo]
-    return (loads if task.full_load else []) + ([CDC_JOB] if task.cdc else [])
+    unfinished = sorted(j for j, s in (jobs or {}).items() if j.startswith(VALIDATE_PREFIX) and s != "done")
+    return (loads if task.full_load else []) + unfinished + ([CDC_JOB] if task.cdc else [])
 
 
 def phase(task: TaskDef, status: str, table_states: Mapping[str, str]) -> str:
@@ -33,7 +38,7 @@ def phase(task: TaskDef, status: str, table_states: Mapping[str, str]) -> str:
         return status
     states = set(table_states.values())
     if states & {"pending", "loading"}:
-        return "full-load"
+        return "validation" if task.validation_only else "full-load"
     if "loaded" in states:
         return "applying-cached-changes"
     return "ongoing-replication" if task.cdc else "full-load"

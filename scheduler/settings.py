@@ -24,6 +24,8 @@ _BUFFERS = "a DMS-internal buffer size; OpenDMS streams through bounded pipes an
 _PARALLEL_APPLY = "parallel apply is for Kinesis, Kafka, DocumentDB and Redshift targets, which OpenDMS does not have"
 _STREAMING = "before images for Kafka and Kinesis targets, which OpenDMS does not have yet"
 _NOT_YET = "not implemented in OpenDMS yet"
+_ONE_PASS = ("each table is validated once after its load (or its catch-up); records failing then are "
+             "re-checked once, not validated again as changes go on")
 _IDEMPOTENT = ("OpenDMS applies changes idempotently: a duplicate insert updates the row, an update of a missing "
                "row inserts it, a delete of a missing row does nothing, so there are no apply conflicts")
 
@@ -133,21 +135,25 @@ class ChangeProcessingTuning(DmsModel):
 
 
 class ValidationSettings(DmsModel):
-    EnableValidation: bool = no_effect("not implemented yet: validate with `dms task validate`", False)
+    """Validation compares each table once its rows are in (worker/validation.py); DMS validates on through CDC."""
+
+    EnableValidation: bool = False
     ValidationMode: Literal["ROW_LEVEL"] = "ROW_LEVEL"
-    ThreadCount: int_range(1, 1000) = no_effect("validation streams each table once, in key order", 5)
+    ThreadCount: int_range(1, 1000) = 5  # validation jobs of the task comparing at once
     PartitionSize: Any = no_effect("validation streams both sides in key order; it needs no partitions", 10_000)
-    FailureMaxCount: int_range(0, 2**31) = no_effect(_NOT_YET, 10_000)
-    TableFailureMaxCount: int_range(0, 2**31) = no_effect(_NOT_YET, 1000)
-    RecordFailureDelayInMinutes: Any = no_effect(_NOT_YET, 5)
-    RecordSuspendDelayInMinutes: Any = no_effect(_NOT_YET, 30)
-    RecordFailureDelayLimitInMinutes: Any = no_effect(_NOT_YET, 0)
-    MaxKeyColumnSize: Any = no_effect(_NOT_YET, 8096)
-    ValidationOnly: bool = no_effect("not implemented yet: validate with `dms task validate`", False)
+    FailureMaxCount: int_range(0, 2**31) = 10_000
+    TableFailureMaxCount: int_range(0, 2**31) = 1000
+    # While CDC applies, mismatching records are compared once more after twice the apply latency (at least
+    # 2 s), but never later than this: one re-check, not DMS's repeated ones.
+    RecordFailureDelayInMinutes: int_range(0, 2**31) = 5
+    RecordSuspendDelayInMinutes: Any = no_effect(_ONE_PASS, 30)
+    RecordFailureDelayLimitInMinutes: Any = no_effect(_ONE_PASS, 0)
+    MaxKeyColumnSize: Any = no_effect("keys of any size are compared", 8096)
+    ValidationOnly: bool = False
     HandleCollationDiff: Any = no_effect("rows are compared as values, not by collation", False)
     SkipLobColumns: Any = no_effect(_NOT_YET, False)
     ValidationPartialLobSize: Any = no_effect(_NOT_YET, 0)
-    ValidationQueryCdcDelaySeconds: Any = no_effect(_NOT_YET, 0)
+    ValidationQueryCdcDelaySeconds: Any = no_effect(_ONE_PASS, 0)
 
 
 class TaskSettings(DmsModel):

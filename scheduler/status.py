@@ -89,5 +89,8 @@ def table_statistics(task: TaskDef, state: StateStore) -> dict[str, Any]:
         for key in ("TableError", "LoadedBy"):  # ours, beyond DMS's fields
             if raw.get(key):
                 entry[key] = raw[key]
+        for key in ("ValidationStartTime", "ValidationEndTime"):  # ours too
+            if raw.get(key):
+                entry[key] = float(raw[key])
         rows.append(entry)
     return {"ReplicationTaskIdentifier": task.id, "TableStatistics": rows}

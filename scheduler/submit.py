@@ -10,6 +10,7 @@ from connectors.registry import open_source, open_target
 from worker.dispatch import enqueue
 from worker.job import settle
 from worker.state import CDC_JOB, StateStore
+from worker.validation import FAILED_OVERALL
 
 from .catalog import Catalog, TaskDef
 from .plan import initial_table_state, jobs_to_run
@@ -42,7 +43,7 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
         state.set_task(task_id, Status=status)
         raise
 
-    jobs = jobs_to_run(task, state.table_states(task_id))
+    jobs = jobs_to_run(task, state.table_states(task_id), state.jobs(task_id))
     now = time.time()
     stale = ["StopReason", "StopDate", "LastFailureMessage", "pending_stop_reason"]
     if any(j != CDC_JOB for j in jobs):
@@ -75,7 +76,8 @@ def _prepare(catalog: Catalog, task: TaskDef, state: StateStore, start_type: str
         problems = source.check(cdc=task.cdc) + target.check()
         if problems:
             raise ConfigError("; ".join(problems))
-        state.set_task(task.id, instance=task.instance, MigrationType=task.migration_type)
+        state.set_task(task.id, instance=task.instance, MigrationType=task.migration_type,
+                       ValidationOnly=task.validation_only)
         if start_type == "resume-processing":
             _resume(task, source, state)
         else:
@@ -94,9 +96,10 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
         )
     maps = check_rules(task, source, schemas)
     state.reset_run(task.id)
-    state.clear_task_fields(task.id, "stop_hook_done")
-    target.forget(task.id)
+    state.clear_task_fields(task.id, "stop_hook_done", FAILED_OVERALL)
     state.save_tables(task.id, schemas)
+    if not task.validation_only:  # a validation-only task only reads the target
+        target.forget(task.id)
     p0 = None
     if task.cdc:
         given = None
@@ -110,12 +113,13 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
                 f"({p0.token}): changes before it can no longer be read; give a later position"
             )
         p0 = given or p0
-    if not task.full_load:
+    if not task.full_load and not task.validation_only:
         for schema in schemas:  # cdc only: create missing tables, never drop or empty existing ones
             target.prepare(maps[schema.table].target, "keep")
+    first_stats = {"ValidationState": "Pending validation"} if task.settings.validation.EnableValidation else {}
     for schema in schemas:
         state.set_table_state(task.id, schema.table, initial_table_state(task), FullLoadRows=0, Inserts=0,
-                              Updates=0, Deletes=0, Ddls=0)
+                              Updates=0, Deletes=0, Ddls=0, **first_stats)
     fields = {"FreshStartDate": time.time()}
     if p0 is not None:
         fields |= {"p0": p0, "CdcStartPosition": p0.token, "RecoveryCheckpoint": p0.token}

@@ -2,6 +2,8 @@
 
 Both sides are read in the same key order, so a row missing on one side waits in a small dict
 until its partner arrives or the table ends: memory grows with the differences, not the table.
+`dms task validate` compares on demand; the validation job (worker/validation.py) runs the same
+comparison for ValidationSettings, with its failure limits and re-check.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.base import Capability, Row, TableSchema
+from connectors.base import Capability, Row, Source, TableSchema, Target
 from connectors.errors import ConfigError
 from connectors.registry import open_source, open_target
 from worker.state import StateStore
 
 from .catalog import Catalog
-from .tablemap import build_maps
+from .tablemap import TableMap, build_maps
 
 MAX_LISTED = 20
 
@@ -33,6 +35,8 @@ class TableResult:
     different: list[Any] = field(default_factory=list)
     mismatches: int = 0
     seconds: float = 0.0
+    keys: set[tuple] = field(default_factory=set)  # mismatching keys, as many as compare() was asked to keep
+    stopped: bool = False  # compare() stopped reading at its limit: the rest of the table was not compared
 
     @property
     def equal(self) -> bool:
@@ -59,7 +63,17 @@ def _same(a: Any, b: Any) -> bool:
     return a == b or (a != a and b != b)  # NaN (float or Decimal) equals NaN here, as in PostgreSQL
 
 
-def compare(schema: TableSchema, source_rows: Iterator[list[Row]], target_rows: Iterator[list[Row]]) -> TableResult:
+class _Enough(Exception):
+    """More mismatches than the caller's limit: stop reading."""
+
+
+def compare(schema: TableSchema, source_rows: Iterator[list[Row]], target_rows: Iterator[list[Row]], *,
+            limit: int | None = None, keep: int = 0, only: set[tuple] | None = None) -> TableResult:
+    """Compare two key-ordered row streams.
+
+    ``limit``: stop reading once more than this many records mismatch (``stopped``). ``keep``: remember
+    up to this many mismatching keys in ``keys``. ``only``: count only mismatches of these keys (a re-check).
+    """
     result = TableResult(str(schema.table))
     names = schema.column_names
     key_names = schema.key or names  # a keyless table is compared as a multiset of whole rows
@@ -69,6 +83,15 @@ def compare(schema: TableSchema, source_rows: Iterator[list[Row]], target_rows: 
 
     waiting_src: dict[tuple, list[Row]] = {}
     waiting_tgt: dict[tuple, list[Row]] = {}
+
+    def mismatch(bucket: list[Any], k: tuple) -> None:
+        if only is not None and k not in only:
+            return
+        result.note(bucket, k)
+        if len(result.keys) < keep:
+            result.keys.add(k)
+        if limit is not None and result.mismatches > limit:
+            raise _Enough
 
     def take(rows: list[Row], mine: dict, theirs: dict, counter: str) -> None:
         setattr(result, counter, getattr(result, counter) + len(rows))
@@ -80,19 +103,50 @@ def compare(schema: TableSchema, source_rows: Iterator[list[Row]], target_rows: 
                 if not partners:
                     del theirs[k]
                 if any(not _same(row.get(n), other.get(n)) for n in names):
-                    result.note(result.different, k)
+                    mismatch(result.different, k)
             else:
                 mine.setdefault(k, []).append(row)
 
-    for src, tgt in itertools.zip_longest(source_rows, target_rows, fillvalue=[]):
-        take(src, waiting_src, waiting_tgt, "source_rows")
-        take(tgt, waiting_tgt, waiting_src, "target_rows")
-    for k, rows in waiting_src.items():
-        for _ in rows:
-            result.note(result.missing_in_target, k)
-    for k, rows in waiting_tgt.items():
-        for _ in rows:
-            result.note(result.missing_in_source, k)
+    try:
+        for src, tgt in itertools.zip_longest(source_rows, target_rows, fillvalue=[]):
+            take(src, waiting_src, waiting_tgt, "source_rows")
+            take(tgt, waiting_tgt, waiting_src, "target_rows")
+        for k, rows in waiting_src.items():
+            for _ in rows:
+                mismatch(result.missing_in_target, k)
+        for k, rows in waiting_tgt.items():
+            for _ in rows:
+                mismatch(result.missing_in_source, k)
+    except _Enough:
+        result.stopped = True
+    return result
+
+
+def compare_table(source: Source, target: Target, mapped: TableMap, check: Callable[[], None] | None = None,
+                  **options: Any) -> TableResult:
+    """One table's source rows (through its rules) against the target's, in one pass; options as compare()'s.
+
+    ``check`` runs before each batch (a job's stop check)."""
+    started = time.monotonic()
+    batches = source.snapshot(mapped.read, ordered=True, where=mapped.filters)
+
+    def source_rows() -> Iterator[list[Row]]:
+        for batch in batches:
+            if check is not None:
+                check()
+            yield mapped.target_rows(batch.rows())
+
+    src = source_rows()
+    tgt = target.read(mapped.load)
+    try:
+        result = compare(mapped.copied, src, tgt, **options)
+    finally:  # a comparison stopped at its limit leaves both reads unfinished
+        for reader in (src, batches, tgt):
+            close = getattr(reader, "close", None)
+            if close is not None:
+                close()
+    result.table = str(mapped.source.table)
+    result.seconds = time.monotonic() - started
     return result
 
 
@@ -111,13 +165,7 @@ def validate_task(
         maps = build_maps(task.mappings, task.settings, tables.values())
         results = []
         for schema in tables.values():
-            started = time.monotonic()
-            mapped = maps[schema.table]
-            batches = source.snapshot(mapped.read, ordered=True, where=mapped.filters)
-            src = (mapped.target_rows(b.rows()) for b in batches)
-            result = compare(mapped.copied, src, target.read(mapped.load))
-            result.table = str(schema.table)
-            result.seconds = time.monotonic() - started
+            result = compare_table(source, target, maps[schema.table])
             details = "" if result.equal else f"{result.mismatches} mismatched records"
             state.set_table_stats(task_id, schema.table, ValidationState=result.to_json()["ValidationState"],
                                   ValidationFailedRecords=result.mismatches, ValidationStateDetails=details)

@@ -31,6 +31,7 @@ from . import logs
 from .cache import ChangeCache
 from .job import Job, describe_error, retrying
 from .state import StateStore
+from .validation import send_validation
 
 log = logs.get_logger(__name__)
 
@@ -344,6 +345,7 @@ class _Replicator:
                 self.state.set_table_state(self.task, table, "live")
                 self.states[name] = "live"
                 self.cache.drop(table)
+                send_validation(self.job, table)  # the table has caught up: EnableValidation compares it now
             log.info("cached_changes_applied", changes=count, seconds=round(time.monotonic() - started, 3))
             logs.unbind("table")
 

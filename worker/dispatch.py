@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from .app import configured_app, queue_name
-from .state import CDC_JOB, parse_full_load_job
+from .state import CDC_JOB, VALIDATE_PREFIX, parse_full_load_job
 
 FULL_LOAD = "dms.full_load"
 CDC = "dms.cdc"
+VALIDATE = "dms.validate"
 
 
 def enqueue(instance: str, task_id: str, job_name: str) -> None:
@@ -14,6 +15,11 @@ def enqueue(instance: str, task_id: str, job_name: str) -> None:
     celery = configured_app()
     if job_name == CDC_JOB:
         celery.send_task(CDC, args=[task_id], queue=queue_name(instance, "cdc"), shadow=f"{task_id} cdc")
+        return
+    if job_name.startswith(VALIDATE_PREFIX):  # validation reads like a load: it shares the full-load queue
+        table = job_name.removeprefix(VALIDATE_PREFIX)
+        celery.send_task(VALIDATE, args=[task_id, table], queue=queue_name(instance, "full_load"),
+                         shadow=f"{task_id} validate {table}")
         return
     table, chunk = parse_full_load_job(job_name)
     args = [task_id, table] if chunk is None else [task_id, table, chunk]  # readable in Flower

@@ -27,6 +27,7 @@ from .app import CHUNK_ROWS
 from .dispatch import enqueue
 from .job import Job, describe_error, retrying
 from .state import full_load_job
+from .validation import send_validation
 
 log = logs.get_logger(__name__)
 
@@ -65,6 +66,7 @@ class _TableLoad:
             if rows is not None:
                 self.state.set_table_state(self.task, self.table, self.final, FullLoadRows=rows,
                                            FullLoadEndTime=time.time())
+                self._validate()
                 seconds = time.monotonic() - started
                 log.info("table_loaded", rows=rows, seconds=round(seconds, 3),
                          rows_per_second=int(rows / max(seconds, 1e-9)))
@@ -150,6 +152,12 @@ class _TableLoad:
         if self.state.table_states(self.task).get(str(self.table)) in ("pending", "loading"):
             self.state.set_table_state(self.task, self.table, self.final, FullLoadEndTime=time.time())
             log.info("table_loaded", chunks=True)
+            self._validate()
+
+    def _validate(self) -> None:
+        """A full-load task's table is complete now; with CDC, validation waits for its cached changes."""
+        if self.final == "completed":
+            send_validation(self.job, self.table)
 
     @property
     def mapped(self) -> TableMap:

@@ -124,7 +124,8 @@ class Job:
 
     def fail_table(self, table: TableId, message: str) -> None:
         """Table error; with TableErrorPolicy STOP_TASK the whole task fails with it."""
-        self.state.set_table_state(self.task, table, "failed", TableError=message)
+        validation = {"ValidationState": "Table error"} if self.definition.settings.validation.EnableValidation else {}
+        self.state.set_table_state(self.task, table, "failed", TableError=message, **validation)
         log.error("table_failed", table=str(table), error=message)
         if self.definition.settings.errors.TableErrorPolicy == "STOP_TASK":
             self.fail_task(f"table {table} failed and TableErrorPolicy is STOP_TASK: {message}")
@@ -195,7 +196,8 @@ def settle(state: StateStore, task: str) -> None:
     states = state.table_states(task)
     if states and all(s in DONE_STATES or s == "loaded" for s in states.values()) and "FullLoadFinishDate" not in info:
         state.set_task(task, FullLoadFinishDate=now)
-    if info.get("MigrationType") == "full-load" and not busy and all(s in DONE_STATES for s in states.values()):
+    ends = info.get("MigrationType") == "full-load" or info.get("ValidationOnly") == "true"
+    if ends and not busy and all(s in DONE_STATES for s in states.values()):
         if states and all(s == "failed" for s in states.values()):
             state.set_task(task, Status="failed", StopReason=STOP_FATAL, StopDate=now,
                            LastFailureMessage="every table failed: see `dms task stats`")

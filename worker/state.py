@@ -13,6 +13,7 @@ Every Redis key name lives in this module::
     dms:task:{task}:rate:{second}     hash    rows counted in that epoch second (throughput), expires
     dms:task:{task}:chunks:{table}    hash    "ranges" -> the table's load chunks (KeyRange JSON list);
                                               "done:{i}" -> rows loaded by chunk i
+    dms:task:{task}:validating        set     validation jobs comparing now (at most ThreadCount)
     dms:instance:{instance}:worker:{name}  string  a live worker of the instance (expires unless renewed)
 """
 
@@ -43,9 +44,14 @@ DONE_STATES = ("live", "completed", "failed")
 RATE_BUCKET_TTL = 120
 
 # Job names: one full-load job per table (plus one per chunk of a table loaded in chunks), one
-# CDC job per task.
+# CDC job per task, one validation job per table (ValidationSettings).
 FULL_LOAD_PREFIX = "full_load:"
 CDC_JOB = "cdc"
+VALIDATE_PREFIX = "validate:"
+
+
+def validate_job(table: TableId | str) -> str:
+    return f"{VALIDATE_PREFIX}{table}"
 
 
 def full_load_job(table: TableId | str, chunk: int | None = None) -> str:
@@ -89,6 +95,21 @@ return redis.call('hlen', KEYS[1]) - 1
 """
 
 
+# Take one of ARGV[2] validation slots for job ARGV[1]; a slot whose job's lease (ARGV[3] .. job) has
+# expired is free again, so a killed worker holds none.
+_VALIDATION_SLOT = """
+local n = 0
+for _, job in ipairs(redis.call('smembers', KEYS[1])) do
+  if job ~= ARGV[1] then
+    if redis.call('exists', ARGV[3] .. job) == 1 then n = n + 1 else redis.call('srem', KEYS[1], job) end
+  end
+end
+if n >= tonumber(ARGV[2]) then return 0 end
+redis.call('sadd', KEYS[1], ARGV[1])
+return 1
+"""
+
+
 # Claim a task for starting unless it is already active; returns the status it had.
 _CLAIM_START = """
 local status = redis.call('hget', KEYS[1], 'Status') or 'ready'
@@ -121,6 +142,7 @@ class StateStore:
         self._reclaim = client.register_script(_RECLAIM)
         self._claim_start = client.register_script(_CLAIM_START)
         self._chunk_done = client.register_script(_CHUNK_DONE)
+        self._validation_slot = client.register_script(_VALIDATION_SLOT)
 
     # -- key names -------------------------------------------------------------------------------
 
@@ -147,6 +169,10 @@ class StateStore:
         if names:
             self.r.hdel(self.task_key(task), *names)
 
+    def add_task_count(self, task: str, name: str, n: int) -> int:
+        """Add to a counter of the task; returns its new value."""
+        return int(self.r.hincrby(self.task_key(task), name, n))
+
     def claim_start(self, task: str) -> tuple[bool, str]:
         """Atomically move a task that is not active to "starting": (claimed, previous status)."""
         claimed, previous = self._claim_start(keys=[self.task_key(task)])
@@ -169,7 +195,8 @@ class StateStore:
 
     def reset_run(self, task: str) -> None:
         """Forget the progress of a previous run: table states, statistics, caches and jobs."""
-        self._delete_matching(task, "states", "jobs", "stats:*", "cache:*", "lease:*", "rate:*", "chunks:*")
+        self._delete_matching(task, "states", "jobs", "stats:*", "cache:*", "lease:*", "rate:*", "chunks:*",
+                              "validating")
 
     def _delete_matching(self, task: str, *patterns: str) -> None:
         keys = [k for p in patterns for k in self.r.scan_iter(match=f"dms:task:{task}:{p}", count=1000)]
@@ -293,6 +320,15 @@ class StateStore:
         """Record a loaded chunk (its rows count once, however often it ran); returns the chunks loaded."""
         keys = [self._chunks_key(task, table), self._stats_key(task, table)]
         return int(self._chunk_done(keys=keys, args=[f"done:{chunk}", rows]))
+
+    # -- validation slots (ValidationSettings.ThreadCount) ----------------------------------------
+
+    def take_validation_slot(self, task: str, job: str, slots: int) -> bool:
+        keys = [f"dms:task:{task}:validating"]
+        return bool(self._validation_slot(keys=keys, args=[job, slots, self._lease_key(task, "")]))
+
+    def release_validation_slot(self, task: str, job: str) -> None:
+        self.r.srem(f"dms:task:{task}:validating", job)
 
     # -- jobs and leases -------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Celery tasks: thin, ids only. The work is in run_full_load and run_cdc.
+"""Celery tasks: thin, ids only. The work is in run_full_load, run_cdc and run_validation.
 
 A CDC job runs for as long as its task, so it runs on a thread of its own in the worker process
 rather than in a pool slot: pool slots stay free for full-load jobs, whatever the concurrency.
@@ -13,10 +13,11 @@ from connectors.errors import DmsError, Stop
 from . import logs
 from .app import app, redis_client
 from .cdc import run_cdc
-from .dispatch import CDC, FULL_LOAD
+from .dispatch import CDC, FULL_LOAD, VALIDATE
 from .full_load import run_full_load
 from .job import SHUTDOWN, Handoff, Job, LeaseHeld, describe_error
-from .state import CDC_JOB, StateStore, full_load_job
+from .state import CDC_JOB, StateStore, full_load_job, validate_job
+from .validation import run_validation
 
 log = logs.get_logger(__name__)
 
@@ -43,6 +44,11 @@ def _run(task_id: str, job_name: str, body) -> None:
 @app.task(name=FULL_LOAD)
 def full_load(task_id: str, table: str, chunk: int | None = None) -> None:
     _run(task_id, full_load_job(table, chunk), lambda job: run_full_load(job, table, chunk))
+
+
+@app.task(name=VALIDATE)
+def validate(task_id: str, table: str) -> None:
+    _run(task_id, validate_job(table), lambda job: run_validation(job, table))
 
 
 CDC_THREADS: list[threading.Thread] = []

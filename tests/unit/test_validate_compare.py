@@ -129,3 +129,28 @@ def test_nan_equals_nan() -> None:
     rows = [{"id": 1, "f": float("nan"), "n": Decimal("NaN")}]
     result = compare(schema, iter([rows]), iter([[dict(rows[0])]]))
     assert result.equal, result.to_json()
+
+
+def test_limit_stops_reading_once_exceeded() -> None:
+    src = [rows(i) for i in range(10)]
+    tgt = [rows(i, v="changed") for i in range(10)]
+    read = []
+
+    def source() -> Iterator[list[dict]]:
+        for batch in src:
+            read.append(batch)
+            yield batch
+
+    r = compare(KEYED, source(), iter(tgt), limit=3)
+    assert r.stopped and r.mismatches == 4 and len(read) == 4  # the 4th mismatch is one too many
+    assert compare(KEYED, iter(src), iter(tgt), limit=10).stopped is False
+
+
+def test_keep_remembers_a_bounded_number_of_keys() -> None:
+    r = compare(KEYED, iter([rows(1, 2, 3, 4)]), iter([rows(1)]), keep=2)
+    assert r.mismatches == 3 and len(r.keys) == 2 and r.keys <= {(2,), (3,), (4,)}
+
+
+def test_only_counts_the_keys_being_rechecked() -> None:
+    r = compare(KEYED, iter([rows(1, 2, 3)]), iter([rows(2, v="y") + rows(3)]), only={(2,), (9,)})
+    assert r.mismatches == 1 and r.different == [[2]] and r.missing_in_target == []
