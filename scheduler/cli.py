@@ -287,7 +287,7 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
                          cdc_start_position)
     maps = _check_rules(definition, src, dry_run)
     if dry_run:
-        return _print_plan(maps)
+        return _print_plan(maps, definition.settings)
     catalog.add_task(definition)
     click.echo(f"task {task_id} created ({migration_type}, {source} -> {target} on {instance}); "
                f"start it with: dms task start {task_id}")
@@ -314,12 +314,16 @@ def _check_rules(task: TaskDef, src: Endpoint, required: bool) -> dict:
     return build_maps(task.mappings, task.settings, schemas, Capability.BEFORE_IMAGE in caps)
 
 
-def _print_plan(maps: dict) -> None:
+def _print_plan(maps: dict, settings: Any) -> None:
     if not maps:
         click.echo("the selection rules select no table on the source")
+    later = settings.full_load.CreatePkAfterFullLoad and settings.prep_mode == "drop"
     for mapped in maps.values():
         t = mapped.target
-        click.echo(f"{mapped.source.table} -> {t.table}  key ({', '.join(t.key) or 'none'})")
+        when = "  (added after the full load: CreatePkAfterFullLoad)" if later and t.key else ""
+        click.echo(f"{mapped.source.table} -> {t.table}  key ({', '.join(t.key) or 'none'}){when}")
+        for unique in t.unique:
+            click.echo(f"    unique ({', '.join(unique)})  (added after the full load)")
         for c in t.columns:
             out = next(o for o in mapped.outs if o.name == c.name)
             origin = (f"= {out.source}" if out.source and out.source != c.name else

@@ -7,7 +7,8 @@ import time
 from connectors.base import Capability, TableId, TableSchema
 from connectors.errors import ConfigError, PositionLost
 from connectors.registry import open_source, open_target
-from worker.dispatch import enqueue
+from worker import logs
+from worker.dispatch import dispatch, enqueue
 from worker.job import settle
 from worker.state import CDC_JOB, StateStore
 
@@ -16,6 +17,8 @@ from .plan import initial_table_state, jobs_to_run
 from .tablemap import TableMap, build_maps
 
 ACTIVE = ("starting", "running", "stopping")
+
+log = logs.get_logger(__name__)
 
 
 def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: str | None) -> str:
@@ -48,13 +51,18 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     if any(j != CDC_JOB for j in jobs):
         stale.append("FullLoadFinishDate")
     state.clear_task_fields(task_id, *stale)
+    loads = [j for j in jobs if j != CDC_JOB]
+    state.clear_waiting(task_id)
+    state.hold(task_id, loads)  # in load order; at most MaxFullLoadSubTasks go to the queues at once
+    if CDC_JOB in jobs:
+        state.set_job(task_id, CDC_JOB, "queued")
     state.set_task(task_id, Status="running", StartDate=now, start_type=start_type,
+                   max_full_load_subtasks=task.settings.max_full_load_subtasks,
                    **({"FullLoadStartDate": now} if task.full_load and start_type != "resume-processing" else {}))
-    for job in jobs:
-        state.set_job(task_id, job, "queued")
     state.set_active(task_id, True)
-    for job in jobs:
-        enqueue(task.instance, task_id, job)
+    if CDC_JOB in jobs:
+        enqueue(task.instance, task_id, CDC_JOB)
+    dispatch(state, task_id, task.instance)
     settle(state, task_id)  # a resumed full-load task with nothing left ends here
     return start_type
 
@@ -113,6 +121,8 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
     if not task.full_load:
         for schema in schemas:  # cdc only: create missing tables, never drop or empty existing ones
             target.prepare(maps[schema.table].target, "keep")
+            for problem in target.create_keys(maps[schema.table].target):
+                log.warning("index_not_created", task=task.id, table=str(schema.table), reason=problem)
     for schema in schemas:
         state.set_table_state(task.id, schema.table, initial_table_state(task), FullLoadRows=0, Inserts=0,
                               Updates=0, Deletes=0, Ddls=0)
@@ -144,7 +154,7 @@ def stop_task(state: StateStore, task_id: str, reason: str | None = None) -> Non
         fields["pending_stop_reason"] = reason
     state.set_task(task_id, **fields)
     for job, job_state in state.jobs(task_id).items():
-        if job_state in ("queued", "handoff"):  # not running anywhere: nothing to wait for
+        if job_state in ("waiting", "queued", "handoff"):  # not running anywhere: nothing to wait for
             state.set_job(task_id, job, "stopped")
     _retire_orphans(state, task_id)
 

@@ -25,6 +25,7 @@ from scheduler.tablemap import TableMap, build_maps
 
 from . import logs
 from .app import LEASE_SECONDS, redis_client
+from .dispatch import dispatch
 from .state import DONE_STATES, StateStore
 
 log = logs.get_logger(__name__)
@@ -113,6 +114,9 @@ class Job:
         self.state.set_job(self.task, self.name, self.outcome)
         self.state.release_lease(self.task, self.name, self.owner)
         log.info("job_ended", outcome=self.outcome)
+        started = dispatch(self.state, self.task, self.definition.instance)  # its place under MaxFullLoadSubTasks
+        if started:
+            log.info("jobs_dispatched", jobs=started)
         settle(self.state, self.task)
         logs.clear()
 
@@ -184,7 +188,7 @@ def settle(state: StateStore, task: str) -> None:
     """After a job ends: finish the task when nothing is left to run."""
     info = state.task(task)
     status = info.get("Status")
-    busy = any(s in ("queued", "running", "handoff") for s in state.jobs(task).values())
+    busy = any(s in ("waiting", "queued", "running", "handoff") for s in state.jobs(task).values())
     now = time.time()
     if status == "stopping" and not busy:
         state.set_task(task, Status="stopped", StopReason=info.get("pending_stop_reason", STOP_NORMAL), StopDate=now)
