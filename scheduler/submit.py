@@ -7,7 +7,6 @@ import time
 from connectors.base import Capability, TableId, TableSchema
 from connectors.errors import ConfigError, PositionLost
 from connectors.registry import open_source, open_target
-from worker import logs
 from worker.dispatch import dispatch, enqueue
 from worker.job import settle
 from worker.state import CDC_JOB, StateStore
@@ -17,8 +16,6 @@ from .plan import initial_table_state, jobs_to_run
 from .tablemap import TableMap, build_maps
 
 ACTIVE = ("starting", "running", "stopping")
-
-log = logs.get_logger(__name__)
 
 
 def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: str | None) -> str:
@@ -121,8 +118,6 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
     if not task.full_load:
         for schema in schemas:  # cdc only: create missing tables, never drop or empty existing ones
             target.prepare(maps[schema.table].target, "keep")
-            for problem in target.create_keys(maps[schema.table].target):
-                log.warning("index_not_created", task=task.id, table=str(schema.table), reason=problem)
     for schema in schemas:
         state.set_table_state(task.id, schema.table, initial_table_state(task), FullLoadRows=0, Inserts=0,
                               Updates=0, Deletes=0, Ddls=0)

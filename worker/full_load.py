@@ -157,8 +157,7 @@ class _TableLoad:
             finally:
                 target.close()
 
-        ok, _ = self._guarded("create_keys", attempt, stopped=None)
-        if ok:
+        if self.settings.prep_mode != "drop" or self._guarded("create_keys", attempt, stopped=None)[0]:
             self.state.set_table_state(self.task, self.table, self.final, FullLoadEndTime=time.time())
             log.info("table_loaded", chunks=True)
 
@@ -169,7 +168,10 @@ class _TableLoad:
 
     def _create_keys(self, target) -> None:
         """The key (when left out) and the unique indexes, after the rows and before the table counts as
-        loaded: the change apply, which needs the key, starts on this table only once it is loaded."""
+        loaded: the change apply, which needs the key, starts on this table only once it is loaded. Only
+        for tables the load created: TRUNCATE_BEFORE_LOAD and DO_NOTHING leave the target's tables as they are."""
+        if self.settings.prep_mode != "drop":
+            return
         started = time.monotonic()
         problems = target.create_keys(self.mapped.target)
         for problem in problems:

@@ -188,7 +188,9 @@ def settle(state: StateStore, task: str) -> None:
     """After a job ends: finish the task when nothing is left to run."""
     info = state.task(task)
     status = info.get("Status")
-    busy = any(s in ("waiting", "queued", "running", "handoff") for s in state.jobs(task).values())
+    jobs = state.jobs(task).values()
+    # A waiting job is sent only while the task runs: a stopping task does not wait for it.
+    busy = any(s in ("queued", "running", "handoff") for s in jobs)
     now = time.time()
     if status == "stopping" and not busy:
         state.set_task(task, Status="stopped", StopReason=info.get("pending_stop_reason", STOP_NORMAL), StopDate=now)
@@ -199,7 +201,8 @@ def settle(state: StateStore, task: str) -> None:
     states = state.table_states(task)
     if states and all(s in DONE_STATES or s == "loaded" for s in states.values()) and "FullLoadFinishDate" not in info:
         state.set_task(task, FullLoadFinishDate=now)
-    if info.get("MigrationType") == "full-load" and not busy and all(s in DONE_STATES for s in states.values()):
+    if (info.get("MigrationType") == "full-load" and not busy and "waiting" not in jobs
+            and all(s in DONE_STATES for s in states.values())):
         if states and all(s == "failed" for s in states.values()):
             state.set_task(task, Status="failed", StopReason=STOP_FATAL, StopDate=now,
                            LastFailureMessage="every table failed: see `dms task stats`")

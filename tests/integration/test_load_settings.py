@@ -103,7 +103,10 @@ def test_key_after_full_load_unique_indexes_and_declared_types(dms, src, dst):
             "CREATE UNIQUE INDEX shop_lower_email ON shop (lower(email))",  # not carried: an expression
             "CREATE UNIQUE INDEX shop_code_a ON shop (code, a) INCLUDE (note)",  # carried without its INCLUDE
             "INSERT INTO shop SELECT g, 'u' || g || '@x.org', g * 1.25, 'c' || (g % 10), g, g % 7, 'n' || g "
-            "FROM generate_series(1, 20000) g")
+            "FROM generate_series(1, 20000) g",
+            "CREATE TABLE tiny (id int PRIMARY KEY, code text UNIQUE)",  # loaded whole; shop in 4 chunks
+            "INSERT INTO tiny SELECT g, 'k' || g FROM generate_series(1, 10) g")
+    dms.env["DMS_CHUNK_ROWS"] = "5000"
     # SUSPEND_TABLE: a batch the target refuses is not retried change by change, so the unique values
     # that two rows swap (below) must pass because the target checks them at commit.
     settings = {"FullLoadSettings": {"CreatePkAfterFullLoad": True},
@@ -144,5 +147,9 @@ def test_key_after_full_load_unique_indexes_and_declared_types(dms, src, dst):
     assert dict(types) == {"id": "integer", "email": "character varying(40)", "amount": "numeric(12,2)",
                            "code": "character(3)", "a": "integer", "b": "integer", "note": "text"}
     assert table_text(dst, "shop") == table_text(src, "shop")
+    assert len(dms.state.chunks("shop", "public.shop")) == 4 and dms.state.chunks("shop", "public.tiny") is None
+    assert rows(dst, "(SELECT conname, contype FROM pg_constraint WHERE conrelid = 'tiny'::regclass) c") == [
+        ("tiny_code_key", "u"), ("tiny_pkey", "p")]
+    assert table_text(dst, "tiny") == table_text(src, "tiny")
     events = [json.loads(line).get("event") for line in dms.worker_log(0).splitlines() if line.startswith("{")]
     assert events.index("keys_created") < events.index("cached_changes_applied")
