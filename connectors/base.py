@@ -50,6 +50,7 @@ class TableSchema:
     key: tuple[str, ...]  # primary key / replica identity; () = keyless
     engine: str = ""  # engine whose `native` types these are
     rows_estimate: int = 0  # the source's estimate of its row count when planned (0: unknown)
+    unique: tuple[tuple[str, ...], ...] = ()  # column sets of unique indexes/constraints other than the key
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -329,8 +330,13 @@ class Target(Protocol):
 
     def check(self) -> list[str]: ...
 
-    def prepare(self, table: TableSchema, mode: PrepMode) -> None:
-        """Create (drop first for "drop"), empty ("truncate") or leave ("keep") the table."""
+    def prepare(self, table: TableSchema, mode: PrepMode, *, with_key: bool = True) -> None:
+        """Create (drop first for "drop"), empty ("truncate") or leave ("keep") the table. A table it
+        creates has its primary key unless ``with_key`` is False (then ``create_keys`` adds it after the load)."""
+
+    def create_keys(self, table: TableSchema) -> list[str]:
+        """After the table's load: add the primary key and the unique indexes it lacks (idempotent).
+        Returns one line per index that could not be created and why (the table's data is still right)."""
 
     def bulk_format(self, table: TableSchema) -> str | None:
         """A source bulk format that this (prepared) table loads without decoding rows, or None."""

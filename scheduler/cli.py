@@ -24,7 +24,7 @@ from connectors.registry import ENGINES, default_port, open_endpoint, open_sourc
 from .catalog import Catalog, TaskDef
 from .mappings import parse_table_mappings
 from .plan import START_TYPES
-from .settings import parse_task_settings
+from .settings import TaskSettings, parse_task_settings
 from .spec import MIGRATION_TYPES, check_identifier
 
 SSL_MODES = ("none", "require", "verify-ca", "verify-full")
@@ -291,7 +291,7 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
                    err=True)
     maps = _check_rules(definition, src, dry_run)
     if dry_run:
-        return _print_plan(maps)
+        return _print_plan(maps, definition.settings)
     catalog.add_task(definition)
     click.echo(f"task {task_id} created ({migration_type}, {source} -> {target} on {instance}); "
                f"start it with: dms task start {task_id}")
@@ -318,12 +318,17 @@ def _check_rules(task: TaskDef, src: Endpoint, required: bool) -> dict:
     return build_maps(task.mappings, task.settings, schemas, Capability.BEFORE_IMAGE in caps)
 
 
-def _print_plan(maps: dict) -> None:
+def _print_plan(maps: dict, settings: TaskSettings) -> None:
     if not maps:
         click.echo("the selection rules select no table on the source")
+    created = settings.prep_mode == "drop"  # the other modes leave the target's tables as they are
+    later = created and settings.full_load.CreatePkAfterFullLoad
     for mapped in maps.values():
         t = mapped.target
-        click.echo(f"{mapped.source.table} -> {t.table}  key ({', '.join(t.key) or 'none'})")
+        when = "  (added after the full load: CreatePkAfterFullLoad)" if later and t.key else ""
+        click.echo(f"{mapped.source.table} -> {t.table}  key ({', '.join(t.key) or 'none'}){when}")
+        for unique in t.unique if created else ():
+            click.echo(f"    unique ({', '.join(unique)})  (added after the full load)")
         for c in t.columns:
             out = next(o for o in mapped.outs if o.name == c.name)
             origin = (f"= {out.source}" if out.source and out.source != c.name else

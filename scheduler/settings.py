@@ -51,11 +51,10 @@ class TargetMetadata(DmsModel):
 
 class FullLoadSettings(DmsModel):
     TargetTablePrepMode: Literal["DO_NOTHING", "DROP_AND_CREATE", "TRUNCATE_BEFORE_LOAD"] = "DROP_AND_CREATE"
-    CreatePkAfterFullLoad: bool = no_effect("not implemented yet: the key is created with the table", False)
+    CreatePkAfterFullLoad: bool = False  # DROP_AND_CREATE only: the key is added when the table's rows are in
     StopTaskCachedChangesApplied: bool = False
     StopTaskCachedChangesNotApplied: bool = False
-    MaxFullLoadSubTasks: int_range(1, 49) = no_effect(
-        "not implemented yet: tables load as many at once as the workers' --concurrency allows", 8)
+    MaxFullLoadSubTasks: int_range(1, 49) = 8  # full-load jobs (tables or chunks) of the task at once, fleet-wide
     TransactionConsistencyTimeout: Any = no_effect(
         "capture starts at once from the replication slot's consistent point; open transactions need no wait", 600)
     CommitRate: int_range(1, 50_000) = 10_000

@@ -7,7 +7,7 @@ import time
 from connectors.base import Capability, TableId, TableSchema
 from connectors.errors import ConfigError, PositionLost
 from connectors.registry import open_source, open_target
-from worker.dispatch import enqueue
+from worker.dispatch import dispatch, enqueue
 from worker.job import settle
 from worker.state import CDC_JOB, StateStore
 from worker.validation import FAILED_OVERALL
@@ -49,13 +49,18 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     if any(j != CDC_JOB for j in jobs):
         stale.append("FullLoadFinishDate")
     state.clear_task_fields(task_id, *stale)
+    loads = [j for j in jobs if j != CDC_JOB]
+    state.clear_waiting(task_id)
+    state.hold(task_id, loads)  # in load order; at most MaxFullLoadSubTasks go to the queues at once
+    if CDC_JOB in jobs:
+        state.set_job(task_id, CDC_JOB, "queued")
     state.set_task(task_id, Status="running", StartDate=now, start_type=start_type,
+                   max_full_load_subtasks=task.settings.max_full_load_subtasks,
                    **({"FullLoadStartDate": now} if task.full_load and start_type != "resume-processing" else {}))
-    for job in jobs:
-        state.set_job(task_id, job, "queued")
     state.set_active(task_id, True)
-    for job in jobs:
-        enqueue(task.instance, task_id, job)
+    if CDC_JOB in jobs:
+        enqueue(task.instance, task_id, CDC_JOB)
+    dispatch(state, task_id, task.instance)
     settle(state, task_id)  # a resumed full-load task with nothing left ends here
     return start_type
 
@@ -148,7 +153,7 @@ def stop_task(state: StateStore, task_id: str, reason: str | None = None) -> Non
         fields["pending_stop_reason"] = reason
     state.set_task(task_id, **fields)
     for job, job_state in state.jobs(task_id).items():
-        if job_state in ("queued", "handoff"):  # not running anywhere: nothing to wait for
+        if job_state in ("waiting", "queued", "handoff"):  # not running anywhere: nothing to wait for
             state.set_job(task_id, job, "stopped")
     _retire_orphans(state, task_id)
 

@@ -384,7 +384,10 @@ def build_map(mappings: TableMappings, settings: TaskSettings, schema: TableSche
     schema_name = _rename(table.schema, [t for t in rules if t.target == "schema" and t.action in NAME_ACTIONS],
                           tm.TargetSchema or table.schema)
     table_name = _rename(table.name, [t for t in rules if t.target == "table" and t.action in NAME_ACTIONS])
-    target = TableSchema(TableId(schema_name, table_name), tuple(columns), key, schema.engine)
+    # Unique indexes follow their columns' renames; one over a removed column, or the key's own, goes.
+    unique = tuple(dict.fromkeys(tuple(kept[c] for c in u) for u in schema.unique
+                                 if all(c in kept for c in u) and tuple(kept[c] for c in u) != key))
+    target = TableSchema(TableId(schema_name, table_name), tuple(columns), key, schema.engine, unique=unique)
 
     lob = mappings.lob_settings.get(table)
     limit: int | None = None

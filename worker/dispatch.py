@@ -1,9 +1,16 @@
-"""Sending jobs: the one place that puts a job on an instance's queues."""
+"""Sending jobs: the one place that puts a job on an instance's queues.
+
+Full-load jobs do not all go at once: at most MaxFullLoadSubTasks of a task's full-load jobs (tables
+or chunks) are queued or running; the others wait in Redis (StateStore.hold) in load order. Whenever
+a job ends, and every few seconds from each worker's reclaimer, `dispatch` sends the next ones. The
+claim is one Redis script, so two jobs ending together never send the same next job, and a job
+lost with a killed worker is sent again by the reclaimer like any other (worker/recovery.py).
+"""
 
 from __future__ import annotations
 
 from .app import configured_app, queue_name
-from .state import CDC_JOB, VALIDATE_PREFIX, parse_full_load_job
+from .state import CDC_JOB, VALIDATE_PREFIX, StateStore, parse_full_load_job
 
 FULL_LOAD = "dms.full_load"
 CDC = "dms.cdc"
@@ -25,3 +32,20 @@ def enqueue(instance: str, task_id: str, job_name: str) -> None:
     args = [task_id, table] if chunk is None else [task_id, table, chunk]  # readable in Flower
     celery.send_task(FULL_LOAD, args=args, queue=queue_name(instance, "full_load"),
                      shadow=f"{task_id} full-load {table}" + (f" chunk {chunk}" if chunk is not None else ""))
+
+
+def dispatch(state: StateStore, task_id: str, instance: str) -> list[str]:
+    """Send the waiting full-load jobs that MaxFullLoadSubTasks lets start now; returns them."""
+    jobs = state.claim_waiting(task_id)
+    for job in jobs:
+        enqueue(instance, task_id, job)
+        state.sent(task_id, job)
+    return jobs
+
+
+def resend_unsent(state: StateStore, task_id: str, instance: str, older_than: float) -> list[str]:
+    """Send the jobs that a process claimed from the waiting list but died before sending."""
+    jobs = state.unsent(task_id, older_than)
+    for job in jobs:
+        enqueue(instance, task_id, job)
+    return jobs

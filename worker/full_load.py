@@ -24,7 +24,6 @@ from scheduler.tablemap import TableMap
 
 from . import logs
 from .app import CHUNK_ROWS
-from .dispatch import enqueue
 from .job import Job, describe_error, retrying
 from .state import full_load_job
 from .validation import send_validation
@@ -81,10 +80,12 @@ class _TableLoad:
         try:
             self.state.set_table_state(self.task, self.table, "loading", FullLoadStartTime=time.time(),
                                        FullLoadRows=0, LoadedBy=self.job.owner)
-            target.prepare(self.mapped.target, self.settings.prep_mode)
+            target.prepare(self.mapped.target, self.settings.prep_mode, with_key=not self.key_after_load)
             ranges = self._ranges(source)
             if len(ranges) == 1:
-                return self._copy(source, target, None)
+                rows = self._copy(source, target, None)
+                self._create_keys(target)
+                return rows
             self.state.save_chunks(self.task, self.table, ranges)
             log.info("table_split", chunks=len(ranges), rows_per_chunk=CHUNK_ROWS)
             return None
@@ -112,13 +113,12 @@ class _TableLoad:
             self._finish()
             return
         jobs = self.state.jobs(self.task)
-        for index in range(len(ranges)):
-            name = full_load_job(self.table, index)
-            if index in done or jobs.get(name) == "running":  # a running one is recovered by its lease
-                continue
-            self.state.set_job(self.task, name, "queued")
-            enqueue(self.job.definition.instance, self.task, name)
-        log.info("chunks_sent", chunks=len(ranges), loaded=len(done))
+        names = [full_load_job(self.table, index) for index in range(len(ranges))]
+        # A running or handed-off chunk is recovered by its lease, a queued or waiting one is on its way.
+        todo = [name for index, name in enumerate(names)
+                if index not in done and jobs.get(name) not in ("running", "handoff", "queued", "waiting")]
+        self.state.hold(self.task, todo, first=True)  # sent under MaxFullLoadSubTasks as jobs end (worker/dispatch.py)
+        log.info("chunks_sent", chunks=len(ranges), loaded=len(done), sent=len(todo))
 
     def load_chunk(self, index: int) -> None:
         ranges = self.state.chunks(self.task, self.table)
@@ -149,7 +149,17 @@ class _TableLoad:
             self._finish()
 
     def _finish(self) -> None:
-        if self.state.table_states(self.task).get(str(self.table)) in ("pending", "loading"):
+        if self.state.table_states(self.task).get(str(self.table)) not in ("pending", "loading"):
+            return
+
+        def attempt() -> None:
+            target = open_target(self.job.target_ep)
+            try:
+                self._create_keys(target)
+            finally:
+                target.close()
+
+        if self.settings.prep_mode != "drop" or self._guarded("create_keys", attempt, stopped=None)[0]:
             self.state.set_table_state(self.task, self.table, self.final, FullLoadEndTime=time.time())
             log.info("table_loaded", chunks=True)
             self._validate()
@@ -158,6 +168,24 @@ class _TableLoad:
         """A full-load task's table is complete now; with CDC, validation waits for its cached changes."""
         if self.final == "completed":
             send_validation(self.job, self.table)
+
+    @property
+    def key_after_load(self) -> bool:
+        """CreatePkAfterFullLoad: only a table the load creates (DROP_AND_CREATE) is created without its key."""
+        return self.settings.full_load.CreatePkAfterFullLoad and self.settings.prep_mode == "drop"
+
+    def _create_keys(self, target) -> None:
+        """The key (when left out) and the unique indexes, after the rows and before the table counts as
+        loaded: the change apply, which needs the key, starts on this table only once it is loaded. Only
+        for tables the load created: TRUNCATE_BEFORE_LOAD and DO_NOTHING leave the target's tables as they are."""
+        if self.settings.prep_mode != "drop":
+            return
+        started = time.monotonic()
+        problems = target.create_keys(self.mapped.target)
+        for problem in problems:
+            log.warning("index_not_created", reason=problem)
+        log.info("keys_created", key_after_load=self.key_after_load, unique=len(self.mapped.target.unique),
+                 seconds=round(time.monotonic() - started, 3))
 
     @property
     def mapped(self) -> TableMap:

@@ -25,6 +25,7 @@ from scheduler.tablemap import TableMap, build_maps
 
 from . import logs
 from .app import LEASE_SECONDS, redis_client
+from .dispatch import dispatch
 from .state import DONE_STATES, StateStore
 
 log = logs.get_logger(__name__)
@@ -113,6 +114,9 @@ class Job:
         self.state.set_job(self.task, self.name, self.outcome)
         self.state.release_lease(self.task, self.name, self.owner)
         log.info("job_ended", outcome=self.outcome)
+        started = dispatch(self.state, self.task, self.definition.instance)  # its place under MaxFullLoadSubTasks
+        if started:
+            log.info("jobs_dispatched", jobs=started)
         settle(self.state, self.task)
         logs.clear()
 
@@ -185,7 +189,9 @@ def settle(state: StateStore, task: str) -> None:
     """After a job ends: finish the task when nothing is left to run."""
     info = state.task(task)
     status = info.get("Status")
-    busy = any(s in ("queued", "running", "handoff") for s in state.jobs(task).values())
+    jobs = state.jobs(task).values()
+    # A waiting job is sent only while the task runs: a stopping task does not wait for it.
+    busy = any(s in ("queued", "running", "handoff") for s in jobs)
     now = time.time()
     if status == "stopping" and not busy:
         state.set_task(task, Status="stopped", StopReason=info.get("pending_stop_reason", STOP_NORMAL), StopDate=now)
@@ -197,7 +203,7 @@ def settle(state: StateStore, task: str) -> None:
     if states and all(s in DONE_STATES or s == "loaded" for s in states.values()) and "FullLoadFinishDate" not in info:
         state.set_task(task, FullLoadFinishDate=now)
     ends = info.get("MigrationType") == "full-load" or info.get("ValidationOnly") == "true"
-    if ends and not busy and all(s in DONE_STATES for s in states.values()):
+    if ends and not busy and "waiting" not in jobs and all(s in DONE_STATES for s in states.values()):
         if states and all(s == "failed" for s in states.values()):
             state.set_task(task, Status="failed", StopReason=STOP_FATAL, StopDate=now,
                            LastFailureMessage="every table failed: see `dms task stats`")

@@ -10,7 +10,7 @@ import threading
 
 from . import logs
 from .app import LEASE_SECONDS, redis_client
-from .dispatch import enqueue
+from .dispatch import dispatch, enqueue, resend_unsent
 from .state import StateStore
 
 log = logs.get_logger(__name__)
@@ -32,6 +32,12 @@ def reclaim_once(state: StateStore) -> list[tuple[str, str]]:
             enqueue(info["instance"], task, job)
             taken.append((task, job))
             log.warning("job_recovered", task=task, job=job, reason=reason)
+        for job in resend_unsent(state, task, info["instance"], older_than=2 * LEASE_SECONDS):
+            taken.append((task, job))
+            log.warning("job_recovered", task=task, job=job, reason="claimed by a process that died before sending it")
+        # A job that ended with its worker killed before it sent the next: the next goes now.
+        for job in dispatch(state, task, info["instance"]):
+            log.info("job_dispatched", task=task, job=job)
     return taken
 
 

@@ -7,7 +7,9 @@ Every Redis key name lives in this module::
     dms:task:{task}:tables            hash    table -> TableSchema JSON (the plan)
     dms:task:{task}:states            hash    table -> internal state (pending|loading|loaded|live|completed|failed)
     dms:task:{task}:stats:{table}     hash    DMS TableStatistics fields
-    dms:task:{task}:jobs              hash    job -> queued|running|handoff|done|stopped|failed
+    dms:task:{task}:jobs              hash    job -> waiting|queued|running|handoff|done|stopped|failed
+    dms:task:{task}:waiting           list    full-load jobs held back by MaxFullLoadSubTasks, next first
+    dms:task:{task}:sending           hash    job -> when it was claimed from the waiting list, until it is sent
     dms:task:{task}:lease:{job}       string  owner id, with a TTL renewed by the job's heartbeat
     dms:task:{task}:cache:{table}     stream  changes cached while the table loads (worker/cache.py)
     dms:task:{task}:rate:{second}     hash    rows counted in that epoch second (throughput), expires
@@ -110,6 +112,36 @@ return 1
 """
 
 
+# Move waiting full-load jobs to "queued" while fewer than the task's max_full_load_subtasks full-load
+# jobs are queued or running, in the waiting list's order; returns them. Atomic: two callers never
+# claim one job, and together never pass the limit. Each claimed job stays in the sending hash until
+# it is sent, so one claimed by a process that died before sending it is sent by a reclaimer.
+_DISPATCH = """
+if redis.call('hget', KEYS[1], 'Status') ~= 'running' then return {} end
+local limit = tonumber(redis.call('hget', KEYS[1], 'max_full_load_subtasks') or '8')
+local active = 0
+local jobs = redis.call('hgetall', KEYS[2])
+for i = 1, #jobs, 2 do
+  local s = jobs[i + 1]
+  if string.sub(jobs[i], 1, 9) == 'full_load' and (s == 'queued' or s == 'running' or s == 'handoff') then
+    active = active + 1
+  end
+end
+local claimed = {}
+while active < limit do
+  local job = redis.call('lpop', KEYS[3])
+  if not job then break end
+  if redis.call('hget', KEYS[2], job) == 'waiting' then
+    redis.call('hset', KEYS[2], job, 'queued')
+    redis.call('hset', KEYS[4], job, ARGV[1])
+    claimed[#claimed + 1] = job
+    active = active + 1
+  end
+end
+return claimed
+"""
+
+
 # Claim a task for starting unless it is already active; returns the status it had.
 _CLAIM_START = """
 local status = redis.call('hget', KEYS[1], 'Status') or 'ready'
@@ -131,6 +163,7 @@ def schema_from_json(text: str) -> TableSchema:
         key=tuple(d["key"]),
         engine=d.get("engine", ""),
         rows_estimate=d.get("rows_estimate", 0),
+        unique=tuple(tuple(u) for u in d.get("unique", ())),
     )
 
 
@@ -143,6 +176,7 @@ class StateStore:
         self._claim_start = client.register_script(_CLAIM_START)
         self._chunk_done = client.register_script(_CHUNK_DONE)
         self._validation_slot = client.register_script(_VALIDATION_SLOT)
+        self._dispatch = client.register_script(_DISPATCH)
 
     # -- key names -------------------------------------------------------------------------------
 
@@ -196,7 +230,7 @@ class StateStore:
     def reset_run(self, task: str) -> None:
         """Forget the progress of a previous run: table states, statistics, caches and jobs."""
         self._delete_matching(task, "states", "jobs", "stats:*", "cache:*", "lease:*", "rate:*", "chunks:*",
-                              "validating")
+                              "validating", "waiting", "sending")
 
     def _delete_matching(self, task: str, *patterns: str) -> None:
         keys = [k for p in patterns for k in self.r.scan_iter(match=f"dms:task:{task}:{p}", count=1000)]
@@ -337,6 +371,39 @@ class StateStore:
 
     def jobs(self, task: str) -> dict[str, str]:
         return self.r.hgetall(f"dms:task:{task}:jobs")
+
+    def hold(self, task: str, jobs: Sequence[str], first: bool = False) -> None:
+        """Full-load jobs wait for a place under MaxFullLoadSubTasks: after those waiting, or before them
+        (``first``: a started table's chunks go before tables not started, so tables finish one by one)."""
+        if not jobs:
+            return
+        pipe = self.r.pipeline()
+        pipe.hset(f"dms:task:{task}:jobs", mapping=dict.fromkeys(jobs, "waiting"))
+        if first:
+            pipe.lpush(f"dms:task:{task}:waiting", *reversed(jobs))
+        else:
+            pipe.rpush(f"dms:task:{task}:waiting", *jobs)
+        pipe.execute()
+
+    def clear_waiting(self, task: str) -> None:
+        self.r.delete(f"dms:task:{task}:waiting", f"dms:task:{task}:sending")
+
+    def claim_waiting(self, task: str) -> list[str]:
+        """The waiting jobs that may start now, switched to "queued" (see _DISPATCH); send each, then `sent`."""
+        keys = [self.task_key(task), f"dms:task:{task}:jobs", f"dms:task:{task}:waiting", f"dms:task:{task}:sending"]
+        return list(self._dispatch(keys=keys, args=[time.time()]))
+
+    def sent(self, task: str, job: str) -> None:
+        self.r.hdel(f"dms:task:{task}:sending", job)
+
+    def unsent(self, task: str, older_than: float) -> list[str]:
+        """Jobs claimed longer ago than ``older_than`` seconds and still not sent (their sender died); each
+        is returned to one caller only, and only while it is still queued."""
+        key = f"dms:task:{task}:sending"
+        cutoff = time.time() - older_than
+        stale = [job for job, when in self.r.hgetall(key).items() if float(when) < cutoff]
+        jobs = self.jobs(task) if stale else {}
+        return [job for job in stale if self.r.hdel(key, job) and jobs.get(job) == "queued"]
 
     def _lease_key(self, task: str, job: str) -> str:
         return f"dms:task:{task}:lease:{job}"

@@ -56,15 +56,19 @@ WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgene
 ORDER BY a.attrelid, a.attnum
 """
 
-# Primary key, else the replica identity index: the columns pgoutput sends as the old key.
-_KEYS_SQL = """
-SELECT i.indrelid, array_agg(a.attname ORDER BY k.ord)
+# Primary key, replica identity index and plain unique indexes (no expression, no predicate; key
+# columns only, not INCLUDE ones). The key is the primary key, else the replica identity index: the
+# columns pgoutput sends as the old key; the other unique indexes go to the target after the load.
+_INDEXES_SQL = """
+SELECT i.indrelid, array_agg(a.attname ORDER BY k.ord), i.indisprimary, i.indisreplident
 FROM pg_index i
 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-WHERE i.indrelid = ANY(%s) AND (i.indisprimary OR i.indisreplident)
-GROUP BY i.indrelid, i.indisprimary
-ORDER BY i.indrelid, i.indisprimary
+WHERE i.indrelid = ANY(%s) AND k.ord <= i.indnkeyatts
+  AND (i.indisprimary OR i.indisreplident
+       OR (i.indisunique AND i.indisvalid AND i.indexprs IS NULL AND i.indpred IS NULL))
+GROUP BY i.indexrelid, i.indrelid, i.indisprimary, i.indisreplident
+ORDER BY i.indrelid, i.indexrelid
 """
 
 
@@ -139,14 +143,22 @@ class PostgresSource:
         for relid, name, native, notnull, typname, category in self._query(_COLUMNS_SQL, (oids,)):
             portable = "array" if category == "A" else _PORTABLE.get(typname, "other")
             columns.setdefault(relid, []).append(Column(name, portable, not notnull, native))
-        keys: dict[int, tuple[str, ...]] = {}
-        for relid, names in self._query(_KEYS_SQL, (oids,)):
-            keys[relid] = tuple(names)  # primary key sorts last, so it wins over the identity index
-        return [
-            TableSchema(TableId(schema, name), tuple(columns.get(oid, ())), keys.get(oid, ()), "postgres",
-                        self._estimate(schema, name, estimate))
-            for oid, schema, name, _ident, estimate in rows
-        ]
+        primary: dict[int, tuple[str, ...]] = {}
+        identity: dict[int, tuple[str, ...]] = {}
+        unique: dict[int, list[tuple[str, ...]]] = {}
+        for relid, names, is_primary, is_identity in self._query(_INDEXES_SQL, (oids,)):
+            if is_primary:
+                primary[relid] = tuple(names)
+            if is_identity:
+                identity[relid] = tuple(names)
+            unique.setdefault(relid, []).append(tuple(names))
+        schemas = []
+        for oid, schema, name, _ident, estimate in rows:
+            key = primary.get(oid) or identity.get(oid, ())
+            others = tuple(dict.fromkeys(u for u in unique.get(oid, ()) if u != key))
+            schemas.append(TableSchema(TableId(schema, name), tuple(columns.get(oid, ())), key, "postgres",
+                                       self._estimate(schema, name, estimate), others))
+        return schemas
 
     def _estimate(self, schema: str, name: str, reltuples: int) -> int:
         """pg_class.reltuples, or for a table never analyzed (-1) the planner's guess from its size."""

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extras
 
 from connectors.base import (
@@ -104,11 +105,11 @@ class PostgresTarget:
 
     # -- full load -------------------------------------------------------------------------------
 
-    def prepare(self, table: TableSchema, mode: PrepMode) -> None:
+    def prepare(self, table: TableSchema, mode: PrepMode, *, with_key: bool = True) -> None:
         name = qualified(table.table.schema, table.table.name)
         cols = [f"{quote_ident(c.name)} {column_type(table, c.name)}{'' if c.nullable else ' NOT NULL'}"
                 for c in table.columns]
-        if table.key:
+        if table.key and with_key:
             cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in table.key)})")
         create = f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(cols)})"
 
@@ -129,6 +130,36 @@ class PostgresTarget:
                 cur.execute(f"TRUNCATE {name}")
 
         self._run(prep)
+
+    def create_keys(self, table: TableSchema) -> list[str]:
+        """The primary key, then each unique index as a DEFERRABLE INITIALLY DEFERRED unique constraint:
+        checked at commit, so a batch of changes applied as set operations may pass through states that
+        the source's statements never showed (two rows swapping values) without failing."""
+        name = qualified(table.table.schema, table.table.name)
+        problems: list[str] = []
+
+        def work(cur: Any) -> None:
+            cur.execute(_UNIQUE_SQL, (name,))
+            found = cur.fetchall()
+            have = {tuple(cols) for _, cols in found}
+            if table.key and not any(primary for primary, _ in found) and tuple(table.key) not in have:
+                cur.execute(f"ALTER TABLE {name} ADD PRIMARY KEY ({_columns(table.key)})")
+            for cols in table.unique:
+                if tuple(cols) in have:
+                    continue
+                constraint = quote_ident(_constraint_name(table.table.name, cols))
+                cur.execute("SAVEPOINT dms_unique")
+                try:
+                    cur.execute(f"ALTER TABLE {name} ADD CONSTRAINT {constraint} UNIQUE ({_columns(cols)}) "
+                                "DEFERRABLE INITIALLY DEFERRED")
+                except psycopg2.errors.UniqueViolation as exc:
+                    # Only a load in chunks read at different times can hold such duplicates for a while.
+                    cur.execute("ROLLBACK TO SAVEPOINT dms_unique")
+                    problems.append(f"unique index on {table.table} ({', '.join(cols)}) not created: "
+                                    f"{' '.join(str(exc).split())}; create it once the duplicates are gone")
+
+        self._run(work)
+        return problems
 
     def bulk_format(self, table: TableSchema) -> str | None:
         """Binary COPY from a PostgreSQL source whose column types are exactly the target table's.
@@ -259,6 +290,32 @@ class PostgresTarget:
             self.conn.close()
         except psycopg2.Error:
             pass
+
+
+# The table's unique indexes over plain columns (key columns only), the primary key first.
+_UNIQUE_SQL = """
+SELECT i.indisprimary, array_agg(a.attname ORDER BY k.ord)
+FROM pg_index i
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = %s::regclass AND i.indisunique AND k.ord <= i.indnkeyatts
+  AND i.indexprs IS NULL AND i.indpred IS NULL
+GROUP BY i.indexrelid, i.indisprimary
+ORDER BY i.indisprimary DESC, i.indexrelid
+"""
+
+
+def _columns(names: Sequence[str]) -> str:
+    return ", ".join(quote_ident(n) for n in names)
+
+
+def _constraint_name(table: str, columns: Sequence[str]) -> str:
+    """PostgreSQL's own spelling, <table>_<columns>_key, kept within its 63-byte names by a digest."""
+    name = f"{table}_{'_'.join(columns)}_key"
+    if len(name.encode()) <= 63:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name.encode()[:50].decode(errors='ignore')}_{digest}_key"
 
 
 def _check_types(cur: Any, table: TableSchema, ep: Endpoint) -> None:

@@ -71,7 +71,8 @@ class SqliteTarget:
 
     # -- full load -------------------------------------------------------------------------------
 
-    def prepare(self, table: TableSchema, mode: PrepMode) -> None:
+    def prepare(self, table: TableSchema, mode: PrepMode, *, with_key: bool = True) -> None:
+        # with_key is moot: SQLite cannot add a primary key to a table, so it is always created with it.
         name = _name(table)
         cols = [f"{quote_ident(c.name)} {declared_type(table, c)}{'' if c.nullable else ' NOT NULL'}".rstrip()
                 for c in table.columns]
@@ -86,6 +87,11 @@ class SqliteTarget:
                 conn.execute(f"DELETE FROM {name}")
 
         self._run(prep)
+
+    def create_keys(self, table: TableSchema) -> list[str]:
+        # The key came with the table. No unique indexes: SQLite checks them row by row and cannot defer
+        # them, so a set-based apply of a batch (two rows swapping values) could fail where the source did not.
+        return []
 
     def bulk_format(self, table: TableSchema) -> str | None:
         return None  # rows, always
