@@ -17,6 +17,11 @@ CDC = "dms.cdc"
 VALIDATE = "dms.validate"
 
 
+def queue_of(instance: str, job_name: str) -> str:
+    """The queue a job is sent to."""
+    return queue_name(instance, "cdc" if job_name == CDC_JOB else "full_load")
+
+
 def enqueue(instance: str, task_id: str, job_name: str) -> None:
     """Send one job to the instance's queues; the message carries ids only."""
     celery = configured_app()

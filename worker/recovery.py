@@ -1,4 +1,5 @@
-"""Takes over jobs whose worker died: any worker notices an expired lease and re-enqueues the job.
+"""Takes over jobs whose worker died: any worker notices an expired lease and re-enqueues the job,
+and sends again a queued job whose message a worker took but died before starting.
 
 The broker alone would hand an unacknowledged job on only after its visibility timeout (an hour),
 and would hand a days-long CDC job out twice; leases make recovery quick and single-owner.
@@ -10,7 +11,7 @@ import threading
 
 from . import logs
 from .app import LEASE_SECONDS, redis_client
-from .dispatch import dispatch, enqueue, resend_unsent
+from .dispatch import dispatch, enqueue, queue_of, resend_unsent
 from .state import StateStore
 
 log = logs.get_logger(__name__)
@@ -27,6 +28,8 @@ def reclaim_once(state: StateStore) -> list[tuple[str, str]]:
                 reason = "lease expired: its worker is gone"
             elif job_state == "handoff" and state.reclaim(task, job, frm="handoff"):
                 reason = "handed off by a worker shutting down"
+            elif job_state == "queued" and state.stranded(task, job, queue_of(info["instance"], job), LEASE_SECONDS):
+                reason = "taken by a worker that died before starting it"
             else:
                 continue
             enqueue(info["instance"], task, job)

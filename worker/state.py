@@ -408,6 +408,20 @@ class StateStore:
     def _lease_key(self, task: str, job: str) -> str:
         return f"dms:task:{task}:lease:{job}"
 
+    def stranded(self, task: str, job: str, queue: str, after_s: float) -> bool:
+        """A queued job whose message has not been in its broker queue for ``after_s`` seconds: a worker
+        took it and died before the job began (it lies in the broker's unacknowledged set until the
+        visibility timeout). True for one caller only, which sends the job again."""
+        key = f"dms:task:{task}:stranded:{job}"
+        if self.r.llen(queue):  # its message may still be waiting there
+            self.r.delete(key)
+            return False
+        now = time.time()
+        if self.r.set(key, now, nx=True, px=int(after_s * 3000)):
+            return False  # first seen without a message: it may be starting right now
+        seen = self.r.get(key)
+        return seen is not None and now - float(seen) >= after_s and bool(self.r.delete(key))
+
     def take_lease(self, task: str, job: str, owner: str, ttl_ms: int) -> bool:
         return bool(self.r.set(self._lease_key(task, job), owner, nx=True, px=ttl_ms))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 import redis
@@ -153,3 +154,25 @@ def test_key_after_full_load_unique_indexes_and_declared_types(dms, src, dst):
     assert table_text(dst, "tiny") == table_text(src, "tiny")
     events = [json.loads(line).get("event") for line in dms.worker_log(0).splitlines() if line.startswith("{")]
     assert events.index("keys_created") < events.index("cached_changes_applied")
+
+
+def test_a_queued_job_whose_message_is_gone_is_sent_again_once(redis_server):
+    """A worker killed between taking a job's message and starting the job strands it in the broker's
+    unacknowledged set; the reclaimers notice its queue is empty and one of them sends it again."""
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    state = StateStore(r)
+    task, job, queue = "stranded-t", "full_load:public.a", "dms.stranded-ri.full_load"
+    r.rpush(queue, "another job's message")
+    assert not state.stranded(task, job, queue, 0.3)  # its message may be the one waiting
+    r.delete(queue)
+    assert not state.stranded(task, job, queue, 0.3)  # first seen without it: it may be starting
+    assert not state.stranded(task, job, queue, 0.3)
+    time.sleep(0.35)
+    verdicts = []
+    threads = [threading.Thread(target=lambda: verdicts.append(state.stranded(task, job, queue, 0.3)))
+               for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(verdicts) == [False] * 5 + [True]
