@@ -91,7 +91,8 @@ def test_a_parallel_load_ranges_rule_sets_the_chunks(dms, src, dst):
          "object-locator": {"schema-name": "public", "table-name": "wide"},
          "parallel-load": {"type": "ranges", "columns": ["id"], "boundaries": [["1000"], ["2500"], ["4000"]]}}]}
     dms.task("ranged", src, dst, "full-load", mappings=mappings)
-    dms.start_worker(concurrency=2)
+    dms.start_worker(concurrency=1)  # four chunks over two workers
+    dms.start_worker(concurrency=1)
     dms.dms("task", "start", "ranged")
     dms.wait_status("ranged", "stopped")
     state = dms.state
