@@ -112,6 +112,22 @@ return 1
 """
 
 
+# A queued job seen without its message: the first sighting notes the time (it may be starting right
+# now); one seen so for ARGV[2] seconds is stranded, for one caller only.
+_STRANDED = """
+local seen = redis.call('get', KEYS[1])
+if not seen then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[3])
+  return 0
+end
+if tonumber(ARGV[1]) - tonumber(seen) >= tonumber(ARGV[2]) then
+  redis.call('del', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
 # Move waiting full-load jobs to "queued" while fewer than the task's max_full_load_subtasks full-load
 # jobs are queued or running, in the waiting list's order; returns them. Atomic: two callers never
 # claim one job, and together never pass the limit. Each claimed job stays in the sending hash until
@@ -177,6 +193,7 @@ class StateStore:
         self._chunk_done = client.register_script(_CHUNK_DONE)
         self._validation_slot = client.register_script(_VALIDATION_SLOT)
         self._dispatch = client.register_script(_DISPATCH)
+        self._stranded = client.register_script(_STRANDED)
 
     # -- key names -------------------------------------------------------------------------------
 
@@ -416,11 +433,7 @@ class StateStore:
         if self.r.llen(queue):  # its message may still be waiting there
             self.r.delete(key)
             return False
-        now = time.time()
-        if self.r.set(key, now, nx=True, px=int(after_s * 3000)):
-            return False  # first seen without a message: it may be starting right now
-        seen = self.r.get(key)
-        return seen is not None and now - float(seen) >= after_s and bool(self.r.delete(key))
+        return bool(self._stranded(keys=[key], args=[time.time(), after_s, int(after_s * 3000)]))
 
     def take_lease(self, task: str, job: str, owner: str, ttl_ms: int) -> bool:
         return bool(self.r.set(self._lease_key(task, job), owner, nx=True, px=ttl_ms))
