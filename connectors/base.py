@@ -116,6 +116,24 @@ class Change:
     text: bool = False
 
 
+class OnConflict(str, Enum):
+    """What a target does with a change that finds the target other than the change expects: an insert
+    whose row is there, an update or a delete whose row is not (DMS's ApplyError*Policy)."""
+
+    RESOLVE = "resolve"  # make the row what the change says: upsert, insert the missing row, delete nothing
+    SKIP = "skip"  # leave the row as it is and report the change back (IGNORE_RECORD, LOG_ERROR)
+    FAIL = "fail"  # apply nothing of the batch: ApplyConflict (SUSPEND_TABLE, STOP_TASK)
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A change that found the target other than it expected, and what it found."""
+
+    table: TableSchema
+    change: Change
+    error: str
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRange:
     """The rows whose key is above ``after`` and at most ``upto`` (None: unbounded on that side).
@@ -323,6 +341,16 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+# What Target.apply takes: one batch (table -> its changes in order), or parts of one batch in order,
+# each such a mapping, read one after the other into the same transaction (a source transaction
+# larger than memory, read back from where it was spilled).
+Changes = Mapping[TableSchema, Sequence[Change]] | Iterable[Mapping[TableSchema, Sequence[Change]]]
+
+
+def parts_of(changes: Changes) -> Iterable[Mapping[TableSchema, Sequence[Change]]]:
+    return (changes,) if isinstance(changes, Mapping) else changes
+
+
 class Target(Protocol):
     capabilities: ClassVar[frozenset[Capability]]
     #: the source engine whose ``Change.text`` values this target applies as they are (None: none)
@@ -347,8 +375,13 @@ class Target(Protocol):
         With ``within``, the batches are the source's rows of that key range: rows already in the
         range on the target are replaced in the same transaction, so a chunk loads idempotently."""
 
-    def apply(self, task: str, changes: Mapping[TableSchema, Sequence[Change]]) -> None:
-        """Apply changes idempotently in one transaction, recording each table's last position."""
+    def apply(self, task: str, changes: Changes, on_conflict: Mapping[Op, OnConflict] | None = None) -> list[Conflict]:
+        """Apply changes in one transaction, recording each table's last position; the result equals
+        applying them one by one.
+
+        Without ``on_conflict`` every change is resolved (idempotent apply). With it, an op mapped to
+        SKIP or FAIL is checked against the target: the skipped changes are returned, and a FAIL
+        conflict rolls the whole batch back and raises ApplyConflict."""
 
     def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
         """Keep a change that could not be applied, and why, where the user looks (DMS's

@@ -8,7 +8,8 @@
     ├── TransientError  connection lost, timeout, deadlock, server restarting
     │                   -> back off with jitter and resume from the last checkpoint
     ├── DataError       a row or change cannot be converted or applied
-    │                   -> the table fails (Table error); other tables go on
+    │   │               -> the table fails (Table error); other tables go on
+    │   └── ApplyConflict   a change found the target other than it expected (ApplyError*Policy)
     └── PositionLost    the source log no longer holds our position (WAL removed, slot gone)
                         -> CDC fails; tables must be reloaded
     Stop                a requested stop: control flow, not a failure
@@ -48,6 +49,15 @@ class TransientError(DmsError):
 
 class DataError(DmsError):
     """A row or change that cannot be converted or applied."""
+
+
+class ApplyConflict(DataError):
+    """A change found the target other than it expected, under a policy that stops on it; nothing of
+    its batch was applied."""
+
+    def __init__(self, message: str, conflicts: list | None = None) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts or []  # connectors.base.Conflict; not pickled, used where raised
 
 
 class PositionLost(DmsError):

@@ -3,14 +3,18 @@
 Every target applies the same way: cut the batch where a change must stand alone (a TRUNCATE, or a
 key change whose new image lacks unchanged TOAST columns), and collapse each run between the cuts
 into deletes, full-row upserts and partial updates.
+
+Under DMS's apply-error policies a change may also be checked against what the target holds:
+``first_ops`` says what each key expects, ``resolve`` plays a run one change at a time against the
+keys found, so a conflicting change is left out exactly where one-by-one apply would meet it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from connectors.base import Change, Op, TableSchema
+from connectors.base import Change, Conflict, OnConflict, Op, Row, TableSchema
 
 
 def segments(schema: TableSchema, changes: Sequence[Change]) -> Iterator[list[Change] | Change]:
@@ -70,3 +74,87 @@ def net_effect(schema: TableSchema, changes: Sequence[Change]):
             partial.pop(k, None)
             deletes[k] = None
     return list(deletes), list(upserts.values()), partial
+
+
+def key_of(schema: TableSchema, row: Row | None) -> tuple:
+    row = row or {}
+    return tuple(row.get(k) for k in schema.key)
+
+
+def first_ops(schema: TableSchema, changes: Sequence[Change]) -> dict[tuple, Op | None]:
+    """Each key's first change in a run: what the run takes the target to hold before it, a row for
+    an update or a delete, none for an insert. A key that a re-keying update moves onto first is
+    None: nothing is expected of it."""
+    firsts: dict[tuple, Op | None] = {}
+    for ch in changes:
+        if ch.op is Op.INSERT:
+            firsts.setdefault(key_of(schema, ch.after), Op.INSERT)
+        elif ch.op is Op.UPDATE:
+            new_k = key_of(schema, ch.after)
+            old_k = key_of(schema, ch.before) if ch.before else new_k
+            firsts.setdefault(old_k, Op.UPDATE)
+            firsts.setdefault(new_k, None)
+        elif ch.op is Op.DELETE:
+            firsts.setdefault(key_of(schema, ch.before), Op.DELETE)
+    return firsts
+
+
+def conflict_error(schema: TableSchema, ch: Change, key: tuple) -> str:
+    """DMS's wording in awsdms_apply_exceptions, with the key that conflicted."""
+    where = f"({', '.join(schema.key)})=({', '.join(str(v) for v in key)})"
+    if ch.op is Op.INSERT:
+        return f"duplicate key: {schema.table} already has a row with {where}"
+    verb = "update" if ch.op is Op.UPDATE else "delete"
+    return f"0 rows affected: {schema.table} has no row with {where} to {verb}"
+
+
+def resolve(schema: TableSchema, changes: Sequence[Change], existing: Iterable[tuple],
+            on_conflict: Mapping[Op, OnConflict]) -> tuple[list[Change], list[Conflict]]:
+    """Play a run (no TRUNCATE inside) one change at a time against the keys the target holds:
+    the changes to apply idempotently, and the conflicts of the ops to SKIP or FAIL, which are
+    left out. Applying the kept changes then equals DMS's one-by-one apply under its policies."""
+    present = dict.fromkeys(existing, True)
+    kept: list[Change] = []
+    conflicts: list[Conflict] = []
+    for ch in changes:
+        if ch.op is Op.INSERT:
+            k = key_of(schema, ch.after)
+            found, gone = present.get(k, False), None
+        elif ch.op is Op.UPDATE:
+            k = key_of(schema, ch.before) if ch.before else key_of(schema, ch.after)
+            new_k = key_of(schema, ch.after)
+            found, gone = present.get(k, False), (k if k != new_k else None)
+        elif ch.op is Op.DELETE:
+            k = key_of(schema, ch.before)
+            found, gone = present.get(k, False), k
+        else:
+            kept.append(ch)
+            continue
+        expected = ch.op is not Op.INSERT
+        if found != expected and on_conflict.get(ch.op, OnConflict.RESOLVE) is not OnConflict.RESOLVE:
+            conflicts.append(Conflict(schema, ch, conflict_error(schema, ch, k)))
+            continue
+        kept.append(ch)
+        if gone is not None:
+            present[gone] = False
+        if ch.op is not Op.DELETE:
+            # A partial update of a missing row inserts nothing: the row stays missing.
+            full = ch.after is not None and len(ch.after) >= len(schema.columns)
+            new_k = key_of(schema, ch.after)
+            present[new_k] = present.get(new_k, False) or found or full
+    return kept, conflicts
+
+
+def checking(on_conflict: Mapping[Op, OnConflict] | None) -> Mapping[Op, OnConflict] | None:
+    """The policies if any op is to be checked against the target; None when all resolve (no check)."""
+    if on_conflict and any(v is not OnConflict.RESOLVE for v in on_conflict.values()):
+        return on_conflict
+    return None
+
+
+def expectations(schema: TableSchema, changes: Sequence[Change],
+                 on_conflict: Mapping[Op, OnConflict]) -> dict[tuple, bool]:
+    """The keys to check after a run's set-based apply: True where the row must have been there
+    before the run, False where it must not; keys whose first op resolves are not listed."""
+    return {k: op is not Op.INSERT for k, op in first_ops(schema, changes).items()
+            if op is not None and on_conflict.get(op, OnConflict.RESOLVE) is not OnConflict.RESOLVE}

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from connectors.base import OnConflict, Op
 from connectors.errors import ConfigError
 
 from .spec import DmsModel, Text, closest, int_range, load_json_document, no_effect, no_effect_warnings, validate
@@ -26,8 +27,6 @@ _STREAMING = "before images for Kafka and Kinesis targets, which OpenDMS does no
 _NOT_YET = "not implemented in OpenDMS yet"
 _ONE_PASS = ("each table is validated once after its load (or its catch-up); records failing then are "
              "re-checked once, not validated again as changes go on")
-_IDEMPOTENT = ("OpenDMS applies changes idempotently: a duplicate insert updates the row, an update of a missing "
-               "row inserts it, a delete of a missing row does nothing, so there are no apply conflicts")
 
 
 class TargetMetadata(DmsModel):
@@ -106,16 +105,39 @@ class ErrorBehavior(DmsModel):
     RecoverableErrorThrottling: bool = True
     RecoverableErrorThrottlingMax: int_range(1, 86_400) = 1800
     RecoverableErrorStopRetryAfterThrottlingMax: Any = no_effect(_NOT_YET, True, False)
-    ApplyErrorDeletePolicy: Any = no_effect(_IDEMPOTENT, "IGNORE_RECORD")
-    ApplyErrorInsertPolicy: Any = no_effect(_IDEMPOTENT, "LOG_ERROR", "INSERT_RECORD")
-    ApplyErrorUpdatePolicy: Any = no_effect(_IDEMPOTENT, "LOG_ERROR", "UPDATE_RECORD")
-    ApplyErrorEscalationPolicy: Any = no_effect(_IDEMPOTENT, "LOG_ERROR")
-    ApplyErrorEscalationCount: Any = no_effect(_IDEMPOTENT, 0)
+    # What a change does when the target is not as it expects (an insert over an existing row, an
+    # update or delete of a missing one); the *_RECORD values make the row what the change says.
+    ApplyErrorDeletePolicy: Policy = "IGNORE_RECORD"
+    ApplyErrorInsertPolicy: Literal["IGNORE_RECORD", "LOG_ERROR", "SUSPEND_TABLE", "STOP_TASK", "INSERT_RECORD"] = \
+        "LOG_ERROR"
+    ApplyErrorUpdatePolicy: Literal["IGNORE_RECORD", "LOG_ERROR", "SUSPEND_TABLE", "STOP_TASK", "UPDATE_RECORD"] = \
+        "LOG_ERROR"
+    ApplyErrorEscalationPolicy: Literal["LOG_ERROR", "SUSPEND_TABLE", "STOP_TASK"] = "LOG_ERROR"
+    ApplyErrorEscalationCount: int_range(0, 2**31) = 0  # apply conflicts of one table before escalating; 0: never
     ApplyErrorFailOnTruncationDdl: Any = no_effect(_NOT_YET, False)
-    FullLoadIgnoreConflicts: Any = no_effect(_IDEMPOTENT, True)
+    # Conflicts met while a table's cached changes apply over its fresh load are resolved (idempotent
+    # apply); false puts them under the ApplyError*Policy keys too.
+    FullLoadIgnoreConflicts: bool = True
     FailOnTransactionConsistencyBreached: Any = no_effect(
         "there is no transaction-consistency wait to breach (see TransactionConsistencyTimeout)", False)
     FailOnNoTablesCaptured: Any = no_effect("a task whose rules select no table always fails to start", True, False)
+
+
+    def policy(self, op: Op) -> tuple[str, str]:
+        """The ApplyError*Policy key that rules a conflict of this op, and its value."""
+        key = {Op.INSERT: "ApplyErrorInsertPolicy", Op.UPDATE: "ApplyErrorUpdatePolicy"}.get(
+            op, "ApplyErrorDeletePolicy")
+        return key, getattr(self, key)
+
+    def on_conflict(self) -> dict[Op, OnConflict]:
+        """The policies as the targets take them: resolve, skip (and report), or fail the batch."""
+        rules = {}
+        for op in (Op.INSERT, Op.UPDATE, Op.DELETE):
+            value = self.policy(op)[1]
+            rules[op] = (OnConflict.RESOLVE if value in ("INSERT_RECORD", "UPDATE_RECORD") or
+                         (op is Op.DELETE and value == "IGNORE_RECORD") else
+                         OnConflict.FAIL if value in ("SUSPEND_TABLE", "STOP_TASK") else OnConflict.SKIP)
+        return rules
 
 
 class ChangeProcessingTuning(DmsModel):

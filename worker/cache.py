@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -52,15 +52,20 @@ def decode_change(table: TableId, log: str, stream_id: str, data: str) -> Change
 
 
 class ChangeCache:
-    def __init__(self, state: StateStore, task: str, log: str) -> None:
+    """Changes per table in Redis Streams: the cache of loading tables, or (with ``key`` =
+    StateStore.spill_key) the spill of a source transaction larger than MemoryLimitTotal."""
+
+    def __init__(self, state: StateStore, task: str, log: str,
+                 key: Callable[[str, TableId | str], str] = StateStore.cache_key) -> None:
         self.r = state.r
         self.state = state
         self.task = task
         self.log = log
+        self.key = key
         self._pending: list[tuple[str, str, str]] = []
 
     def add(self, ch: Change) -> None:
-        self._pending.append((self.state.cache_key(self.task, ch.table), ch.position.stream_id, encode_change(ch)))
+        self._pending.append((self.key(self.task, ch.table), ch.position.stream_id, encode_change(ch)))
 
     def flush(self) -> int:
         """Write buffered changes; those already in the cache (ids not above the top) are skipped."""
@@ -82,7 +87,7 @@ class ChangeCache:
         return written
 
     def read(self, table: TableId, chunk: int = 5_000) -> Iterator[list[Change]]:
-        key = self.state.cache_key(self.task, table)
+        key = self.key(self.task, table)
         start = "-"
         while True:
             entries = self.r.xrange(key, min=start, count=chunk)
@@ -94,4 +99,4 @@ class ChangeCache:
             start = f"{major}-{int(minor) + 1}"
 
     def drop(self, table: TableId) -> None:
-        self.r.delete(self.state.cache_key(self.task, table))
+        self.r.delete(self.key(self.task, table))

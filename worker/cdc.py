@@ -22,8 +22,8 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 
-from connectors.base import Change, Op, Position, TableId, TableSchema
-from connectors.errors import ConfigError, DataError, PositionLost, Stop
+from connectors.base import Change, Conflict, OnConflict, Op, Position, TableId, TableSchema
+from connectors.errors import ApplyConflict, ConfigError, DataError, PositionLost, Stop
 from connectors.registry import open_source, open_target
 from scheduler.tablemap import TableMap
 
@@ -38,7 +38,9 @@ log = logs.get_logger(__name__)
 FLUSH_SECONDS = 0.25  # longest a read change waits before it is applied or cached
 MIN_FLUSH_SECONDS = 0.02  # shortest gap between two flushes while changes trickle in
 MAX_BATCH = 20_000  # changes per apply transaction, cut at a source transaction's end
-CHANGES_PER_MB = 500  # MemoryLimitTotal (MB) -> changes held: a source transaction larger is applied in parts
+# MemoryLimitTotal (MB) -> changes held before the rest of a source transaction spills to Redis. A
+# change of a narrow row takes about 650 bytes in memory; 2 KB leaves room for wide ones.
+CHANGES_PER_MB = 500
 STOP_AFTER_FULL_LOAD = "Stop Reason STOPPED_AFTER_FULL_LOAD"
 STOP_AFTER_CACHED_EVENTS = "Stop Reason STOPPED_AFTER_CACHED_EVENTS"
 ACK_SECONDS = 1.0
@@ -77,12 +79,16 @@ class _Replicator:
         self.max_batch = tuning.BatchSplitSize or MAX_BATCH
         self.max_transaction = tuning.MemoryLimitTotal * CHANGES_PER_MB
         self.keep_truncates = settings.ddl_handling.HandleSourceTableTruncated
+        self.rules = settings.errors.on_conflict()
+        self.conflicts: dict[TableId, int] = defaultdict(int)  # per table, for ApplyErrorEscalationCount
         self.hook_done = bool(self.state.task(self.task).get("stop_hook_done"))
         p0 = self.state.p0(self.task)
         if p0 is None:
             raise ConfigError(f"task {self.task} has no CDC start position: start it with `dms task start`")
         self.p0 = p0
         self.cache = ChangeCache(self.state, self.task, p0.log)
+        self.spill = ChangeCache(self.state, self.task, p0.log, key=StateStore.spill_key)
+        self.spilled: dict[TableMap, int] = {}  # changes per table in the spill, until their transaction applies
         self.batch: dict[TableMap, list[Change]] = defaultdict(list)
         self.pending = 0
         self.read = 0  # changes read since the last flush (CDCThroughputRowsSource)
@@ -102,6 +108,7 @@ class _Replicator:
         reader = None
         try:
             self.applied = self.target.applied(self.task)
+            self.state.drop_spills(self.task)  # a spill of an earlier run is read again from the source
             self.states = self.state.table_states(self.task)
             self._drain_loaded()
             log.info("cdc_connecting", start=self.p0.token, tables=len(self.tables))
@@ -114,7 +121,7 @@ class _Replicator:
                     log.info("cdc_stream_open", first=item.token if isinstance(item, Position) else item.position.token)
                 if isinstance(item, Position):
                     # A transaction boundary: batches are cut only here, so the target never shows
-                    # part of a source transaction (except one too large to hold, below).
+                    # part of a source transaction (one too large to hold is spilled, below).
                     if self.last is None or item > self.last:
                         self.last = item
                     self.caught_up = item.minor == 0  # an idle heartbeat, not the end of a transaction
@@ -128,8 +135,7 @@ class _Replicator:
                 else:
                     self._route(item)
                     if self.pending >= self.max_transaction:
-                        self._flush(None)  # memory stays bounded; the source is not acknowledged mid-transaction
-                        last_flush = time.monotonic()
+                        self._spill()
         except Stop:
             self._flush(None)  # keep what was read before stopping
             raise
@@ -167,9 +173,8 @@ class _Replicator:
         in_memory = sum(len(items) for items in self.batch.values())
         caching_tables = [t for t, s in self.states.items() if s in CACHING]
         cached = self.state.cached_changes(self.task, caching_tables) if caching_tables else 0
-        if self.batch:
-            self._apply(self.batch)
-            self.batch = defaultdict(list)
+        cached += sum(self.spilled.values())
+        self._apply_batch()
         self.pending = 0
         if self.read:
             self.state.count(self.task, CDCRowsSource=self.read)
@@ -199,6 +204,71 @@ class _Replicator:
             self.state.set_task(self.task, cdc_acked=self.last, RecoveryCheckpoint=self.last.token)
             self.last_ack = now
 
+    def _spill(self) -> None:
+        """MemoryLimitTotal reached inside a source transaction: the changes held go to Redis, as DMS
+        spills to disk, and come back when the transaction ends, to apply in one target transaction."""
+        held = 0
+        for table_map, items in self.batch.items():
+            for ch in items:
+                self.spill.add(ch)
+            self.spilled[table_map] = self.spilled.get(table_map, 0) + len(items)
+            held += len(items)
+        self.spill.flush()
+        self.cache.flush()
+        self.batch = defaultdict(list)
+        self.pending = 0
+        log.info("cdc_spilled", changes=held, spilled=sum(self.spilled.values()))
+
+    def _apply_batch(self) -> None:
+        """Apply what was read since the last flush (its spilled part first) in one target transaction."""
+        if self.spilled:
+            self._apply_spilled()
+        elif self.batch:
+            self._apply(self.batch)
+        self.batch = defaultdict(list)
+
+    def _apply_spilled(self) -> None:
+        spilled, self.spilled = self.spilled, {}
+        memory, self.batch = self.batch, defaultdict(list)
+        tables = list(dict.fromkeys([*spilled, *memory]))
+
+        def chunks(table_map: TableMap) -> Iterator[list[Change]]:
+            """The table's changes in order: read back from the spill, then those still held."""
+            done = self.applied.get(table_map.target.table)
+            if table_map in spilled:
+                for chunk in self.spill.read(table_map.source.table, chunk=min(self.max_batch, 5_000)):
+                    todo = [c for c in chunk if done is None or c.position > done]
+                    if todo:
+                        yield todo
+            if memory.get(table_map):
+                yield memory[table_map]
+
+        tally = _Tally(self.by_target)
+
+        def parts() -> Iterator[dict[TableSchema, list[Change]]]:
+            for table_map in tables:
+                for todo in chunks(table_map):
+                    part = {schema: items for schema, items in self._mapped({table_map: todo}).items() if items}
+                    tally.add(part)
+                    yield part
+
+        try:
+            conflicts = self.target.apply(self.task, parts(), self._rules(False))
+        except DataError as exc:
+            # A table's changes fail: the transaction can no longer apply whole. Each table goes
+            # through the usual handling, where its policy decides, part by part.
+            log.warning("cdc_spilled_apply_failed", error=describe_error(exc))
+            for table_map in tables:
+                for todo in chunks(table_map):
+                    self._apply({table_map: todo})
+                    if self.states.get(self.names.get(table_map.source.table, "")) == "failed":
+                        break  # suspended: the rest of its changes are not applied
+        else:
+            self._applied(tally, conflicts)
+            self._conflicted(conflicts)
+        for table_map in spilled:
+            self.spill.drop(table_map.source.table)
+
     def _mapped(self, changes: Mapping[TableMap, Sequence[Change]]) -> dict[TableSchema, list[Change]]:
         """Source changes -> the target's (renamed, filtered, computed); a table whose rules fail is suspended."""
         out: dict[TableSchema, list[Change]] = {}
@@ -224,40 +294,92 @@ class _Replicator:
                 self.state.add_stats(self.task, {str(mapped.source.table): {"LobTruncations": truncated}})
         return out
 
-    def _apply(self, changes: Mapping[TableMap, Sequence[Change]]) -> None:
+    def _apply(self, changes: Mapping[TableMap, Sequence[Change]], cached: bool = False) -> None:
         mapped = {schema: items for schema, items in self._mapped(changes).items() if items}
         if not mapped:
             return
         try:
-            self.target.apply(self.task, mapped)
+            conflicts = self.target.apply(self.task, mapped, self._rules(cached))
+        except ApplyConflict as exc:
+            if len(changes) > 1:  # find the table at fault; the others go on
+                for table_map, items in changes.items():
+                    self._apply({table_map: items}, cached)
+                return
+            (table_map,) = changes
+            self._stop_on_conflict(table_map, exc)
+            return
         except DataError as exc:
             if len(changes) == 1:
                 (table_map,) = changes
-                self._data_error(table_map, exc, mapped.get(table_map.target, []))
+                self._data_error(table_map, exc, mapped.get(table_map.target, []), cached)
                 return
             for table_map, items in changes.items():  # find the table at fault; the others go on
-                self._apply({table_map: items})
+                self._apply({table_map: items}, cached)
             return
-        self._applied(mapped)
+        self._applied(mapped, conflicts)
+        self._conflicted(conflicts)
 
-    def _applied(self, mapped: Mapping[TableSchema, Sequence[Change]]) -> None:
-        counts: dict[str, dict[str, int]] = {}
-        oldest = None
-        for schema, items in mapped.items():
-            self.applied[schema.table] = items[-1].position
-            c = counts.setdefault(str(self.by_target[schema.table].source.table), {})
-            for ch in items:
-                name = _COUNTERS[ch.op]
-                c[name] = c.get(name, 0) + 1
-            t = items[0].commit_time
-            if t is not None and (oldest is None or t < oldest):
-                oldest = t
-        applied = sum(len(items) for items in mapped.values())
-        self.state.add_stats(self.task, counts, rates={"CDCRowsTarget": applied})
+    def _rules(self, cached: bool) -> Mapping[Op, OnConflict] | None:
+        """ErrorBehavior's ApplyError*Policy; over a fresh load, FullLoadIgnoreConflicts resolves instead."""
+        return None if cached and self.settings.errors.FullLoadIgnoreConflicts else self.rules
+
+    def _conflicted(self, conflicts: Sequence[Conflict]) -> None:
+        """Changes left out under IGNORE_RECORD or LOG_ERROR: logged, kept in the exceptions table, and
+        counted towards ApplyErrorEscalationCount."""
+        errors = self.settings.errors
+        for c in conflicts:
+            table_map = self.by_target[c.table.table]
+            table = table_map.source.table
+            key, policy = errors.policy(c.change.op)
+            if policy == "LOG_ERROR":
+                log.warning("apply_conflict", table=str(table), op=c.change.op.value,
+                            position=c.change.position.token, error=c.error, policy=f"{key} {policy}")
+                self.target.record_exception(self.task, c.table, self._shown(table_map, c.change), c.error)
+            if self.states.get(self.names.get(table, str(table))) == "failed":
+                continue
+            self.conflicts[table] += 1
+            limit = errors.ApplyErrorEscalationCount
+            if limit and self.conflicts[table] >= limit and errors.ApplyErrorEscalationPolicy != "LOG_ERROR":
+                self._escalate(table, errors.ApplyErrorEscalationPolicy,
+                               f"{self.conflicts[table]} apply conflicts on {table} reached "
+                               f"ApplyErrorEscalationCount {limit} (last: {c.error})")
+        if conflicts:
+            log.info("apply_conflicts", changes=len(conflicts))
+
+    def _stop_on_conflict(self, table_map: TableMap, exc: ApplyConflict) -> None:
+        """A conflict under SUSPEND_TABLE or STOP_TASK: nothing of the batch was applied."""
+        change = exc.conflicts[0].change if exc.conflicts else None
+        key, policy = self.settings.errors.policy(change.op if change else Op.UPDATE)
+        if change is not None:
+            self.target.record_exception(self.task, table_map.target, self._shown(table_map, change), exc.message)
+        self._escalate(table_map.source.table, policy,
+                       f"a change to {table_map.source.table} found the target other than it expected "
+                       f"({exc.message}) and {key} is {policy}; fix the row on the target and resume the task, "
+                       "or reload the table")
+
+    def _escalate(self, table: TableId, policy: str, message: str) -> None:
+        if policy == "STOP_TASK":  # the job stops at its next check
+            self.job.fail_task(message)
+            self.states[str(table)] = "failed"
+        else:
+            self._suspend(table, DataError(message))
+
+    def _shown(self, table_map: TableMap, change: Change) -> Change:
+        """A change with its values as values, however they travelled (for the exceptions table)."""
+        return self.source.decode(table_map.source, change) if change.text else change
+
+    def _applied(self, mapped: Mapping[TableSchema, Sequence[Change]] | _Tally,
+                 skipped: Sequence[Conflict] = ()) -> None:
+        tally = mapped if isinstance(mapped, _Tally) else _Tally(self.by_target).add(mapped)
+        tally.skip(skipped)
+        if not tally.last:
+            return
+        self.applied.update(tally.last)
+        self.state.add_stats(self.task, tally.counts, rates={"CDCRowsTarget": tally.applied})
         # DMS's CDCLatencyTarget: the oldest change that was waiting for the target, until it is applied.
-        latency = round(max(0.0, time.time() - oldest), 3) if oldest is not None else None
-        log.info("cdc_applied", changes=applied, tables=len(counts),
-                 position=max(items[-1].position for items in mapped.values()).token, latency=latency)
+        latency = round(max(0.0, time.time() - tally.oldest), 3) if tally.oldest is not None else None
+        log.info("cdc_applied", changes=tally.applied, tables=len(tally.counts),
+                 position=max(tally.last.values()).token, latency=latency)
         if latency is not None:
             self.state.set_task(self.task, CDCLatencyTarget=latency, cdc_applied_time=time.time())
 
@@ -267,9 +389,7 @@ class _Replicator:
         now = (ch.after or {}).get("columns", [])
         added = [c for c in now if c not in planned]
         dropped = [c for c in planned if c not in now]
-        if self.batch:  # what came before the change still applies
-            self._apply(self.batch)
-            self.batch = defaultdict(list)
+        self._apply_batch()  # what came before the change still applies
         self.state.add_stats(self.task, {str(ch.table): {"Ddls": 1}})
         detail = "; ".join(part for part in (f"added {', '.join(added)}" if added else "",
                                              f"dropped {', '.join(dropped)}" if dropped else "") if part)
@@ -278,7 +398,8 @@ class _Replicator:
             "DDL is not replicated yet: make the same change on the target, then reload the table with "
             "`dms task start --type reload-target`"))
 
-    def _data_error(self, mapped: TableMap, exc: DataError, changes: Sequence[Change] = ()) -> None:
+    def _data_error(self, mapped: TableMap, exc: DataError, changes: Sequence[Change] = (),
+                    cached: bool = False) -> None:
         """A table's changes could not be applied: ErrorBehavior.DataErrorPolicy decides what follows."""
         policy = self.settings.errors.DataErrorPolicy
         if policy == "STOP_TASK":  # the job stops at its next check
@@ -292,15 +413,21 @@ class _Replicator:
         # IGNORE_RECORD, LOG_ERROR: apply one change at a time; the ones that fail are skipped (and logged)
         for ch in changes:
             try:
-                self.target.apply(self.task, {mapped.target: [ch]})
+                conflicts = self.target.apply(self.task, {mapped.target: [ch]}, self._rules(cached))
+            except ApplyConflict as conflict:
+                self._stop_on_conflict(mapped, conflict)
+                return
             except DataError as one:
                 log.warning("change_skipped", table=str(mapped.source.table), op=ch.op.value,
                             position=ch.position.token, error=describe_error(one), policy=policy)
-                if policy == "LOG_ERROR":  # with its values as values, however they travelled
-                    shown = self.source.decode(mapped.source, ch) if ch.text else ch
-                    self.target.record_exception(self.task, mapped.target, shown, describe_error(one))
+                if policy == "LOG_ERROR":
+                    self.target.record_exception(self.task, mapped.target, self._shown(mapped, ch),
+                                                 describe_error(one))
                 continue
-            self._applied({mapped.target: [ch]})
+            self._applied({mapped.target: [ch]}, conflicts)
+            self._conflicted(conflicts)
+            if self.states.get(str(mapped.source.table)) == "failed":
+                return
 
     def _suspend(self, table: TableId, exc: Exception) -> None:
         self.job.fail_table(table, describe_error(exc))
@@ -336,7 +463,7 @@ class _Replicator:
             for chunk in self.cache.read(table):
                 todo = [c for c in chunk if done is None or c.position > done]
                 if todo:
-                    self._apply({mapped: todo})
+                    self._apply({mapped: todo}, cached=True)
                     count += len(todo)
                     if self.states.get(name) == "failed":
                         break
@@ -348,6 +475,40 @@ class _Replicator:
                 send_validation(self.job, table)  # the table has caught up: EnableValidation compares it now
             log.info("cached_changes_applied", changes=count, seconds=round(time.monotonic() - started, 3))
             logs.unbind("table")
+
+
+class _Tally:
+    """What an apply did, for the statistics: counted as its changes go by, so a spilled source
+    transaction is never held whole."""
+
+    def __init__(self, by_target: Mapping[TableId, TableMap]) -> None:
+        self.by_target = by_target
+        self.counts: dict[str, dict[str, int]] = {}
+        self.last: dict[TableId, Position] = {}
+        self.oldest: float | None = None
+        self.applied = 0
+
+    def add(self, mapped: Mapping[TableSchema, Sequence[Change]]) -> _Tally:
+        for schema, items in mapped.items():
+            if not items:
+                continue
+            self.last[schema.table] = items[-1].position
+            c = self.counts.setdefault(str(self.by_target[schema.table].source.table), {})
+            for ch in items:
+                name = _COUNTERS[ch.op]
+                c[name] = c.get(name, 0) + 1
+            self.applied += len(items)
+            t = items[0].commit_time
+            if t is not None and (self.oldest is None or t < self.oldest):
+                self.oldest = t
+        return self
+
+    def skip(self, conflicts: Sequence[Conflict]) -> None:
+        """Changes left out under the apply-error policies were not applied."""
+        for c in conflicts:
+            counts = self.counts[str(self.by_target[c.table.table].source.table)]
+            counts[_COUNTERS[c.change.op]] -= 1
+            self.applied -= 1
 
 
 class _Reader:

@@ -12,6 +12,8 @@ Every Redis key name lives in this module::
     dms:task:{task}:sending           hash    job -> when it was claimed from the waiting list, until it is sent
     dms:task:{task}:lease:{job}       string  owner id, with a TTL renewed by the job's heartbeat
     dms:task:{task}:cache:{table}     stream  changes cached while the table loads (worker/cache.py)
+    dms:task:{task}:spill:{table}     stream  a live table's changes beyond MemoryLimitTotal, until their
+                                              source transaction ends and applies (worker/cdc.py)
     dms:task:{task}:rate:{second}     hash    rows counted in that epoch second (throughput), expires
     dms:task:{task}:chunks:{table}    hash    "ranges" -> the table's load chunks (KeyRange JSON list);
                                               "done:{i}" -> rows loaded by chunk i
@@ -205,6 +207,13 @@ class StateStore:
     def cache_key(task: str, table: TableId | str) -> str:
         return f"dms:task:{task}:cache:{table}"
 
+    @staticmethod
+    def spill_key(task: str, table: TableId | str) -> str:
+        return f"dms:task:{task}:spill:{table}"
+
+    def drop_spills(self, task: str) -> None:
+        self._delete_matching(task, "spill:*")
+
     def _stats_key(self, task: str, table: TableId | str) -> str:
         return f"dms:task:{task}:stats:{table}"
 
@@ -246,7 +255,7 @@ class StateStore:
 
     def reset_run(self, task: str) -> None:
         """Forget the progress of a previous run: table states, statistics, caches and jobs."""
-        self._delete_matching(task, "states", "jobs", "stats:*", "cache:*", "lease:*", "rate:*", "chunks:*",
+        self._delete_matching(task, "states", "jobs", "stats:*", "cache:*", "spill:*", "lease:*", "rate:*", "chunks:*",
                               "validating", "waiting", "sending")
 
     def _delete_matching(self, task: str, *patterns: str) -> None:

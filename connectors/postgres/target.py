@@ -15,16 +15,30 @@ from connectors.base import (
     Batch,
     Capability,
     Change,
+    Changes,
+    Conflict,
     Endpoint,
     KeyRange,
+    OnConflict,
     Op,
     Position,
     PrepMode,
+    Row,
     TableId,
     TableSchema,
+    parts_of,
 )
-from connectors.errors import DataError
-from connectors.net_effect import net_effect, segments
+from connectors.errors import ApplyConflict, DataError
+from connectors.net_effect import (
+    checking,
+    conflict_error,
+    expectations,
+    first_ops,
+    key_of,
+    net_effect,
+    resolve,
+    segments,
+)
 
 from .connect import classify, connect, key_range_sql, qualified, quote_ident
 from .copyout import COPY_BINARY, COPY_TEXT, copy_out, row_decoder
@@ -198,25 +212,36 @@ class PostgresTarget:
 
     # -- change apply ----------------------------------------------------------------------------
 
-    def apply(self, task: str, changes: Mapping[TableSchema, Sequence[Change]]) -> None:
-        def work(cur: Any) -> None:
+    def apply(self, task: str, changes: Changes, on_conflict: Mapping[Op, OnConflict] | None = None) -> list[Conflict]:
+        checked = checking(on_conflict)
+
+        def work(cur: Any) -> list[Conflict]:
             self._ensure_checkpoints(cur)
-            marks = []
-            for schema, items in changes.items():
-                if not items:
-                    continue
-                _apply_table(cur, self, schema, items)
-                marks.append((task, str(schema.table), items[-1].position.encode()))
+            marks: dict[str, str] = {}
+            conflicts: list[Conflict] = []
+            for part in parts_of(changes):
+                for schema, items in part.items():
+                    if not items:
+                        continue
+                    if checked:
+                        conflicts += _apply_checked(cur, self, schema, items, checked)
+                    else:
+                        _apply_table(cur, self, schema, items)
+                    marks[str(schema.table)] = items[-1].position.encode()
+            fatal = [c for c in conflicts if checked and checked.get(c.change.op) is OnConflict.FAIL]
+            if fatal:
+                raise ApplyConflict(fatal[0].error, fatal)
             if marks:
                 psycopg2.extras.execute_values(
                     cur,
                     f"INSERT INTO {CHECKPOINTS} (task_name, table_name, position) VALUES %s "
                     "ON CONFLICT (task_name, table_name) DO UPDATE SET position = EXCLUDED.position, "
                     "updated_at = now()",
-                    marks,
+                    [(task, table, position) for table, position in marks.items()],
                 )
+            return conflicts
 
-        self._run(work)
+        return self._run(work)
 
     def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
         name = qualified(table.table.schema, table.table.name)
@@ -331,72 +356,155 @@ def _check_types(cur: Any, table: TableSchema, ep: Endpoint) -> None:
         )
 
 
-def _apply_table(cur: Any, target: PostgresTarget, schema: TableSchema, changes: Sequence[Change]) -> None:
+class _Mismatch(Exception):
+    """A checked statement touched another number of rows than its changes expected."""
+
+
+def _apply_checked(cur: Any, target: PostgresTarget, schema: TableSchema, changes: Sequence[Change],
+                   checked: Mapping[Op, OnConflict]) -> list[Conflict]:
+    """Set-based with row counts checked, which costs nothing while no change conflicts; when one
+    does, the table's changes go again from a savepoint, each key looked up first, so the
+    conflicting changes are left out where one-by-one apply would meet them."""
+    cur.execute("SAVEPOINT dms_checked")
+    try:
+        conflicts = _apply_table(cur, target, schema, changes, checked)
+    except _Mismatch:
+        cur.execute("ROLLBACK TO SAVEPOINT dms_checked")
+        target._staging.clear()  # a staging table made after the savepoint is gone; the others are made again
+        conflicts = _apply_table(cur, target, schema, changes, checked, exact=True)
+    cur.execute("RELEASE SAVEPOINT dms_checked")
+    return conflicts
+
+
+def _apply_table(cur: Any, target: PostgresTarget, schema: TableSchema, changes: Sequence[Change],
+                 checked: Mapping[Op, OnConflict] | None = None, exact: bool = False) -> list[Conflict]:
     name = qualified(schema.table.schema, schema.table.name)
     if not schema.key:
         raise classify(psycopg2.DataError(f"table {schema.table} has no key: changes cannot be applied"))
+    conflicts: list[Conflict] = []
     for part in segments(schema, changes):
         if isinstance(part, list):
-            _apply_run(cur, target, schema, name, part)
+            if checked and exact:
+                kept, found = resolve(schema, part, _existing(cur, schema, name, part), checked)
+                conflicts += found
+                _apply_run(cur, target, schema, name, kept)
+            else:
+                _apply_run(cur, target, schema, name, part, checked)
         elif part.op is Op.TRUNCATE:
             cur.execute(f"TRUNCATE {name}")
-        else:
-            _update_in_place(cur, schema, name, part)
+        elif _update_in_place(cur, schema, name, part) == 0 and checked and \
+                checked.get(Op.UPDATE, OnConflict.RESOLVE) is not OnConflict.RESOLVE:
+            conflicts.append(Conflict(schema, part, conflict_error(schema, part, key_of(schema, part.before))))
+    return conflicts
 
 
-def _update_in_place(cur: Any, schema: TableSchema, name: str, ch: Change) -> None:
+def _existing(cur: Any, schema: TableSchema, name: str, run: Sequence[Change]) -> list[tuple]:
+    """The keys of a run that the target holds now."""
+    keys = list(first_ops(schema, run))
+    if not keys:
+        return []
+    aliases = ", ".join(f"_k{i}" for i in range(len(schema.key)))
+    match = " AND ".join(f"t.{quote_ident(k)} = v._k{i}" for i, k in enumerate(schema.key))
+    template = "(%s, " + ", ".join(f"%s::{column_type(schema, k)}" for k in schema.key) + ")"
+    found = psycopg2.extras.execute_values(
+        cur, f"SELECT v.n FROM (VALUES %s) AS v(n, {aliases}) JOIN {name} AS t ON {match}",
+        [(n, *k) for n, k in enumerate(keys)], template=template, page_size=10_000, fetch=True)
+    return [keys[n] for (n,) in found]
+
+
+def _update_in_place(cur: Any, schema: TableSchema, name: str, ch: Change) -> int:
     after, before = ch.after or {}, ch.before or {}
     cols = [n for n in schema.column_names if n in after]
     sets = ", ".join(f"{quote_ident(n)} = %s::{column_type(schema, n)}" for n in cols)
     match = " AND ".join(f"{quote_ident(k)} = %s::{column_type(schema, k)}" for k in schema.key)
     cur.execute(f"UPDATE {name} SET {sets} WHERE {match}", [after[n] for n in cols] + [before[k] for k in schema.key])
+    return cur.rowcount
 
 
-def _apply_run(cur: Any, target: PostgresTarget, schema: TableSchema, name: str, run: list[Change]) -> None:
+def _split(keys: Iterable[tuple], expect: Mapping[tuple, bool]) -> dict[bool | None, list[tuple]]:
+    groups: dict[bool | None, list[tuple]] = {}
+    for k in keys:
+        groups.setdefault(expect.get(k), []).append(k)
+    return groups
+
+
+def _touched(cur: Any, sql: str, rows: list[tuple], template: str, checked: bool) -> int:
+    """Run a VALUES statement; a checked one goes as one statement so its row count is whole."""
+    psycopg2.extras.execute_values(cur, sql, rows, template=template,
+                                   page_size=max(len(rows), 1) if checked else 10_000)
+    return cur.rowcount
+
+
+def _apply_run(cur: Any, target: PostgresTarget, schema: TableSchema, name: str, run: list[Change],
+               checked: Mapping[Op, OnConflict] | None = None) -> None:
+    """A run's net effect as set operations. Where ``checked``, each statement's row count must be
+    what the keys' first changes expect (_Mismatch otherwise): on the common path a check costs nothing."""
     if not run:
         return
     deletes, upserts, partial = net_effect(schema, run)
+    expect = expectations(schema, run, checked) if checked else {}
     key_sql = ", ".join(quote_ident(k) for k in schema.key)
     key_types = [column_type(schema, k) for k in schema.key]
     if deletes:
         template = "(" + ", ".join(f"%s::{t}" for t in key_types) + ")"
-        psycopg2.extras.execute_values(
-            cur, f"DELETE FROM {name} WHERE ({key_sql}) IN (VALUES %s)", deletes, template=template,
-            page_size=10_000,
-        )
+        for expected, keys in _split(deletes, expect).items():
+            done = _touched(cur, f"DELETE FROM {name} WHERE ({key_sql}) IN (VALUES %s)", keys, template,
+                            expected is not None)
+            if expected is not None and done != (len(keys) if expected else 0):
+                raise _Mismatch
     if upserts:
-        names = schema.column_names
-        stage = target.staging_table(cur, schema)
-        rows = ([row.get(n) for n in names] for row in upserts)
-        if run[0].text:  # already PostgreSQL's spelling: only COPY's escaping to add
-            data = format_text_rows(rows, len(names))
-        else:
-            data = format_rows(rows, [encoder_for(column_type(schema, n)) for n in names])
-        cols = ", ".join(quote_ident(n) for n in names)
-        cur.copy_expert(f"COPY {stage} ({cols}) FROM STDIN", _Bytes(data), size=1 << 20)
-        others = [n for n in names if n not in schema.key]
-        action = (
-            "DO UPDATE SET " + ", ".join(f"{quote_ident(n)} = EXCLUDED.{quote_ident(n)}" for n in others)
-            if others else "DO NOTHING"
-        )
-        cur.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT ({key_sql}) {action}")
-        cur.execute(f"TRUNCATE {stage}")  # the next run in this transaction reuses it
-    groups: dict[tuple[str, ...], list[tuple]] = {}
+        by_key = {tuple(row.get(k) for k in schema.key): row for row in upserts}
+        for expected, keys in _split(by_key, expect).items():
+            done = _upsert(cur, target, schema, name, [by_key[k] for k in keys], bool(run[0].text), expected)
+            if expected is not None and done != len(keys):
+                raise _Mismatch
+    groups: dict[tuple[tuple[str, ...], bool], list[tuple]] = {}
     for k, values in partial.items():
         cols_present = tuple(n for n in schema.column_names if n in values and n not in schema.key)
         if cols_present:
-            groups.setdefault(cols_present, []).append(tuple(values[n] for n in cols_present) + k)
-    for cols_present, rows in groups.items():
+            groups.setdefault((cols_present, expect.get(k) is True), []).append(
+                tuple(values[n] for n in cols_present) + k)
+    for (cols_present, must_exist), rows in groups.items():
         all_cols = cols_present + schema.key
         types = [column_type(schema, n) for n in all_cols]
         template = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
         sets = ", ".join(f"{quote_ident(n)} = v.{quote_ident(n)}" for n in cols_present)
         match = " AND ".join(f"t.{quote_ident(k)} = v.{quote_ident(k)}" for k in schema.key)
         alias = ", ".join(quote_ident(n) for n in all_cols)
-        psycopg2.extras.execute_values(
-            cur, f"UPDATE {name} AS t SET {sets} FROM (VALUES %s) AS v ({alias}) WHERE {match}", rows,
-            template=template, page_size=10_000,
-        )
+        done = _touched(cur, f"UPDATE {name} AS t SET {sets} FROM (VALUES %s) AS v ({alias}) WHERE {match}",
+                        rows, template, must_exist)
+        if must_exist and done != len(rows):
+            raise _Mismatch
+
+
+def _upsert(cur: Any, target: PostgresTarget, schema: TableSchema, name: str, rows: list[Row], text: bool,
+            expected: bool | None) -> int:
+    """Full rows through the staging table: an upsert (expected None), an update of rows that must be
+    there (True) or an insert of rows that must not (False). Returns the rows written."""
+    names = schema.column_names
+    stage = target.staging_table(cur, schema)
+    values = ([row.get(n) for n in names] for row in rows)
+    if text:  # already PostgreSQL's spelling: only COPY's escaping to add
+        data = format_text_rows(values, len(names))
+    else:
+        data = format_rows(values, [encoder_for(column_type(schema, n)) for n in names])
+    cols = ", ".join(quote_ident(n) for n in names)
+    key_sql = ", ".join(quote_ident(k) for k in schema.key)
+    cur.copy_expert(f"COPY {stage} ({cols}) FROM STDIN", _Bytes(data), size=1 << 20)
+    others = [n for n in names if n not in schema.key] or list(schema.key)
+    if expected is True:
+        sets = ", ".join(f"{quote_ident(n)} = s.{quote_ident(n)}" for n in others)
+        match = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in schema.key)
+        cur.execute(f"UPDATE {name} AS t SET {sets} FROM {stage} AS s WHERE {match}")
+    elif expected is False:
+        cur.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT ({key_sql}) DO NOTHING")
+    else:
+        action = ("DO UPDATE SET " + ", ".join(f"{quote_ident(n)} = EXCLUDED.{quote_ident(n)}" for n in others)
+                  if len(names) > len(schema.key) else "DO NOTHING")
+        cur.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT ({key_sql}) {action}")
+    done = cur.rowcount
+    cur.execute(f"TRUNCATE {stage}")  # the next run in this transaction reuses it
+    return done
 
 
 class _Bytes:

@@ -15,16 +15,20 @@ from connectors.base import (
     Batch,
     Capability,
     Change,
+    Changes,
+    Conflict,
     Endpoint,
     KeyRange,
+    OnConflict,
     Op,
     Position,
     PrepMode,
     TableId,
     TableSchema,
+    parts_of,
 )
-from connectors.errors import DataError
-from connectors.net_effect import net_effect, segments
+from connectors.errors import ApplyConflict, DataError
+from connectors.net_effect import checking, conflict_error, first_ops, key_of, net_effect, resolve, segments
 
 from .connect import classify, key_range_sql, open_target, quote_ident, read_batches
 from .types import bind, declared_type, row_encoder, schema_decoder
@@ -113,22 +117,30 @@ class SqliteTarget:
 
     # -- change apply ----------------------------------------------------------------------------
 
-    def apply(self, task: str, changes: Mapping[TableSchema, Sequence[Change]]) -> None:
-        def work(conn: sqlite3.Connection) -> None:
+    def apply(self, task: str, changes: Changes, on_conflict: Mapping[Op, OnConflict] | None = None) -> list[Conflict]:
+        checked = checking(on_conflict)
+
+        def work(conn: sqlite3.Connection) -> list[Conflict]:
             self._ensure_checkpoints(conn)
-            marks = []
-            for schema, items in changes.items():
-                if items:
-                    _apply_table(conn, schema, items)
-                    marks.append((task, str(schema.table), items[-1].position.encode()))
+            marks: dict[str, str] = {}
+            conflicts: list[Conflict] = []
+            for part in parts_of(changes):
+                for schema, items in part.items():
+                    if items:
+                        conflicts += _apply_table(conn, schema, items, checked)
+                        marks[str(schema.table)] = items[-1].position.encode()
+            fatal = [c for c in conflicts if checked and checked.get(c.change.op) is OnConflict.FAIL]
+            if fatal:
+                raise ApplyConflict(fatal[0].error, fatal)
             conn.executemany(
                 f"INSERT INTO {CHECKPOINTS} (task_name, table_name, position, updated_at) "
                 "VALUES (?, ?, ?, julianday('now')) ON CONFLICT (task_name, table_name) "
                 "DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
-                marks,
+                [(task, table, position) for table, position in marks.items()],
             )
+            return conflicts
 
-        self._run(work)
+        return self._run(work)
 
     def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
         row = change.after if change.after is not None else change.before or {}
@@ -186,13 +198,20 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-def _apply_table(conn: sqlite3.Connection, schema: TableSchema, changes: Sequence[Change]) -> None:
+def _apply_table(conn: sqlite3.Connection, schema: TableSchema, changes: Sequence[Change],
+                 checked: Mapping[Op, OnConflict] | None = None) -> list[Conflict]:
     name = _name(schema)
     if not schema.key:
         raise DataError(f"table {schema.table} has no key: changes cannot be applied")
     match = " AND ".join(f"{quote_ident(k)} = ?" for k in schema.key)
+    conflicts: list[Conflict] = []
     for part in segments(schema, changes):
         if isinstance(part, list):
+            if checked:  # a local lookup per key is cheap: every run is checked exactly
+                present = [k for k in first_ops(schema, part)
+                           if conn.execute(f"SELECT 1 FROM {name} WHERE {match}", [bind(v) for v in k]).fetchone()]
+                part, found = resolve(schema, part, present, checked)
+                conflicts += found
             _apply_run(conn, schema, name, match, part)
         elif part.op is Op.TRUNCATE:
             conn.execute(f"DELETE FROM {name}")
@@ -200,11 +219,16 @@ def _apply_table(conn: sqlite3.Connection, schema: TableSchema, changes: Sequenc
             after, before = part.after or {}, part.before or {}
             cols = [n for n in schema.column_names if n in after]
             sets = ", ".join(f"{quote_ident(n)} = ?" for n in cols)
-            conn.execute(f"UPDATE {name} SET {sets} WHERE {match}",
-                         [bind(after[n]) for n in cols] + [bind(before[k]) for k in schema.key])
+            done = conn.execute(f"UPDATE {name} SET {sets} WHERE {match}",
+                                [bind(after[n]) for n in cols] + [bind(before[k]) for k in schema.key]).rowcount
+            if done == 0 and checked and checked.get(Op.UPDATE, OnConflict.RESOLVE) is not OnConflict.RESOLVE:
+                conflicts.append(Conflict(schema, part, conflict_error(schema, part, key_of(schema, before))))
+    return conflicts
 
 
 def _apply_run(conn: sqlite3.Connection, schema: TableSchema, name: str, match: str, run: list[Change]) -> None:
+    if not run:
+        return
     deletes, upserts, partial = net_effect(schema, run)
     if deletes:
         conn.executemany(f"DELETE FROM {name} WHERE {match}", [[bind(v) for v in k] for k in deletes])

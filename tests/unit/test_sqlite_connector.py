@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import Batch, Change, Column, Endpoint, Op, Position, TableId, TableRule, TableSchema
-from connectors.errors import ConfigError, DataError, TransientError
+from connectors.base import Batch, Change, Column, Endpoint, OnConflict, Op, Position, TableId, TableRule, TableSchema
+from connectors.errors import ApplyConflict, ConfigError, DataError, TransientError
 from connectors.sqlite import types
 from connectors.sqlite.connect import classify
 from connectors.sqlite.source import SqliteSource
@@ -208,6 +208,34 @@ def test_a_failed_apply_leaves_neither_data_nor_checkpoint(tmp_path: Path) -> No
     with pytest.raises(DataError, match="no such table"):
         target.apply("t2", {SCHEMA: [_ch(Op.INSERT, None, {"id": 1, "n": None, "ok": None, "note": None})]})
     assert target.applied("t2") == {}
+    target.close()
+
+
+def test_target_checks_changes_under_the_apply_error_policies(tmp_path: Path) -> None:
+    target = _target(tmp_path)
+    target.prepare(SCHEMA, "drop")
+    target.load(SCHEMA, [Batch(1, [{"id": 1, "n": None, "ok": None, "note": "target"}])])
+    dup = _ch(Op.INSERT, None, {"id": 1, "n": None, "ok": None, "note": "source"})
+    missing = _ch(Op.UPDATE, None, {"id": 2, "n": None, "ok": None, "note": "two"})
+    fresh = _ch(Op.INSERT, None, {"id": 3, "n": None, "ok": None, "note": "three"})
+    skip = {Op.INSERT: OnConflict.SKIP, Op.UPDATE: OnConflict.SKIP, Op.DELETE: OnConflict.RESOLVE}
+    conflicts = target.apply("t3", {SCHEMA: [dup, missing, fresh]}, skip)
+    assert [(c.change, c.error) for c in conflicts] == [
+        (dup, "duplicate key: public.orders already has a row with (id)=(1)"),
+        (missing, "0 rows affected: public.orders has no row with (id)=(2) to update")]
+    assert [(r["id"], r["note"]) for chunk in target.read(SCHEMA) for r in chunk] == [(1, "target"), (3, "three")]
+    assert target.applied("t3") == {SCHEMA.table: fresh.position}
+    fail = {Op.INSERT: OnConflict.FAIL, Op.UPDATE: OnConflict.RESOLVE, Op.DELETE: OnConflict.RESOLVE}
+    four = _ch(Op.INSERT, None, {"id": 4, "n": None, "ok": None, "note": "four"})
+    with pytest.raises(ApplyConflict, match=r"\(id\)=\(1\)") as raised:
+        target.apply("t3", {SCHEMA: [four, dup]}, fail)
+    assert [c.change for c in raised.value.conflicts] == [dup]
+    assert [r["id"] for chunk in target.read(SCHEMA) for r in chunk] == [1, 3]  # nothing of the batch
+    assert target.applied("t3") == {SCHEMA.table: fresh.position}
+    resolve = {Op.INSERT: OnConflict.RESOLVE, Op.UPDATE: OnConflict.RESOLVE, Op.DELETE: OnConflict.RESOLVE}
+    assert target.apply("t3", {SCHEMA: [dup, missing]}, resolve) == []
+    assert [(r["id"], r["note"]) for chunk in target.read(SCHEMA) for r in chunk] == [
+        (1, "source"), (2, "two"), (3, "three")]
     target.close()
 
 
