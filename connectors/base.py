@@ -58,7 +58,7 @@ class TableSchema:
 
 
 @functools.total_ordering
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as Change; never changed once made, so hashable all the same
 class Position:
     """A point in ONE source log. Positions of different logs never compare.
 
@@ -78,6 +78,9 @@ class Position:
 
     def __gt__(self, other: Position) -> bool:
         return other < self
+
+    def __hash__(self) -> int:
+        return hash((self.log, self.major, self.minor))
 
     @property
     def stream_id(self) -> str:
@@ -101,7 +104,7 @@ class Op(str, Enum):
     DDL = "ddl"  # the table's columns changed on the source: `after` = {"columns": [names in order]}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per change, and a frozen one costs five times as much
 class Change:
     table: TableId
     op: Op
@@ -382,6 +385,12 @@ class Target(Protocol):
         Without ``on_conflict`` every change is resolved (idempotent apply). With it, an op mapped to
         SKIP or FAIL is checked against the target: the skipped changes are returned, and a FAIL
         conflict rolls the whole batch back and raises ApplyConflict."""
+
+    def plan(self, changes: Mapping[TableSchema, Sequence[Change]],
+             on_conflict: Mapping[Op, OnConflict] | None = None) -> Mapping[TableSchema, Sequence[Change]]:
+        """The part of apply that needs no connection (collapsing runs, writing rows out), done now on
+        the caller's thread: the result is what apply then takes, with the same ``on_conflict``. So
+        a worker plans the next batch while the target still applies the last one."""
 
     def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
         """Keep a change that could not be applied, and why, where the user looks (DMS's

@@ -21,7 +21,7 @@ def segments(schema: TableSchema, changes: Sequence[Change]) -> Iterator[list[Ch
     """Runs to collapse with net_effect (lists), and the changes to apply alone, in order."""
     run: list[Change] = []
     for ch in changes:
-        if ch.op is Op.TRUNCATE or rekeys_partially(schema, ch):
+        if ch.op is Op.TRUNCATE or (ch.before and ch.op is Op.UPDATE and rekeys_partially(schema, ch)):
             if run:
                 yield run
                 run = []
@@ -39,24 +39,35 @@ def rekeys_partially(schema: TableSchema, ch: Change) -> bool:
     return any(ch.before.get(k) != ch.after.get(k) for k in schema.key)
 
 
-def net_effect(schema: TableSchema, changes: Sequence[Change]):
-    """Collapse a run of changes (no TRUNCATE inside) into deletes, full-row upserts and partial updates.
+def net_effect(schema: TableSchema, changes: Sequence[Change], firsts: dict[tuple, Op | None] | None = None
+               ) -> tuple[list[tuple], dict[tuple, dict[str, Any]], dict[tuple, dict[str, Any]]]:
+    """Collapse a run of changes (no TRUNCATE inside) into deletes (keys), full-row upserts and
+    partial updates (each by key).
 
     Applying them as deletes, then upserts, then partial updates gives the same table as applying
     the changes one by one. A partial update (unchanged TOAST columns absent) is a plain UPDATE:
-    its row is missing only when a later change deletes or re-keys it anyway.
+    its row is missing only when a later change deletes or re-keys it anyway. With ``firsts``, each
+    key's first op is noted there on the way: what the run takes the target to hold before it, a row
+    for an update or a delete, none for an insert; a key that a re-keying update moves onto first
+    is None (nothing is expected of it).
     """
     key = schema.key
     full = len(schema.columns)
     deletes: dict[tuple, None] = {}
     upserts: dict[tuple, dict[str, Any]] = {}
     partial: dict[tuple, dict[str, Any]] = {}
+    noting = firsts is not None
     for ch in changes:
-        if ch.op is Op.INSERT or ch.op is Op.UPDATE:
+        op = ch.op
+        if op is Op.INSERT or op is Op.UPDATE:
             after = ch.after or {}
-            new_k = tuple(after.get(k) for k in key)
-            old_k = tuple(ch.before.get(k) for k in key) if ch.before else new_k
+            new_k = tuple(map(after.get, key))
+            old_k = tuple(map(ch.before.get, key)) if ch.before else new_k
+            if noting and old_k not in firsts:
+                firsts[old_k] = op
             if old_k != new_k:
+                if noting and new_k not in firsts:
+                    firsts[new_k] = None
                 upserts.pop(old_k, None)
                 partial.pop(old_k, None)
                 deletes[old_k] = None
@@ -68,34 +79,24 @@ def net_effect(schema: TableSchema, changes: Sequence[Change]):
                 upserts[new_k].update(after)
             else:
                 partial.setdefault(new_k, {}).update(after)
-        elif ch.op is Op.DELETE:
-            k = tuple((ch.before or {}).get(k) for k in key)
+        elif op is Op.DELETE:
+            k = tuple(map((ch.before or {}).get, key))
+            if noting and k not in firsts:
+                firsts[k] = op
             upserts.pop(k, None)
             partial.pop(k, None)
             deletes[k] = None
-    return list(deletes), list(upserts.values()), partial
+    return list(deletes), upserts, partial
 
 
 def key_of(schema: TableSchema, row: Row | None) -> tuple:
-    row = row or {}
-    return tuple(row.get(k) for k in schema.key)
+    return tuple(map((row or {}).get, schema.key))
 
 
 def first_ops(schema: TableSchema, changes: Sequence[Change]) -> dict[tuple, Op | None]:
-    """Each key's first change in a run: what the run takes the target to hold before it, a row for
-    an update or a delete, none for an insert. A key that a re-keying update moves onto first is
-    None: nothing is expected of it."""
+    """Each key's first op in a run (see net_effect)."""
     firsts: dict[tuple, Op | None] = {}
-    for ch in changes:
-        if ch.op is Op.INSERT:
-            firsts.setdefault(key_of(schema, ch.after), Op.INSERT)
-        elif ch.op is Op.UPDATE:
-            new_k = key_of(schema, ch.after)
-            old_k = key_of(schema, ch.before) if ch.before else new_k
-            firsts.setdefault(old_k, Op.UPDATE)
-            firsts.setdefault(new_k, None)
-        elif ch.op is Op.DELETE:
-            firsts.setdefault(key_of(schema, ch.before), Op.DELETE)
+    net_effect(schema, changes, firsts)
     return firsts
 
 
@@ -152,9 +153,12 @@ def checking(on_conflict: Mapping[Op, OnConflict] | None) -> Mapping[Op, OnConfl
     return None
 
 
-def expectations(schema: TableSchema, changes: Sequence[Change],
-                 on_conflict: Mapping[Op, OnConflict]) -> dict[tuple, bool]:
-    """The keys to check after a run's set-based apply: True where the row must have been there
-    before the run, False where it must not; keys whose first op resolves are not listed."""
-    return {k: op is not Op.INSERT for k, op in first_ops(schema, changes).items()
-            if op is not None and on_conflict.get(op, OnConflict.RESOLVE) is not OnConflict.RESOLVE}
+def expectations(on_conflict: Mapping[Op, OnConflict]) -> dict[Op | None, bool | None]:
+    """What a key expects of the target before its run, by its first op (see net_effect): True, its
+    row is there; False, it is not; None, nothing is checked (the op resolves, or nothing is expected)."""
+
+    def checked(op: Op) -> bool:
+        return on_conflict.get(op, OnConflict.RESOLVE) is not OnConflict.RESOLVE
+
+    return {Op.INSERT: False if checked(Op.INSERT) else None, Op.UPDATE: True if checked(Op.UPDATE) else None,
+            Op.DELETE: True if checked(Op.DELETE) else None, None: None}

@@ -16,11 +16,13 @@ still caching (until then the source keeps its log from P0, so nothing rests on 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import gc
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from connectors.base import Change, Conflict, OnConflict, Op, Position, TableId, TableSchema
 from connectors.errors import ApplyConflict, ConfigError, DataError, PositionLost, Stop
@@ -93,6 +95,10 @@ class _Replicator:
         self.pending = 0
         self.read = 0  # changes read since the last flush (CDCThroughputRowsSource)
         self.last: Position | None = None
+        self._table: TableId | None = None  # the table of the last change routed, and its route
+        self._route_to: tuple[str, TableMap | None] = ("", None)
+        self.applied_upto: Position | None = None  # everything read up to here is on the target
+        self.inflight: _InFlight | None = None
         self.last_commit_read: float | None = None
         self.caught_up = False
         self.last_ack = 0.0
@@ -106,6 +112,7 @@ class _Replicator:
             raise
         self.takes_text = self.target.text_engine == self.job.source_ep.engine
         reader = None
+        self.applier = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="cdc-apply")
         try:
             self.applied = self.target.applied(self.task)
             self.state.drop_spills(self.task)  # a spill of an earlier run is read again from the source
@@ -125,6 +132,8 @@ class _Replicator:
                     if self.last is None or item > self.last:
                         self.last = item
                     self.caught_up = item.minor == 0  # an idle heartbeat, not the end of a transaction
+                    if self.inflight is not None and self.inflight.future.done():
+                        self._settle()  # statistics as soon as the target has it
                     waited = time.monotonic() - last_flush
                     # Flush when nothing more is read yet (low latency), else in big batches (speed).
                     if self.pending >= self.max_batch or waited >= self.flush_seconds or (
@@ -138,8 +147,10 @@ class _Replicator:
                         self._spill()
         except Stop:
             self._flush(None)  # keep what was read before stopping
+            self._settle()
             raise
         finally:
+            self.applier.shutdown(wait=True)  # the target's connection is the apply thread's until then
             if reader is not None:
                 reader.close()
             source.close()
@@ -150,7 +161,12 @@ class _Replicator:
         self.last = ch.position
         self.caught_up = False
         self.last_commit_read = ch.commit_time
-        table_state = self.states.get(self.names.get(ch.table) or str(ch.table))
+        table = ch.table
+        if table is not self._table:  # changes come in runs of one table: resolve its route once per run
+            self._table = table
+            self._route_to = (self.names.get(table) or str(table), self.maps.get(table))
+        name, mapped = self._route_to
+        table_state = self.states.get(name)
         if ch.op is Op.DDL:
             if table_state != "failed":
                 self._schema_changed(ch)
@@ -158,9 +174,8 @@ class _Replicator:
         if ch.op is Op.TRUNCATE and not self.keep_truncates:
             return  # ChangeProcessingDdlHandlingPolicy.HandleSourceTableTruncated is off
         if table_state == "live":
-            mapped = self.maps[ch.table]
             done = self.applied.get(mapped.target.table)
-            if done is None or ch.position > done:
+            if done is None or ch.position.major > done.major or ch.position > done:
                 self.batch[mapped].append(ch)
                 self.pending += 1
         elif table_state in CACHING:
@@ -198,10 +213,11 @@ class _Replicator:
         self._stop_hooks()
         # While any table still caches, the source keeps its log from P0: a lost cache can be re-read.
         caching = any(s in CACHING for s in self.states.values())
-        if source is not None and self.last is not None and now - self.last_ack >= ACK_SECONDS and not caching:
-            source.ack(self.last)
+        upto = self.applied_upto
+        if source is not None and upto is not None and now - self.last_ack >= ACK_SECONDS and not caching:
+            source.ack(upto)
             # Everything up to here is on the target: a new cdc task may start from it.
-            self.state.set_task(self.task, cdc_acked=self.last, RecoveryCheckpoint=self.last.token)
+            self.state.set_task(self.task, cdc_acked=upto, RecoveryCheckpoint=upto.token)
             self.last_ack = now
 
     def _spill(self) -> None:
@@ -224,10 +240,14 @@ class _Replicator:
         if self.spilled:
             self._apply_spilled()
         elif self.batch:
-            self._apply(self.batch)
+            self._submit(self.batch)
+        else:
+            self._settle()
+            self.applied_upto = self.last
         self.batch = defaultdict(list)
 
     def _apply_spilled(self) -> None:
+        self._settle()
         spilled, self.spilled = self.spilled, {}
         memory, self.batch = self.batch, defaultdict(list)
         tables = list(dict.fromkeys([*spilled, *memory]))
@@ -266,6 +286,7 @@ class _Replicator:
         else:
             self._applied(tally, conflicts)
             self._conflicted(conflicts)
+        self.applied_upto = self.last
         for table_map in spilled:
             self.spill.drop(table_map.source.table)
 
@@ -295,29 +316,61 @@ class _Replicator:
         return out
 
     def _apply(self, changes: Mapping[TableMap, Sequence[Change]], cached: bool = False) -> None:
+        self._settle()
         mapped = {schema: items for schema, items in self._mapped(changes).items() if items}
         if not mapped:
             return
         try:
             conflicts = self.target.apply(self.task, mapped, self._rules(cached))
-        except ApplyConflict as exc:
-            if len(changes) > 1:  # find the table at fault; the others go on
-                for table_map, items in changes.items():
-                    self._apply({table_map: items}, cached)
-                return
-            (table_map,) = changes
-            self._stop_on_conflict(table_map, exc)
-            return
         except DataError as exc:
-            if len(changes) == 1:
-                (table_map,) = changes
-                self._data_error(table_map, exc, mapped.get(table_map.target, []), cached)
-                return
-            for table_map, items in changes.items():  # find the table at fault; the others go on
-                self._apply({table_map: items}, cached)
+            self._apply_failed(changes, mapped, exc, cached)
             return
         self._applied(mapped, conflicts)
         self._conflicted(conflicts)
+
+    def _apply_failed(self, changes: Mapping[TableMap, Sequence[Change]],
+                      mapped: Mapping[TableSchema, Sequence[Change]], exc: DataError, cached: bool) -> None:
+        """Nothing of the batch was applied: find the table at fault, the others go on."""
+        if len(changes) > 1:
+            for table_map, items in changes.items():
+                self._apply({table_map: items}, cached)
+            return
+        (table_map,) = changes
+        if isinstance(exc, ApplyConflict):
+            self._stop_on_conflict(table_map, exc)
+        else:
+            self._data_error(table_map, exc, mapped.get(table_map.target, []), cached)
+
+    def _submit(self, changes: Mapping[TableMap, Sequence[Change]]) -> None:
+        """Apply a batch on the apply thread: reading, routing and collapsing the next batch go on
+        while the target works on this one. At most one batch is in flight."""
+        self._settle()
+        mapped = {schema: items for schema, items in self._mapped(changes).items() if items}
+        upto = self.last
+        if not mapped:
+            self.applied_upto = upto
+            return
+        rules = self._rules(False)
+        planned = self.target.plan(mapped, rules)
+
+        def apply() -> tuple[list[Conflict], float]:
+            return self.target.apply(self.task, planned, rules), time.time()
+
+        self.inflight = _InFlight(self.applier.submit(apply), changes, mapped, upto)
+
+    def _settle(self) -> None:
+        """Wait for the batch in flight, then account for it as _apply does."""
+        flight, self.inflight = self.inflight, None
+        if flight is None:
+            return
+        try:
+            conflicts, finished = flight.future.result()
+        except DataError as exc:
+            self._apply_failed(flight.changes, flight.mapped, exc, False)
+        else:
+            self._applied(flight.mapped, conflicts, finished)
+            self._conflicted(conflicts)
+        self.applied_upto = flight.upto
 
     def _rules(self, cached: bool) -> Mapping[Op, OnConflict] | None:
         """ErrorBehavior's ApplyError*Policy; over a fresh load, FullLoadIgnoreConflicts resolves instead."""
@@ -369,7 +422,7 @@ class _Replicator:
         return self.source.decode(table_map.source, change) if change.text else change
 
     def _applied(self, mapped: Mapping[TableSchema, Sequence[Change]] | _Tally,
-                 skipped: Sequence[Conflict] = ()) -> None:
+                 skipped: Sequence[Conflict] = (), finished: float | None = None) -> None:
         tally = mapped if isinstance(mapped, _Tally) else _Tally(self.by_target).add(mapped)
         tally.skip(skipped)
         if not tally.last:
@@ -377,11 +430,12 @@ class _Replicator:
         self.applied.update(tally.last)
         self.state.add_stats(self.task, tally.counts, rates={"CDCRowsTarget": tally.applied})
         # DMS's CDCLatencyTarget: the oldest change that was waiting for the target, until it is applied.
-        latency = round(max(0.0, time.time() - tally.oldest), 3) if tally.oldest is not None else None
+        finished = finished or time.time()
+        latency = round(max(0.0, finished - tally.oldest), 3) if tally.oldest is not None else None
         log.info("cdc_applied", changes=tally.applied, tables=len(tally.counts),
                  position=max(tally.last.values()).token, latency=latency)
         if latency is not None:
-            self.state.set_task(self.task, CDCLatencyTarget=latency, cdc_applied_time=time.time())
+            self.state.set_task(self.task, CDCLatencyTarget=latency, cdc_applied_time=finished)
 
     def _schema_changed(self, ch: Change) -> None:
         """Columns added or dropped on the source: applying on would lose data, so the table stops here."""
@@ -455,6 +509,7 @@ class _Replicator:
         for name, table_state in list(self.states.items()):
             if table_state != "loaded":
                 continue
+            self._settle()
             table = TableId.parse(name)
             mapped = self.maps[table]
             logs.bind(table=name)
@@ -475,6 +530,16 @@ class _Replicator:
                 send_validation(self.job, table)  # the table has caught up: EnableValidation compares it now
             log.info("cached_changes_applied", changes=count, seconds=round(time.monotonic() - started, 3))
             logs.unbind("table")
+
+
+@dataclass
+class _InFlight:
+    """A batch on the apply thread, and what accounting for it needs."""
+
+    future: concurrent.futures.Future
+    changes: Mapping[TableMap, Sequence[Change]]
+    mapped: dict[TableSchema, list[Change]]
+    upto: Position | None
 
 
 class _Tally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -178,19 +178,24 @@ def format_rows(rows: Iterable[Sequence[Any]], encoders: Sequence[Callable[[Any]
 _SPECIAL = re.compile(r"[\\\n\r\b\f\v]").search  # escape's characters but the tab, which is counted
 
 
-def format_text_rows(rows: Iterable[Sequence[str | None]], ncols: int) -> bytes:
-    """Rows of PostgreSQL text values -> COPY text bytes. A row's line is checked whole: most need no
-    escaping, and one search per line beats one per value."""
+def format_text_rows(rows: Iterable[Mapping[str, str | None]], names: Sequence[str]) -> bytes:
+    """Rows of PostgreSQL text values (by column name) -> COPY text bytes, columns in ``names``'
+    order. A row's line is built and checked whole: most need no escaping and hold no NULL, and
+    one join and one search per line beat work per value."""
     lines = []
     append = lines.append
-    tabs = ncols - 1
+    tabs = len(names) - 1
     special = _SPECIAL
     for row in rows:
-        if len(row) != ncols:
-            raise ValueError(f"row has {len(row)} value(s) for {ncols} column(s): {row!r}")
-        line = "\t".join([NULL if v is None else v for v in row])
-        if line.count("\t") != tabs or special(line) is not None:  # NULL's \N lands here too: rare enough
-            line = "\t".join([NULL if v is None else escape(v) for v in row])
+        try:
+            line = "\t".join(map(row.get, names))
+        except TypeError:  # a NULL (None), or a missing column
+            values = list(map(row.get, names))
+            if len(row) != len(names):
+                raise ValueError(f"row has {len(row)} value(s) for {len(names)} column(s): {row!r}") from None
+            line = "\t".join([NULL if v is None else v for v in values])
+        if line.count("\t") != tabs or special(line) is not None:  # NULL's \N lands here too
+            line = "\t".join([NULL if v is None else escape(v) for v in map(row.get, names)])
         append(line)
     if not lines:
         return b""

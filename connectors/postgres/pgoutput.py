@@ -69,17 +69,27 @@ UNCHANGED: Final = _Unchanged()
 """An unchanged TOASTed column value ('u'): the server did not send it; keep the old value."""
 
 
+class _WithUnchanged(tuple):
+    """TupleData holding at least one UNCHANGED value (a rare case, told apart by type alone)."""
+
+    __slots__ = ()
+
+
+def has_unchanged(values: tuple) -> bool:
+    return type(values) is _WithUnchanged
+
+
 # --------------------------------------------------------------------------- messages
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # made per change: a frozen dataclass costs five times as much to build
 class Begin:
     final_lsn: int
     commit_time: float  # epoch seconds
     xid: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Commit:
     commit_lsn: int
     end_lsn: int
@@ -116,13 +126,13 @@ class TypeMsg:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Insert:
     relid: int
     new: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Update:
     relid: int
     old: tuple | None  # None unless the key changed ('K') or replica identity is FULL ('O')
@@ -130,7 +140,7 @@ class Update:
     old_is_key: bool  # True: ``old`` has only the key columns set (others None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Delete:
     relid: int
     old: tuple
@@ -189,6 +199,7 @@ def _tuple(data: bytes, pos: int) -> tuple[tuple, int]:
     values: list = []
     append = values.append
     u32 = _u32
+    unchanged = False
     for _ in range(ncols):
         kind = data[pos]
         if kind == 0x74:  # 't': Int32 length, then the text bytes
@@ -200,6 +211,7 @@ def _tuple(data: bytes, pos: int) -> tuple[tuple, int]:
             pos += 1
         elif kind == 0x75:  # 'u': unchanged TOASTed value
             append(UNCHANGED)
+            unchanged = True
             pos += 1
         elif kind == 0x62:  # 'b'
             raise NotImplementedError("pgoutput binary values ('b') are not supported; omit binary=true")
@@ -207,7 +219,7 @@ def _tuple(data: bytes, pos: int) -> tuple[tuple, int]:
             raise ValueError(f"pgoutput: unknown tuple value kind {bytes([kind])!r} at offset {pos}")
     if len(data) < pos:  # a text value's length ran past the end
         raise ValueError("pgoutput: truncated tuple data")
-    return tuple(values), pos
+    return (_WithUnchanged(values) if unchanged else tuple(values)), pos
 
 
 def _begin(data: bytes) -> tuple[Begin, int]:

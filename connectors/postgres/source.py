@@ -411,7 +411,7 @@ class _ChangeReader:
     @staticmethod
     def _row(names: tuple[str, ...], values: tuple) -> dict[str, Any]:
         # Values stay pgoutput's text: a PostgreSQL target copies them as they are (Change.text).
-        if pgoutput.UNCHANGED in values:
+        if pgoutput.has_unchanged(values):
             unchanged = pgoutput.UNCHANGED
             return {n: v for n, v in zip(names, values, strict=True) if v is not unchanged}
         return dict(zip(names, values, strict=True))

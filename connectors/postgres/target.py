@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import psycopg2
@@ -23,7 +24,6 @@ from connectors.base import (
     Op,
     Position,
     PrepMode,
-    Row,
     TableId,
     TableSchema,
     parts_of,
@@ -217,16 +217,21 @@ class PostgresTarget:
 
         def work(cur: Any) -> list[Conflict]:
             self._ensure_checkpoints(cur)
+            # Every statement here finds its rows by key, one probe per changed row. Unanalyzed
+            # staging tables make the planner hash-join instead, reading the whole table per batch.
+            cur.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
             marks: dict[str, str] = {}
             conflicts: list[Conflict] = []
             for part in parts_of(changes):
+                # Plans made ahead by plan() hold, if made under the same policies.
+                plans = part.plans if isinstance(part, _Prepared) and part.checked == checked else {}
                 for schema, items in part.items():
                     if not items:
                         continue
                     if checked:
-                        conflicts += _apply_checked(cur, self, schema, items, checked)
+                        conflicts += _apply_checked(cur, self, schema, items, checked, plans.get(schema))
                     else:
-                        _apply_table(cur, self, schema, items)
+                        _apply_table(cur, self, schema, items, plans=plans.get(schema))
                     marks[str(schema.table)] = items[-1].position.encode()
             fatal = [c for c in conflicts if checked and checked.get(c.change.op) is OnConflict.FAIL]
             if fatal:
@@ -242,6 +247,13 @@ class PostgresTarget:
             return conflicts
 
         return self._run(work)
+
+    def plan(self, changes: Mapping[TableSchema, Sequence[Change]],
+             on_conflict: Mapping[Op, OnConflict] | None = None) -> Mapping[TableSchema, Sequence[Change]]:
+        """Collapse each table's runs and write their COPY text now, on the caller's thread."""
+        checked = checking(on_conflict)
+        return _Prepared(changes, {schema: _plans(schema, items, checked) for schema, items in changes.items()},
+                         checked)
 
     def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
         name = qualified(table.table.schema, table.table.name)
@@ -356,18 +368,28 @@ def _check_types(cur: Any, table: TableSchema, ep: Endpoint) -> None:
         )
 
 
+class _Prepared(dict):
+    """A batch with its run plans made ahead (PostgresTarget.plan)."""
+
+    def __init__(self, changes: Mapping[TableSchema, Sequence[Change]],
+                 plans: dict[TableSchema, list[_RunPlan | None]], checked: Mapping[Op, OnConflict] | None) -> None:
+        super().__init__(changes)
+        self.plans = plans
+        self.checked = checked
+
+
 class _Mismatch(Exception):
     """A checked statement touched another number of rows than its changes expected."""
 
 
 def _apply_checked(cur: Any, target: PostgresTarget, schema: TableSchema, changes: Sequence[Change],
-                   checked: Mapping[Op, OnConflict]) -> list[Conflict]:
+                   checked: Mapping[Op, OnConflict], plans: list[_RunPlan | None] | None) -> list[Conflict]:
     """Set-based with row counts checked, which costs nothing while no change conflicts; when one
     does, the table's changes go again from a savepoint, each key looked up first, so the
     conflicting changes are left out where one-by-one apply would meet them."""
     cur.execute("SAVEPOINT dms_checked")
     try:
-        conflicts = _apply_table(cur, target, schema, changes, checked)
+        conflicts = _apply_table(cur, target, schema, changes, checked, plans=plans)
     except _Mismatch:
         cur.execute("ROLLBACK TO SAVEPOINT dms_checked")
         target._staging.clear()  # a staging table made after the savepoint is gone; the others are made again
@@ -377,25 +399,33 @@ def _apply_checked(cur: Any, target: PostgresTarget, schema: TableSchema, change
 
 
 def _apply_table(cur: Any, target: PostgresTarget, schema: TableSchema, changes: Sequence[Change],
-                 checked: Mapping[Op, OnConflict] | None = None, exact: bool = False) -> list[Conflict]:
+                 checked: Mapping[Op, OnConflict] | None = None, exact: bool = False,
+                 plans: list[_RunPlan | None] | None = None) -> list[Conflict]:
     name = qualified(schema.table.schema, schema.table.name)
     if not schema.key:
         raise classify(psycopg2.DataError(f"table {schema.table} has no key: changes cannot be applied"))
     conflicts: list[Conflict] = []
-    for part in segments(schema, changes):
+    for n, part in enumerate(segments(schema, changes)):
         if isinstance(part, list):
             if checked and exact:
                 kept, found = resolve(schema, part, _existing(cur, schema, name, part), checked)
                 conflicts += found
-                _apply_run(cur, target, schema, name, kept)
+                _apply_run(cur, target, schema, name, _plan_run(schema, kept, None))
             else:
-                _apply_run(cur, target, schema, name, part, checked)
+                plan = plans[n] if plans is not None else None
+                _apply_run(cur, target, schema, name, plan or _plan_run(schema, part, checked))
         elif part.op is Op.TRUNCATE:
             cur.execute(f"TRUNCATE {name}")
         elif _update_in_place(cur, schema, name, part) == 0 and checked and \
                 checked.get(Op.UPDATE, OnConflict.RESOLVE) is not OnConflict.RESOLVE:
             conflicts.append(Conflict(schema, part, conflict_error(schema, part, key_of(schema, part.before))))
     return conflicts
+
+
+def _plans(schema: TableSchema, changes: Sequence[Change], checked: Mapping[Op, OnConflict] | None
+           ) -> list[_RunPlan | None]:
+    """A plan per segment of a table's changes (None for those applied alone)."""
+    return [_plan_run(schema, part, checked) if isinstance(part, list) else None for part in segments(schema, changes)]
 
 
 def _existing(cur: Any, schema: TableSchema, name: str, run: Sequence[Change]) -> list[tuple]:
@@ -421,13 +451,6 @@ def _update_in_place(cur: Any, schema: TableSchema, name: str, ch: Change) -> in
     return cur.rowcount
 
 
-def _split(keys: Iterable[tuple], expect: Mapping[tuple, bool]) -> dict[bool | None, list[tuple]]:
-    groups: dict[bool | None, list[tuple]] = {}
-    for k in keys:
-        groups.setdefault(expect.get(k), []).append(k)
-    return groups
-
-
 def _touched(cur: Any, sql: str, rows: list[tuple], template: str, checked: bool) -> int:
     """Run a VALUES statement; a checked one goes as one statement so its row count is whole."""
     psycopg2.extras.execute_values(cur, sql, rows, template=template,
@@ -435,36 +458,68 @@ def _touched(cur: Any, sql: str, rows: list[tuple], template: str, checked: bool
     return cur.rowcount
 
 
-def _apply_run(cur: Any, target: PostgresTarget, schema: TableSchema, name: str, run: list[Change],
-               checked: Mapping[Op, OnConflict] | None = None) -> None:
-    """A run's net effect as set operations. Where ``checked``, each statement's row count must be
-    what the keys' first changes expect (_Mismatch otherwise): on the common path a check costs nothing."""
+@dataclass
+class _RunPlan:
+    """A run's net effect as statements to run, made without a connection. ``expected``: None for
+    no check, True where the rows must be there, False where they must not."""
+
+    deletes: list[tuple[bool | None, list[tuple]]]
+    upserts: list[tuple[bool | None, bytes, int]]  # COPY text of full rows, and their count
+    partial: list[tuple[tuple[str, ...], bool, list[tuple]]]  # columns present, must exist, values + key
+
+
+def _plan_run(schema: TableSchema, run: list[Change], checked: Mapping[Op, OnConflict] | None) -> _RunPlan:
+    plan = _RunPlan([], [], [])
     if not run:
-        return
-    deletes, upserts, partial = net_effect(schema, run)
-    expect = expectations(schema, run, checked) if checked else {}
-    key_sql = ", ".join(quote_ident(k) for k in schema.key)
-    key_types = [column_type(schema, k) for k in schema.key]
+        return plan
+    firsts: dict[tuple, Op | None] = {}
+    deletes, upserts, partial = net_effect(schema, run, firsts if checked else None)
+    expect = expectations(checked) if checked else None
+
+    def split(keys: Iterable[tuple]) -> dict[bool | None, list[tuple]]:
+        groups: dict[bool | None, list[tuple]] = {}
+        for k in keys:
+            groups.setdefault(expect[firsts.get(k)], []).append(k)
+        return groups
+
     if deletes:
-        template = "(" + ", ".join(f"%s::{t}" for t in key_types) + ")"
-        for expected, keys in _split(deletes, expect).items():
-            done = _touched(cur, f"DELETE FROM {name} WHERE ({key_sql}) IN (VALUES %s)", keys, template,
-                            expected is not None)
-            if expected is not None and done != (len(keys) if expected else 0):
-                raise _Mismatch
+        plan.deletes = list(split(deletes).items()) if expect else [(None, deletes)]
     if upserts:
-        by_key = {tuple(row.get(k) for k in schema.key): row for row in upserts}
-        for expected, keys in _split(by_key, expect).items():
-            done = _upsert(cur, target, schema, name, [by_key[k] for k in keys], bool(run[0].text), expected)
-            if expected is not None and done != len(keys):
-                raise _Mismatch
-    groups: dict[tuple[tuple[str, ...], bool], list[tuple]] = {}
+        names = schema.column_names
+        for expected, keys in (split(upserts).items() if expect else [(None, list(upserts))]):
+            rows = [upserts[k] for k in keys]
+            if run[0].text:  # already PostgreSQL's spelling: only COPY's escaping to add
+                data = format_text_rows(rows, names)
+            else:
+                data = format_rows((list(map(row.get, names)) for row in rows),
+                                   [encoder_for(column_type(schema, n)) for n in names])
+            plan.upserts.append((expected, data, len(keys)))
+    groups_p: dict[tuple[tuple[str, ...], bool], list[tuple]] = {}
     for k, values in partial.items():
         cols_present = tuple(n for n in schema.column_names if n in values and n not in schema.key)
         if cols_present:
-            groups.setdefault((cols_present, expect.get(k) is True), []).append(
+            groups_p.setdefault((cols_present, bool(expect and expect[firsts.get(k)])), []).append(
                 tuple(values[n] for n in cols_present) + k)
-    for (cols_present, must_exist), rows in groups.items():
+    plan.partial = [(cols, must_exist, rows) for (cols, must_exist), rows in groups_p.items()]
+    return plan
+
+
+def _apply_run(cur: Any, target: PostgresTarget, schema: TableSchema, name: str, plan: _RunPlan) -> None:
+    """A run's plan as set operations. Each checked statement's row count must be what the keys'
+    first changes expect (_Mismatch otherwise): on the common path a check costs nothing."""
+    key_sql = ", ".join(quote_ident(k) for k in schema.key)
+    key_types = [column_type(schema, k) for k in schema.key]
+    for expected, keys in plan.deletes:
+        template = "(" + ", ".join(f"%s::{t}" for t in key_types) + ")"
+        done = _touched(cur, f"DELETE FROM {name} WHERE ({key_sql}) IN (VALUES %s)", keys, template,
+                        expected is not None)
+        if expected is not None and done != (len(keys) if expected else 0):
+            raise _Mismatch
+    for expected, data, count in plan.upserts:
+        done = _upsert(cur, target, schema, name, data, expected)
+        if expected is not None and done != count:
+            raise _Mismatch
+    for cols_present, must_exist, rows in plan.partial:
         all_cols = cols_present + schema.key
         types = [column_type(schema, n) for n in all_cols]
         template = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
@@ -477,17 +532,12 @@ def _apply_run(cur: Any, target: PostgresTarget, schema: TableSchema, name: str,
             raise _Mismatch
 
 
-def _upsert(cur: Any, target: PostgresTarget, schema: TableSchema, name: str, rows: list[Row], text: bool,
+def _upsert(cur: Any, target: PostgresTarget, schema: TableSchema, name: str, data: bytes,
             expected: bool | None) -> int:
-    """Full rows through the staging table: an upsert (expected None), an update of rows that must be
-    there (True) or an insert of rows that must not (False). Returns the rows written."""
+    """Full rows (COPY text) through the staging table: an upsert (expected None), an update of rows
+    that must be there (True) or an insert of rows that must not (False). Returns the rows written."""
     names = schema.column_names
     stage = target.staging_table(cur, schema)
-    values = ([row.get(n) for n in names] for row in rows)
-    if text:  # already PostgreSQL's spelling: only COPY's escaping to add
-        data = format_text_rows(values, len(names))
-    else:
-        data = format_rows(values, [encoder_for(column_type(schema, n)) for n in names])
     cols = ", ".join(quote_ident(n) for n in names)
     key_sql = ", ".join(quote_ident(k) for k in schema.key)
     cur.copy_expert(f"COPY {stage} ({cols}) FROM STDIN", _Bytes(data), size=1 << 20)

@@ -142,6 +142,10 @@ class SqliteTarget:
 
         return self._run(work)
 
+    def plan(self, changes: Mapping[TableSchema, Sequence[Change]],
+             on_conflict: Mapping[Op, OnConflict] | None = None) -> Mapping[TableSchema, Sequence[Change]]:
+        return changes  # SQLite's apply is cheap to plan where it runs
+
     def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
         row = change.after if change.after is not None else change.before or {}
         statement = f"{change.op.value.upper()} {table.table.name} {json.dumps(row, default=str, sort_keys=True)}"
@@ -242,7 +246,7 @@ def _apply_run(conn: sqlite3.Connection, schema: TableSchema, name: str, match: 
         conn.executemany(
             f"INSERT INTO {name} ({', '.join(map(quote_ident, names))}) VALUES ({_marks(len(names))}) "
             f"ON CONFLICT ({keys}) {action}",
-            [encode(row) for row in upserts],
+            [encode(row) for row in upserts.values()],
         )
     groups: dict[tuple[str, ...], list[list[Any]]] = {}
     for k, values in partial.items():

@@ -54,7 +54,7 @@ def apply_net(table: dict[int, dict], changes: list[Change]) -> dict[int, dict]:
     table = {k: dict(v) for k, v in table.items()}
     for (k,) in deletes:
         table.pop(k, None)
-    for row in upserts:
+    for row in upserts.values():
         table[row["id"]] = dict(row)
     for (k,), values in partial.items():
         if k in table:  # UPDATE ... WHERE key: a missing row stays missing
@@ -113,9 +113,10 @@ def test_expectations_follow_each_keys_first_change() -> None:
     run = [ins(1), upd(1), upd(2), dele(3), upd(5, old=4), ins(5)]
     assert first_ops(SCHEMA, run) == {(1,): Op.INSERT, (2,): Op.UPDATE, (3,): Op.DELETE, (4,): Op.UPDATE,
                                       (5,): None}
-    assert expectations(SCHEMA, run, {Op.INSERT: S, Op.UPDATE: S, Op.DELETE: R}) == {
-        (1,): False, (2,): True, (4,): True}
-    assert expectations(SCHEMA, run, {Op.INSERT: R, Op.UPDATE: R, Op.DELETE: F}) == {(3,): True}
+    assert expectations({Op.INSERT: S, Op.UPDATE: S, Op.DELETE: R}) == {
+        Op.INSERT: False, Op.UPDATE: True, Op.DELETE: None, None: None}
+    assert expectations({Op.INSERT: R, Op.UPDATE: R, Op.DELETE: F}) == {
+        Op.INSERT: None, Op.UPDATE: None, Op.DELETE: True, None: None}
 
 
 @pytest.mark.parametrize(("settings", "rules"), [

@@ -349,6 +349,9 @@ def test_oid_type_names() -> None:
 ])
 def test_text_rows_are_written_exactly_as_value_by_value_escaping(row: list) -> None:
     by_value = "\t".join("\\N" if v is None else escape(v) for v in row) + "\n"
-    assert format_text_rows([row], 4) == by_value.encode()
+    names = ("a", "b", "c", "d")
+    assert format_text_rows([dict(zip(names, row, strict=True))], names) == by_value.encode()
+    # the columns' order is the names', whatever the row's
+    assert format_text_rows([dict(reversed(list(zip(names, row, strict=True))))], names) == by_value.encode()
     with pytest.raises(ValueError):
-        format_text_rows([row[:3]], 4)
+        format_text_rows([dict(zip(names[:3], row[:3], strict=True))], names)

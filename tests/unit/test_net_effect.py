@@ -38,7 +38,8 @@ def dele(i: int) -> Change:
 
 
 def net(*changes: Change) -> tuple[list, list, dict]:
-    return net_effect(SCHEMA, list(changes))
+    deletes, upserts, partial = net_effect(SCHEMA, list(changes))
+    return deletes, list(upserts.values()), partial
 
 
 def test_insert() -> None:
@@ -127,6 +128,7 @@ def test_composite_key() -> None:
         ch(Op.UPDATE, None, {"k1": 7, "k2": "z", "v": "w"}),
     ]
     deletes, upserts, partial = net_effect(schema, changes)
+    upserts = list(upserts.values())
     assert deletes == [(1, "a")]
     assert upserts == [{"k1": 1, "k2": "b", "v": "y"}, {"k1": 7, "k2": "z", "v": "w"}]
     assert partial == {}
@@ -205,7 +207,8 @@ def apply_one_by_one(table: dict[int, dict], changes: list[Change]) -> dict[int,
 
 
 def apply_net(table: dict[int, dict], changes: list[Change]) -> dict[int, dict]:
-    deletes, upserts, partial = net_effect(SCHEMA, changes)
+    deletes, by_key, partial = net_effect(SCHEMA, changes)
+    upserts = list(by_key.values())
     up_keys = [(u["id"],) for u in upserts]
     assert len(set(deletes)) == len(deletes) and len(set(up_keys)) == len(up_keys)
     assert not set(deletes) & set(up_keys)
