@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import gc
+import queue
 import threading
 import time
 from collections import defaultdict
@@ -58,15 +59,33 @@ def run_cdc(job: Job) -> None:
     # which cost a third of the CDC path's time. What the worker holds at start is frozen out of it.
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, 50, 100)
+    streamed_ok_after: list[Position | None] = [None]
+
+    def replicate() -> None:
+        while True:
+            try:
+                return _Replicator(job, streamed_ok_after[0]).run()
+            except _ReadAgain as again:
+                # A streamed transaction failed to apply: read it again from the source, held and
+                # spilled this time, so each table's changes can go through its error policy.
+                log.warning("cdc_read_again", upto=again.upto.token, error=again.error)
+                streamed_ok_after[0] = again.upto
+
     try:
-        retrying(job, "cdc", lambda: _Replicator(job).run())
+        retrying(job, "cdc", replicate)
     except (PositionLost, ConfigError, DataError) as exc:
         job.fail_task(describe_error(exc))
         raise
 
 
+class _ReadAgain(Exception):
+    def __init__(self, upto: Position, error: str) -> None:
+        super().__init__(error)
+        self.upto, self.error = upto, error
+
+
 class _Replicator:
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, no_stream_until: Position | None = None) -> None:
         self.job = job
         self.task = job.task
         self.state: StateStore = job.state
@@ -99,6 +118,8 @@ class _Replicator:
         self._route_to: tuple[str, TableMap | None] = ("", None)
         self.applied_upto: Position | None = None  # everything read up to here is on the target
         self.inflight: _InFlight | None = None
+        self.stream: _Stream | None = None  # a source transaction larger than a batch, going to the target
+        self.no_stream_until = no_stream_until
         self.last_commit_read: float | None = None
         self.caught_up = False
         self.last_ack = 0.0
@@ -143,13 +164,17 @@ class _Replicator:
                         self.job.check()
                 else:
                     self._route(item)
-                    if self.pending >= self.max_transaction:
+                    if self.pending >= self.max_batch and self._may_stream():
+                        self._stream_part()
+                    elif self.pending >= self.max_transaction:
                         self._spill()
         except Stop:
             self._flush(None)  # keep what was read before stopping
             self._settle()
             raise
         finally:
+            if self.stream is not None:  # the open target transaction rolls back
+                self.stream.parts.put(_ABORT)
             self.applier.shutdown(wait=True)  # the target's connection is the apply thread's until then
             if reader is not None:
                 reader.close()
@@ -237,7 +262,9 @@ class _Replicator:
 
     def _apply_batch(self) -> None:
         """Apply what was read since the last flush (its spilled part first) in one target transaction."""
-        if self.spilled:
+        if self.stream is not None:
+            self._end_stream()
+        elif self.spilled:
             self._apply_spilled()
         elif self.batch:
             self._submit(self.batch)
@@ -360,17 +387,66 @@ class _Replicator:
 
     def _settle(self) -> None:
         """Wait for the batch in flight, then account for it as _apply does."""
+        if self.stream is not None:
+            self._end_stream()
         flight, self.inflight = self.inflight, None
         if flight is None:
             return
         try:
             conflicts, finished = flight.future.result()
         except DataError as exc:
+            if flight.mapped is None:  # streamed: its parts are gone from memory, the source has them
+                raise _ReadAgain(flight.upto, describe_error(exc)) from None
             self._apply_failed(flight.changes, flight.mapped, exc, False)
         else:
-            self._applied(flight.mapped, conflicts, finished)
+            self._applied(flight.mapped if flight.mapped is not None else flight.tally, conflicts, finished)
             self._conflicted(conflicts)
         self.applied_upto = flight.upto
+
+    def _may_stream(self) -> bool:
+        """A transaction larger than a batch streams to the target unless MemoryLimitTotal is below a
+        batch (then it spills), or it is being read again after a streamed apply failed."""
+        return (not self.spilled and self.max_batch <= self.max_transaction and
+                (self.no_stream_until is None or self.last is None or self.last > self.no_stream_until))
+
+    def _stream_part(self) -> None:
+        """The transaction being read is larger than a batch: what is held so far goes into a target
+        transaction that stays open, and the rest follows part by part as it is read, so memory
+        stays bounded and the target still shows the transaction whole, once it commits."""
+        self.cache.flush()
+        mapped = {schema: items for schema, items in self._mapped(self.batch).items() if items}
+        self.batch = defaultdict(list)
+        self.pending = 0
+        if self.stream is None:
+            self._settle()
+            parts: queue.Queue = queue.Queue(maxsize=2)
+            rules = self._rules(False)
+
+            def consume() -> Iterator[Mapping[TableSchema, Sequence[Change]]]:
+                while (part := parts.get()) is not None:
+                    if part is _ABORT:
+                        raise Stop("the CDC job ended with a source transaction half read")
+                    yield part
+
+            def apply() -> tuple[list[Conflict], float]:
+                return self.target.apply(self.task, consume(), rules), time.time()
+
+            self.stream = _Stream(parts, self.applier.submit(apply), _Tally(self.by_target), rules)
+            log.info("cdc_streaming", position=self.last.token if self.last else None)
+        if mapped:
+            self.stream.tally.add(mapped)
+            self.stream.send(self.target.plan(mapped, self.stream.rules))
+
+    def _end_stream(self) -> None:
+        """The transaction ended: its last part goes, and the target commits it on the apply thread."""
+        stream, self.stream = self.stream, None
+        mapped = {schema: items for schema, items in self._mapped(self.batch).items() if items}
+        self.batch = defaultdict(list)
+        if mapped:
+            stream.tally.add(mapped)
+            stream.send(self.target.plan(mapped, stream.rules))
+        stream.send(None)
+        self.inflight = _InFlight(stream.future, {}, None, self.last, stream.tally)
 
     def _rules(self, cached: bool) -> Mapping[Op, OnConflict] | None:
         """ErrorBehavior's ApplyError*Policy; over a fresh load, FullLoadIgnoreConflicts resolves instead."""
@@ -534,12 +610,35 @@ class _Replicator:
 
 @dataclass
 class _InFlight:
-    """A batch on the apply thread, and what accounting for it needs."""
+    """A batch on the apply thread, and what accounting for it needs (a streamed one: its tally)."""
 
     future: concurrent.futures.Future
     changes: Mapping[TableMap, Sequence[Change]]
-    mapped: dict[TableSchema, list[Change]]
+    mapped: dict[TableSchema, list[Change]] | None
     upto: Position | None
+    tally: _Tally | None = None
+
+
+_ABORT = object()  # sent down a stream: the open target transaction rolls back
+
+
+@dataclass
+class _Stream:
+    """A source transaction going to the target part by part, into one open target transaction."""
+
+    parts: queue.Queue
+    future: concurrent.futures.Future
+    tally: _Tally
+    rules: Mapping[Op, OnConflict] | None
+
+    def send(self, part: object) -> None:
+        while True:
+            try:
+                self.parts.put(part, timeout=0.5)
+                return
+            except queue.Full:
+                if self.future.done():  # the apply thread failed: the error comes out at settle
+                    return
 
 
 class _Tally:

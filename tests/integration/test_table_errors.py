@@ -25,6 +25,24 @@ def test_apply_error_suspends_one_table_and_the_others_go_on(dms, pg, pg_target)
     assert dms.describe("apperr")["Status"] == "running"
 
 
+def test_a_streamed_transaction_that_fails_is_read_again_and_only_its_bad_table_stops(dms, pg, pg_target):
+    """BatchSplitSize 500: a 3,000-row transaction streams to the target; when one of its tables is
+    refused, the whole transaction is read again and applied table by table."""
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, "CREATE TABLE good (id int PRIMARY KEY, v int)", "CREATE TABLE bad (id int PRIMARY KEY, v int)")
+    dms.start_live("streamerr", src, dst, settings={"ErrorBehavior": {"DataErrorPolicy": "SUSPEND_TABLE"},
+                                                   "ChangeProcessingTuning": {"BatchSplitSize": 500}})
+    execute(dst, "ALTER TABLE bad ADD CONSTRAINT small CHECK (v < 100)")
+    execute(src, "BEGIN; INSERT INTO good SELECT g, g FROM generate_series(1, 2000) g; "
+                 "INSERT INTO bad SELECT g, g FROM generate_series(1, 1000) g; COMMIT")
+    wait_for(lambda: dms.stats("streamerr")["public.bad"]["TableState"] == "Table error", 60, "bad to fail")
+    wait_for(lambda: converged(src, dst, "good"), 30, "good to be applied whole")
+    assert table_text(dst, "bad") == []
+    log = dms.worker_log()
+    assert '"event": "cdc_streaming"' in log and '"event": "cdc_read_again"' in log
+    assert dms.stats("streamerr")["public.good"]["Inserts"] == 2000
+
+
 def test_type_missing_on_the_target_fails_that_table_with_the_fix(dms, pg, pg_target):
     src, dst = fresh_db(pg), fresh_db(pg_target)
     execute(src, "CREATE TYPE mood AS ENUM ('sad', 'happy')",
