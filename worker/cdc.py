@@ -95,8 +95,14 @@ class _Replicator:
         self.by_target = {m.target.table: m for m in self.maps.values()}
         self.settings = settings = job.definition.settings
         tuning = settings.tuning
-        longest = tuning.BatchApplyTimeoutMax if settings.target_metadata.BatchApplyEnabled else tuning.CommitTimeout
-        self.flush_seconds = min(FLUSH_SECONDS, float(longest))
+        if settings.target_metadata.BatchApplyEnabled:
+            # DMS's batch apply: batches gather at least BatchApplyTimeoutMin (unless full), and wait
+            # at most BatchApplyTimeoutMax, which OpenDMS caps at FLUSH_SECONDS for latency's sake.
+            self.min_flush = float(tuning.BatchApplyTimeoutMin)
+            self.flush_seconds = max(self.min_flush, min(FLUSH_SECONDS, float(tuning.BatchApplyTimeoutMax)))
+        else:
+            self.min_flush = MIN_FLUSH_SECONDS
+            self.flush_seconds = min(FLUSH_SECONDS, float(tuning.CommitTimeout))
         self.max_batch = tuning.BatchSplitSize or MAX_BATCH
         self.max_transaction = tuning.MemoryLimitTotal * CHANGES_PER_MB
         self.keep_truncates = settings.ddl_handling.HandleSourceTableTruncated
@@ -158,7 +164,7 @@ class _Replicator:
                     waited = time.monotonic() - last_flush
                     # Flush when nothing more is read yet (low latency), else in big batches (speed).
                     if self.pending >= self.max_batch or waited >= self.flush_seconds or (
-                            waited >= MIN_FLUSH_SECONDS and reader.idle()):
+                            waited >= self.min_flush and reader.idle()):
                         self._flush(source)
                         last_flush = time.monotonic()
                         self.job.check()

@@ -67,3 +67,19 @@ def test_money_moved_between_tables_is_never_seen_half_moved(dms, pg, pg_target,
     assert (log.count('"event": "cdc_streaming"') > 0) == (how == "streamed")
     assert (log.count('"event": "cdc_spilled"') > 0) == (how == "spilled")
     assert not list(dms.state.r.scan_iter(match=f"dms:task:{name}:spill:*"))  # applied, then dropped
+
+
+def test_batch_apply_gathers_changes_for_batch_apply_timeout_min(dms, pg, pg_target):
+    """BatchApplyEnabled with BatchApplyTimeoutMin 2: a change every 0.1 s applies in batches at
+    least 2 s apart, not one by one."""
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, "CREATE TABLE ticks (id int PRIMARY KEY)")
+    dms.start_live("batched", src, dst, settings={
+        "TargetMetadata": {"BatchApplyEnabled": True},
+        "ChangeProcessingTuning": {"BatchApplyTimeoutMin": 2, "BatchApplyTimeoutMax": 30}})
+    for i in range(40):
+        execute(src, f"INSERT INTO ticks VALUES ({i})")
+        time.sleep(0.1)
+    wait_for(lambda: converged(src, dst, "ticks"), 30, "every tick on the target")
+    applies = [line for line in dms.worker_log().splitlines() if '"event": "cdc_applied"' in line]
+    assert 2 <= len(applies) <= 4, len(applies)  # about 5 s of ticks in batches of 2 s
