@@ -220,6 +220,8 @@ class _Replicator:
         caching_tables = [t for t, s in self.states.items() if s in CACHING]
         cached = self.state.cached_changes(self.task, caching_tables) if caching_tables else 0
         cached += sum(self.spilled.values())
+        oldest = min((items[0].commit_time for items in self.batch.values() if items and items[0].commit_time),
+                     default=None)
         self._apply_batch()
         self.pending = 0
         if self.read:
@@ -234,8 +236,11 @@ class _Replicator:
         if self.caught_up and not in_memory and not cached:
             # Nothing waiting on either side: DMS reports no latency rather than the age of the last change.
             fields["CDCLatencySource"] = fields["CDCLatencyTarget"] = 0.0
-        elif self.last_commit_read is not None:
-            fields["CDCLatencySource"] = round(max(0.0, now - self.last_commit_read), 3)
+        else:
+            if self.last_commit_read is not None:
+                fields["CDCLatencySource"] = round(max(0.0, now - self.last_commit_read), 3)
+            if oldest is not None:  # going to the target now; the apply thread's figure follows when it is in
+                fields["CDCLatencyTarget"] = round(max(0.0, now - oldest), 3)
         if fields:
             self.state.set_task(self.task, **fields)
         self.states = self.state.table_states(self.task)
