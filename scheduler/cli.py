@@ -523,11 +523,13 @@ def task_list(as_json: bool) -> None:
 
 @task.command("delete")
 @click.argument("task_id", type=ID)
-def task_delete(task_id: str) -> None:
+@click.option("--force", is_flag=True, help="delete even if an endpoint cannot be reached, leaving what it holds")
+def task_delete(task_id: str, force: bool) -> None:
     """Delete a stopped task with its slot, publication and checkpoints."""
     from .submit import delete_task
 
-    delete_task(Catalog(), _state(), task_id)
+    for what in delete_task(Catalog(), _state(), task_id, force=force):
+        click.echo(f"warning: left behind: {what}", err=True)
     click.echo(f"task {task_id} deleted")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from connectors.base import Capability, TableId, TableSchema
-from connectors.errors import ConfigError, PositionLost
+from connectors.errors import ConfigError, DmsError, PositionLost
 from connectors.registry import open_source, open_target
 from worker.dispatch import dispatch, enqueue
 from worker.job import settle
@@ -174,21 +174,44 @@ def wait_until_stopped(state: StateStore, task_id: str, timeout: float) -> str:
     return status
 
 
-def delete_task(catalog: Catalog, state: StateStore, task_id: str) -> None:
+def delete_task(catalog: Catalog, state: StateStore, task_id: str, force: bool = False) -> list[str]:
+    """Delete a stopped task with its capture objects on the source and its checkpoints on the target.
+
+    An endpoint that cannot be reached fails the delete, as a replication slot left behind would keep
+    the source's WAL; with ``force`` the task goes all the same, and the result says what was left.
+    """
     task = catalog.task(task_id)
     status = state.status(task_id)
     if status in ACTIVE:
         raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}`")
-    if task.cdc:
-        source = open_source(catalog.endpoint(task.source))
+    left: list[str] = []
+
+    def clean(what: str, endpoint_id: str, step) -> None:
+        try:
+            step(catalog.endpoint(endpoint_id))
+        except DmsError as exc:
+            if not force:
+                raise ConfigError(f"{exc} (while removing {what}; fix the endpoint, or delete the task anyway "
+                                  f"with `dms task delete {task_id} --force`, leaving {what} behind)") from None
+            left.append(f"{what} on endpoint {endpoint_id} ({exc})")
+
+    def drop_capture(ep) -> None:
+        source = open_source(ep)
         try:
             source.drop_cdc(task_id)
         finally:
             source.close()
-    target = open_target(catalog.endpoint(task.target))
-    try:
-        target.forget(task_id)
-    finally:
-        target.close()
+
+    def forget_checkpoints(ep) -> None:
+        target = open_target(ep)
+        try:
+            target.forget(task_id)
+        finally:
+            target.close()
+
+    if task.cdc:  # a slot left behind would pin the source's WAL
+        clean("the task's replication slot, publication or capture triggers", task.source, drop_capture)
+    clean("the task's checkpoints", task.target, forget_checkpoints)
     state.forget_task(task_id)
     catalog.delete_task(task_id)
+    return left

@@ -193,3 +193,17 @@ def test_bad_sqlite_endpoints_give_one_clear_line(dms, tmp_path):
     dms.task("keyless", f"{SQLITE}{source}", f"{SQLITE}{tmp_path / 'out.db'}", "full-load-and-cdc")
     line = _one_error_line(dms.dms("task", "start", "keyless", check=False))
     assert "table(s) log of source" in line and "no primary key" in line
+
+
+def test_delete_of_a_task_whose_source_is_gone_says_so_and_force_deletes_it(dms, tmp_path):
+    source = tmp_path / "gone.db"
+    execute(f"{SQLITE}{source}", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    dms.task("orphan", f"{SQLITE}{source}", f"{SQLITE}{tmp_path / 'kept.db'}", "full-load-and-cdc")
+    source.unlink()
+    line = _one_error_line(dms.dms("task", "delete", "orphan", check=False))
+    assert str(source) in line and "dms task delete orphan --force" in line
+    assert "orphan" in dms.dms("task", "list").stdout  # nothing deleted
+    forced = dms.dms("task", "delete", "orphan", "--force")
+    assert "task orphan deleted" in forced.stdout
+    assert "warning: left behind: the task's replication slot, publication or capture triggers" in forced.stderr
+    assert "orphan" not in dms.dms("task", "list").stdout
