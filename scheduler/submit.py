@@ -186,32 +186,23 @@ def delete_task(catalog: Catalog, state: StateStore, task_id: str, force: bool =
         raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}`")
     left: list[str] = []
 
-    def clean(what: str, endpoint_id: str, step) -> None:
+    def clean(what: str, endpoint_id: str, opener, step) -> None:
         try:
-            step(catalog.endpoint(endpoint_id))
+            connection = opener(catalog.endpoint(endpoint_id))
+            try:
+                step(connection)
+            finally:
+                connection.close()
         except DmsError as exc:
             if not force:
                 raise ConfigError(f"{exc} (while removing {what}; fix the endpoint, or delete the task anyway "
                                   f"with `dms task delete {task_id} --force`, leaving {what} behind)") from None
             left.append(f"{what} on endpoint {endpoint_id} ({exc})")
 
-    def drop_capture(ep) -> None:
-        source = open_source(ep)
-        try:
-            source.drop_cdc(task_id)
-        finally:
-            source.close()
-
-    def forget_checkpoints(ep) -> None:
-        target = open_target(ep)
-        try:
-            target.forget(task_id)
-        finally:
-            target.close()
-
     if task.cdc:  # a slot left behind would pin the source's WAL
-        clean("the task's replication slot, publication or capture triggers", task.source, drop_capture)
-    clean("the task's checkpoints", task.target, forget_checkpoints)
+        clean("the task's replication slot, publication or capture triggers", task.source, open_source,
+              lambda source: source.drop_cdc(task_id))
+    clean("the task's checkpoints", task.target, open_target, lambda target: target.forget(task_id))
     state.forget_task(task_id)
     catalog.delete_task(task_id)
     return left
