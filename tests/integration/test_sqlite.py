@@ -198,12 +198,12 @@ def test_bad_sqlite_endpoints_give_one_clear_line(dms, tmp_path):
 def test_delete_of_a_task_whose_source_is_gone_says_so_and_force_deletes_it(dms, tmp_path):
     source = tmp_path / "gone.db"
     execute(f"{SQLITE}{source}", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-    dms.task("orphan", f"{SQLITE}{source}", f"{SQLITE}{tmp_path / 'kept.db'}", "full-load-and-cdc")
+    dms.task("gone-src", f"{SQLITE}{source}", f"{SQLITE}{tmp_path / 'kept.db'}", "full-load-and-cdc")
     source.unlink()
-    line = _one_error_line(dms.dms("task", "delete", "orphan", check=False))
-    assert str(source) in line and "dms task delete orphan --force" in line
-    assert "orphan" in dms.dms("task", "list").stdout  # nothing deleted
-    forced = dms.dms("task", "delete", "orphan", "--force")
-    assert "task orphan deleted" in forced.stdout
+    line = _one_error_line(dms.dms("task", "delete", "gone-src", check=False))
+    assert str(source) in line and "dms task delete gone-src --force" in line
+    assert "gone-src" in dms.dms("task", "list").stdout  # nothing deleted
+    forced = dms.dms("task", "delete", "gone-src", "--force")
+    assert "task gone-src deleted" in forced.stdout
     assert "warning: left behind: the task's replication slot, publication or capture triggers" in forced.stderr
-    assert "orphan" not in dms.dms("task", "list").stdout
+    assert "gone-src" not in dms.dms("task", "list").stdout
