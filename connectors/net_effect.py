@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from connectors.base import Change, Conflict, OnConflict, Op, Row, TableSchema
+from connectors.errors import ApplyConflict
 
 
 def segments(schema: TableSchema, changes: Sequence[Change]) -> Iterator[list[Change] | Change]:
@@ -132,7 +133,7 @@ def resolve(schema: TableSchema, changes: Sequence[Change], existing: Iterable[t
             kept.append(ch)
             continue
         expected = ch.op is not Op.INSERT
-        if found != expected and on_conflict.get(ch.op, OnConflict.RESOLVE) is not OnConflict.RESOLVE:
+        if found != expected and checks(on_conflict, ch.op):
             conflicts.append(Conflict(schema, ch, conflict_error(schema, ch, k)))
             continue
         kept.append(ch)
@@ -148,17 +149,35 @@ def resolve(schema: TableSchema, changes: Sequence[Change], existing: Iterable[t
 
 def checking(on_conflict: Mapping[Op, OnConflict] | None) -> Mapping[Op, OnConflict] | None:
     """The policies if any op is to be checked against the target; None when all resolve (no check)."""
-    if on_conflict and any(v is not OnConflict.RESOLVE for v in on_conflict.values()):
+    if on_conflict and any(checks(on_conflict, op) for op in on_conflict):
         return on_conflict
     return None
+
+
+def checks(on_conflict: Mapping[Op, OnConflict] | None, op: Op) -> bool:
+    """Whether changes of this op are checked against the target (their policy does not resolve)."""
+    return bool(on_conflict) and on_conflict.get(op, OnConflict.RESOLVE) is not OnConflict.RESOLVE
+
+
+def missed(schema: TableSchema, ch: Change, touched: int, on_conflict: Mapping[Op, OnConflict] | None
+           ) -> list[Conflict]:
+    """A change applied alone (a re-keying update with a partial image): its conflict, if it is checked
+    and found no row."""
+    if touched == 0 and checks(on_conflict, ch.op):
+        return [Conflict(schema, ch, conflict_error(schema, ch, key_of(schema, ch.before)))]
+    return []
+
+
+def raise_fatal(conflicts: Sequence[Conflict], on_conflict: Mapping[Op, OnConflict] | None) -> None:
+    """ApplyConflict for the conflicts whose policy fails the batch (the target then rolls it back)."""
+    fatal = [c for c in conflicts if on_conflict and on_conflict.get(c.change.op) is OnConflict.FAIL]
+    if fatal:
+        raise ApplyConflict(fatal[0].error, fatal)
 
 
 def expectations(on_conflict: Mapping[Op, OnConflict]) -> dict[Op | None, bool | None]:
     """What a key expects of the target before its run, by its first op (see net_effect): True, its
     row is there; False, it is not; None, nothing is checked (the op resolves, or nothing is expected)."""
-
-    def checked(op: Op) -> bool:
-        return on_conflict.get(op, OnConflict.RESOLVE) is not OnConflict.RESOLVE
-
-    return {Op.INSERT: False if checked(Op.INSERT) else None, Op.UPDATE: True if checked(Op.UPDATE) else None,
-            Op.DELETE: True if checked(Op.DELETE) else None, None: None}
+    return {Op.INSERT: False if checks(on_conflict, Op.INSERT) else None,
+            Op.UPDATE: True if checks(on_conflict, Op.UPDATE) else None,
+            Op.DELETE: True if checks(on_conflict, Op.DELETE) else None, None: None}

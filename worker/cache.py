@@ -86,9 +86,11 @@ class ChangeCache:
         self._pending.clear()
         return written
 
-    def read(self, table: TableId, chunk: int = 5_000) -> Iterator[list[Change]]:
+    def read(self, table: TableId, chunk: int = 5_000, after: Position | None = None) -> Iterator[list[Change]]:
+        """The table's changes in log order, in chunks; with ``after``, only those past it (the ones a
+        target's checkpoint does not hold yet), skipped by Redis itself."""
         key = self.key(self.task, table)
-        start = "-"
+        start = f"{after.major}-{after.minor + 1}" if after is not None else "-"
         while True:
             entries = self.r.xrange(key, min=start, count=chunk)
             if not entries:

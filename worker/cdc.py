@@ -294,10 +294,7 @@ class _Replicator:
             """The table's changes in order: read back from the spill, then those still held."""
             done = self.applied.get(table_map.target.table)
             if table_map in spilled:
-                for chunk in self.spill.read(table_map.source.table, chunk=min(self.max_batch, 5_000)):
-                    todo = [c for c in chunk if done is None or c.position > done]
-                    if todo:
-                        yield todo
+                yield from self.spill.read(table_map.source.table, chunk=min(self.max_batch, 5_000), after=done)
             if memory.get(table_map):
                 yield memory[table_map]
 
@@ -306,7 +303,7 @@ class _Replicator:
         def parts() -> Iterator[dict[TableSchema, list[Change]]]:
             for table_map in tables:
                 for todo in chunks(table_map):
-                    part = {schema: items for schema, items in self._mapped({table_map: todo}).items() if items}
+                    part = self._mapped({table_map: todo})
                     tally.add(part)
                     yield part
 
@@ -329,7 +326,8 @@ class _Replicator:
             self.spill.drop(table_map.source.table)
 
     def _mapped(self, changes: Mapping[TableMap, Sequence[Change]]) -> dict[TableSchema, list[Change]]:
-        """Source changes -> the target's (renamed, filtered, computed); a table whose rules fail is suspended."""
+        """Source changes -> the target's (renamed, filtered, computed), tables left with none dropped; a
+        table whose rules fail is suspended."""
         out: dict[TableSchema, list[Change]] = {}
         for mapped, items in changes.items():
             if items and items[0].text:
@@ -351,11 +349,11 @@ class _Replicator:
             if truncated:
                 log.warning("lob_truncated", table=str(mapped.source.table), values=truncated)
                 self.state.add_stats(self.task, {str(mapped.source.table): {"LobTruncations": truncated}})
-        return out
+        return {schema: items for schema, items in out.items() if items}
 
     def _apply(self, changes: Mapping[TableMap, Sequence[Change]], cached: bool = False) -> None:
         self._settle()
-        mapped = {schema: items for schema, items in self._mapped(changes).items() if items}
+        mapped = self._mapped(changes)
         if not mapped:
             return
         try:
@@ -383,7 +381,7 @@ class _Replicator:
         """Apply a batch on the apply thread: reading, routing and collapsing the next batch go on
         while the target works on this one. At most one batch is in flight."""
         self._settle()
-        mapped = {schema: items for schema, items in self._mapped(changes).items() if items}
+        mapped = self._mapped(changes)
         upto = self.last
         if not mapped:
             self.applied_upto = upto
@@ -425,8 +423,6 @@ class _Replicator:
         transaction that stays open, and the rest follows part by part as it is read, so memory
         stays bounded and the target still shows the transaction whole, once it commits."""
         self.cache.flush()
-        mapped = {schema: items for schema, items in self._mapped(self.batch).items() if items}
-        self.batch = defaultdict(list)
         self.pending = 0
         if self.stream is None:
             self._settle()
@@ -444,20 +440,22 @@ class _Replicator:
 
             self.stream = _Stream(parts, self.applier.submit(apply), _Tally(self.by_target), rules)
             log.info("cdc_streaming", position=self.last.token if self.last else None)
-        if mapped:
-            self.stream.tally.add(mapped)
-            self.stream.send(self.target.plan(mapped, self.stream.rules))
+        self._send_batch(self.stream)
 
     def _end_stream(self) -> None:
         """The transaction ended: its last part goes, and the target commits it on the apply thread."""
         stream, self.stream = self.stream, None
-        mapped = {schema: items for schema, items in self._mapped(self.batch).items() if items}
+        self._send_batch(stream)
+        stream.send(None)
+        self.inflight = _InFlight(stream.future, {}, None, self.last, stream.tally)
+
+    def _send_batch(self, stream: _Stream) -> None:
+        """What is held so far goes down the stream as its next part."""
+        mapped = self._mapped(self.batch)
         self.batch = defaultdict(list)
         if mapped:
             stream.tally.add(mapped)
             stream.send(self.target.plan(mapped, stream.rules))
-        stream.send(None)
-        self.inflight = _InFlight(stream.future, {}, None, self.last, stream.tally)
 
     def _rules(self, cached: bool) -> Mapping[Op, OnConflict] | None:
         """ErrorBehavior's ApplyError*Policy; over a fresh load, FullLoadIgnoreConflicts resolves instead."""
@@ -488,10 +486,9 @@ class _Replicator:
 
     def _stop_on_conflict(self, table_map: TableMap, exc: ApplyConflict) -> None:
         """A conflict under SUSPEND_TABLE or STOP_TASK: nothing of the batch was applied."""
-        change = exc.conflicts[0].change if exc.conflicts else None
-        key, policy = self.settings.errors.policy(change.op if change else Op.UPDATE)
-        if change is not None:
-            self.target.record_exception(self.task, table_map.target, self._shown(table_map, change), exc.message)
+        change = exc.conflicts[0].change
+        key, policy = self.settings.errors.policy(change.op)
+        self.target.record_exception(self.task, table_map.target, self._shown(table_map, change), exc.message)
         self._escalate(table_map.source.table, policy,
                        f"a change to {table_map.source.table} found the target other than it expected "
                        f"({exc.message}) and {key} is {policy}; fix the row on the target and resume the task, "
@@ -602,13 +599,11 @@ class _Replicator:
             logs.bind(table=name)
             started, count = time.monotonic(), 0
             done = self.applied.get(mapped.target.table)
-            for chunk in self.cache.read(table):
-                todo = [c for c in chunk if done is None or c.position > done]
-                if todo:
-                    self._apply({mapped: todo}, cached=True)
-                    count += len(todo)
-                    if self.states.get(name) == "failed":
-                        break
+            for chunk in self.cache.read(table, after=done):
+                self._apply({mapped: chunk}, cached=True)
+                count += len(chunk)
+                if self.states.get(name) == "failed":
+                    break
                 self.job.check()
             if self.states.get(name) != "failed":
                 self.state.set_table_state(self.task, table, "live")

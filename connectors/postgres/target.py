@@ -28,14 +28,14 @@ from connectors.base import (
     TableSchema,
     parts_of,
 )
-from connectors.errors import ApplyConflict, DataError
+from connectors.errors import DataError
 from connectors.net_effect import (
     checking,
-    conflict_error,
     expectations,
     first_ops,
-    key_of,
+    missed,
     net_effect,
+    raise_fatal,
     resolve,
     segments,
 )
@@ -233,9 +233,7 @@ class PostgresTarget:
                     else:
                         _apply_table(cur, self, schema, items, plans=plans.get(schema))
                     marks[str(schema.table)] = items[-1].position.encode()
-            fatal = [c for c in conflicts if checked and checked.get(c.change.op) is OnConflict.FAIL]
-            if fatal:
-                raise ApplyConflict(fatal[0].error, fatal)
+            raise_fatal(conflicts, checked)
             if marks:
                 psycopg2.extras.execute_values(
                     cur,
@@ -416,9 +414,8 @@ def _apply_table(cur: Any, target: PostgresTarget, schema: TableSchema, changes:
                 _apply_run(cur, target, schema, name, plan or _plan_run(schema, part, checked))
         elif part.op is Op.TRUNCATE:
             cur.execute(f"TRUNCATE {name}")
-        elif _update_in_place(cur, schema, name, part) == 0 and checked and \
-                checked.get(Op.UPDATE, OnConflict.RESOLVE) is not OnConflict.RESOLVE:
-            conflicts.append(Conflict(schema, part, conflict_error(schema, part, key_of(schema, part.before))))
+        else:
+            conflicts += missed(schema, part, _update_in_place(cur, schema, name, part), checked)
     return conflicts
 
 

@@ -27,8 +27,8 @@ from connectors.base import (
     TableSchema,
     parts_of,
 )
-from connectors.errors import ApplyConflict, DataError
-from connectors.net_effect import checking, conflict_error, first_ops, key_of, net_effect, resolve, segments
+from connectors.errors import DataError
+from connectors.net_effect import checking, first_ops, missed, net_effect, raise_fatal, resolve, segments
 
 from .connect import classify, key_range_sql, open_target, quote_ident, read_batches
 from .types import bind, declared_type, row_encoder, schema_decoder
@@ -129,9 +129,7 @@ class SqliteTarget:
                     if items:
                         conflicts += _apply_table(conn, schema, items, checked)
                         marks[str(schema.table)] = items[-1].position.encode()
-            fatal = [c for c in conflicts if checked and checked.get(c.change.op) is OnConflict.FAIL]
-            if fatal:
-                raise ApplyConflict(fatal[0].error, fatal)
+            raise_fatal(conflicts, checked)
             conn.executemany(
                 f"INSERT INTO {CHECKPOINTS} (task_name, table_name, position, updated_at) "
                 "VALUES (?, ?, ?, julianday('now')) ON CONFLICT (task_name, table_name) "
@@ -225,8 +223,7 @@ def _apply_table(conn: sqlite3.Connection, schema: TableSchema, changes: Sequenc
             sets = ", ".join(f"{quote_ident(n)} = ?" for n in cols)
             done = conn.execute(f"UPDATE {name} SET {sets} WHERE {match}",
                                 [bind(after[n]) for n in cols] + [bind(before[k]) for k in schema.key]).rowcount
-            if done == 0 and checked and checked.get(Op.UPDATE, OnConflict.RESOLVE) is not OnConflict.RESOLVE:
-                conflicts.append(Conflict(schema, part, conflict_error(schema, part, key_of(schema, before))))
+            conflicts += missed(schema, part, done, checked)
     return conflicts
 
 
