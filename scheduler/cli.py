@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -53,12 +54,17 @@ class _Cli(click.Group):
         except _redis_errors() as exc:
             url = os.environ.get("DMS_REDIS_URL", "")
             if url:
-                _fail(f"cannot reach Redis at {url}: {exc}; is it running, and is DMS_REDIS_URL right?", 1)
+                _fail(f"cannot reach Redis at {_without_password(url)}: {exc}; is it running, and is DMS_REDIS_URL "
+                      "right?", 1)
             from worker.embedded import home
 
             _fail(f"the embedded Redis stopped answering: {exc}; its log is {home() / 'redis.log'}", 1)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:
+            # The reader went away (`dms task describe t1 | head`): end as quietly as `cat` would.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # a bug of ours: still one line, the traceback only on request
@@ -71,6 +77,10 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
     import redis.exceptions
 
     return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def _fail(message: str, code: int) -> None:

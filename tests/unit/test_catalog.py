@@ -68,6 +68,14 @@ def test_cli_errors_are_one_line_with_exit_codes(tmp_path):
     assert "Traceback" not in out
 
 
+def test_an_unreachable_redis_is_named_without_its_password(tmp_path):
+    env = {"DMS_CATALOG_URL": f"sqlite:///{tmp_path / 'cli.db'}", "DMS_REDIS_URL": "redis://:s3cret@127.0.0.1:1/0"}
+    assert _run(["instance", "create", "ri1"], env)[0] == 0
+    code, out = _run(["instance", "list"], env)  # asks Redis for the instance's live workers
+    assert code == 1 and out.startswith("error: cannot reach Redis at redis://:***@127.0.0.1:1/0")
+    assert "s3cret" not in out
+
+
 def test_cli_create_validates_before_storing(tmp_path):
     env = {"DMS_CATALOG_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
     assert _run(["endpoint", "create", "src", "--type", "source", "--engine", "postgres", "--password", "x"],
