@@ -99,11 +99,13 @@ def _progress(message: str) -> Any:
     return Console(stderr=True).status(message) if sys.stderr.isatty() else contextlib.nullcontext()
 
 
-def _state():
-    from worker.app import redis_client  # the CLI needs Redis only for live state
+def _state(long_running: bool = False):
+    """Live state in Redis. A command that answers at once gives up on an unreachable Redis within
+    seconds; one that runs on (a watch, an in-process task) rides out a Redis restart as workers do."""
+    from worker.app import QUICK_RETRIES, redis_client
     from worker.state import StateStore
 
-    return StateStore(redis_client())
+    return StateStore(redis_client() if long_running else redis_client(retries=QUICK_RETRIES))
 
 
 def _quiet_logs() -> None:
@@ -364,7 +366,7 @@ def task_start(task_id: str, start_type: str | None) -> None:
 
     from .submit import start_task
 
-    catalog, state = Catalog(), _state()
+    catalog, state = Catalog(), _state(long_running=True)
     instance_id = catalog.task(task_id).instance
     if embedded() and not state.workers(instance_id):
         from .foreground import run_here
@@ -461,7 +463,7 @@ def task_watch(task_id: str, interval: float) -> None:
     from .watch import watch
 
     try:
-        status = watch(Catalog().task(task_id), _state(), interval)
+        status = watch(Catalog().task(task_id), _state(long_running=True), interval)
     except KeyboardInterrupt:  # leaving the view is not stopping the task
         click.echo(f"task {task_id} goes on; stop it with: dms task stop {task_id}", err=True)
         return
@@ -582,9 +584,9 @@ def flower(port: int, address: str) -> None:
 
     Flower's own settings come from FLOWER_* variables, e.g. FLOWER_BASIC_AUTH=user:password.
     """
-    from worker.app import configured_app, redis_client
+    from worker.app import QUICK_RETRIES, configured_app, redis_client
 
-    redis_client().ping()
+    redis_client(retries=QUICK_RETRIES).ping()
     sys.exit(configured_app().start(["flower", f"--port={port}", f"--address={address}"]) or 0)
 
 

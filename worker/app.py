@@ -17,6 +17,7 @@ from . import embedded as embedded_redis
 # Seconds a job's lease lives without a heartbeat: how fast a killed worker's jobs are taken over.
 LEASE_SECONDS = float(os.environ.get("DMS_LEASE_SECONDS", "15"))
 # Rows per chunk when a big table's full load is split into chunks that several workers load at once.
+QUICK_RETRIES = 4  # about 1.5 s: rides out a blip, not a restart
 CHUNK_ROWS = int(os.environ.get("DMS_CHUNK_ROWS", "500000"))
 
 
@@ -36,11 +37,12 @@ def broker_url() -> str:
 
 
 @cache
-def redis_client() -> redis.Redis:
-    # Retries ride out a Redis restart (AOF keeps the data) instead of failing the job.
+def redis_client(retries: int = 40) -> redis.Redis:
+    """A client whose retries ride out a Redis restart (AOF keeps the data) instead of failing the job:
+    40 retries wait about 75 s. A person waiting at the CLI gets a few, and the error in about a second."""
     client = redis.Redis.from_url(
         redis_url(), decode_responses=True, socket_timeout=30, socket_connect_timeout=5,
-        health_check_interval=15, retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 40),
+        health_check_interval=15, retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
     embedded_redis.on_exit_close(client.close)

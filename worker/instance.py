@@ -19,7 +19,7 @@ from celery.signals import setup_logging, worker_shutting_down
 from connectors.errors import ConfigError
 
 from . import logs
-from .app import configured_app, queue_name, redis_client
+from .app import QUICK_RETRIES, configured_app, queue_name, redis_client
 from .recovery import start_reclaimer
 from .tasks import hand_off_all
 
@@ -32,7 +32,7 @@ def _queues(instance: str) -> list[str]:
 
 
 def _start(instance: str, loglevel: str, stream: TextIO | None) -> tuple[str, threading.Event, threading.Thread]:
-    redis_client().ping()
+    redis_client(retries=QUICK_RETRIES).ping()  # a wrong DMS_REDIS_URL fails the start at once
     logs.setup(loglevel, force=True, stream=stream)
 
     @setup_logging.connect(weak=False)
