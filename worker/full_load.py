@@ -14,6 +14,8 @@ P0 on, so the table converges however often it reloads.
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
@@ -199,7 +201,7 @@ class _TableLoad:
         batches = source.snapshot(mapped.read, batch_rows=self.settings.commit_rate, where=mapped.filters,
                                   within=within, raw=raw)
         # Rows of a chunk count when it commits; a whole table's as its batches go in.
-        counted = _progress(self.job, self.table, mapped, mapped.batches(batches), count=within is None)
+        counted = _Progress(self.job, self.table, mapped, count=within is None).batches(mapped.batches(batches))
         # DO_NOTHING keeps what the target had: a chunk that runs again then meets its own rows.
         replace = within if self.settings.prep_mode != "keep" else None
         return target.load(mapped.load, counted, within=replace)
@@ -217,33 +219,66 @@ class _TableLoad:
             return False, None
 
 
-def _progress(job: Job, table: TableId, mapped: TableMap, batches: Iterable[Batch], count: bool) -> Iterator[Batch]:
-    """Count rows (and truncated LOBs) as the target takes each batch, and stop between batches when asked.
+class _Progress:
+    """Counts a load's rows (and truncated LOBs) as the target takes each batch; a thread of its own
+    writes them to Redis as soon as a batch of rows is in (bytes of a binary COPY, which count when
+    the table commits, every PROGRESS_SECONDS) and checks for a stop each time.
 
-    Batches of uncounted bytes (binary COPY passes 1 MB at a time, counted when the table commits)
-    write live state and check for a stop at most every PROGRESS_SECONDS, not three Redis round trips
-    per megabyte while the target waits for its next bytes."""
-    stats_key = str(table)
-    read = loaded = truncated = 0
-    last = time.monotonic()
+    The rows' path never waits on Redis: with the AOF fsynced on every write, a progress write while
+    the target's table goes to disk took tens of milliseconds, and the target waited that long for
+    its next bytes several times a second. A stop is raised on the rows' path at the next batch."""
 
-    def flush() -> None:
-        nonlocal read, loaded, truncated
+    def __init__(self, job: Job, table: TableId, mapped: TableMap, count: bool) -> None:
+        self.job, self.key, self.mapped, self.count = job, str(table), mapped, count
+        # Totals only ever grow, written by the rows' path alone; the reporter sends what is new.
+        self.read = self.loaded = self.truncated = 0
+        self.sent = (0, 0, 0)
+        self.error: BaseException | None = None
+        self.done = False
+        self.wake = threading.Event()
+
+    def batches(self, batches: Iterable[Batch]) -> Iterator[Batch]:
+        self.job.check()
+        reporter = threading.Thread(target=contextvars.copy_context().run, args=(self._report,), daemon=True,
+                                    name="load-progress")  # the copied context keeps the log's task and table
+        reporter.start()
+        try:
+            for batch in batches:
+                if self.error is not None:
+                    raise self.error
+                self.read += batch.count
+                yield batch
+                self.loaded += batch.count
+                self.truncated += self.mapped.take_truncations()
+                if batch.count:  # counted rows show at once
+                    self.wake.set()
+        finally:
+            self.done = True
+            self.wake.set()
+            reporter.join()
+        if self.error is not None:
+            raise self.error
+        self._flush()  # in Redis before the load returns
+
+    def _report(self) -> None:
+        while True:
+            self.wake.wait(PROGRESS_SECONDS)
+            self.wake.clear()
+            if self.done:
+                return
+            try:
+                self._flush()
+                self.job.check()
+            except BaseException as exc:  # raised on the rows' path
+                self.error = exc
+                return
+
+    def _flush(self) -> None:
+        totals = (self.read, self.loaded, self.truncated)
+        read, loaded, truncated = (now - before for now, before in zip(totals, self.sent, strict=True))
         if truncated:
-            log.warning("lob_truncated", values=truncated, limit_bytes=mapped.lob_limit)
-        job.state.count(job.task, FullLoadRowsSource=read)
-        counts = {"FullLoadRows": loaded if count else 0, "LobTruncations": truncated}
-        job.state.add_stats(job.task, {stats_key: counts}, rates={"FullLoadRowsTarget": loaded})
-        read = loaded = truncated = 0
-
-    job.check()
-    for batch in batches:
-        read += batch.count
-        yield batch
-        loaded += batch.count
-        truncated += mapped.take_truncations()
-        if loaded or time.monotonic() - last >= PROGRESS_SECONDS:  # counted rows show at once
-            flush()
-            job.check()
-            last = time.monotonic()
-    flush()
+            log.warning("lob_truncated", values=truncated, limit_bytes=self.mapped.lob_limit)
+        self.job.state.count(self.job.task, FullLoadRowsSource=read)
+        counts = {"FullLoadRows": loaded if self.count else 0, "LobTruncations": truncated}
+        self.job.state.add_stats(self.job.task, {self.key: counts}, rates={"FullLoadRowsTarget": loaded})
+        self.sent = totals

@@ -45,6 +45,7 @@ from .copyout import COPY_BINARY, COPY_TEXT, copy_out, row_decoder
 from .copytext import encoder_for, format_rows, format_text_rows
 
 CHECKPOINTS = "awsdms_txn_state"  # DMS's name for its checkpoint control table
+_FIRST_USER_OID = 16384  # PostgreSQL's FirstNormalObjectId: every type below it is built in
 EXCEPTIONS = "awsdms_apply_exceptions"  # DMS's name and columns for changes that could not be applied
 _EXCEPTIONS_DDL = (
     f'CREATE TABLE IF NOT EXISTS {EXCEPTIONS} ("TASK_NAME" varchar(128) NOT NULL, "TABLE_OWNER" varchar(128) '
@@ -178,19 +179,22 @@ class PostgresTarget:
     def bulk_format(self, table: TableSchema) -> str | None:
         """Binary COPY from a PostgreSQL source whose column types are exactly the target table's.
 
-        Binary COPY carries no type names: it is only safe between identical built-in types (an
-        enum's or array's binary form names type OIDs that differ between databases)."""
-        if table.engine != "postgres" or any(c.type in ("array", "other") or not c.native for c in table.columns):
+        Binary COPY carries no type names, and an array's binary form names its element type by OID:
+        only built-in types (arrays of them too) have the same OIDs in every database. An enum, a
+        domain or an extension's type, or an array of one, goes in text."""
+        if table.engine != "postgres" or any(not c.native for c in table.columns):
             return None
 
-        def types(cur: Any) -> dict[str, str]:
-            cur.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        def types(cur: Any) -> dict[str, tuple[str, int]]:
+            cur.execute("SELECT attname, format_type(atttypid, atttypmod), atttypid::int FROM pg_attribute "
                         "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
                         (qualified(table.table.schema, table.table.name),))
-            return dict(cur.fetchall())
+            return {name: (native, oid) for name, native, oid in cur.fetchall()}
 
         found = self._run(types)
-        return COPY_BINARY if all(found.get(c.name) == c.native for c in table.columns) else None
+        same = all(c.name in found and found[c.name][0] == c.native and found[c.name][1] < _FIRST_USER_OID
+                   for c in table.columns)
+        return COPY_BINARY if same else None
 
     def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
         batches = iter(batches)
