@@ -177,6 +177,9 @@ class _Replicator:
         except Stop:
             self._flush(None)  # keep what was read before stopping
             self._settle()
+            # Sent as the stream closes: a resumed task is not sent again what the target has already,
+            # and the source's log is not held for it while the task is stopped.
+            self._ack(source)
             raise
         finally:
             if self.stream is not None:  # the open target transaction rolls back
@@ -247,14 +250,19 @@ class _Replicator:
         self._stop_hooks()
         self._drain_loaded()
         self._stop_hooks()
+        if source is not None and now - self.last_ack >= ACK_SECONDS:
+            self._ack(source)
+
+    def _ack(self, source) -> None:
+        """Acknowledge the source up to what the target has, so that it can free its log."""
         # While any table still caches, the source keeps its log from P0: a lost cache can be re-read.
-        caching = any(s in CACHING for s in self.states.values())
         upto = self.applied_upto
-        if source is not None and upto is not None and now - self.last_ack >= ACK_SECONDS and not caching:
-            source.ack(upto)
-            # Everything up to here is on the target: a new cdc task may start from it.
-            self.state.set_task(self.task, cdc_acked=upto, RecoveryCheckpoint=upto.token)
-            self.last_ack = now
+        if upto is None or any(s in CACHING for s in self.states.values()):
+            return
+        source.ack(upto)
+        # Everything up to here is on the target: a new cdc task may start from it.
+        self.state.set_task(self.task, cdc_acked=upto, RecoveryCheckpoint=upto.token)
+        self.last_ack = time.time()
 
     def _spill(self) -> None:
         """MemoryLimitTotal reached inside a source transaction: the changes held go to Redis, as DMS

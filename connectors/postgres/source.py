@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import select
 import time
 from collections.abc import Iterator, Sequence
@@ -319,6 +320,7 @@ class _ChangeReader:
         self.start = start
         self.tables = {t.table: t for t in tables}
         self.relations: dict[int, tuple[TableSchema, list[Any], tuple[str, ...]] | None] = {}
+        self.acked = 0  # the flush position last sent to the server
 
     def changes(self) -> Iterator[Change | Position]:
         src = self.source
@@ -337,6 +339,9 @@ class _ChangeReader:
         except psycopg2.Error as exc:
             raise classify(exc, src.ep) from None
         finally:
+            if src._ack_lsn != self.acked:  # an ack made as the stream closes (the task stops)
+                with contextlib.suppress(psycopg2.Error):
+                    cur.send_feedback(flush_lsn=src._ack_lsn, force=True)
             src._repl = None
             try:
                 conn.close()
@@ -348,12 +353,13 @@ class _ChangeReader:
         in_txn = False
         commit_lsn, commit_time, xid, index, token = 0, 0.0, "", 0, ""
         last_end = self.start.major
-        acked = 0
         quiet_since = time.monotonic()
         while True:
-            if self.source._ack_lsn != acked:
-                acked = self.source._ack_lsn
-                cur.send_feedback(flush_lsn=acked)
+            if self.source._ack_lsn != self.acked:
+                self.acked = self.source._ack_lsn
+                # Without force, psycopg2 holds the feedback until its status_interval (10 s) is up, and
+                # the last one of a stopped task never reached the server.
+                cur.send_feedback(flush_lsn=self.acked, force=True)
             msg = cur.read_message()
             if msg is None:
                 select.select([conn], [], [], self.IDLE)

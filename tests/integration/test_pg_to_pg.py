@@ -140,7 +140,14 @@ def test_stop_and_resume_in_cdc_loses_and_doubles_nothing(dms, src, dst):
     execute(src, "INSERT INTO events SELECT g, 'before stop' FROM generate_series(1, 500) g")
     wait_for(lambda: converged(src, dst, "events"), 30, "events before the stop")
     assert dms.dms("task", "stop", "sr").stdout.strip() == "task sr stopped"
-    assert dms.describe("sr")["Status"] == "stopped"
+    task = dms.describe("sr")
+    assert task["Status"] == "stopped"
+    # The slot is acknowledged up to what the target has: nothing applied is sent again on resume, and
+    # the source does not keep log for a stopped task that it has no need of.
+    with psycopg2.connect(src) as conn, conn.cursor() as cur:
+        cur.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'dms_sr'")
+        assert cur.fetchone()[0] == task["RecoveryCheckpoint"]
+    conn.close()
     # Written while the task is stopped: the slot keeps them.
     execute(src, "INSERT INTO events SELECT g, 'while stopped' FROM generate_series(501, 1500) g",
             "UPDATE orders SET t = 'while stopped' WHERE id <= 300", "DELETE FROM orders WHERE id > 900")
