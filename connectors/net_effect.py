@@ -50,7 +50,7 @@ def net_effect(schema: TableSchema, changes: Sequence[Change], firsts: dict[tupl
     its row is missing only when a later change deletes or re-keys it anyway. With ``firsts``, each
     key's first op is noted there on the way: what the run takes the target to hold before it, a row
     for an update or a delete, none for an insert; a key that a re-keying update moves onto first
-    is None (nothing is expected of it).
+    is None (nothing is expected of it). The rows returned may be the changes' own: read them only.
     """
     key = schema.key
     full = len(schema.columns)
@@ -75,9 +75,9 @@ def net_effect(schema: TableSchema, changes: Sequence[Change], firsts: dict[tupl
             if len(after) >= full:
                 deletes.pop(new_k, None)
                 partial.pop(new_k, None)
-                upserts[new_k] = dict(after)
+                upserts[new_k] = after  # the change's own row: never changed in place, only replaced
             elif new_k in upserts:
-                upserts[new_k].update(after)
+                upserts[new_k] = {**upserts[new_k], **after}
             else:
                 partial.setdefault(new_k, {}).update(after)
         elif op is Op.DELETE:

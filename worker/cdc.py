@@ -256,8 +256,9 @@ class _Replicator:
     def _ack(self, source) -> None:
         """Acknowledge the source up to what the target has, so that it can free its log."""
         # While any table still caches, the source keeps its log from P0: a lost cache can be re-read.
+        # A task that failed on a batch (STOP_TASK) reads it again when resumed: the source keeps it.
         upto = self.applied_upto
-        if upto is None or any(s in CACHING for s in self.states.values()):
+        if upto is None or self.job.failed or any(s in CACHING for s in self.states.values()):
             return
         source.ack(upto)
         # Everything up to here is on the target: a new cdc task may start from it.
@@ -740,9 +741,8 @@ class _Reader:
                     raise what
                 self.held -= len(what)
                 self.ready.notify_all()
-            last = len(what) - 1
-            for n, item in enumerate(what):
-                self.left = last - n
+            # self.left counts down as each item goes: the loop target itself, no statement per item
+            for self.left, item in zip(range(len(what) - 1, -1, -1), what, strict=True):  # noqa: B007
                 yield item
 
     def idle(self) -> bool:

@@ -66,6 +66,7 @@ class Job:
         self.source_ep: Endpoint = self.catalog.endpoint(self.definition.source)
         self.target_ep: Endpoint = self.catalog.endpoint(self.definition.target)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.failed = False  # this job failed the task: what it read but did not apply must be read again
         self.ttl_ms = int(LEASE_SECONDS * 1000)
         self.lost = threading.Event()
         self._done = threading.Event()
@@ -135,6 +136,7 @@ class Job:
             self.fail_task(f"table {table} failed and TableErrorPolicy is STOP_TASK: {message}")
 
     def fail_task(self, message: str) -> None:
+        self.failed = True
         self.state.set_task(self.task, Status="failed", StopReason=STOP_FATAL, LastFailureMessage=message,
                             StopDate=time.time())
         log.error("task_failed", error=message)

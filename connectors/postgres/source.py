@@ -420,7 +420,8 @@ class _ChangeReader:
         if pgoutput.has_unchanged(values):
             unchanged = pgoutput.UNCHANGED
             return {n: v for n, v in zip(names, values, strict=True) if v is not unchanged}
-        return dict(zip(names, values, strict=True))
+        # As many values as names: the server sends a Relation message before changes of new columns.
+        return dict(zip(names, values, strict=False))
 
     def _change(self, rel: Any, m: Any, pos: Position, commit_time: float, xid: str) -> Change:
         schema, names = rel
