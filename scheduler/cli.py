@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -54,8 +53,10 @@ class _Cli(click.Group):
         except _redis_errors() as exc:
             url = os.environ.get("DMS_REDIS_URL", "")
             if url:
-                _fail(f"cannot reach Redis at {_without_password(url)}: {exc}; is it running, and is DMS_REDIS_URL "
-                      "right?", 1)
+                from kombu.utils.url import maybe_sanitize_url
+
+                _fail(f"cannot reach Redis at {maybe_sanitize_url(url, mask='***')}: {exc}; is it running, and is "
+                      "DMS_REDIS_URL right?", 1)
             from worker.embedded import home
 
             _fail(f"the embedded Redis stopped answering: {exc}; its log is {home() / 'redis.log'}", 1)
@@ -77,10 +78,6 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
     import redis.exceptions
 
     return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-
-
-def _without_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def _fail(message: str, code: int) -> None:

@@ -16,8 +16,8 @@ from . import embedded as embedded_redis
 
 # Seconds a job's lease lives without a heartbeat: how fast a killed worker's jobs are taken over.
 LEASE_SECONDS = float(os.environ.get("DMS_LEASE_SECONDS", "15"))
+QUICK_RETRIES = 4  # Redis retries for a person waiting at the CLI: about 1.5 s, a blip but not a restart
 # Rows per chunk when a big table's full load is split into chunks that several workers load at once.
-QUICK_RETRIES = 4  # about 1.5 s: rides out a blip, not a restart
 CHUNK_ROWS = int(os.environ.get("DMS_CHUNK_ROWS", "500000"))
 
 

@@ -742,7 +742,7 @@ class _Reader:
                 self.held -= len(what)
                 self.ready.notify_all()
             # self.left counts down as each item goes: the loop target itself, no statement per item
-            for self.left, item in zip(range(len(what) - 1, -1, -1), what, strict=True):  # noqa: B007
+            for self.left, item in zip(range(len(what) - 1, -1, -1), what, strict=True):
                 yield item
 
     def idle(self) -> bool:

@@ -278,7 +278,7 @@ class _Progress:
         read, loaded, truncated = (now - before for now, before in zip(totals, self.sent, strict=True))
         if truncated:
             log.warning("lob_truncated", values=truncated, limit_bytes=self.mapped.lob_limit)
-        self.job.state.count(self.job.task, FullLoadRowsSource=read)
         counts = {"FullLoadRows": loaded if self.count else 0, "LobTruncations": truncated}
-        self.job.state.add_stats(self.job.task, {self.key: counts}, rates={"FullLoadRowsTarget": loaded})
+        self.job.state.add_stats(self.job.task, {self.key: counts},
+                                 rates={"FullLoadRowsSource": read, "FullLoadRowsTarget": loaded})
         self.sent = totals

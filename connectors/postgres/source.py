@@ -339,9 +339,8 @@ class _ChangeReader:
         except psycopg2.Error as exc:
             raise classify(exc, src.ep) from None
         finally:
-            if src._ack_lsn != self.acked:  # an ack made as the stream closes (the task stops)
-                with contextlib.suppress(psycopg2.Error):
-                    cur.send_feedback(flush_lsn=src._ack_lsn, force=True)
+            with contextlib.suppress(psycopg2.Error):
+                self._feedback(cur)  # an ack made as the stream closes (the task stops)
             src._repl = None
             try:
                 conn.close()
@@ -355,11 +354,7 @@ class _ChangeReader:
         last_end = self.start.major
         quiet_since = time.monotonic()
         while True:
-            if self.source._ack_lsn != self.acked:
-                self.acked = self.source._ack_lsn
-                # Without force, psycopg2 holds the feedback until its status_interval (10 s) is up, and
-                # the last one of a stopped task never reached the server.
-                cur.send_feedback(flush_lsn=self.acked, force=True)
+            self._feedback(cur)
             msg = cur.read_message()
             if msg is None:
                 select.select([conn], [], [], self.IDLE)
@@ -403,6 +398,14 @@ class _ChangeReader:
                         index += 1
                         pos = Position(log, commit_lsn, index, token)
                         yield Change(rel[0].table, Op.TRUNCATE, pos, commit_time=commit_time, txid=xid, text=True)
+
+    def _feedback(self, cur: Any) -> None:
+        """Send the source's latest acknowledgement, if it is new."""
+        if self.source._ack_lsn != self.acked:
+            self.acked = self.source._ack_lsn
+            # Without force, psycopg2 holds the feedback until its status_interval (10 s) is up, and
+            # the last one of a stopped task never reached the server.
+            cur.send_feedback(flush_lsn=self.acked, force=True)
 
     def _relation(self, m: Any) -> tuple[TableId, list[str]] | None:
         """Learn a relation; return (table, its columns now) when they differ from the plan (DDL)."""
