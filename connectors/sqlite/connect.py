@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,21 @@ def _connect(path: Path, mode: str, ep: Endpoint) -> sqlite3.Connection:
     return conn
 
 
+def wal(conn: sqlite3.Connection, ep: Endpoint) -> None:
+    """Put the file in WAL mode. Leaving a rollback journal needs the file to itself, and SQLite refuses
+    at once (SQLITE_BUSY, no busy handler) while an application writes to it: try again until the
+    endpoint's busy timeout is up."""
+    deadline = time.monotonic() + busy_ms(ep) / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorname", "") != "SQLITE_BUSY" or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
 def open_source(ep: Endpoint) -> tuple[sqlite3.Connection, bool]:
     """The source file, which must exist; returns the connection and whether the file is writable."""
     path = path_of(ep)
@@ -79,7 +95,7 @@ def open_target(ep: Endpoint) -> sqlite3.Connection:
     try:
         # WAL lets readers (validation, the user) read while we write; FULL makes every commit durable,
         # because the applied position commits with the data and the source may prune up to it.
-        conn.execute("PRAGMA journal_mode=WAL")
+        wal(conn, ep)
         conn.execute("PRAGMA synchronous=FULL")
     except sqlite3.Error as exc:
         conn.close()

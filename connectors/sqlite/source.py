@@ -25,7 +25,7 @@ from connectors.errors import ConfigError, PositionLost
 from connectors.filters import where_clause
 
 from . import capture
-from .connect import busy_ms, classify, key_range_sql, open_source, quote_ident, read_batches
+from .connect import busy_ms, classify, key_range_sql, open_source, quote_ident, read_batches, wal
 from .types import portable_type, schema_decoder
 
 SCHEMA = "main"  # SQLite's name for the database a file holds
@@ -110,7 +110,10 @@ class SqliteSource:
                 "them with a selection rule"
             )
         # Readers never block the application's writer, nor it them, in WAL mode (it stays on for the file).
-        self._query("PRAGMA journal_mode=WAL")
+        try:
+            wal(self._conn, self.ep)
+        except sqlite3.Error as exc:
+            raise classify(exc, self.ep) from None
         log = quote_ident(capture.log_table(task))
         statements = [*self._drop_triggers(task), capture.create_log_sql(task), f"DELETE FROM {log}"]
         for schema in tables:

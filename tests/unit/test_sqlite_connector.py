@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 import math
 import sqlite3
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -137,6 +139,38 @@ def test_capture_starts_exactly_at_the_position_and_drops_cleanly(tmp_path: Path
     assert db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'awsdms%'").fetchall() == []
     assert source.slot_position("t") is None
     db.execute("INSERT INTO a VALUES (3, 'after drop')")  # the application goes on without triggers
+    source.close()
+
+
+def test_capture_starts_while_an_application_writes_in_rollback_journal_mode(tmp_path: Path) -> None:
+    # Leaving the rollback journal for WAL is refused at once while another connection writes.
+    source = _source(tmp_path, "CREATE TABLE a (id INTEGER PRIMARY KEY, v INT)")
+    (schema,) = source.tables(ALL)
+    path = tmp_path / "source.db"
+    halt, writes = threading.Event(), []
+
+    def application() -> None:
+        db = sqlite3.connect(path, timeout=30)
+        while not halt.is_set():
+            with db:
+                db.execute("INSERT INTO a (v) VALUES (1)")
+            writes.append(1)
+        db.close()
+
+    writer = threading.Thread(target=application)
+    writer.start()
+    try:
+        time.sleep(0.05)
+        source.start_cdc("t", [schema])
+        time.sleep(0.05)
+    finally:
+        halt.set()
+        writer.join()
+    assert len(writes) > 10
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert db.execute("SELECT count(*) FROM awsdms_changes_t").fetchone()[0] > 0  # captured after the start
+    db.close()
     source.close()
 
 
