@@ -134,10 +134,13 @@ class _TableLoad:
         started = time.monotonic()
 
         def attempt() -> int:
+            # Only a chunk begun before can have rows in: the first load skips the delete of its range,
+            # a scan of the whole table so far when the key is created after the load.
+            again = self.state.chunk_try(self.task, self.table, index)
             source = open_source(self.job.source_ep)
             target = open_target(self.job.target_ep)
             try:
-                return self._copy(source, target, ranges[index])
+                return self._copy(source, target, ranges[index], again=again)
             finally:
                 source.close()
                 target.close()
@@ -194,7 +197,7 @@ class _TableLoad:
     def mapped(self) -> TableMap:
         return self.job.maps[self.table]  # read inside a guarded attempt: a rule that cannot apply fails the table
 
-    def _copy(self, source, target, within: KeyRange | None) -> int:
+    def _copy(self, source, target, within: KeyRange | None, *, again: bool = False) -> int:
         mapped = self.mapped
         # Bytes straight through only when the rules change nothing (a LOB limit needs each value seen).
         raw = target.bulk_format(mapped.load) if mapped.identity else None
@@ -203,7 +206,7 @@ class _TableLoad:
         # Rows of a chunk count when it commits; a whole table's as its batches go in.
         counted = _Progress(self.job, self.table, mapped, count=within is None).batches(mapped.batches(batches))
         # DO_NOTHING keeps what the target had: a chunk that runs again then meets its own rows.
-        replace = within if self.settings.prep_mode != "keep" else None
+        replace = within if again and self.settings.prep_mode != "keep" else None
         return target.load(mapped.load, counted, within=replace)
 
     def _guarded(self, what: str, fn: Callable[[], int | None], stopped: str | None) -> tuple[bool, int | None]:

@@ -17,6 +17,7 @@ Every Redis key name lives in this module::
     dms:task:{task}:rate:{second}     hash    rows counted in that epoch second (throughput), expires
     dms:task:{task}:chunks:{table}    hash    "ranges" -> the table's load chunks (KeyRange JSON list);
                                               "done:{i}" -> rows loaded by chunk i
+    dms:task:{task}:chunks:{table}:tries hash  chunk i -> loads of it begun
     dms:task:{task}:validating        set     validation jobs comparing now (at most ThreadCount)
     dms:instance:{instance}:worker:{name}  string  a live worker of the instance (expires unless renewed)
 """
@@ -362,7 +363,7 @@ class StateStore:
     def save_chunks(self, task: str, table: TableId | str, ranges: Sequence[KeyRange]) -> None:
         key = self._chunks_key(task, table)
         pipe = self.r.pipeline()
-        pipe.delete(key)
+        pipe.delete(key, f"{key}:tries")
         pipe.hset(key, "ranges", json.dumps([r.to_json() for r in ranges]))
         pipe.execute()
 
@@ -375,6 +376,10 @@ class StateStore:
         """Chunk index -> rows it loaded, for the chunks loaded so far."""
         raw = self.r.hgetall(self._chunks_key(task, table))
         return {int(k.removeprefix("done:")): int(v) for k, v in raw.items() if k.startswith("done:")}
+
+    def chunk_try(self, task: str, table: TableId | str, chunk: int) -> bool:
+        """Record that a load of the chunk begins; True if one began before (its rows may be in)."""
+        return self.r.hincrby(f"{self._chunks_key(task, table)}:tries", str(chunk), 1) > 1
 
     def chunk_done(self, task: str, table: TableId | str, chunk: int, rows: int) -> int:
         """Record a loaded chunk (its rows count once, however often it ran); returns the chunks loaded."""

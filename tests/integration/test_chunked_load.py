@@ -77,17 +77,25 @@ def _arrays_of_built_in_types_go_in_binary_and_an_enum_in_text(source, target, s
 def test_chunked_load_survives_a_killed_worker_and_applies_cached_changes(dms, src, dst):
     execute(src, WIDE, WIDE_ROWS.format(n=300_000), "ANALYZE wide")
     dms.env["DMS_CHUNK_ROWS"] = "20000"  # 15 chunks
-    dms.task("chunky", src, dst, "full-load-and-cdc")
+    # The key comes after the load: a chunk's first load deletes nothing, one begun before deletes its range,
+    # and duplicate rows would fail the key's creation.
+    dms.task("chunky", src, dst, "full-load-and-cdc", settings={"FullLoadSettings": {"CreatePkAfterFullLoad": True}})
     first = dms.start_worker(concurrency=1)
     state = StateStore(redis.Redis.from_url(dms.env["DMS_REDIS_URL"], decode_responses=True))
     writer = Writer(src, "wide", 1_000_000)  # changes during the load go to the cache
     writer.start()
     dms.dms("task", "start", "chunky")
-    wait_for(lambda: 2 <= len(state.chunks_done("chunky", "public.wide")) <= 10, 60, "some chunks to be loaded",
-             interval=0.02)
+    tries_key = "dms:task:chunky:chunks:public.wide:tries"
+
+    def begun() -> set[int]:  # chunks whose load has begun and not ended
+        return {int(i) for i in state.r.hkeys(tries_key)} - set(state.chunks_done("chunky", "public.wide"))
+
+    wait_for(lambda: 2 <= len(state.chunks_done("chunky", "public.wide")) <= 10 and begun(), 60,
+             "some chunks to be loaded and one loading", interval=0.02)
     dms.kill(first)
     assert len(state.chunks("chunky", "public.wide")) == 15
     assert len(state.chunks_done("chunky", "public.wide")) < 15  # killed in the middle of the load
+    cut = begun()  # their loads were cut by the kill
     dms.start_worker(concurrency=2)
     try:
         dms.wait_live("chunky", timeout=60)
@@ -99,6 +107,9 @@ def test_chunked_load_survives_a_killed_worker_and_applies_cached_changes(dms, s
     wait_for(lambda: converged(src, dst, "wide"), 60, "target to equal source")
     assert len(state.chunks_done("chunky", "public.wide")) == 15
     assert "job_recovered" in dms.worker_log(1)
+    tries = {int(i): int(n) for i, n in state.r.hgetall(tries_key).items()}
+    assert len(tries) == 15 and cut and all(tries[i] >= 2 for i in cut), (tries, cut)  # loaded again, range deleted
+    assert "index_not_created" not in dms.worker_log(1)
 
 
 def test_a_parallel_load_ranges_rule_sets_the_chunks(dms, src, dst):
