@@ -388,15 +388,16 @@ class _Replicator:
 
     def _submit(self, changes: Mapping[TableMap, Sequence[Change]]) -> None:
         """Apply a batch on the apply thread: reading, routing and collapsing the next batch go on
-        while the target works on this one. At most one batch is in flight."""
-        self._settle()
+        while the target works on this one. At most one batch is in flight; this one is planned while
+        the last one is still in the target."""
         mapped = self._mapped(changes)
         upto = self.last
+        rules = self._rules(False)
+        planned = self.target.plan(mapped, rules) if mapped else None
+        self._settle()
         if not mapped:
             self.applied_upto = upto
             return
-        rules = self._rules(False)
-        planned = self.target.plan(mapped, rules)
 
         def apply() -> tuple[list[Conflict], float]:
             return self.target.apply(self.task, planned, rules), time.time()
@@ -434,9 +435,10 @@ class _Replicator:
         self.cache.flush()
         self.pending = 0
         if self.stream is None:
+            rules = self._rules(False)
+            first = self._plan_held(rules)  # while the last batch is still in the target
             self._settle()
             parts: queue.Queue = queue.Queue(maxsize=2)
-            rules = self._rules(False)
 
             def consume() -> Iterator[Mapping[TableSchema, Sequence[Change]]]:
                 while (part := parts.get()) is not None:
@@ -449,22 +451,28 @@ class _Replicator:
 
             self.stream = _Stream(parts, self.applier.submit(apply), _Tally(self.by_target), rules)
             log.info("cdc_streaming", position=self.last.token if self.last else None)
-        self._send_batch(self.stream)
+            self._send(self.stream, first)
+        else:
+            self._send(self.stream, self._plan_held(self.stream.rules))
 
     def _end_stream(self) -> None:
         """The transaction ended: its last part goes, and the target commits it on the apply thread."""
         stream, self.stream = self.stream, None
-        self._send_batch(stream)
+        self._send(stream, self._plan_held(stream.rules))
         stream.send(None)
         self.inflight = _InFlight(stream.future, {}, None, self.last, stream.tally)
 
-    def _send_batch(self, stream: _Stream) -> None:
-        """What is held so far goes down the stream as its next part."""
+    def _plan_held(self, rules: Mapping[Op, OnConflict] | None) -> tuple[dict, Mapping] | None:
+        """What is held so far, mapped and planned for the target: the next part of a stream."""
         mapped = self._mapped(self.batch)
         self.batch = defaultdict(list)
-        if mapped:
-            stream.tally.add(mapped)
-            stream.send(self.target.plan(mapped, stream.rules))
+        return (mapped, self.target.plan(mapped, rules)) if mapped else None
+
+    @staticmethod
+    def _send(stream: _Stream, part: tuple[dict, Mapping] | None) -> None:
+        if part is not None:
+            stream.tally.add(part[0])
+            stream.send(part[1])
 
     def _rules(self, cached: bool) -> Mapping[Op, OnConflict] | None:
         """ErrorBehavior's ApplyError*Policy; over a fresh load, FullLoadIgnoreConflicts resolves instead."""

@@ -34,6 +34,8 @@ __all__ = [
     "Update",
     "decode",
     "lsn_to_str",
+    "relid",
+    "row_change",
     "str_to_lsn",
 ]
 
@@ -220,6 +222,79 @@ def _tuple(data: bytes, pos: int) -> tuple[tuple, int]:
     if len(data) < pos:  # a text value's length ran past the end
         raise ValueError("pgoutput: truncated tuple data")
     return (_WithUnchanged(values) if unchanged else tuple(values)), pos
+
+
+def _tuple_dict(data: bytes, pos: int, names: tuple[str, ...]) -> tuple[dict, int]:
+    """TupleData at ``pos`` straight into {column name: text or None}, an unchanged TOASTed value
+    left out -> (row, position after it). Values past the names are read and dropped."""
+    (ncols,) = _u16(data, pos)
+    pos += 2
+    row: dict = {}
+    u32 = _u32
+    for name in names if ncols == len(names) else (names + (None,) * ncols)[:ncols]:
+        kind = data[pos]
+        if kind == 0x74:  # 't'
+            end = pos + 5 + u32(data, pos + 1)[0]
+            row[name] = data[pos + 5 : end].decode()
+            pos = end
+        elif kind == 0x6E:  # 'n'
+            row[name] = None
+            pos += 1
+        elif kind == 0x75:  # 'u': unchanged TOASTed value, absent from the row
+            pos += 1
+        elif kind == 0x62:
+            raise NotImplementedError("pgoutput binary values ('b') are not supported; omit binary=true")
+        else:
+            raise ValueError(f"pgoutput: unknown tuple value kind {bytes([kind])!r} at offset {pos}")
+    if len(data) < pos:
+        raise ValueError("pgoutput: truncated tuple data")
+    row.pop(None, None)
+    return row, pos
+
+
+def relid(payload: bytes) -> int:
+    """The relation id of an Insert, Update or Delete message."""
+    if len(payload) < 6:
+        raise ValueError(f"pgoutput: truncated {chr(payload[0])!r} message ({len(payload)} bytes)")
+    return _u32(payload, 1)[0]
+
+
+def row_change(payload: bytes, names: tuple[str, ...]) -> tuple[int, dict | None, bool, dict | None]:
+    """An Insert, Update or Delete message whose relation has these column names, read straight
+    into rows: (tag, old row or None, whether the old row is the key only, new row or None).
+
+    The change path's form of :func:`decode`: one pass from the bytes to the rows, with no message
+    object and no tuple in between (about a third of decoding a change)."""
+    tag = payload[0]
+    try:
+        kind = payload[5]
+        old = new = None
+        old_is_key = kind == 0x4B  # 'K'
+        pos = 6
+        if tag == 0x49:  # 'I'
+            if kind != 0x4E:
+                raise ValueError(f"pgoutput: Insert expects a new tuple ('N'), got {bytes([kind])!r}")
+            new, pos = _tuple_dict(payload, pos, names)
+        elif tag == 0x55:  # 'U'
+            if old_is_key or kind == 0x4F:  # 'O'
+                old, pos = _tuple_dict(payload, pos, names)
+                kind = payload[pos]
+                pos += 1
+            if kind != 0x4E:
+                raise ValueError(f"pgoutput: Update expects a new tuple ('N'), got {bytes([kind])!r}")
+            new, pos = _tuple_dict(payload, pos, names)
+        elif tag == 0x44:  # 'D'
+            if not old_is_key and kind != 0x4F:
+                raise ValueError(f"pgoutput: Delete expects an old tuple ('K' or 'O'), got {bytes([kind])!r}")
+            old, pos = _tuple_dict(payload, pos, names)
+        else:
+            raise ValueError(f"pgoutput: {bytes([tag])!r} is not an Insert, Update or Delete message")
+    except (struct.error, IndexError) as e:
+        raise ValueError(f"pgoutput: truncated {chr(tag)!r} message ({len(payload)} bytes): {e}") from None
+    if pos != len(payload):
+        raise ValueError(f"pgoutput: {chr(tag)!r} message has {len(payload) - pos} unexpected trailing bytes "
+                         "(is the slot speaking a newer proto_version?)")
+    return tag, old, old_is_key, new
 
 
 def _begin(data: bytes) -> tuple[Begin, int]:

@@ -73,6 +73,10 @@ ORDER BY i.indrelid, i.indexrelid
 """
 
 
+_INSERT, _UPDATE, _DELETE = b"IUD"
+_ROW_TAGS = frozenset((_INSERT, _UPDATE, _DELETE))
+
+
 def _column(table: TableSchema, name: str) -> Column:
     return next(c for c in table.columns if c.name == name)
 
@@ -368,7 +372,14 @@ class _ChangeReader:
                     yield Position(log, last_end, 0, pgoutput.lsn_to_str(last_end))
                 continue
             quiet_since = time.monotonic()
-            m = pgoutput.decode(msg.payload)
+            payload = msg.payload
+            if payload and payload[0] in _ROW_TAGS:  # most messages: read straight into the change's rows
+                rel = self.relations.get(pgoutput.relid(payload))
+                if rel is not None:
+                    index += 1
+                    yield self._change(rel, payload, Position(log, commit_lsn, index, token), commit_time, xid)
+                continue
+            m = pgoutput.decode(payload)
             kind = type(m)
             if kind is pgoutput.Begin:
                 in_txn, commit_lsn, commit_time, xid, index = True, m.final_lsn, m.commit_time, str(m.xid), 0
@@ -384,13 +395,6 @@ class _ChangeReader:
                     pos = Position(log, commit_lsn, index, token)
                     yield Change(drift[0], Op.DDL, pos, after={"columns": drift[1]}, commit_time=commit_time,
                                  txid=xid)
-            elif kind is pgoutput.Insert or kind is pgoutput.Update or kind is pgoutput.Delete:
-                rel = self.relations.get(m.relid)
-                if rel is None:
-                    continue
-                index += 1
-                pos = Position(log, commit_lsn, index, token)
-                yield self._change(rel, m, pos, commit_time, xid)
             elif kind is pgoutput.Truncate:
                 for relid in m.relids:
                     rel = self.relations.get(relid)
@@ -418,29 +422,14 @@ class _ChangeReader:
         return None if names == schema.column_names else (schema.table, list(names))
 
     @staticmethod
-    def _row(names: tuple[str, ...], values: tuple) -> dict[str, Any]:
+    def _change(rel: Any, payload: bytes, pos: Position, commit_time: float, xid: str) -> Change:
         # Values stay pgoutput's text: a PostgreSQL target copies them as they are (Change.text).
-        if pgoutput.has_unchanged(values):
-            unchanged = pgoutput.UNCHANGED
-            return {n: v for n, v in zip(names, values, strict=True) if v is not unchanged}
-        # As many values as names: the server sends a Relation message before changes of new columns.
-        return dict(zip(names, values, strict=False))
-
-    def _change(self, rel: Any, m: Any, pos: Position, commit_time: float, xid: str) -> Change:
         schema, names = rel
-        key = schema.key
-        if type(m) is pgoutput.Insert:
-            return Change(schema.table, Op.INSERT, pos, None, self._row(names, m.new), commit_time, xid, True)
-        if type(m) is pgoutput.Update:
-            after = self._row(names, m.new)
-            before = None
-            if m.old is not None:
-                old = self._row(names, m.old)
-                before = {k: old.get(k) for k in key} if m.old_is_key else old
-            return Change(schema.table, Op.UPDATE, pos, before, after, commit_time, xid, True)
-        old = self._row(names, m.old)
-        before = {k: old.get(k) for k in key} if m.old_is_key else old
-        return Change(schema.table, Op.DELETE, pos, before, None, commit_time, xid, True)
+        tag, old, old_is_key, new = pgoutput.row_change(payload, names)
+        if old is not None and old_is_key:
+            old = {k: old.get(k) for k in schema.key}
+        op = Op.INSERT if tag == _INSERT else Op.UPDATE if tag == _UPDATE else Op.DELETE
+        return Change(schema.table, op, pos, old, new, commit_time, xid, True)
 
 
 class _Repl:

@@ -333,3 +333,51 @@ def test_decoder_is_fast_enough() -> None:
     for _ in range(20_000):
         decode(payload)
     assert 20_000 / (time.perf_counter() - start) > 20_000
+
+
+# --------------------------------------------------------------------------- straight into rows
+
+NAMES = ("id", "v", "w")
+
+
+@pytest.mark.parametrize("payload, expected", [
+    (b"I" + struct.pack(">I", 7) + b"N" + tup("1", None, "a\tb"), (ord("I"), None, False, {"id": "1", "v": None,
+                                                                                       "w": "a\tb"})),
+    (b"U" + struct.pack(">I", 7) + b"N" + tup("1", "new", UNCHANGED), (ord("U"), None, False, {"id": "1", "v": "new"})),
+    (b"U" + struct.pack(">I", 7) + b"K" + tup("1", None, None) + b"N" + tup("2", "x", UNCHANGED),
+     (ord("U"), {"id": "1", "v": None, "w": None}, True, {"id": "2", "v": "x"})),
+    (b"U" + struct.pack(">I", 7) + b"O" + tup("1", "old", None) + b"N" + tup("1", "new", None),
+     (ord("U"), {"id": "1", "v": "old", "w": None}, False, {"id": "1", "v": "new", "w": None})),
+    (b"D" + struct.pack(">I", 7) + b"K" + tup("1", None, None),
+     (ord("D"), {"id": "1", "v": None, "w": None}, True, None)),
+    (b"D" + struct.pack(">I", 7) + b"O" + tup("1", "v", UNCHANGED), (ord("D"), {"id": "1", "v": "v"}, False, None)),
+    # fewer values than names, and more: the server sends a Relation before changes of new columns
+    (b"I" + struct.pack(">I", 7) + b"N" + tup("1", "x"), (ord("I"), None, False, {"id": "1", "v": "x"})),
+    (b"I" + struct.pack(">I", 7) + b"N" + tup("1", "x", "y", "z"), (ord("I"), None, False,
+                                                                     {"id": "1", "v": "x", "w": "y"})),
+])
+def test_row_change_reads_rows_as_decode_reads_messages(payload: bytes, expected: tuple) -> None:
+    assert po.relid(payload) == 7
+    assert po.row_change(payload, NAMES) == expected
+    m = decode(payload)  # the same message, the same values
+    for values, row in ((getattr(m, "old", None), expected[1]), (getattr(m, "new", None), expected[3])):
+        assert (values is None) == (row is None)
+        if row is not None:
+            assert row == {n: v for n, v in zip(NAMES, values, strict=False) if v is not UNCHANGED}
+
+
+@pytest.mark.parametrize("payload, error", [
+    (b"U" + struct.pack(">I", 7), "truncated"),
+    (b"I" + struct.pack(">I", 7) + b"N" + tup("1", "x")[:-1], "truncated"),
+    (b"I" + struct.pack(">I", 7) + b"K" + tup("1"), "Insert expects a new tuple"),
+    (b"U" + struct.pack(">I", 7) + b"X" + tup("1"), "Update expects a new tuple"),
+    (b"D" + struct.pack(">I", 7) + b"N" + tup("1"), "Delete expects an old tuple"),
+    (b"I" + struct.pack(">I", 7) + b"N" + tup("1") + b"!", "trailing bytes"),
+    (b"I" + struct.pack(">I", 7) + b"N" + struct.pack(">H", 1) + b"q", "unknown tuple value kind"),
+    (b"B" + struct.pack(">I", 7) + b"N" + tup("1"), "not an Insert, Update or Delete"),
+    (b"I\0\0", "truncated"),
+])
+def test_row_change_rejects_what_decode_rejects(payload: bytes, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        po.relid(payload)
+        po.row_change(payload, NAMES)
