@@ -478,10 +478,11 @@ def _plan_run(schema: TableSchema, run: list[Change], checked: Mapping[Op, OnCon
     expect = expectations(checked) if checked else None
 
     def split(keys: Iterable[tuple]) -> dict[bool | None, list[tuple]]:
-        groups: dict[bool | None, list[tuple]] = {}
+        groups: dict[bool | None, list[tuple]] = {e: [] for e in expect.values()}
+        get = firsts.get
         for k in keys:
-            groups.setdefault(expect[firsts.get(k)], []).append(k)
-        return groups
+            groups[expect[get(k)]].append(k)
+        return {e: found for e, found in groups.items() if found}
 
     if deletes:
         plan.deletes = list(split(deletes).items()) if expect else [(None, deletes)]
