@@ -4,7 +4,8 @@ Workloads on the source, each run against a fresh subscription (native) and a fr
 (OpenDMS), one after the other on the same servers:
 - N single-row updates as transactions of 100 rows, and as one transaction;
 - backlog: the same updates while replication is paused (subscription disabled, task stopped),
-  then resumed: the catch-up apply rate.
+  then resumed: the catch-up apply rate; beside them, a bare reader of the same stream that applies
+  nothing, for the rate at which the source sends it at all.
 Lag after the last commit is the time until the target shows a fence row written just after the
 workload; end-to-end rows/s is N over the time from the workload's start to that moment.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import time
 
 from .common import DmsEnv, Servers, create_table, execute, fresh_db, opendms, pipe, print_table
-from .replicators import Fence, Native, OpenDms
+from .replicators import Fence, Native, OpenDms, PlainReader
 
 PUBLICATION = "bench_pub"
 
@@ -76,6 +77,14 @@ def run(srv: Servers, *, updates: int, txn_rows: int = 100) -> dict:
             replicator.stop()
             results["backlog"][replicator.name] = {"catch_up_s": round(seconds, 2),
                                                    "rows_per_s": int(updates / seconds)}
+        reader = PlainReader(src, PUBLICATION)
+        reader.start()
+        workload(src, updates, txn_rows)
+        last = fence.write()
+        started = time.monotonic()
+        seconds = reader.read_to_fence(last) - started
+        reader.stop()
+        results["backlog"][reader.name] = {"catch_up_s": round(seconds, 2), "rows_per_s": int(updates / seconds)}
         _ratio(results["backlog"], "rows_per_s")
         table += [[f"backlog catch-up: {name}", None, None, f["catch_up_s"], f["rows_per_s"],
                    f"{f['ratio_to_native']:.2f}x"] for name, f in results["backlog"].items()]

@@ -1,5 +1,6 @@
 """The two things a CDC benchmark compares, behind one small interface: PostgreSQL's own logical
-replication (a subscription on a second target database) and an OpenDMS `cdc` task.
+replication (a subscription on a second target database) and an OpenDMS `cdc` task; and, for the
+backlog, the rate at which a bare reader gets the stream at all.
 
 Each run gets a fresh subscription or task, so its slot starts at the run and no run replays
 what an earlier one wrote.
@@ -8,8 +9,14 @@ what an earlier one wrote.
 from __future__ import annotations
 
 import itertools
+import select
 import time
 from urllib.parse import urlsplit
+
+import psycopg2
+import psycopg2.extras
+
+from connectors.postgres import pgoutput
 
 from .common import DmsEnv, execute, wait_row, wait_status
 
@@ -61,6 +68,50 @@ class OpenDms:
     def stop(self) -> None:
         self.pause()
         self.dms.dms("task", "delete", self.task)
+
+
+class PlainReader:
+    """The ceiling any client of the source meets: a bare psycopg2 reader of the same pgoutput stream
+    that parses every message (OpenDMS's parser) and applies nothing. It reads no faster than the
+    source's walsender decodes and sends."""
+
+    name = "plain pgoutput reader (parses, applies nothing)"
+
+    def __init__(self, src: str, publication: str) -> None:
+        self.src, self.publication = src, publication
+        self.slot = f"bench_reader_{next(_runs)}"
+
+    def start(self) -> None:
+        execute(self.src, f"SELECT pg_create_logical_replication_slot('{self.slot}', 'pgoutput')")
+
+    def read_to_fence(self, fence_id: int) -> float:
+        """Read from the slot's start until fence row ``fence_id`` is inserted: the monotonic time then."""
+        conn = psycopg2.connect(self.src, connection_factory=psycopg2.extras.LogicalReplicationConnection)
+        try:
+            cur = conn.cursor()
+            cur.start_replication(slot_name=self.slot, decode=False,
+                                  options={"proto_version": "1", "publication_names": self.publication})
+            names: dict[int, tuple[str, tuple[str, ...]]] = {}
+            while True:
+                msg = cur.read_message()
+                if msg is None:
+                    select.select([conn], [], [], 0.5)
+                    continue
+                payload = msg.payload
+                if payload[0] in b"IUD":
+                    table, columns = names[pgoutput.relid(payload)]
+                    tag, _, _, new = pgoutput.row_change(payload, columns)
+                    if table == "fence" and new is not None and new["id"] == str(fence_id):
+                        return time.monotonic()
+                else:
+                    m = pgoutput.decode(payload)
+                    if isinstance(m, pgoutput.Relation):
+                        names[m.relid] = (m.name, tuple(c.name for c in m.columns))
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        execute(self.src, f"SELECT pg_drop_replication_slot('{self.slot}')")
 
 
 class Fence:
