@@ -19,7 +19,7 @@ from . import cdc, full_load, latency, memory
 from .common import servers
 
 BENCHES = ("full-load", "cdc", "latency", "memory")
-FULL = {"rows": 5_000_000, "tables": 20, "table_rows": 250_000, "repeat": 3, "workers": 2, "updates": 1_000_000,
+FULL = {"rows": 5_000_000, "tables": 20, "table_rows": 250_000, "repeat": 5, "workers": 2, "updates": 1_000_000,
         "rate": 2_000, "seconds": 60.0, "memory_sizes": "1000000,5000000"}
 SMOKE = {"rows": 20_000, "tables": 3, "table_rows": 5_000, "repeat": 1, "workers": 2, "updates": 2_000,
          "rate": 500, "seconds": 2.0, "memory_sizes": "5000,20000"}
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, help=f"rows of the one-table full load (default {FULL['rows']:,})")
     parser.add_argument("--tables", type=int, help=f"tables of the many-table full load (default {FULL['tables']})")
     parser.add_argument("--table-rows", type=int, help=f"rows of each of those (default {FULL['table_rows']:,})")
-    parser.add_argument("--repeat", type=int, help="runs of each full-load method; the median is reported (default 3)")
+    parser.add_argument("--repeat", type=int, help="runs of each full-load method; the median is reported (default 5)")
     parser.add_argument("--workers", type=int, help="OpenDMS workers for the full load (default 2)")
     parser.add_argument("--updates", type=int, help=f"single-row updates of each CDC run (default {FULL['updates']:,})")
     parser.add_argument("--rate", type=int, help="changes/s of the latency run (default 2,000)")
