@@ -23,14 +23,15 @@ def test_every_bench_runs_at_smoke_size(tmp_path):
     loads = figures["full-load"]
     assert len(loads) == 2  # one big table, many small ones
     for shape in loads.values():
-        assert set(shape["methods"]) == {"copy binary pipe", "pg_dump | psql", "opendms"}
+        assert set(shape["methods"]) == {"copy binary pipe", "pg_dump | psql", "opendms", "opendms, key during load"}
         assert all(m["rows_per_s"] > 0 and m["ratio_to_binary_pipe"] > 0 for m in shape["methods"].values())
         assert len(shape["worker_peak_rss_mb"]) == shape["workers"] and all(shape["worker_peak_rss_mb"])
 
     cdc = figures["cdc"]
     assert len(cdc["workloads"]) == 2
-    for run in [*cdc["workloads"].values(), cdc["backlog"]]:
-        assert set(run) == {"native logical replication", "opendms"}
+    reader = "plain pgoutput reader (parses, applies nothing)"
+    for run, systems in [*((w, set()) for w in cdc["workloads"].values()), (cdc["backlog"], {reader})]:
+        assert set(run) == {"native logical replication", "opendms"} | systems
         assert all(r["rows_per_s"] > 0 and r["ratio_to_native"] > 0 for r in run.values())
 
     latency = figures["latency"]["systems"]["opendms"]
