@@ -4,7 +4,8 @@ Two shapes: one big table, and many middle-sized tables. Baselines, on the same 
 run: `COPY t TO STDOUT (FORMAT binary)` piped into `COPY t FROM STDIN (FORMAT binary)` (two psql
 processes, table after table), and `pg_dump --data-only -t ... | psql`. OpenDMS is timed from
 `dms task start` to the StopDate its workers record when the last table is completed; each worker's
-peak resident memory comes from /proc (VmHWM).
+peak resident memory comes from /proc (VmHWM). Autovacuum is off on the target while loads are
+timed: each run's fresh rows would otherwise be vacuumed during a later run, whichever it is.
 """
 
 from __future__ import annotations
@@ -55,27 +56,35 @@ def measure(srv: Servers, title: str, spec: list[tuple[str, int]], repeat: int, 
     mb = text_mb(src, names)
     disk_mb = sum(query(src, f"SELECT pg_total_relation_size('{n}')")[0][0] for n in names) / 1e6
     timings: dict[str, list[float]] = {m: [] for m in METHODS}
-    with opendms(srv.redis.url) as dms:
-        procs = [dms.start_worker(concurrency=1) for _ in range(workers)]
-        wait_workers(dms, workers)
-        time.sleep(1)  # and consuming their queues before the first timed job arrives
-        for run_no in range(repeat):
-            checkpoint(src, plain_dst)
-            execute(plain_dst, f"TRUNCATE {', '.join(names)}")
-            timings["copy binary pipe"].append(sum(
-                pipe([["psql", "-X", "-q", src, "-c", f"COPY {n} TO STDOUT (FORMAT binary)"],
-                      ["psql", "-X", "-q", plain_dst, "-c", f"COPY {n} FROM STDIN (FORMAT binary)"]])
-                for n in names))
-            checkpoint(src, plain_dst)
-            execute(plain_dst, f"TRUNCATE {', '.join(names)}")
-            timings["pg_dump | psql"].append(
-                pipe([[str(PG_BIN / "pg_dump"), "--data-only", *(f"--table={n}" for n in names), src],
-                      ["psql", "-X", "-q", plain_dst]]))
-            # Task names are unique in the run: live state in the shared Redis outlives each catalog.
-            for n, (method, settings) in enumerate(OPENDMS.items()):
-                checkpoint(src, dms_dst)
-                timings[method].append(_opendms(dms, src, dms_dst, f"load-{dms.suffix}-{run_no}-{n}", settings))
-        peaks = [peak_rss_mb(p.pid) for p in procs]
+    # Every run leaves millions of fresh rows that autovacuum goes over a minute later, in whichever
+    # run is timed then (a run it fell in took 7.0 s instead of 6.0 s): off on the target while loads
+    # are timed, the same for every method.
+    execute(srv.target.url, "ALTER SYSTEM SET autovacuum = off", "SELECT pg_reload_conf()",
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")
+    try:
+        with opendms(srv.redis.url) as dms:
+            procs = [dms.start_worker(concurrency=1) for _ in range(workers)]
+            wait_workers(dms, workers)
+            time.sleep(1)  # and consuming their queues before the first timed job arrives
+            for run_no in range(repeat):
+                checkpoint(src, plain_dst)
+                execute(plain_dst, f"TRUNCATE {', '.join(names)}")
+                timings["copy binary pipe"].append(sum(
+                    pipe([["psql", "-X", "-q", src, "-c", f"COPY {n} TO STDOUT (FORMAT binary)"],
+                          ["psql", "-X", "-q", plain_dst, "-c", f"COPY {n} FROM STDIN (FORMAT binary)"]])
+                    for n in names))
+                checkpoint(src, plain_dst)
+                execute(plain_dst, f"TRUNCATE {', '.join(names)}")
+                timings["pg_dump | psql"].append(
+                    pipe([[str(PG_BIN / "pg_dump"), "--data-only", *(f"--table={n}" for n in names), src],
+                          ["psql", "-X", "-q", plain_dst]]))
+                # Task names are unique in the run: live state in the shared Redis outlives each catalog.
+                for n, (method, settings) in enumerate(OPENDMS.items()):
+                    checkpoint(src, dms_dst)
+                    timings[method].append(_opendms(dms, src, dms_dst, f"load-{dms.suffix}-{run_no}-{n}", settings))
+            peaks = [peak_rss_mb(p.pid) for p in procs]
+    finally:
+        execute(srv.target.url, "ALTER SYSTEM RESET autovacuum", "SELECT pg_reload_conf()")
 
     base = median(timings["copy binary pipe"])
     results: dict = {"rows": total, "tables": len(spec), "table_mb": round(disk_mb, 1), "copy_text_mb": round(mb, 1),
