@@ -98,7 +98,7 @@ class PlainReader:
                     select.select([conn], [], [], 0.5)
                     continue
                 payload = msg.payload
-                if payload[0] in b"IUD":
+                if payload[0] in pgoutput.ROW_TAGS:
                     table, columns = names[pgoutput.relid(payload)]
                     tag, _, _, new = pgoutput.row_change(payload, columns)
                     if table == "fence" and new is not None and new["id"] == str(fence_id):

@@ -434,45 +434,42 @@ class _Replicator:
         stays bounded and the target still shows the transaction whole, once it commits."""
         self.cache.flush()
         self.pending = 0
-        if self.stream is None:
-            rules = self._rules(False)
-            first = self._plan_held(rules)  # while the last batch is still in the target
-            self._settle()
-            parts: queue.Queue = queue.Queue(maxsize=2)
+        if self.stream is not None:
+            self.stream.send(self._plan_held(self.stream.rules, self.stream.tally))
+            return
+        rules, tally = self._rules(False), _Tally(self.by_target)
+        first = self._plan_held(rules, tally)  # while the last batch is still in the target
+        self._settle()
+        parts: queue.Queue = queue.Queue(maxsize=2)
 
-            def consume() -> Iterator[Mapping[TableSchema, Sequence[Change]]]:
-                while (part := parts.get()) is not None:
-                    if part is _ABORT:
-                        raise Stop("the CDC job ended with a source transaction half read")
-                    yield part
+        def consume() -> Iterator[Mapping[TableSchema, Sequence[Change]]]:
+            while (part := parts.get()) is not _END:
+                if part is _ABORT:
+                    raise Stop("the CDC job ended with a source transaction half read")
+                yield part
 
-            def apply() -> tuple[list[Conflict], float]:
-                return self.target.apply(self.task, consume(), rules), time.time()
+        def apply() -> tuple[list[Conflict], float]:
+            return self.target.apply(self.task, consume(), rules), time.time()
 
-            self.stream = _Stream(parts, self.applier.submit(apply), _Tally(self.by_target), rules)
-            log.info("cdc_streaming", position=self.last.token if self.last else None)
-            self._send(self.stream, first)
-        else:
-            self._send(self.stream, self._plan_held(self.stream.rules))
+        self.stream = _Stream(parts, self.applier.submit(apply), tally, rules)
+        log.info("cdc_streaming", position=self.last.token if self.last else None)
+        self.stream.send(first)
 
     def _end_stream(self) -> None:
         """The transaction ended: its last part goes, and the target commits it on the apply thread."""
         stream, self.stream = self.stream, None
-        self._send(stream, self._plan_held(stream.rules))
-        stream.send(None)
+        stream.send(self._plan_held(stream.rules, stream.tally))
+        stream.send(_END)
         self.inflight = _InFlight(stream.future, {}, None, self.last, stream.tally)
 
-    def _plan_held(self, rules: Mapping[Op, OnConflict] | None) -> tuple[dict, Mapping] | None:
-        """What is held so far, mapped and planned for the target: the next part of a stream."""
+    def _plan_held(self, rules: Mapping[Op, OnConflict] | None, tally: _Tally) -> Mapping | None:
+        """What is held so far, mapped, counted and planned for the target: a stream's next part."""
         mapped = self._mapped(self.batch)
         self.batch = defaultdict(list)
-        return (mapped, self.target.plan(mapped, rules)) if mapped else None
-
-    @staticmethod
-    def _send(stream: _Stream, part: tuple[dict, Mapping] | None) -> None:
-        if part is not None:
-            stream.tally.add(part[0])
-            stream.send(part[1])
+        if not mapped:
+            return None
+        tally.add(mapped)
+        return self.target.plan(mapped, rules)
 
     def _rules(self, cached: bool) -> Mapping[Op, OnConflict] | None:
         """ErrorBehavior's ApplyError*Policy; over a fresh load, FullLoadIgnoreConflicts resolves instead."""
@@ -643,6 +640,7 @@ class _InFlight:
 
 
 _ABORT = object()  # sent down a stream: the open target transaction rolls back
+_END = object()  # sent down a stream: the source transaction is whole, the target commits it
 
 
 @dataclass
@@ -655,6 +653,9 @@ class _Stream:
     rules: Mapping[Op, OnConflict] | None
 
     def send(self, part: object) -> None:
+        """Put a part (None: nothing to send) or a signal down the stream, unless the apply failed."""
+        if part is None:
+            return
         while True:
             try:
                 self.parts.put(part, timeout=0.5)

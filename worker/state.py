@@ -360,10 +360,13 @@ class StateStore:
     def _chunks_key(self, task: str, table: TableId | str) -> str:
         return f"dms:task:{task}:chunks:{table}"
 
+    def _tries_key(self, task: str, table: TableId | str) -> str:
+        return f"{self._chunks_key(task, table)}:tries"
+
     def save_chunks(self, task: str, table: TableId | str, ranges: Sequence[KeyRange]) -> None:
         key = self._chunks_key(task, table)
         pipe = self.r.pipeline()
-        pipe.delete(key, f"{key}:tries")
+        pipe.delete(key, self._tries_key(task, table))
         pipe.hset(key, "ranges", json.dumps([r.to_json() for r in ranges]))
         pipe.execute()
 
@@ -379,7 +382,7 @@ class StateStore:
 
     def chunk_try(self, task: str, table: TableId | str, chunk: int) -> bool:
         """Record that a load of the chunk begins; True if one began before (its rows may be in)."""
-        return self.r.hincrby(f"{self._chunks_key(task, table)}:tries", str(chunk), 1) > 1
+        return self.r.hincrby(self._tries_key(task, table), str(chunk), 1) > 1
 
     def chunk_done(self, task: str, table: TableId | str, chunk: int, rows: int) -> int:
         """Record a loaded chunk (its rows count once, however often it ran); returns the chunks loaded."""

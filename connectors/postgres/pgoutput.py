@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
+    "ROW_TAGS",
     "UNCHANGED",
     "Begin",
     "Commit",
@@ -178,11 +180,9 @@ _U16 = struct.Struct(">H")
 _REL_COL = struct.Struct(">Ii")  # type oid, type modifier
 _TRUNC = struct.Struct(">IB")  # relation count, options
 _MSG = struct.Struct(">BQ")  # flags, LSN
-_REL_CHANGE = struct.Struct(">Ic")  # relid, tuple kind byte ('N', 'K' or 'O')
 
 _u32 = _U32.unpack_from
 _u16 = _U16.unpack_from
-_rel_change = _REL_CHANGE.unpack_from
 
 
 def _epoch(us: int) -> float:
@@ -266,34 +266,9 @@ def row_change(payload: bytes, names: tuple[str, ...]) -> tuple[int, dict | None
     The change path's form of :func:`decode`: one pass from the bytes to the rows, with no message
     object and no tuple in between (about a third of decoding a change)."""
     tag = payload[0]
-    try:
-        kind = payload[5]
-        old = new = None
-        old_is_key = kind == 0x4B  # 'K'
-        pos = 6
-        if tag == 0x49:  # 'I'
-            if kind != 0x4E:
-                raise ValueError(f"pgoutput: Insert expects a new tuple ('N'), got {bytes([kind])!r}")
-            new, pos = _tuple_dict(payload, pos, names)
-        elif tag == 0x55:  # 'U'
-            if old_is_key or kind == 0x4F:  # 'O'
-                old, pos = _tuple_dict(payload, pos, names)
-                kind = payload[pos]
-                pos += 1
-            if kind != 0x4E:
-                raise ValueError(f"pgoutput: Update expects a new tuple ('N'), got {bytes([kind])!r}")
-            new, pos = _tuple_dict(payload, pos, names)
-        elif tag == 0x44:  # 'D'
-            if not old_is_key and kind != 0x4F:
-                raise ValueError(f"pgoutput: Delete expects an old tuple ('K' or 'O'), got {bytes([kind])!r}")
-            old, pos = _tuple_dict(payload, pos, names)
-        else:
-            raise ValueError(f"pgoutput: {bytes([tag])!r} is not an Insert, Update or Delete message")
-    except (struct.error, IndexError) as e:
-        raise ValueError(f"pgoutput: truncated {chr(tag)!r} message ({len(payload)} bytes): {e}") from None
-    if pos != len(payload):
-        raise ValueError(f"pgoutput: {chr(tag)!r} message has {len(payload) - pos} unexpected trailing bytes "
-                         "(is the slot speaking a newer proto_version?)")
+    if tag not in ROW_TAGS:
+        raise ValueError(f"pgoutput: {bytes([tag])!r} is not an Insert, Update or Delete message")
+    old, old_is_key, new = _whole(payload, _rows, names)
     return tag, old, old_is_key, new
 
 
@@ -337,36 +312,45 @@ def _type(data: bytes) -> tuple[TypeMsg, int]:
     return TypeMsg(oid, schema or "pg_catalog", name), pos
 
 
+ROW_TAGS: Final = frozenset(b"IUD")  # Insert, Update, Delete: the messages row_change reads
+
+
+def _rows(data: bytes, names: tuple[str, ...] | None) -> tuple[tuple, int]:
+    """The tuples of an Insert, Update or Delete message -> ((old or None, whether old is the key
+    only, new or None), position after them): values (:func:`_tuple`), or rows by ``names``."""
+    tag, kind = data[0], data[5]
+    old = new = None
+    old_is_key = kind == 0x4B  # 'K'
+    pos = 6
+    if tag == 0x44:  # 'D'
+        if not old_is_key and kind != 0x4F:  # 'O'
+            raise ValueError(f"pgoutput: Delete expects an old tuple ('K' or 'O'), got {bytes([kind])!r}")
+        old, pos = _tuple(data, pos) if names is None else _tuple_dict(data, pos, names)
+        return (old, old_is_key, new), pos
+    if tag == 0x55 and (old_is_key or kind == 0x4F):  # an Update's old key or row
+        old, pos = _tuple(data, pos) if names is None else _tuple_dict(data, pos, names)
+        kind = data[pos]
+        pos += 1
+    if kind != 0x4E:  # 'N'
+        what = "Insert" if tag == 0x49 else "Update"
+        raise ValueError(f"pgoutput: {what} expects a new tuple ('N'), got {bytes([kind])!r}")
+    new, pos = _tuple(data, pos) if names is None else _tuple_dict(data, pos, names)
+    return (old, old_is_key, new), pos
+
+
 def _insert(data: bytes) -> tuple[Insert, int]:
-    relid, kind = _rel_change(data, 1)
-    if kind != b"N":
-        raise ValueError(f"pgoutput: Insert expects a new tuple ('N'), got {kind!r}")
-    new, pos = _tuple(data, 6)
-    return Insert(relid, new), pos
+    (_, _, new), pos = _rows(data, None)
+    return Insert(_u32(data, 1)[0], new), pos
 
 
 def _update(data: bytes) -> tuple[Update, int]:
-    relid, kind = _rel_change(data, 1)
-    pos = 6
-    old = None
-    old_is_key = False
-    if kind == b"K" or kind == b"O":
-        old, pos = _tuple(data, pos)
-        old_is_key = kind == b"K"
-        kind = data[pos : pos + 1]
-        pos += 1
-    if kind != b"N":
-        raise ValueError(f"pgoutput: Update expects a new tuple ('N'), got {kind!r}")
-    new, pos = _tuple(data, pos)
-    return Update(relid, old, new, old_is_key), pos
+    (old, old_is_key, new), pos = _rows(data, None)
+    return Update(_u32(data, 1)[0], old, new, old_is_key), pos
 
 
 def _delete(data: bytes) -> tuple[Delete, int]:
-    relid, kind = _rel_change(data, 1)
-    if kind != b"K" and kind != b"O":
-        raise ValueError(f"pgoutput: Delete expects an old tuple ('K' or 'O'), got {kind!r}")
-    old, pos = _tuple(data, 6)
-    return Delete(relid, old, kind == b"K"), pos
+    (old, old_is_key, _), pos = _rows(data, None)
+    return Delete(_u32(data, 1)[0], old, old_is_key), pos
 
 
 def _truncate(data: bytes) -> tuple[Truncate, int]:
@@ -431,16 +415,23 @@ def decode(payload: bytes) -> PgOutputMessage:
         later = _LATER.get(tag)
         what = f" ({later}; this decoder speaks proto_version 1)" if later else ""
         raise ValueError(f"pgoutput: unknown message type {bytes([tag])!r}{what}")
+    return _whole(payload, fn)
+
+
+def _whole(payload: bytes, read: Callable, names: tuple[str, ...] | None = None) -> Any:
+    """``read(payload)`` (a reader of rows: ``read(payload, names)``) -> (result, end), checked to
+    have read the whole message."""
     try:
-        msg, end = fn(payload)
+        result, end = read(payload) if names is None else read(payload, names)
     except (struct.error, IndexError) as e:
-        raise ValueError(f"pgoutput: truncated {chr(tag)!r} message ({len(payload)} bytes): {e}") from None
+        tag = chr(payload[0])
+        raise ValueError(f"pgoutput: truncated {tag!r} message ({len(payload)} bytes): {e}") from None
     if end != len(payload):
         raise ValueError(
-            f"pgoutput: {chr(tag)!r} message has {len(payload) - end} unexpected trailing bytes "
+            f"pgoutput: {chr(payload[0])!r} message has {len(payload) - end} unexpected trailing bytes "
             "(is the slot speaking a newer proto_version?)"
         )
-    return msg
+    return result
 
 
 # --------------------------------------------------------------------------- LSNs

@@ -73,8 +73,7 @@ ORDER BY i.indrelid, i.indexrelid
 """
 
 
-_INSERT, _UPDATE, _DELETE = b"IUD"
-_ROW_TAGS = frozenset((_INSERT, _UPDATE, _DELETE))
+_INSERT, _UPDATE = b"IU"
 
 
 def _column(table: TableSchema, name: str) -> Column:
@@ -323,7 +322,7 @@ class _ChangeReader:
         self.task = task
         self.start = start
         self.tables = {t.table: t for t in tables}
-        self.relations: dict[int, tuple[TableSchema, list[Any], tuple[str, ...]] | None] = {}
+        self.relations: dict[int, tuple[TableSchema, tuple[str, ...]] | None] = {}  # relid -> (table, columns)
         self.acked = 0  # the flush position last sent to the server
 
     def changes(self) -> Iterator[Change | Position]:
@@ -373,7 +372,7 @@ class _ChangeReader:
                 continue
             quiet_since = time.monotonic()
             payload = msg.payload
-            if payload and payload[0] in _ROW_TAGS:  # most messages: read straight into the change's rows
+            if payload and payload[0] in pgoutput.ROW_TAGS:  # most messages: read straight into the change's rows
                 rel = self.relations.get(pgoutput.relid(payload))
                 if rel is not None:
                     index += 1
