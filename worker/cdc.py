@@ -49,6 +49,7 @@ STOP_AFTER_CACHED_EVENTS = "Stop Reason STOPPED_AFTER_CACHED_EVENTS"
 ACK_SECONDS = 1.0
 GC_THRESHOLD = 100_000  # allocations between young collections (CPython's default: 700)
 CACHING = ("pending", "loading", "loaded")
+_DDL, _TRUNCATE = Op.DDL, Op.TRUNCATE  # looked up per change: Op.X costs ten times a global
 _COUNTERS = {Op.INSERT: "Inserts", Op.UPDATE: "Updates", Op.DELETE: "Deletes", Op.TRUNCATE: "Ddls", Op.DDL: "Ddls"}
 
 
@@ -118,10 +119,11 @@ class _Replicator:
         self.spilled: dict[TableMap, int] = {}  # changes per table in the spill, until their transaction applies
         self.batch: dict[TableMap, list[Change]] = defaultdict(list)
         self.pending = 0
+        self.committed = 0  # of the changes pending, those of whole source transactions
         self.read = 0  # changes read since the last flush (CDCThroughputRowsSource)
         self.last: Position | None = None
         self._table: TableId | None = None  # the table of the last change routed, and its route
-        self._route_to: tuple[str, TableMap | None] = ("", None)
+        self._route_to: tuple[str, TableMap | None, TableId | None] = ("", None, None)
         self.applied_upto: Position | None = None  # everything read up to here is on the target
         self.inflight: _InFlight | None = None
         self.stream: _Stream | None = None  # a source transaction larger than a batch, going to the target
@@ -168,9 +170,14 @@ class _Replicator:
                         self._flush(source)
                         last_flush = time.monotonic()
                         self.job.check()
+                    self.committed = self.pending
                 else:
                     self._route(item)
-                    if self.pending >= self.max_batch and self._may_stream():
+                    # Whole transactions held wait for their end, where the batch is cut; only one
+                    # larger than a batch by itself streams.
+                    if self.pending >= self.max_batch and (
+                            self.stream is not None or self.pending - self.committed >= self.max_batch) and \
+                            self._may_stream():
                         self._stream_part()
                     elif self.pending >= self.max_transaction:
                         self._spill()
@@ -198,17 +205,18 @@ class _Replicator:
         table = ch.table
         if table is not self._table:  # changes come in runs of one table: resolve its route once per run
             self._table = table
-            self._route_to = (self.names.get(table) or str(table), self.maps.get(table))
-        name, mapped = self._route_to
+            mapped = self.maps.get(table)
+            self._route_to = (self.names.get(table) or str(table), mapped, mapped and mapped.target.table)
+        name, mapped, target = self._route_to
         table_state = self.states.get(name)
-        if ch.op is Op.DDL:
+        if ch.op is _DDL:
             if table_state != "failed":
                 self._schema_changed(ch)
             return
-        if ch.op is Op.TRUNCATE and not self.keep_truncates:
+        if ch.op is _TRUNCATE and not self.keep_truncates:
             return  # ChangeProcessingDdlHandlingPolicy.HandleSourceTableTruncated is off
         if table_state == "live":
-            done = self.applied.get(mapped.target.table)
+            done = self.applied.get(target)
             if done is None or ch.position.major > done.major or ch.position > done:
                 self.batch[mapped].append(ch)
                 self.pending += 1
@@ -725,8 +733,8 @@ class _Reader:
                 if type(item) is Position or len(items) >= self.LIST:
                     self._put(items, len(items))
                     items = []
-                if self.stopping.is_set():
-                    return
+                    if self.stopping.is_set():
+                        return
         except BaseException as exc:  # raised on the applier's thread, after what was read before it
             self._put(exc, 0)
         finally:

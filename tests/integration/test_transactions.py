@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -67,6 +68,29 @@ def test_money_moved_between_tables_is_never_seen_half_moved(dms, pg, pg_target,
     assert (log.count('"event": "cdc_streaming"') > 0) == (how == "streamed")
     assert (log.count('"event": "cdc_spilled"') > 0) == (how == "spilled")
     assert not list(dms.state.r.scan_iter(match=f"dms:task:{name}:spill:*"))  # applied, then dropped
+
+
+def test_a_backlog_of_small_transactions_goes_in_batches_cut_at_their_ends(dms, pg, pg_target):
+    """Caught up after a stop with BatchSplitSize 1000: 40 transactions of 100 changes fill batches
+    that are cut where a transaction ends. None of them is larger than a batch, so none streams."""
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, "CREATE TABLE items (id int PRIMARY KEY, n int)",
+            "INSERT INTO items SELECT g, 0 FROM generate_series(1, 4000) g")
+    dms.start_live("backlog", src, dst, settings={"ChangeProcessingTuning": {"BatchSplitSize": 1000}})
+    dms.dms("task", "stop", "backlog")
+    execute(src, "DO $$ BEGIN FOR k IN 1..4000 LOOP UPDATE items SET n = k WHERE id = k; "
+                 "IF k % 100 = 0 THEN COMMIT; END IF; END LOOP; END $$")
+    dms.start("backlog")
+    wait_for(lambda: converged(src, dst, "items"), 60, "target to equal source")
+
+    def logged() -> list[int]:  # a batch is logged once the apply thread is done with it
+        return [json.loads(line)["changes"] for line in dms.worker_log().splitlines()
+                if '"event": "cdc_applied"' in line]
+
+    batches = wait_for(lambda: sum(b := logged()) == 4000 and b, 30, "every batch to be logged")
+    assert '"event": "cdc_streaming"' not in dms.worker_log()
+    assert all(n % 100 == 0 for n in batches), batches  # whole transactions only
+    assert max(batches) >= 1000  # a batch fills before it goes
 
 
 def test_batch_apply_gathers_changes_for_batch_apply_timeout_min(dms, pg, pg_target):
