@@ -73,7 +73,7 @@ ORDER BY i.indrelid, i.indexrelid
 """
 
 
-_INSERT, _UPDATE = b"IU"
+_OPS = {ord("I"): Op.INSERT, ord("U"): Op.UPDATE, ord("D"): Op.DELETE}  # by pgoutput's message tag
 
 
 def _column(table: TableSchema, name: str) -> Column:
@@ -356,21 +356,25 @@ class _ChangeReader:
         commit_lsn, commit_time, xid, index, token = 0, 0.0, "", 0, ""
         last_end = self.start.major
         quiet_since = time.monotonic()
+        source = self.source
         while True:
-            self._feedback(cur)
+            if source._ack_lsn != self.acked:
+                self._feedback(cur)
             msg = cur.read_message()
             if msg is None:
+                if not in_txn and quiet_since is None:  # the quiet starts: from the last message read
+                    quiet_since = time.monotonic()
                 select.select([conn], [], [], self.IDLE)
                 # A heartbeat after IDLE seconds without a change, keepalives or not: while the client's
                 # flush position trails, the walsender sends a keepalive on every WAL write of the
                 # server (any database), so on a busy server the socket is never quiet for IDLE.
-                if not in_txn and time.monotonic() - quiet_since >= self.IDLE:
+                if not in_txn and quiet_since is not None and time.monotonic() - quiet_since >= self.IDLE:
                     quiet_since = time.monotonic()
                     # wal_end of the last keepalive: everything before it has been sent to us
                     last_end = max(last_end, cur.wal_end or 0)
                     yield Position(log, last_end, 0, pgoutput.lsn_to_str(last_end))
                 continue
-            quiet_since = time.monotonic()
+            quiet_since = None  # a clock read per message would cost more than the message's decoding
             payload = msg.payload
             if payload and payload[0] in pgoutput.ROW_TAGS:  # most messages: read straight into the change's rows
                 rel = self.relations.get(pgoutput.relid(payload))
@@ -427,7 +431,7 @@ class _ChangeReader:
         tag, old, old_is_key, new = pgoutput.row_change(payload, names)
         if old is not None and old_is_key:
             old = {k: old.get(k) for k in schema.key}
-        op = Op.INSERT if tag == _INSERT else Op.UPDATE if tag == _UPDATE else Op.DELETE
+        op = _OPS[tag]
         return Change(schema.table, op, pos, old, new, commit_time, xid, True)
 
 
