@@ -12,9 +12,22 @@ workload; end-to-end rows/s is N over the time from the workload's start to that
 
 from __future__ import annotations
 
+import os
 import time
 
-from .common import DmsEnv, Servers, create_table, execute, fresh_db, opendms, pipe, print_table
+from .common import (
+    CpuMeter,
+    DmsEnv,
+    Servers,
+    create_table,
+    execute,
+    fresh_db,
+    opendms,
+    pipe,
+    postmaster_pid,
+    print_table,
+    wait_workers,
+)
 from .replicators import Fence, Native, OpenDms, PlainReader
 
 PUBLICATION = "bench_pub"
@@ -44,7 +57,10 @@ def run(srv: Servers, *, updates: int, txn_rows: int = 100) -> dict:
     results: dict = {"updates": updates, "workloads": {}, "backlog": {}}
     table = []
     with opendms(srv.redis.url) as dms:
-        dms.start_worker(concurrency=1)
+        worker = dms.start_worker(concurrency=1)
+        wait_workers(dms, 1)  # booted before any run is timed: its start would take CPU from the first
+        # Where the CPU goes, per run: this machine's cores are shared by all three.
+        meter = CpuMeter(source=postmaster_pid(srv.source), target=postmaster_pid(srv.target), opendms=worker.pid)
         systems = _systems(dms, src, native_dst, dms_dst)
         for title, rows in workloads.items():
             figures = {}
@@ -53,17 +69,20 @@ def run(srv: Servers, *, updates: int, txn_rows: int = 100) -> dict:
                 replicator.start()
                 fence.through(replicator.dst)
                 started = time.monotonic()
-                source_seconds = workload(src, updates, rows)
-                seen = fence.seen(replicator.dst, fence.write())
+                with meter:
+                    source_seconds = workload(src, updates, rows)
+                    seen = fence.seen(replicator.dst, fence.write())
                 replicator.stop()
                 total = seen - started
                 figures[replicator.name] = {"source_s": round(source_seconds, 2),
                                             "lag_after_last_commit_s": round(seen - started - source_seconds, 2),
-                                            "end_to_end_s": round(total, 2), "rows_per_s": int(updates / total)}
+                                            "end_to_end_s": round(total, 2), "rows_per_s": int(updates / total),
+                                            "cpu_s": meter.seconds}
             _ratio(figures, "rows_per_s")
             results["workloads"][title] = figures
             table += [[f"{title}: {name}", f["source_s"], f["lag_after_last_commit_s"], f["end_to_end_s"],
-                       f["rows_per_s"], f"{f['ratio_to_native']:.2f}x"] for name, f in figures.items()]
+                       f["rows_per_s"], f"{f['ratio_to_native']:.2f}x", *f["cpu_s"].values()]
+                      for name, f in figures.items()]
         for make in systems:
             replicator = make()
             replicator.start()
@@ -72,26 +91,35 @@ def run(srv: Servers, *, updates: int, txn_rows: int = 100) -> dict:
             workload(src, updates, txn_rows)
             last = fence.write()
             started = time.monotonic()
-            replicator.resume()
-            seconds = fence.seen(replicator.dst, last) - started
+            with meter:
+                replicator.resume()
+                seconds = fence.seen(replicator.dst, last) - started
             replicator.stop()
             results["backlog"][replicator.name] = {"catch_up_s": round(seconds, 2),
-                                                   "rows_per_s": int(updates / seconds)}
+                                                   "rows_per_s": int(updates / seconds), "cpu_s": meter.seconds}
         reader = PlainReader(src, PUBLICATION)
         reader.start()
         workload(src, updates, txn_rows)
         last = fence.write()
         started = time.monotonic()
-        seconds = reader.read_to_fence(last) - started
+        with CpuMeter(source=postmaster_pid(srv.source), reader=os.getpid()) as reader_meter:
+            seconds = reader.read_to_fence(last) - started
         reader.stop()
-        results["backlog"][reader.name] = {"catch_up_s": round(seconds, 2), "rows_per_s": int(updates / seconds)}
+        results["backlog"][reader.name] = {"catch_up_s": round(seconds, 2), "rows_per_s": int(updates / seconds),
+                                           "cpu_s": {**reader_meter.seconds, "target": 0.0}}
         _ratio(results["backlog"], "rows_per_s")
         table += [[f"backlog catch-up: {name}", None, None, f["catch_up_s"], f["rows_per_s"],
-                   f"{f['ratio_to_native']:.2f}x"] for name, f in results["backlog"].items()]
+                   f"{f['ratio_to_native']:.2f}x", f["cpu_s"]["source"], f["cpu_s"]["target"],
+                   f["cpu_s"].get("opendms", f["cpu_s"].get("reader"))]
+                  for name, f in results["backlog"].items()]
     print_table(f"CDC apply PostgreSQL -> PostgreSQL: {updates:,} single-row updates",
-                ["run", "source s", "lag s", "end-to-end s", "rows/s", "vs native"], table,
+                ["run", "source s", "lag s", "end-to-end s", "rows/s", "vs native",
+                 "CPU s: source", "target", "OpenDMS"], table,
                 ["lag: from the source's last commit until the target shows a fence row written after it; "
-                 "backlog: updates made while paused, timed from the resume to the fence"])
+                 "backlog: updates made while paused, timed from the resume to the fence",
+                 "CPU s: what each part used in that time, of the machine's "
+                 f"{os.cpu_count()} cores: the source server (the workload and the walsender), the target "
+                 "server, the OpenDMS worker (the bare reader's row: the bench process)"])
     return results
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -169,6 +170,52 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     return float("nan")
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def postmaster_pid(server: PostgresServer) -> int:
+    return int((Path(server.dir) / "postmaster.pid").read_text().split()[0])
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) that a process and all its descendants have used so far, those
+    already exited and reaped included: a PostgreSQL server's, from its postmaster."""
+    stats: dict[int, list[str]] = {}
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+        stats[int(entry)] = fields
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    ticks, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            ticks += sum(int(v) for v in stats[pid][11:15])  # utime, stime, and of reaped children
+            todo += children.get(pid, [])
+    return ticks / _TICK
+
+
+class CpuMeter:
+    """CPU seconds each named process tree uses within a ``with`` block: where a run's time goes."""
+
+    def __init__(self, **roots: int) -> None:
+        self.roots = roots
+        self.seconds: dict[str, float] = {}
+
+    def __enter__(self) -> CpuMeter:
+        self._start = {name: tree_cpu(pid) for name, pid in self.roots.items()}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = {name: round(tree_cpu(pid) - self._start[name], 2) for name, pid in self.roots.items()}
 
 
 def median(values: list[float]) -> float:

@@ -33,6 +33,9 @@ def test_every_bench_runs_at_smoke_size(tmp_path):
     for run, systems in [*((w, set()) for w in cdc["workloads"].values()), (cdc["backlog"], {reader})]:
         assert set(run) == {"native logical replication", "opendms"} | systems
         assert all(r["rows_per_s"] > 0 and r["ratio_to_native"] > 0 for r in run.values())
+        # where the CPU went (at smoke size a part may use less than a clock tick)
+        assert all(set(r["cpu_s"]) >= {"source", "target"} and min(r["cpu_s"].values()) >= 0 for r in run.values())
+        assert set(run["opendms"]["cpu_s"]) == {"source", "target", "opendms"}
 
     latency = figures["latency"]["systems"]["opendms"]
     expected = figures["sizes"]["rate"] * figures["sizes"]["seconds"]
@@ -41,5 +44,5 @@ def test_every_bench_runs_at_smoke_size(tmp_path):
 
     memory = figures["memory"]
     assert len(memory["sizes"]) == 2 and all(s["peak_rss_mb"] > 0 for s in memory["sizes"].values())
-    for title in ("vs binary pipe", "vs native", "p99", "peak MB"):
+    for title in ("vs binary pipe", "vs native", "CPU s: source", "p99", "peak MB"):
         assert title in proc.stdout
