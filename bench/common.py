@@ -175,8 +175,9 @@ def peak_rss_mb(pid: int) -> float:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def postmaster_pid(server: PostgresServer) -> int:
-    return int((Path(server.dir) / "postmaster.pid").read_text().split()[0])
+def postmaster_pid(server: PostgresServer) -> int | None:
+    """None for a server the bench did not start (DMS_TEST_PG_URL): its processes may be elsewhere."""
+    return int((Path(server.dir) / "postmaster.pid").read_text().split()[0]) if server.dir else None
 
 
 def tree_cpu(root: int) -> float:
@@ -206,16 +207,17 @@ def tree_cpu(root: int) -> float:
 class CpuMeter:
     """CPU seconds each named process tree uses within a ``with`` block: where a run's time goes."""
 
-    def __init__(self, **roots: int) -> None:
+    def __init__(self, **roots: int | None) -> None:
         self.roots = roots
-        self.seconds: dict[str, float] = {}
+        self.seconds: dict[str, float | None] = {}
 
     def __enter__(self) -> CpuMeter:
-        self._start = {name: tree_cpu(pid) for name, pid in self.roots.items()}
+        self._start = {name: tree_cpu(pid) for name, pid in self.roots.items() if pid is not None}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.seconds = {name: round(tree_cpu(pid) - self._start[name], 2) for name, pid in self.roots.items()}
+        self.seconds = {name: round(tree_cpu(pid) - self._start[name], 2) if pid is not None else None
+                        for name, pid in self.roots.items()}
 
 
 def median(values: list[float]) -> float:

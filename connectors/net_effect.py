@@ -18,14 +18,14 @@ from connectors.base import Change, Conflict, OnConflict, Op, Row, TableSchema
 from connectors.errors import ApplyConflict
 
 # Op's members as module names: on the per-change paths below, Op.X costs ten times a global.
-INSERT, UPDATE, DELETE, TRUNCATE = Op.INSERT, Op.UPDATE, Op.DELETE, Op.TRUNCATE
+_INSERT, _UPDATE, _DELETE, _TRUNCATE = Op.INSERT, Op.UPDATE, Op.DELETE, Op.TRUNCATE
 
 
 def segments(schema: TableSchema, changes: Sequence[Change]) -> Iterator[list[Change] | Change]:
     """Runs to collapse with net_effect (lists), and the changes to apply alone, in order."""
     run: list[Change] = []
     for ch in changes:
-        if ch.op is TRUNCATE or (ch.before and ch.op is UPDATE and rekeys_partially(schema, ch)):
+        if ch.op is _TRUNCATE or (ch.before and ch.op is _UPDATE and rekeys_partially(schema, ch)):
             if run:
                 yield run
                 run = []
@@ -64,7 +64,7 @@ def net_effect(schema: TableSchema, changes: Sequence[Change], firsts: dict[tupl
     single = key[0] if len(key) == 1 else None  # most keys are one column: a 1-tuple is 5 times cheaper to make
     for ch in changes:
         op = ch.op
-        if op is INSERT or op is UPDATE:
+        if op is _INSERT or op is _UPDATE:
             after = ch.after or {}
             before = ch.before
             if single is not None:
@@ -91,7 +91,7 @@ def net_effect(schema: TableSchema, changes: Sequence[Change], firsts: dict[tupl
                 upserts[new_k] = {**upserts[new_k], **after}
             else:
                 partial.setdefault(new_k, {}).update(after)
-        elif op is DELETE:
+        elif op is _DELETE:
             k = tuple(map((ch.before or {}).get, key))
             if noting and k not in firsts:
                 firsts[k] = op
