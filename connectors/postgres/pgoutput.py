@@ -268,14 +268,6 @@ def row_change(payload: bytes, names: tuple[str, ...]) -> tuple[int, dict | None
     tag = payload[0]
     if tag not in ROW_TAGS:
         raise ValueError(f"pgoutput: {bytes([tag])!r} is not an Insert, Update or Delete message")
-    if tag != 0x44 and len(payload) > 6 and payload[5] == 0x4E:  # most: an Insert or an Update with no old row
-        try:
-            new, end = _tuple_dict(payload, 6, names)
-        except (struct.error, IndexError):
-            pass  # _whole says what is wrong
-        else:
-            if end == len(payload):
-                return tag, None, False, new
     old, old_is_key, new = _whole(payload, _rows, names)
     return tag, old, old_is_key, new
 
