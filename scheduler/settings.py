@@ -9,12 +9,23 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from connectors.base import OnConflict, Op
 from connectors.errors import ConfigError
 
-from .spec import DmsModel, Text, closest, int_range, load_json_document, no_effect, no_effect_warnings, validate
+from .spec import (
+    DmsModel,
+    Text,
+    closest,
+    int_range,
+    load_json_document,
+    no_effect,
+    no_effect_warnings,
+    read_spellings,
+    spelling_of,
+    validate,
+)
 
 PREP_MODES = {"DROP_AND_CREATE": "drop", "TRUNCATE_BEFORE_LOAD": "truncate", "DO_NOTHING": "keep"}
 Policy = Literal["IGNORE_RECORD", "LOG_ERROR", "SUSPEND_TABLE", "STOP_TASK"]
@@ -25,6 +36,12 @@ _BUFFERS = "a DMS-internal buffer size; OpenDMS streams through bounded pipes an
 _PARALLEL_APPLY = "parallel apply is for Kinesis, Kafka, DocumentDB and Redshift targets, which OpenDMS does not have"
 _STREAMING = "before images for Kafka and Kinesis targets, which OpenDMS does not have yet"
 _NOT_YET = "not implemented in OpenDMS yet"
+_MIGRATION_TYPE = "a legacy DMS key; --migration-type says whether the task loads tables and applies changes"
+_RESUME = ("a legacy DMS key; an interrupted full load restarts the tables (or chunks) it had not finished, "
+           "whatever their size or key")
+_S3 = "Time Travel writes DMS's own logs to S3, which OpenDMS does not have"
+_LOOPBACK = "loopback prevention is for bidirectional replication, which OpenDMS does not do"
+_CHARSET = "text travels as Unicode; there is no character-set substitution"
 _ONE_PASS = ("each table is validated once after its load (or its catch-up); records failing then are "
              "re-checked once, not validated again as changes go on")
 
@@ -57,12 +74,32 @@ class FullLoadSettings(DmsModel):
     TransactionConsistencyTimeout: Any = no_effect(
         "capture starts at once from the replication slot's consistent point; open transactions need no wait", 600)
     CommitRate: int_range(1, 50_000) = 10_000
+    # Legacy keys of older exports (DMS still accepts them; defaults as DMS hands them back).
+    FullLoadEnabled: Any = no_effect(_MIGRATION_TYPE, True)
+    ApplyChangesEnabled: Any = no_effect(_MIGRATION_TYPE, False)
+    ResumeEnabled: Any = no_effect(_RESUME, False)
+    ResumeMinTableSize: Any = no_effect(_RESUME, 100_000)
+    ResumeOnlyClusteredPKTables: Any = no_effect(_RESUME, True)
+
+
+class _LogComponent(DmsModel):
+    Id: Text
+    Severity: Literal["LOGGER_SEVERITY_ERROR", "LOGGER_SEVERITY_WARNING", "LOGGER_SEVERITY_INFO",
+                      "LOGGER_SEVERITY_DEFAULT", "LOGGER_SEVERITY_DEBUG", "LOGGER_SEVERITY_DETAILED_DEBUG"] = \
+        no_effect(_LOGS, "LOGGER_SEVERITY_DEFAULT")
+
+
+class _LogConfiguration(DmsModel):
+    EnableTraceOnError: Any = no_effect(_LOGS, False)
+    TraceOnErrorMb: Any = no_effect(_LOGS, 10)
 
 
 class Logging(DmsModel):
     EnableLogging: Any = no_effect(_LOGS, False)
     EnableLogContext: Any = no_effect(_LOGS, False)
-    LogComponents: Any = no_effect(_LOGS)
+    DeleteTaskLogs: Any = no_effect(_LOGS, False)
+    LogComponents: list[_LogComponent] | None = None  # each component's Severity warns when not DEFAULT
+    LogConfiguration: _LogConfiguration | None = None
     CloudWatchLogGroup: Any = no_effect(_LOGS)
     CloudWatchLogStream: Any = no_effect(_LOGS)
 
@@ -75,6 +112,7 @@ class ControlTablesSettings(DmsModel):
     SuspendedTablesTableEnabled: Any = no_effect(_CONTROL, False)
     StatusTableEnabled: Any = no_effect(_CONTROL, False)
     FullLoadExceptionTableEnabled: Any = no_effect(_CONTROL, False)
+    CommitPositionTableEnabled: Any = no_effect(_CONTROL, False)  # legacy: Serverless configs still return it
 
 
 class StreamBufferSettings(DmsModel):
@@ -94,6 +132,7 @@ class ChangeProcessingDdlHandlingPolicy(DmsModel):
 class ErrorBehavior(DmsModel):
     DataErrorPolicy: Policy = "LOG_ERROR"
     DataTruncationErrorPolicy: Policy = "LOG_ERROR"
+    DataMaskingErrorPolicy: Any = no_effect("data-masking rules are refused, so nothing is masked", "STOP_TASK")
     DataErrorEscalationPolicy: Any = no_effect(_NOT_YET, "SUSPEND_TABLE")
     DataErrorEscalationCount: Any = no_effect(_NOT_YET, 0)
     EventErrorPolicy: Any = no_effect("DMS's event errors come from its Oracle and SQL Server sources", "IGNORE")
@@ -121,7 +160,15 @@ class ErrorBehavior(DmsModel):
     FailOnTransactionConsistencyBreached: Any = no_effect(
         "there is no transaction-consistency wait to breach (see TransactionConsistencyTimeout)", False)
     FailOnNoTablesCaptured: Any = no_effect("a task whose rules select no table always fails to start", True, False)
+    # Spellings of an old DMS guide's prose: read as the keys they misspell.
+    DataErrorsEscalationCount: Any = spelling_of("DataErrorEscalationCount")
+    ApplyErrorsEscalationCount: Any = spelling_of("ApplyErrorEscalationCount")
+    FulloadIgnoreConflicts: Any = spelling_of("FullLoadIgnoreConflicts")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _misspelt(cls, data: Any) -> Any:
+        return read_spellings(cls, data)
 
     def policy(self, op: Op) -> tuple[str, str]:
         """The ApplyError*Policy key that rules a conflict of this op, and its value."""
@@ -177,6 +224,61 @@ class ValidationSettings(DmsModel):
     ValidationQueryCdcDelaySeconds: Any = no_effect(_ONE_PASS, 0)
 
 
+class _TTS3(DmsModel):
+    EncryptionMode: Any = no_effect(_S3, "SSE_S3")
+    ServerSideEncryptionKmsKeyId: Any = no_effect(_S3)
+    ServiceAccessRoleArn: Any = no_effect(_S3)
+    BucketName: Any = no_effect(_S3)
+    BucketFolder: Any = no_effect(_S3)
+    EnableDeletingFromS3OnTaskDelete: Any = no_effect(_S3, False, "false")
+
+
+class _TTRecord(DmsModel):
+    EnableRawData: Any = no_effect(_S3, False)
+    RawDataFormat: Any = no_effect(_S3)
+    OperationsToLog: Any = no_effect(_S3, "ALL")
+    MaxRecordSize: Any = no_effect(_S3, 64)
+
+
+class _TimeTravel(DmsModel):
+    EnableTT: Any = no_effect(_S3, False)
+    FailTaskOnTTFailure: Any = no_effect(_S3, False)
+    TTS3Settings: _TTS3 | None = None
+    TTRecordSettings: _TTRecord | None = None
+
+
+class _BeforeImage(DmsModel):
+    EnableBeforeImage: Any = no_effect(_STREAMING, False)
+    FieldName: Any = no_effect(_STREAMING, "")
+    ColumnFilter: Any = no_effect(_STREAMING, "pk-only")
+
+
+class _Loopback(DmsModel):
+    EnableLoopbackPrevention: Any = no_effect(_LOOPBACK, False)
+    SourceSchema: Any = no_effect(_LOOPBACK, "")
+    TargetSchema: Any = no_effect(_LOOPBACK, "")
+
+
+class _CharacterReplacement(DmsModel):
+    SourceCharacterCodePoint: Any = no_effect(_CHARSET)
+    TargetCharacterCodePoint: Any = no_effect(_CHARSET)
+
+
+class _CharacterSetSupport(DmsModel):
+    CharacterSet: Any = no_effect(_CHARSET)
+    ReplaceWithCharacterCodePoint: Any = no_effect(_CHARSET)
+
+
+class _CharacterSet(DmsModel):
+    CharacterReplacements: list[_CharacterReplacement] | None = None
+    CharacterSetSupport: _CharacterSetSupport | None = None
+
+
+class _PreMigrationAssessment(DmsModel):
+    Enable: Any = no_effect("premigration assessments are DMS's; `dms task create --dry-run` checks the rules "
+                            "against the source", False)
+
+
 class TaskSettings(DmsModel):
     """The whole task-settings document; sections absent or null take DMS's defaults."""
 
@@ -192,12 +294,13 @@ class TaskSettings(DmsModel):
     errors: ErrorBehavior = Field(ErrorBehavior(), alias="ErrorBehavior")
     tuning: ChangeProcessingTuning = Field(ChangeProcessingTuning(), alias="ChangeProcessingTuning")
     validation: ValidationSettings = Field(ValidationSettings(), alias="ValidationSettings")
-    BeforeImageSettings: Any = no_effect(_STREAMING)
-    LoopbackPreventionSettings: Any = no_effect("loopback prevention is for bidirectional replication, which "
-                                                "OpenDMS does not do")
-    CharacterSetSettings: Any = no_effect("text travels as Unicode; there is no character-set substitution")
-    PostProcessingRules: Any = no_effect(_NOT_YET)
-    TTSettings: Any = no_effect("Time Travel writes DMS's own logs to S3, which OpenDMS does not have")
+    # Sections DMS returns as null when unset; each of their keys warns when set to a non-default value.
+    BeforeImageSettings: _BeforeImage | None = None
+    LoopbackPreventionSettings: _Loopback | None = None
+    CharacterSetSettings: _CharacterSet | None = None
+    TTSettings: _TimeTravel | None = None
+    PreMigrationAssessment: _PreMigrationAssessment | None = None  # Serverless ReplicationSettings
+    PostProcessingRules: Any = no_effect(_NOT_YET)  # its shape is documented nowhere: any value is taken
     FailTaskWhenCleanTaskResourceFailed: Any = no_effect(_NOT_YET, False)
 
     @property

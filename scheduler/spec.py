@@ -100,6 +100,25 @@ def no_effect(why: str, default: Any = None, *neutral: Any, alias: str | None = 
     return Field(default=default, alias=alias, json_schema_extra={"no_effect": why, "neutral": list(neutral)})
 
 
+def spelling_of(key: str) -> Any:
+    """Another spelling DMS's guide once gave ``key``: read as ``key`` (see ``read_spellings``)."""
+    return Field(default=None, json_schema_extra={"spelling_of": key})
+
+
+def read_spellings(model: type[BaseModel], data: Any) -> Any:
+    """Copies each other spelling's value to its key, which must not say otherwise."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for name, f in model.model_fields.items():
+        key = (f.json_schema_extra or {}).get("spelling_of") if isinstance(f.json_schema_extra, dict) else None
+        if key and data.get(name) is not None:
+            if data.get(key) is not None and data[key] != data[name]:
+                raise ValueError(f"{name} and {key} say different things: keep {key} only")
+            data[key] = data[name]
+    return data
+
+
 class DmsModel(BaseModel):
     """A DMS JSON object: unknown keys are errors, ``null`` on a known key means "not set"."""
 
@@ -128,11 +147,21 @@ def no_effect_warnings(model: BaseModel, where: str = "") -> list[str]:
         extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
         why = extra.get("no_effect")
         neutral = [None, f.default, "", [], {}, *extra.get("neutral", [])]
-        if why and name in model.model_fields_set and not any(_same(value, n) for n in neutral):
-            out.append(f"{key} = {json.dumps(value, default=str)} has no effect: {why}")
+        if extra.get("spelling_of") and value is not None:
+            out.append(f"{key} is read as {where}.{extra['spelling_of']}, the key's spelling in DMS's JSON")
+        elif why and name in model.model_fields_set and not any(_same(value, n) for n in neutral):
+            out.append(f"{key} = {json.dumps(value, default=_plain)} has no effect: {why}")
         elif isinstance(value, BaseModel):
             out.extend(no_effect_warnings(value, key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    out.extend(no_effect_warnings(item, f"{key}[{i}]"))
     return out
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump(by_alias=True, exclude_none=True) if isinstance(value, BaseModel) else str(value)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -230,5 +259,6 @@ def validate(model: type[DmsModel], data: Any, where: str,
 
 __all__ = [
     "DmsModel", "Int", "MIGRATION_TYPES", "MigrationType", "Text", "check_identifier", "closest", "explain",
-    "int_range", "load_json_document", "no_effect", "no_effect_warnings", "path_of", "validate",
+    "int_range", "load_json_document", "no_effect", "no_effect_warnings", "path_of", "read_spellings", "spelling_of",
+    "validate",
 ]
