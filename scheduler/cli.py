@@ -429,6 +429,7 @@ def task_describe(task_id: str, as_json: bool) -> None:
             lines.append(f"{key}: {doc[key]}")
     for key, value in doc.get("Metrics", {}).items():
         lines.append(f"{key}: {value:.3f} s")
+    lines += [f"warning: {line}" for line in doc["Warnings"]]
     click.echo("\n".join(lines))
 
 

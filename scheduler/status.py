@@ -1,11 +1,19 @@
-"""Live state -> DMS-shaped documents: DescribeReplicationTasks and DescribeTableStatistics."""
+"""Live state -> DMS-shaped documents: DescribeReplicationTasks and DescribeTableStatistics.
+
+Beside DMS's keys, a task's document carries ``Warnings``: one-line statements of what is wrong now
+and how to cure it, collected by `task_warnings` from the providers in WARNING_PROVIDERS.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from worker import logs
+from worker.metrics import cdc_latency, cdc_silence
 from worker.state import TABLE_STATES, StateStore
 
 from .catalog import TaskDef
@@ -21,9 +29,77 @@ def _num(value: str | None) -> float | None:
     return float(value) if value not in (None, "") else None
 
 
+log = logs.get_logger(__name__)
+ACTIVE = ("starting", "running", "stopping")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a warning provider looks at: the task's definition and its live state, read once."""
+
+    task: TaskDef
+    state: StateStore
+    info: dict[str, str]  # the task's live hash (worker/state.py)
+    states: dict[str, str]  # table -> internal table state
+    now: float
+
+    @property
+    def status(self) -> str:
+        return self.info.get("Status", "ready")
+
+
+# A provider yields zero or more one-line warnings, each saying what is wrong and how to cure it.
+WarningProvider = Callable[[Seen], Iterable[str]]
+
+
+def _no_worker(seen: Seen) -> Iterable[str]:
+    """An active task whose instance has no live worker: nothing moves, whatever the status says."""
+    if seen.status not in ACTIVE:
+        return
+    instance = seen.task.instance
+    if seen.state.workers(instance):
+        return
+    cure = f"start one with `dms worker --instance {instance}`"
+    last = seen.state.worker_seen(instance)
+    if last is None:
+        yield f"no live worker serves instance {instance}: {cure}"
+    else:
+        yield f"no live worker has served instance {instance} for {seen.now - last:.0f} s: {cure}"
+
+
+def _cdc_silent(seen: Seen) -> Iterable[str]:
+    """A CDC job that has not reported for a while reads and applies nothing."""
+    silent = cdc_silence(seen.info, seen.now)
+    if silent:
+        failure = seen.info.get("LastFailureMessage")
+        why = f" (last failure: {failure})" if failure else ""
+        yield (f"changes have been neither read nor applied for {silent:.0f} s{why}; CDCLatencySource and "
+               "CDCLatencyTarget grow until they are")
+
+
+WARNING_PROVIDERS: list[WarningProvider] = [_no_worker, _cdc_silent]
+
+
+def task_warnings(task: TaskDef, state: StateStore, info: dict[str, str] | None = None,
+                  states: dict[str, str] | None = None, now: float | None = None) -> list[str]:
+    """Every provider's warnings for the task, in WARNING_PROVIDERS order. A provider that fails says so
+    in one line rather than hiding the others."""
+    seen = Seen(task, state, state.task(task.id) if info is None else info,
+                state.table_states(task.id) if states is None else states, time.time() if now is None else now)
+    lines: list[str] = []
+    for provider in WARNING_PROVIDERS:
+        try:
+            lines.extend(provider(seen))
+        except Exception as exc:  # one check that cannot run must not hide the task's state
+            log.warning("warning_check_failed", task=task.id, check=provider.__name__, error=str(exc))
+            lines.append(f"could not check {provider.__name__.strip('_').replace('_', ' ')}: {exc}")
+    return lines
+
+
 def describe(task: TaskDef, state: StateStore) -> dict[str, Any]:
     info = state.task(task.id)
     states = state.table_states(task.id)
+    now = time.time()
     status = info.get("Status", "ready")
     counts = {name: sum(1 for s in states.values() if s in group) for name, group in (
         ("TablesLoaded", ("loaded", "live", "completed")),
@@ -37,7 +113,7 @@ def describe(task: TaskDef, state: StateStore) -> dict[str, Any]:
     end = _num(info.get("StopDate")) if status in ("stopped", "failed") else None
     stats: dict[str, Any] = {
         "FullLoadProgressPercent": int(100 * loaded / total) if total and task.full_load else 0,
-        "ElapsedTimeMillis": int(((end or time.time()) - start) * 1000) if start else 0,
+        "ElapsedTimeMillis": int(((end or now) - start) * 1000) if start else 0,
         **counts,
     }
     for key in _FLOAT:
@@ -63,9 +139,9 @@ def describe(task: TaskDef, state: StateStore) -> dict[str, Any]:
             doc[key] = info[key]
     if task.cdc_start_position and "CdcStartPosition" not in doc:
         doc["CdcStartPosition"] = task.cdc_start_position
-    for key in ("CDCLatencySource", "CDCLatencyTarget"):
-        if info.get(key) and status == "running":
-            doc.setdefault("Metrics", {})[key] = float(info[key])
+    if status == "running" and task.cdc:
+        doc["Metrics"] = cdc_latency(info, now)
+    doc["Warnings"] = task_warnings(task, state, info, states, now)  # ours, beside DMS's keys
     return doc
 
 

@@ -54,6 +54,8 @@ def render(task: TaskDef, state: StateStore) -> tuple[Any, str]:
     for key in ("StopReason", "LastFailureMessage"):
         if key in doc:
             header.add_row(Text(f"{key} {doc[key]}", style="red" if key == "LastFailureMessage" else ""), "", "")
+    for line in doc["Warnings"]:
+        header.add_row(Text(f"warning: {line}", style="yellow"), "", "")
 
     tables = Table(box=None, padding=(0, 1), header_style="bold")
     for name, justify in (("table", "left"), ("state", "left"), ("progress", "left"), ("rows", "right"),

@@ -240,8 +240,9 @@ class _Replicator:
             self.read = 0
         now = time.time()
         # The backlog as this flush found it: DMS's CDCIncomingChanges is what waits to be applied.
+        # cdc_reported: readers add the time since it to the latencies once it is stale (worker/metrics.py).
         fields: dict[str, object] = {"CDCChangesMemoryTarget": in_memory, "CDCChangesDiskTarget": cached,
-                                     "CDCIncomingChanges": in_memory + cached}
+                                     "CDCIncomingChanges": in_memory + cached, "cdc_reported": now}
         if self.last is not None:
             fields["cdc_read"] = self.last
         if self.caught_up and not in_memory and not cached:
@@ -252,8 +253,7 @@ class _Replicator:
                 fields["CDCLatencySource"] = round(max(0.0, now - self.last_commit_read), 3)
             if oldest is not None:  # going to the target now; the apply thread's figure follows when it is in
                 fields["CDCLatencyTarget"] = round(max(0.0, now - oldest), 3)
-        if fields:
-            self.state.set_task(self.task, **fields)
+        self.state.set_task(self.task, **fields)
         self.states = self.state.table_states(self.task)
         self._stop_hooks()
         self._drain_loaded()

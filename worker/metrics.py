@@ -29,13 +29,18 @@ class Metric:
 
 # Throughput averages over this many whole seconds (the current, unfinished second is left out).
 WINDOW = 5
+# A running CDC job reports at least twice a second, idle or not (the source sends heartbeats); a
+# report older than this means nothing is read or applied now.
+STALE_SECONDS = float(os.environ.get("DMS_CDC_STALE_SECONDS", "5"))
+LATENCIES = ("CDCLatencySource", "CDCLatencyTarget")
 
 METRICS = (
     Metric("CDCLatencySource", "seconds",
-           "from the source commit of the last change captured to now; 0 when capture is caught up and idle"),
+           "from the source commit of the last change captured to now; 0 when capture is caught up and idle; "
+           "grows with wall time while nothing is read (no live worker, source or target away)"),
     Metric("CDCLatencyTarget", "seconds",
            "from the source commit of the oldest change not yet applied to the target, to when it was applied; "
-           "includes the source latency; 0 when caught up and idle"),
+           "includes the source latency; 0 when caught up and idle; grows with wall time while nothing is applied"),
     Metric("CDCIncomingChanges", "changes",
            "changes read from the source and waiting to be applied to the target now (a backlog, not a rate)"),
     Metric("CDCChangesMemoryTarget", "changes",
@@ -59,6 +64,24 @@ _GAUGES = ("CDCLatencySource", "CDCLatencyTarget", "CDCIncomingChanges", "CDCCha
            "CDCChangesDiskTarget")
 
 
+def cdc_silence(info: dict[str, str], now: float) -> float:
+    """Seconds the running CDC job of a task (its live state ``info``) has not reported, once past
+    STALE_SECONDS; 0 while it reports as it should, or when the task is not replicating."""
+    replicating = info.get("MigrationType") in ("cdc", "full-load-and-cdc") and info.get("ValidationOnly") != "true"
+    if info.get("Status") != "running" or not replicating:
+        return 0.0
+    # Before its first report, the job has read nothing since the task started.
+    last = max(float(info.get("cdc_reported") or 0), float(info.get("StartDate") or 0))
+    silent = now - last if last else 0.0
+    return silent if silent > STALE_SECONDS else 0.0
+
+
+def cdc_latency(info: dict[str, str], now: float) -> dict[str, float]:
+    """CDCLatencySource and CDCLatencyTarget now: the last report, plus the time since it once it is stale."""
+    silent = cdc_silence(info, now)
+    return {name: round(float(info.get(name) or 0) + silent, 3) for name in LATENCIES}
+
+
 def task_metrics(state: StateStore, task: str, now: float | None = None) -> dict[str, float]:
     """Every figure of METRICS for one task, in METRICS order."""
     now = time.time() if now is None else now
@@ -70,9 +93,12 @@ def task_metrics(state: StateStore, task: str, now: float | None = None) -> dict
         seconds = max(1, min(WINDOW, last - int(float(started)) + 1))
     counted = state.counted(task, last - seconds + 1, last)
     running = info.get("Status") == "running"
+    latency = cdc_latency(info, now)
     figures: dict[str, float] = {}
     for m in METRICS:
-        if m.name in _COUNTERS:
+        if m.name in latency:
+            figures[m.name] = latency[m.name] if running else 0.0
+        elif m.name in _COUNTERS:
             figures[m.name] = round(counted.get(_COUNTERS[m.name], 0) / seconds, 1)
         else:  # reported by the CDC job; nothing waits and nothing lags once the task is not running
             figures[m.name] = float(info.get(m.name) or 0) if running else 0.0

@@ -19,7 +19,9 @@ Every Redis key name lives in this module::
                                               "done:{i}" -> rows loaded by chunk i
     dms:task:{task}:chunks:{table}:tries hash  chunk i -> loads of it begun
     dms:task:{task}:validating        set     validation jobs comparing now (at most ThreadCount)
+    dms:task:{task}:events            list    the task's last EVENTS_KEPT events (JSON), oldest first
     dms:instance:{instance}:worker:{name}  string  a live worker of the instance (expires unless renewed)
+    dms:instance:{instance}:seen      string  when a worker of the instance last said it was alive
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ DONE_STATES = ("live", "completed", "failed")
 
 # Rows counted per epoch second for throughput figures; buckets outlive any window read from them.
 RATE_BUCKET_TTL = 120
+
+# Events kept per task (`dms task events`): failures, recoveries, starts and stops.
+EVENTS_KEPT = 200
 
 # Job names: one full-load job per table (plus one per chunk of a table loaded in chunks), one
 # CDC job per task, one validation job per table (ValidationSettings).
@@ -241,6 +246,10 @@ class StateStore:
 
     def status(self, task: str) -> str:
         return self.r.hget(self.task_key(task), "Status") or "ready"
+
+    def vanished(self, task: str) -> bool:
+        """The task's live state is gone (Redis restarted empty, or flushed): Status is never deleted."""
+        return self.r.hget(self.task_key(task), "Status") is None
 
     def stop_requested(self, task: str) -> bool:
         return self.r.hget(self.task_key(task), "Status") in ("stopping", "stopped", "failed", None)
@@ -462,7 +471,16 @@ class StateStore:
         self._release(keys=[self._lease_key(task, job)], args=[owner])
 
     def register_worker(self, instance: str, name: str, ttl_s: float) -> None:
-        self.r.set(f"dms:instance:{instance}:worker:{name}", str(time.time()), px=int(ttl_s * 1000))
+        now = str(time.time())
+        pipe = self.r.pipeline(transaction=False)
+        pipe.set(f"dms:instance:{instance}:worker:{name}", now, px=int(ttl_s * 1000))
+        pipe.set(f"dms:instance:{instance}:seen", now)  # outlives the worker: how long the instance was alone
+        pipe.execute()
+
+    def worker_seen(self, instance: str) -> float | None:
+        """When a worker of the instance last said it was alive (None: never, since Redis was last empty)."""
+        seen = self.r.get(f"dms:instance:{instance}:seen")
+        return float(seen) if seen else None
 
     def unregister_worker(self, instance: str, name: str) -> None:
         self.r.delete(f"dms:instance:{instance}:worker:{name}")
@@ -470,6 +488,20 @@ class StateStore:
     def workers(self, instance: str) -> list[str]:
         prefix = f"dms:instance:{instance}:worker:"
         return sorted(k.removeprefix(prefix) for k in self.r.scan_iter(match=prefix + "*", count=1000))
+
+    # -- events --------------------------------------------------------------------------------
+
+    def add_event(self, task: str, category: str, message: str) -> None:
+        """Keep an event of the task (DMS's event categories: failure, recovery, state change, ...)."""
+        key = f"dms:task:{task}:events"
+        event = json.dumps({"Date": time.time(), "EventCategories": [category], "Message": message})
+        pipe = self.r.pipeline(transaction=False)
+        pipe.rpush(key, event)
+        pipe.ltrim(key, -EVENTS_KEPT, -1)
+        pipe.execute()
+
+    def events(self, task: str) -> list[dict[str, Any]]:
+        return [json.loads(e) for e in self.r.lrange(f"dms:task:{task}:events", 0, -1)]
 
     def reclaim(self, task: str, job: str, to: str = "queued", frm: str = "running") -> bool:
         """Switch a job in state `frm` that holds no lease to `to`; True for the one caller that wins."""

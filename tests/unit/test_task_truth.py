@@ -1,0 +1,35 @@
+"""Latencies that keep growing while a CDC job is silent (worker/metrics.py)."""
+
+from __future__ import annotations
+
+from worker.metrics import STALE_SECONDS, cdc_latency, cdc_silence
+
+RUNNING = {"Status": "running", "MigrationType": "cdc", "StartDate": "1000", "cdc_reported": "2000",
+           "CDCLatencySource": "0.5", "CDCLatencyTarget": "0.75"}
+
+
+def test_a_fresh_report_is_shown_as_reported():
+    assert cdc_latency(RUNNING, 2000 + STALE_SECONDS - 0.1) == {"CDCLatencySource": 0.5, "CDCLatencyTarget": 0.75}
+
+
+def test_a_stale_report_grows_with_wall_time():
+    late = 2000 + STALE_SECONDS + 40
+    assert cdc_latency(RUNNING, late) == {"CDCLatencySource": 0.5 + STALE_SECONDS + 40,
+                                          "CDCLatencyTarget": 0.75 + STALE_SECONDS + 40}
+
+
+def test_before_any_report_the_silence_counts_from_the_start():
+    info = {**RUNNING, "cdc_reported": ""}
+    assert cdc_silence(info, 1000 + STALE_SECONDS + 1) == STALE_SECONDS + 1
+
+
+def test_a_later_start_counts_from_the_start_not_from_an_older_run():
+    info = {**RUNNING, "StartDate": "3000"}
+    assert cdc_silence(info, 3001) == 0
+
+
+def test_only_a_running_replicating_task_is_silent():
+    late = 2000 + STALE_SECONDS + 40
+    for info in ({**RUNNING, "Status": "stopped"}, {**RUNNING, "MigrationType": "full-load"},
+                 {**RUNNING, "ValidationOnly": "true"}):
+        assert cdc_silence(info, late) == 0
