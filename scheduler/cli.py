@@ -543,24 +543,6 @@ def task_delete(task_id: str, force: bool) -> None:
     click.echo(f"task {task_id} deleted")
 
 
-# --- workers --------------------------------------------------------------------------------------
-
-
-@main.command()
-@click.option("--instance", "instance_id", type=ID, required=True, help="replication instance whose queues to serve")
-@click.option("--concurrency", "-c", default=4, show_default=True, help="jobs run at once by this process")
-@click.option("--loglevel", default="INFO", show_default=True)
-@click.option("--metrics-port", type=int, default=None,
-              help="serve Prometheus metrics on this port (http://HOST:PORT/metrics)")
-@click.option("--metrics-address", default="0.0.0.0", show_default=True, help="address the metrics port binds")
-def worker(instance_id: str, concurrency: int, loglevel: str, metrics_port: int | None, metrics_address: str) -> None:
-    """Run a replication-instance worker in the foreground (start more to scale)."""
-    from worker.instance import serve
-
-    Catalog().instance(instance_id)
-    serve(instance_id, concurrency, loglevel, metrics=(metrics_address, metrics_port) if metrics_port else None)
-
-
 @main.command()
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("opendms-demo"),
               show_default=True, help="where the demo's source and target SQLite files go")
@@ -574,18 +556,11 @@ def demo(folder: Path) -> None:
         sys.exit(1)
 
 
-@main.command()
-@click.option("--port", default=5555, show_default=True, help="port of Flower's web UI and HTTP API")
-@click.option("--address", default="127.0.0.1", show_default=True, help="address to listen on (0.0.0.0: all)")
-def flower(port: int, address: str) -> None:
-    """Run Celery Flower on the configured broker: every instance's workers and jobs.
+# Operations (workers, Flower, secrets) live in cli_ops.py: registered here, on the one group.
+from .cli_ops import flower, worker  # noqa: E402
 
-    Flower's own settings come from FLOWER_* variables, e.g. FLOWER_BASIC_AUTH=user:password.
-    """
-    from worker.app import QUICK_RETRIES, configured_app, redis_client
-
-    redis_client(retries=QUICK_RETRIES).ping()
-    sys.exit(configured_app().start(["flower", f"--port={port}", f"--address={address}"]) or 0)
+main.add_command(worker)
+main.add_command(flower)
 
 
 if __name__ == "__main__":  # pragma: no cover

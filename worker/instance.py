@@ -21,7 +21,7 @@ from connectors.errors import ConfigError
 from . import logs
 from .app import QUICK_RETRIES, configured_app, queue_name, redis_client
 from .recovery import start_reclaimer
-from .tasks import hand_off_all
+from .tasks import SERVED, hand_off_all
 
 # Celery warns any root worker about pickle; our messages are JSON and pickle is never accepted.
 warnings.filterwarnings("ignore", message="You're running the worker with superuser privileges")
@@ -40,6 +40,7 @@ def _start(instance: str, loglevel: str, stream: TextIO | None) -> tuple[str, th
         logs.setup(loglevel, force=True, stream=stream)
 
     name = f"{instance}.{os.getpid()}@{socket.gethostname()}"
+    SERVED.add(instance)  # the jobs of this instance's tasks, and no others, run here
     stop = threading.Event()
     return name, stop, start_reclaimer(stop, instance, name)
 
@@ -89,5 +90,6 @@ def in_process(instance: str, concurrency: int, log: TextIO, loglevel: str = "IN
             yield name
             hand_off_all()  # whatever still runs goes back to the queues for the next worker
     finally:
+        SERVED.discard(instance)
         stop.set()
         reclaimer.join(5)

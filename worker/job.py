@@ -41,6 +41,10 @@ def _catalog() -> Catalog:
     return Catalog()
 
 
+def task_definition(task_id: str) -> TaskDef:
+    return _catalog().task(task_id)
+
+
 class LeaseHeld(Exception):
     """Another live worker already runs this job."""
 

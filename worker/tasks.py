@@ -15,15 +15,34 @@ from .app import app, redis_client
 from .cdc import run_cdc
 from .dispatch import CDC, FULL_LOAD, VALIDATE
 from .full_load import run_full_load
-from .job import SHUTDOWN, Handoff, Job, LeaseHeld, describe_error
+from .job import SHUTDOWN, Handoff, Job, LeaseHeld, describe_error, task_definition
 from .state import CDC_JOB, StateStore, full_load_job, validate_job
 from .validation import run_validation
 
 log = logs.get_logger(__name__)
 
+# The replication instances whose queues this process serves (worker/instance.py): it runs jobs of
+# their tasks only.
+SERVED: set[str] = set()
+
+
+def _ours(task_id: str, job_name: str) -> bool:
+    """Instances are a boundary: a job of another instance's task, put on our queue by mistake or by
+    anyone who can write to the broker, is refused without running and without touching its task
+    (its message is acknowledged and dropped). Nothing is lost for the right instance: a job its task
+    still waits for is sent again to that instance's own queue by the reclaimer (worker/recovery.py)."""
+    task_instance = task_definition(task_id).instance
+    if task_instance in SERVED:
+        return True
+    log.error("job_refused_wrong_instance", task=task_id, job=job_name, task_instance=task_instance,
+              worker_instance=",".join(sorted(SERVED)) or None)
+    return False
+
 
 def _run(task_id: str, job_name: str, body) -> None:
     try:
+        if not _ours(task_id, job_name):
+            return
         with Job(task_id, job_name) as job:
             body(job)
     except LeaseHeld as exc:

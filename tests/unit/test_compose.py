@@ -15,6 +15,7 @@ import pytest
 from tornado.options import options as flower_options
 
 from scheduler.cli import main
+from scheduler.cli_ops import is_loopback
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read docker-compose.yml: pip install pyyaml")
 
@@ -177,6 +178,33 @@ def test_flower_is_reachable_from_the_host_only_and_asks_for_a_login() -> None:
     flower = services()["flower"]
     assert flower["ports"] == ["127.0.0.1:5555:5555"]
     assert "FLOWER_BASIC_AUTH" in environment(flower)
+
+
+def test_worker_metrics_open_to_the_compose_network_only_when_said_so() -> None:
+    assert parse_dms(["worker", "--instance", "ri1", "--metrics-port", "9100"]).params["metrics_address"] == "127.0.0.1"
+    worker = services()["worker"]
+    words = argv(worker["command"])
+    port = parse_dms(words).params["metrics_port"]
+    if port is None:
+        return
+    # Prometheus scrapes worker:PORT across the compose network: every address, said explicitly, and no
+    # port published on the host (the endpoint has no login).
+    assert words[words.index("--metrics-address") + 1] == "0.0.0.0"
+    assert not worker.get("ports")
+    assert f"http://127.0.0.1:{port}/metrics" in " ".join(worker["healthcheck"]["test"])
+
+
+def test_flower_beyond_loopback_requires_its_login() -> None:
+    checked = 0
+    for name, svc in our_services().items():
+        words = argv(svc.get("command") or [])
+        if words[:1] != ["flower"] or is_loopback(parse_dms(words).params["address"]):
+            continue
+        checked += 1
+        login = INTERPOLATION.fullmatch(environment(svc).get("FLOWER_BASIC_AUTH", ""))
+        assert login and login["name"] == "FLOWER_BASIC_AUTH" and login["op"] in (":?", "?"), \
+            f"{name}: Flower listens beyond loopback, so FLOWER_BASIC_AUTH must be a required ${{VAR:?...}}"
+    assert checked, "flower listens on 0.0.0.0 inside its container"
 
 
 def test_worker_is_scalable_and_waits_for_redis_and_catalog() -> None:

@@ -1,0 +1,129 @@
+"""Boundaries: an instance's worker runs its own tasks' jobs only, and the metrics port stays on loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from dms_env import execute, rows, wait_for
+from services import free_port
+
+from worker.app import queue_name
+from worker.dispatch import FULL_LOAD
+
+pytestmark = pytest.mark.integration
+
+EVENTS = "CREATE TABLE events (id bigint PRIMARY KEY, note text)"
+
+
+def events(log: str, name: str) -> list[dict]:
+    found = []
+    for line in log.splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and doc.get("event") == name:
+            found.append(doc)
+    return found
+
+
+def has_table(url: str, table: str) -> bool:
+    from dms_env import connect
+
+    conn = connect(url)
+    cur = conn.cursor()
+    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+    (found,) = cur.fetchone()
+    conn.close()
+    return found
+
+
+def test_a_worker_refuses_jobs_of_another_instances_tasks(dms, src, dst):
+    execute(src, EVENTS, "INSERT INTO events SELECT g, 'x' || g FROM generate_series(1, 500) g")
+    ri1, ri2 = dms.instance, f"ri2-{dms.suffix}"
+    dms.dms("instance", "create", ri2)
+    dms.task("boundary", src, dst, "full-load")
+    dms.start_worker(instance=ri2)  # worker-0.log: only ri2 has a worker
+    wait_for(lambda: dms.state.workers(ri2), 60, "ri2's worker to register")
+    dms.dms("task", "start", "boundary")  # its job waits on ri1's queue: no worker serves ri1
+    # The report's repro: a job for ri1's task sent to ri2's queue.
+    Celery(broker=dms.redis_url).send_task(FULL_LOAD, args=["boundary", "public.events"],
+                                           queue=queue_name(ri2, "full_load"))
+    # And the task's own, only, job message moved from ri1's queue to ri2's.
+    r = dms.state.r
+    wait_for(lambda: r.llen(queue_name(ri1, "full_load")), 30, "the job on ri1's queue")
+    assert r.rpoplpush(queue_name(ri1, "full_load"), queue_name(ri2, "full_load"))
+
+    refused = wait_for(lambda: len(found := events(dms.worker_log(0), "job_refused_wrong_instance")) >= 2 and found,
+                       60, "ri2's worker to refuse both jobs")
+    for event in refused:
+        assert (event["task"], event["job"]) == ("boundary", "full_load:public.events")
+        assert (event["task_instance"], event["worker_instance"]) == (ri1, ri2)
+        assert event["level"] == "error"
+    assert not events(dms.worker_log(0), "job_started")
+    assert not has_table(dst, "public.events"), "ri2's worker loaded a table of ri1's task"
+    assert dms.stats("boundary")["public.events"]["FullLoadRows"] == 0
+
+    # Nothing is lost for ri1: the job its task waits for is sent again to ri1's queue, and ri1 runs it.
+    dms.start_worker(instance=ri1)  # worker-1.log
+    assert dms.wait_status("boundary", "stopped", "failed", timeout=120)["Status"] == "stopped"
+    assert len(rows(dst, "events")) == 500
+    assert events(dms.worker_log(1), "job_started") and not events(dms.worker_log(0), "job_started")
+
+
+def listening(port: int) -> set[str]:
+    """Local addresses with a socket listening on `port`, from the kernel's own tables."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def outward_address() -> str | None:
+    """This machine's address on its default route (no packet is sent), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.255", 9))
+            address = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_metrics_port_listens_on_loopback_only_by_default(dms):
+    port = free_port()
+    dms.start_worker(metrics_port=port)
+
+    def served() -> bool:
+        try:
+            return b"MemoryUsage" in urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+        except OSError:
+            return False
+
+    wait_for(served, 60, "the metrics port to answer on 127.0.0.1")
+    assert listening(port) == {"0100007F"}  # 127.0.0.1, and nothing else
+    if (address := outward_address()) is not None:
+        with pytest.raises(ConnectionRefusedError), socket.create_connection((address, port), timeout=5):
+            pass
+
+
+def test_metrics_port_opens_to_every_address_only_when_asked(dms):
+    port = free_port()
+    dms.start_worker(metrics_port=port, metrics_address="0.0.0.0")
+    wait_for(lambda: listening(port), 60, "the metrics port to listen")
+    assert listening(port) == {"00000000"}
+    if (address := outward_address()) is not None:
+        socket.create_connection((address, port), timeout=5).close()
