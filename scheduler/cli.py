@@ -152,6 +152,8 @@ def endpoint_create(endpoint_id: str, kind: str, engine: str, host: str, port: i
                     user: str, password: str | None, password_env: str | None, ssl_mode: str, extra: str) -> None:
     """Define an endpoint (the password is stored in the catalog, never shown again)."""
     check_identifier("endpoint", endpoint_id)
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a TCP port: give a number from 1 to 65535")
     if password is None and password_env:
         if password_env not in os.environ:
             raise ConfigError(f"--password-env {password_env}: that environment variable is not set")
@@ -258,11 +260,14 @@ def task() -> None:
     """Replication tasks."""
 
 
-def _read_file(path: str, what: str) -> str:
+def _read_file(path: str, what: str, fill: str) -> str:
     try:
-        return Path(path).read_text()
+        text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read {what} file {path}: {exc.strerror}") from None
+    if not text.strip():
+        raise ConfigError(f"{what} file {path} is empty: give {fill}")
+    return text
 
 
 @task.command("create")
@@ -286,9 +291,10 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
     if tgt.kind != "target":
         raise ConfigError(f"endpoint {target} is a {tgt.kind} endpoint: --target needs a target endpoint")
     catalog.instance(instance)
-    mappings_json = _read_file(mappings, "table mappings")
-    settings_json = _read_file(settings, "task settings") if settings else ""
-    for line in parse_table_mappings(mappings_json).warnings + tuple(parse_task_settings(settings_json).warnings()):
+    mappings_json = _read_file(mappings, "table mappings", 'a JSON object {"rules": [...]} with a selection rule')
+    settings_json = _read_file(settings, "task settings", "a JSON object, {} for DMS's defaults") if settings else ""
+    for line in (parse_table_mappings(mappings_json, f"table mappings file {mappings}").warnings
+                 + tuple(parse_task_settings(settings_json, f"task settings file {settings}").warnings())):
         click.echo(f"warning: {line}", err=True)
     if cdc_start_position and migration_type != "cdc":
         raise ConfigError("--cdc-start-position goes with --migration-type cdc only")

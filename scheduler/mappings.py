@@ -225,8 +225,9 @@ def _match(pattern: str, name: str) -> bool:
 # --- parsing ----------------------------------------------------------------------------------------
 
 
-def parse_table_mappings(text: str) -> TableMappings:
-    doc = load_json_document(text, "table mappings")
+def parse_table_mappings(text: str, what: str = "table mappings") -> TableMappings:
+    """``what`` names the document in a JSON syntax error ("table mappings file m.json")."""
+    doc = load_json_document(text, what)
     if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
         raise ConfigError('table mappings must be an object with a "rules" list: {"rules": [...]}')
     extra = sorted(set(doc) - {"rules"})

@@ -334,10 +334,12 @@ def _belongs(key: str) -> str:
     return ""
 
 
-def parse_task_settings(text: str | None) -> TaskSettings:
+def parse_task_settings(text: str | None, what: str = "task settings") -> TaskSettings:
+    """No text: DMS's defaults (a task created without --settings). ``what`` names the document in a
+    JSON syntax error ("task settings file s.json")."""
     if not text or not text.strip():
         return TaskSettings()
-    doc = load_json_document(text, "task settings")
+    doc = load_json_document(text, what)
     if not isinstance(doc, dict):
         raise ConfigError('task settings must be a JSON object such as {"FullLoadSettings": {...}}')
     settings: TaskSettings = validate(TaskSettings, doc, "", _belongs)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import cache
 
 import redis
 from celery import Celery
 from redis.backoff import ExponentialBackoff
+from redis.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
+
+from connectors.errors import ConfigError
 
 from . import embedded as embedded_redis
 
@@ -27,7 +31,21 @@ def embedded() -> bool:
 
 
 def redis_url() -> str:
-    return embedded_redis.url() if embedded() else os.environ["DMS_REDIS_URL"]
+    if embedded():
+        return embedded_redis.url()
+    url = os.environ["DMS_REDIS_URL"]
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"DMS_REDIS_URL {shown_url(url)} is not a Redis URL: {exc}; write it as "
+                          "redis://[[user]:password@]host:port/db, rediss://... or unix:///path/to/socket") from None
+    return url
+
+
+def shown_url(url: str) -> str:
+    """The URL with its password masked, fit for a message or a log line, even when it is malformed."""
+    url = re.sub(r"^((?:[^:/?#]*://)?[^:@/?#]*):[^/?#]*@", r"\1:***@", url)
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
 
 
 def broker_url() -> str:
@@ -36,12 +54,16 @@ def broker_url() -> str:
     return "redis+socket://" + url.removeprefix("unix://") if url.startswith("unix://") else url
 
 
-@cache
 def redis_client(retries: int = 40) -> redis.Redis:
     """A client whose retries ride out a Redis restart (AOF keeps the data) instead of failing the job:
     40 retries wait about 75 s. A person waiting at the CLI gets a few, and the error in about a second."""
+    return _client(redis_url(), retries)
+
+
+@cache
+def _client(url: str, retries: int) -> redis.Redis:
     client = redis.Redis.from_url(
-        redis_url(), decode_responses=True, socket_timeout=30, socket_connect_timeout=5,
+        url, decode_responses=True, socket_timeout=30, socket_connect_timeout=5,
         health_check_interval=15, retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )

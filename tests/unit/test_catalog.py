@@ -87,7 +87,8 @@ def test_cli_create_validates_before_storing(tmp_path):
     bad.write_text("{not json")
     code, out = _run(["task", "create", "t1", "--source", "src", "--target", "dst", "--instance", "ri1",
                       "--migration-type", "full-load", "--table-mappings", str(bad)], env)
-    assert code == 2 and "table mappings is not valid JSON" in out
+    assert code == 2 and out == f"error: table mappings file {bad} is not valid JSON: Expecting property name " \
+        "enclosed in double quotes at line 1 column 2\n"
     good = tmp_path / "good.json"
     good.write_text(MAPPINGS)
     code, out = _run(["task", "create", "t1", "--source", "src", "--target", "dst", "--instance", "ri1",
@@ -110,3 +111,81 @@ def test_identifiers_are_case_insensitive(tmp_path):
     code, out = _run(["endpoint", "create", "src-a", "--type", "source", "--engine", "postgres", "--password", "x"],
                      env)
     assert code == 2 and "already exists" in out
+
+
+def _one_line(out: str) -> str:
+    assert len(out.splitlines()) == 1 and "Traceback" not in out, out
+    return out.strip()
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "65536"])
+def test_a_port_outside_1_to_65535_is_refused(tmp_path, port):
+    env = {"DMS_CATALOG_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    code, out = _run(["endpoint", "create", "src", "--type", "source", "--engine", "postgres", "--password", "x",
+                      f"--port={port}"], env)
+    assert code == 2 and _one_line(out) == f"error: --port {port} is not a TCP port: give a number from 1 to 65535"
+    assert _run(["endpoint", "list"], env) == (0, "")
+    code, _ = _run(["endpoint", "create", "src", "--type", "source", "--engine", "postgres", "--password", "x",
+                    "--port", "65535"], env)
+    assert code == 0
+
+
+def _task_env(tmp_path) -> dict[str, str]:
+    env = {"DMS_CATALOG_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    for name, kind in (("src", "source"), ("dst", "target")):  # port 1: nothing listens, the rules wait for start
+        assert _run(["endpoint", "create", name, "--type", kind, "--engine", "postgres", "--password", "x",
+                     "--port", "1"], env)[0] == 0
+    assert _run(["instance", "create", "ri1"], env)[0] == 0
+    return env
+
+
+def _create(env: dict[str, str], mappings: object, settings: object = None) -> tuple[int, str]:
+    args = ["task", "create", "t1", "--source", "src", "--target", "dst", "--instance", "ri1",
+            "--migration-type", "full-load", "--table-mappings", str(mappings)]
+    code, out = _run(args + (["--settings", str(settings)] if settings else []), env)
+    return code, "\n".join(line for line in out.splitlines() if not line.startswith("warning: rules not checked"))
+
+
+def test_empty_documents_are_refused_naming_the_file(tmp_path):
+    env = _task_env(tmp_path)
+    empty, blank, good = tmp_path / "empty.json", tmp_path / "blank.json", tmp_path / "good.json"
+    empty.write_text("")
+    blank.write_text("  \n")
+    good.write_text(MAPPINGS)
+    code, out = _create(env, good, empty)
+    assert code == 2 and _one_line(out) == (f"error: task settings file {empty} is empty: give a JSON object, {{}} "
+                                            "for DMS's defaults")
+    code, out = _create(env, empty)
+    assert code == 2 and _one_line(out) == (f"error: table mappings file {empty} is empty: give a JSON object "
+                                            '{"rules": [...]} with a selection rule')
+    assert _create(env, blank)[0] == 2
+    assert _run(["task", "list"], env) == (0, "")
+    (tmp_path / "defaults.json").write_text("{}")
+    code, out = _create(env, good, tmp_path / "defaults.json")
+    assert code == 0, out
+
+
+def test_a_json_syntax_error_names_the_file_line_and_column(tmp_path):
+    env = _task_env(tmp_path)
+    good, settings = tmp_path / "good.json", tmp_path / "settings.json"
+    good.write_text(MAPPINGS)
+    settings.write_text('{\n  "FullLoadSettings": {\n    "CommitRate": 5000,\n  }\n}\n')
+    code, out = _create(env, good, settings)
+    assert code == 2 and _one_line(out) == (f"error: task settings file {settings} is not valid JSON: Expecting "
+                                            "property name enclosed in double quotes at line 4 column 3")
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://:s3cret@h:6379/0", "Redis URL must specify one of the following schemes"),
+    ("redis://:s3cret@h:port/0", "Port could not be cast to integer value as 'port'"),
+    ("redis://u:s3cret@h:99999/0", "Port out of range"),
+    ("s3cret", "Redis URL must specify"),
+])
+def test_a_malformed_redis_url_is_a_configuration_error(tmp_path, url, why):
+    env = {"DMS_CATALOG_URL": f"sqlite:///{tmp_path / 'cli.db'}", "DMS_REDIS_URL": url}
+    assert _run(["instance", "create", "ri1"], env)[0] == 0
+    code, out = _run(["instance", "list"], env)
+    line = _one_line(out)
+    assert code == 2 and line.startswith("error: DMS_REDIS_URL ") and why in line
+    assert "is not a Redis URL" in line and "redis://[[user]:password@]host:port/db" in line
+    assert "s3cret" not in line or url == "s3cret"
