@@ -5,7 +5,7 @@ Every insert, update and delete on a selected table adds a row to the task's cha
 AUTOINCREMENT key: SQLite has one writer at a time, so seq follows commit order, and a reader
 that sees a seq sees every smaller one. Row images are JSON arrays in the table's column order
 (the key columns only for the old image). JSON would round reals to 15 digits and cannot hold
-blobs, so those two travel tagged: ``["f", "0.30000000000000004"]`` and ``["b", "00FF"]``.
+blobs, so those two travel tagged: ``["f", "3.00000000000000044409e-01"]`` and ``["b", "00FF"]``.
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ def create_log_sql(task: str) -> str:
 
 
 def _value(ref: str) -> str:
-    return (f"CASE typeof({ref}) WHEN 'real' THEN json_array('f', printf('%!.17g', {ref})) "
+    # 21 significant digits: SQLite's own 17 ('%!.17g') are wrong past the 16th for large exponents
+    # (1.7976931348623157e308 came back as ...155e308); 21 read back exactly.
+    return (f"CASE typeof({ref}) WHEN 'real' THEN json_array('f', printf('%!.20e', {ref})) "
             f"WHEN 'blob' THEN json_array('b', hex({ref})) ELSE {ref} END")
 
 
