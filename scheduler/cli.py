@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,8 @@ from connectors.errors import ConfigError, DmsError
 from connectors.registry import ENGINES, default_port, open_endpoint, open_source
 
 from .catalog import Catalog, TaskDef
+from .history import task_events
+from .history import when as _when
 from .mappings import parse_table_mappings
 from .plan import START_TYPES
 from .settings import TaskSettings, parse_task_settings
@@ -439,10 +440,6 @@ def task_describe(task_id: str, as_json: bool) -> None:
     click.echo("\n".join(lines))
 
 
-def _when(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 @task.command("metrics")
 @click.argument("task_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
@@ -457,6 +454,9 @@ def task_metrics(task_id: str, as_json: bool) -> None:
                       "Timestamp": time.time(), "ThroughputWindowSeconds": WINDOW, "Metrics": figures})
     for m in METRICS:
         click.echo(f"{m.name:30} {figures[m.name]:>12,.3f} {m.unit}")
+
+
+task.add_command(task_events)
 
 
 @task.command("watch")

@@ -58,6 +58,7 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
                    max_full_load_subtasks=task.settings.max_full_load_subtasks,
                    **({"FullLoadStartDate": now} if task.full_load and start_type != "resume-processing" else {}))
     state.set_active(task_id, True)
+    state.add_event(task_id, "state change", f"started ({start_type})")
     if CDC_JOB in jobs:
         enqueue(task.instance, task_id, CDC_JOB)
     dispatch(state, task_id, task.instance)

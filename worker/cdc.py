@@ -154,6 +154,7 @@ class _Replicator:
             for item in reader:
                 if not opened:
                     opened = True
+                    self.job.recovered()  # source and target answer again: a retried failure is over
                     log.info("cdc_stream_open", first=item.token if isinstance(item, Position) else item.position.token)
                 if isinstance(item, Position):
                     # A transaction boundary: batches are cut only here, so the target never shows

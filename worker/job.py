@@ -76,6 +76,8 @@ class Job:
         self._done = threading.Event()
         self._beat: threading.Thread | None = None
         self.outcome = "done"
+        self.failing: str | None = None  # the transient failure being retried, until the job recovers
+        self.failing_since = 0.0
 
     def __enter__(self) -> Job:
         if not self.state.take_lease(self.task, self.name, self.owner, self.ttl_ms):
@@ -143,7 +145,33 @@ class Job:
         self.failed = True
         self.state.set_task(self.task, Status="failed", StopReason=STOP_FATAL, LastFailureMessage=message,
                             StopDate=time.time())
+        self.state.add_event(self.task, "failure", f"task failed: {message}")
         log.error("task_failed", error=message)
+
+    def retrying_after(self, message: str) -> None:
+        """A transient failure: shown as LastFailureMessage while it lasts, kept in the task's events."""
+        if message != self.failing:  # each new failure once, not every retry
+            if self.failing is None:
+                self.failing_since = time.time()
+            self.state.add_event(self.task, "failure", f"{self.name}: {message} (retrying)")
+        self.failing = message
+        self.state.set_task(self.task, LastFailureMessage=message)
+
+    def recovered(self) -> None:
+        """The step that failed works again: the failure message goes (it stays in the task's events)."""
+        if self.failing is None:
+            return
+        message = self.failing
+        try:
+            if self.state.task(self.task).get("LastFailureMessage") == message:  # not a later one of another job
+                self.state.clear_task_fields(self.task, "LastFailureMessage")
+            self.state.add_event(self.task, "state change", f"{self.name}: recovered after "
+                                 f"{time.time() - self.failing_since:.0f} s from: {message}")
+        except _TRANSIENT[1:] as exc:  # Redis away now: the next success says it
+            log.warning("recovery_not_recorded", error=str(exc))
+            return
+        self.failing = None
+        log.info("recovered", error=message)
 
 
 _TRANSIENT = (TransientError, RedisConnectionError, RedisTimeoutError)
@@ -162,7 +190,7 @@ def retrying(job: Job, what: str, fn: Callable[[], Any]) -> Any:
     while True:
         try:
             job.check()
-            return fn()
+            result = fn()
         except _TRANSIENT as exc:
             tries += 1
             if 0 <= policy.RecoverableErrorCount < tries:
@@ -170,12 +198,15 @@ def retrying(job: Job, what: str, fn: Callable[[], Any]) -> Any:
                                 "ErrorBehavior.RecoverableErrorCount)") from None
             log.warning("transient_error", step=what, error=str(exc), retry_in=round(delay, 1))
             try:
-                job.state.set_task(job.task, LastFailureMessage=str(exc))
+                job.retrying_after(str(exc))
             except _TRANSIENT[1:]:
                 pass  # Redis itself is away; the message is in the log
             _pause(job, delay)
             if policy.RecoverableErrorThrottling:
                 delay = min(delay * 2, float(policy.RecoverableErrorThrottlingMax)) * random.uniform(0.8, 1.2)
+        else:
+            job.recovered()
+            return result
 
 
 def _pause(job: Job, seconds: float) -> None:
@@ -200,8 +231,10 @@ def settle(state: StateStore, task: str) -> None:
     busy = any(s in ("queued", "running", "handoff") for s in jobs)
     now = time.time()
     if status == "stopping" and not busy:
-        state.set_task(task, Status="stopped", StopReason=info.get("pending_stop_reason", STOP_NORMAL), StopDate=now)
+        reason = info.get("pending_stop_reason", STOP_NORMAL)
+        state.set_task(task, Status="stopped", StopReason=reason, StopDate=now)
         state.set_active(task, False)
+        state.add_event(task, "state change", f"stopped ({reason})")
         return
     if status != "running":
         return
@@ -211,10 +244,12 @@ def settle(state: StateStore, task: str) -> None:
     ends = info.get("MigrationType") == "full-load" or info.get("ValidationOnly") == "true"
     if ends and not busy and "waiting" not in jobs and all(s in DONE_STATES for s in states.values()):
         if states and all(s == "failed" for s in states.values()):
-            state.set_task(task, Status="failed", StopReason=STOP_FATAL, StopDate=now,
-                           LastFailureMessage="every table failed: see `dms task stats`")
+            message = "every table failed: see `dms task stats`"
+            state.set_task(task, Status="failed", StopReason=STOP_FATAL, StopDate=now, LastFailureMessage=message)
+            state.add_event(task, "failure", f"task failed: {message}")
         else:
             state.set_task(task, Status="stopped", StopReason=STOP_FULL_LOAD_DONE, StopDate=now)
+            state.add_event(task, "state change", f"stopped ({STOP_FULL_LOAD_DONE})")
         state.set_active(task, False)
 
 

@@ -57,7 +57,9 @@ def _run(task_id: str, job_name: str, body) -> None:
         log.error("job_failed", task=task_id, job=job_name, error=describe_error(exc))
     except Exception as exc:  # an unexpected bug: fail the task loudly, never hang it
         log.exception("job_crashed", task=task_id, job=job_name)
-        StateStore(redis_client()).set_task(task_id, Status="failed", LastFailureMessage=describe_error(exc))
+        state = StateStore(redis_client())
+        state.set_task(task_id, Status="failed", LastFailureMessage=describe_error(exc))
+        state.add_event(task_id, "failure", f"task failed: {describe_error(exc)}")
 
 
 @app.task(name=FULL_LOAD)

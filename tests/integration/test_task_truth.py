@@ -6,6 +6,7 @@ import time
 
 import pytest
 from dms_env import converged, execute, wait_for
+from services import PostgresServer, fresh_db
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +45,41 @@ def test_a_killed_worker_is_reported_and_latency_grows_with_wall_time(dms, src, 
     wait_for(lambda: converged(src, dst, "orders"), 30, "the new worker to apply the change")
     doc = wait_for(lambda: (d := dms.describe("dead"))["Warnings"] == [] and d, 20, "the warnings to clear")
     assert doc["Metrics"]["CDCLatencySource"] < STALE
+
+
+def test_target_away_latency_grows_and_the_failure_clears_when_it_is_back_kept_in_the_events(dms, pg):
+    dms.env["DMS_CDC_STALE_SECONDS"] = str(STALE)
+    target = PostgresServer().start(logical=False)  # our own target, so stopping it disturbs no other test
+    try:
+        src, dst = fresh_db(pg), fresh_db(target)
+        execute(src, ORDERS, SEED)
+        quick = {"ErrorBehavior": {"RecoverableErrorInterval": 1, "RecoverableErrorThrottling": False}}
+        dms.start_live("away", src, dst, settings=quick)
+        target.pause()
+        execute(src, "INSERT INTO orders VALUES (1000, 1, 'waits for the target', 1)")
+        inserted = time.time()
+        doc = wait_for(lambda: (d := dms.describe("away")).get("LastFailureMessage") and d["Warnings"] and d, 30,
+                       "the failure and the warning while the target is away")
+        assert doc["Status"] == "running"
+        assert doc["Warnings"][0].startswith("changes have been neither read nor applied for ")
+        assert f"(last failure: {doc['LastFailureMessage']})" in doc["Warnings"][0]
+        elapsed = time.time() - inserted
+        latency = dms.describe("away")["Metrics"]
+        assert all(value >= elapsed for value in latency.values()), (latency, elapsed)
+        failure = doc["LastFailureMessage"]
+        target.resume()
+        wait_for(lambda: converged(src, dst, "orders"), 60, "the change to reach the target once it is back")
+        doc = wait_for(lambda: "LastFailureMessage" not in (d := dms.describe("away")) and d, 20,
+                       "the failure message to clear")
+        assert doc["Warnings"] == [] and doc["Metrics"]["CDCLatencySource"] < STALE
+        events = dms.json("task", "events", "away")["Events"]
+        categories = [e["EventCategories"][0] for e in events]
+        assert categories[0] == "state change" and events[0]["Message"] == "started (start-replication)"
+        failures = [e["Message"] for e in events if e["EventCategories"] == ["failure"]]
+        assert f"cdc: {failure} (retrying)" in failures
+        assert events[-1]["Message"].startswith("cdc: recovered after ")
+        assert all(e["SourceIdentifier"] == "away" and e["SourceType"] == "replication-task" for e in events)
+        plain = dms.dms("task", "events", "away").stdout
+        assert "  failure       cdc: " in plain and "  state change  cdc: recovered after " in plain
+    finally:
+        target.stop()
