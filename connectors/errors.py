@@ -9,6 +9,8 @@
     │                   -> back off with jitter and resume from the last checkpoint
     ├── DataError       a row or change cannot be converted or applied
     │   │               -> the table fails (Table error); other tables go on
+    │   ├── ObjectError     the table itself refuses every row (missing object, unsupported operation)
+    │   │                   -> the table fails at once, in CDC too, whatever DataErrorPolicy says
     │   └── ApplyConflict   a change found the target other than it expected (ApplyError*Policy)
     └── PositionLost    the source log no longer holds our position (WAL removed, slot gone)
                         -> CDC fails; tables must be reloaded
@@ -49,6 +51,12 @@ class TransientError(DmsError):
 
 class DataError(DmsError):
     """A row or change that cannot be converted or applied."""
+
+
+class ObjectError(DataError):
+    """The table itself refuses the rows, whichever they are: a missing table, column or type, a
+    definition that differs from the source's, an operation the engine does not support. Neither
+    waiting nor skipping rows helps: the table fails (TableErrorPolicy decides about the task)."""
 
 
 class ApplyConflict(DataError):

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from connectors.base import Change, Conflict, OnConflict, Op, Position, TableId, TableSchema
-from connectors.errors import ApplyConflict, ConfigError, DataError, PositionLost, Stop
+from connectors.errors import ApplyConflict, ConfigError, DataError, ObjectError, PositionLost, Stop
 from connectors.registry import open_source, open_target
 from scheduler.tablemap import TableMap
 
@@ -561,7 +561,11 @@ class _Replicator:
 
     def _data_error(self, mapped: TableMap, exc: DataError, changes: Sequence[Change] = (),
                     cached: bool = False) -> None:
-        """A table's changes could not be applied: ErrorBehavior.DataErrorPolicy decides what follows."""
+        """A table's changes could not be applied: ErrorBehavior.DataErrorPolicy decides what follows,
+        unless the table itself refuses them (ObjectError): then it fails at once, under TableErrorPolicy."""
+        if isinstance(exc, ObjectError):
+            self._suspend(mapped.source.table, exc)
+            return
         policy = self.settings.errors.DataErrorPolicy
         if policy == "STOP_TASK":  # the job stops at its next check
             self.job.fail_task(f"changes to {mapped.source.table} could not be applied and DataErrorPolicy is "
@@ -577,6 +581,9 @@ class _Replicator:
                 conflicts = self.target.apply(self.task, {mapped.target: [ch]}, self._rules(cached))
             except ApplyConflict as conflict:
                 self._stop_on_conflict(mapped, conflict)
+                return
+            except ObjectError as refused:
+                self._suspend(mapped.source.table, refused)
                 return
             except DataError as one:
                 log.warning("change_skipped", table=str(mapped.source.table), op=ch.op.value,

@@ -1,9 +1,9 @@
-"""Connections to PostgreSQL and the one place that turns psycopg2 errors into DmsErrors."""
+"""Connections to PostgreSQL, and the SQL spelling helpers every module of the engine shares."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg2
@@ -11,7 +11,8 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from connectors.base import Endpoint, KeyRange
-from connectors.errors import ConfigError, DataError, DmsError, PositionLost, TransientError
+
+from .classify import classify
 
 _SSL = {"none": "disable", "require": "require", "verify-ca": "verify-ca", "verify-full": "verify-full"}
 # Same text forms on every connection: rows read from one server compare equal to rows read
@@ -35,53 +36,6 @@ def connect(ep: Endpoint, *, replication: bool = False, autocommit: bool = False
     if autocommit and not replication:
         conn.autocommit = True
     return conn
-
-
-_CONNECT_PATTERNS: list[tuple[str, Callable[[Endpoint, str], DmsError]]] = [
-    (r"password authentication failed|no password supplied|authentication failed", lambda ep, m: ConfigError(
-        f"authentication failed for user {ep.user!r} on {ep.where()}: check the endpoint's user and password")),
-    (r'database "[^"]+" does not exist', lambda ep, m: ConfigError(
-        f"database {ep.database!r} does not exist on {ep.where()}: create it or fix --database")),
-    (r"no pg_hba.conf entry", lambda ep, m: ConfigError(
-        f"{ep.where()} refuses this client (pg_hba.conf): allow the user {ep.user!r} from this host")),
-    (r"Connection refused", lambda ep, m: TransientError(
-        f"cannot connect to {ep.where()}: connection refused; is the server running and the port right?")),
-    (r"could not translate host name|Name or service not known|nodename nor servname", lambda ep, m: ConfigError(
-        f"cannot resolve host {ep.host!r} of {ep.where()}: fix --host")),
-    (r"timeout expired|timed out|No route to host|Network is unreachable", lambda ep, m: TransientError(
-        f"cannot reach {ep.where()}: no answer within the connect timeout; check host, port and firewall")),
-    (r"SSL", lambda ep, m: ConfigError(f"SSL problem on {ep.where()}: {m}; check --ssl-mode")),
-]
-
-
-def classify(exc: BaseException, ep: Endpoint | None = None, *, connecting: bool = False) -> DmsError:
-    """Map a psycopg2 exception to the error tree by SQLSTATE class, then by message.
-
-    Messages of a failed connection attempt (bad password, unknown host) are read only while
-    connecting: the same words later, like an SSL error on a dropped session, are transient.
-    """
-    if isinstance(exc, DmsError):
-        return exc
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    where = ep.where() if ep else "PostgreSQL"
-    code = getattr(exc, "pgcode", None) or ""
-    if connecting and ep is not None and not code and isinstance(exc, psycopg2.OperationalError):
-        for pattern, make in _CONNECT_PATTERNS:
-            if re.search(pattern, message):
-                return make(ep, message)
-    if code == "58P01" or "requested WAL segment" in message or (
-        code == "42704" and "replication slot" in message
-    ):
-        return PositionLost(f"{where}: {message}; the changes since the checkpoint are gone: reload the task")
-    if code.startswith(("08", "40", "53", "57P")) or code in ("55006", "55P03"):
-        return TransientError(f"{where}: {message}")
-    if code.startswith("28") or code in ("3D000", "42501"):
-        return ConfigError(f"{where}: {message}")
-    if code.startswith(("22", "23", "42", "P0", "2B", "44")):
-        return DataError(f"{where}: {message}")
-    if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
-        return TransientError(f"{where}: {message}")
-    return TransientError(f"{where}: {message}")
 
 
 def quote_ident(name: str) -> str:

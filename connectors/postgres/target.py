@@ -28,7 +28,7 @@ from connectors.base import (
     TableSchema,
     parts_of,
 )
-from connectors.errors import DataError
+from connectors.errors import DataError, ObjectError
 from connectors.net_effect import (
     checking,
     expectations,
@@ -129,6 +129,11 @@ class PostgresTarget:
         create = f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(cols)})"
 
         def schema(cur: Any) -> None:
+            # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema is there: a
+            # user loading into a schema created for it may lack that, and needs no new schema.
+            cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (table.table.schema,))
+            if cur.fetchone():
+                return
             # IF NOT EXISTS is not safe against a concurrent creator (two tables' loads of one new schema):
             # serialise creators, in a transaction of its own so that no table's preparation waits on another's.
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"awsdms-schema:{table.table.schema}",))
@@ -137,11 +142,18 @@ class PostgresTarget:
         self._run(schema)
 
         def prep(cur: Any) -> None:
-            _check_types(cur, table, self.ep)
             if mode == "drop":
+                _check_types(cur, table, self.ep)
                 cur.execute(f"DROP TABLE IF EXISTS {name} CASCADE")
-            cur.execute(create)
-            if mode == "truncate":
+                cur.execute(create)
+                return
+            # A table the user created is taken as it is: CREATE ... IF NOT EXISTS would still need the
+            # privilege to create in its schema, and its types may differ from the source's on purpose.
+            cur.execute("SELECT to_regclass(%s)", (name,))
+            if cur.fetchone()[0] is None:
+                _check_types(cur, table, self.ep)
+                cur.execute(create)
+            elif mode == "truncate":
                 cur.execute(f"TRUNCATE {name}")
 
         self._run(prep)
@@ -405,7 +417,8 @@ def _apply_table(cur: Any, target: PostgresTarget, schema: TableSchema, changes:
                  plans: list[_RunPlan | None] | None = None) -> list[Conflict]:
     name = qualified(schema.table.schema, schema.table.name)
     if not schema.key:
-        raise classify(psycopg2.DataError(f"table {schema.table} has no key: changes cannot be applied"))
+        raise ObjectError(f"table {schema.table} has no key: changes cannot be applied; add a primary key on "
+                          "the source and reload the table")
     conflicts: list[Conflict] = []
     for n, part in enumerate(segments(schema, changes)):
         if isinstance(part, list):

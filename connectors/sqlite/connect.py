@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors.base import Batch, Endpoint, KeyRange, Row
-from connectors.errors import ConfigError, DataError, DmsError, TransientError
+from connectors.errors import ConfigError, DataError, DmsError, ObjectError, TransientError
 
 BUSY_SECONDS = 30.0  # a writer holds the file's one write lock; wait this long for it before giving up
 
@@ -123,8 +123,21 @@ _TRANSIENT = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQ
               "SQLITE_PROTOCOL", "SQLITE_ABORT")
 
 
+_FIXES = {
+    "SQLITE_CONSTRAINT": "a constraint of the target table refuses the source's rows: make it match the source's "
+                         "definition (or drop it), then reload the table",
+    "SQLITE_ERROR": "the target table does not match the source's: create it as on the source, or use "
+                    "TargetTablePrepMode DROP_AND_CREATE",
+}
+
+
 def classify(exc: BaseException, ep: Endpoint) -> DmsError:
-    """A sqlite3 error -> the error tree, by SQLite's primary result code."""
+    """A sqlite3 error -> the error tree, by SQLite's primary result code.
+
+    Retried: only a lock held by another writer (BUSY, LOCKED), I/O and memory troubles, an interrupt.
+    A constraint (CONSTRAINT), a value (MISMATCH, TOOBIG, RANGE, a Python int too big) fails its rows;
+    a missing table or column (ERROR) fails the table at once; a read-only or missing file is configuration.
+    """
     if isinstance(exc, DmsError):
         return exc
     message = " ".join(str(exc).split()) or type(exc).__name__
@@ -141,8 +154,12 @@ def classify(exc: BaseException, ep: Endpoint) -> DmsError:
         return TransientError(f"{where}: {message}")
     if isinstance(exc, sqlite3.OperationalError) and not name:
         return TransientError(f"{where}: {message}")
-    # constraint violations, type mismatches, a missing table or column, a value out of range (OverflowError)
-    return DataError(f"{where}: {message}")
+    fix = _FIXES.get(primary)
+    text = f"{where}: {message} ({name}{'; ' + fix if fix else ''})" if name else f"{where}: {message}"
+    if primary == "SQLITE_ERROR":  # no such table or column: no row of the table can go in
+        return ObjectError(text)
+    # constraint violations, type mismatches, a value out of range (OverflowError)
+    return DataError(text)
 
 
 def quote_ident(name: str) -> str:

@@ -9,7 +9,7 @@ import psycopg2.errors
 import pytest
 
 from connectors.base import Endpoint
-from connectors.errors import ConfigError, DataError, DmsError, PositionLost, Stop, TransientError
+from connectors.errors import ConfigError, DataError, DmsError, ObjectError, PositionLost, Stop, TransientError
 from connectors.postgres.connect import classify
 
 EP = Endpoint("src-db", "source", "postgres", "db.example.com", 5433, "shop", "alice", "secret")
@@ -48,7 +48,19 @@ def test_helper_builds_real_driver_classes() -> None:
         ("23502", DataError),  # not null violation
         ("22P02", DataError),  # invalid text representation
         ("22003", DataError),  # numeric out of range
-        ("42P01", DataError),  # undefined table
+        ("23503", DataError),  # foreign key violation
+        ("22001", DataError),  # string data right truncation
+        ("42P01", ObjectError),  # undefined table
+        ("42703", ObjectError),  # undefined column
+        ("42601", ObjectError),  # syntax error
+        ("42804", ObjectError),  # datatype mismatch
+        ("0A000", ObjectError),  # feature not supported: cannot truncate a table referenced by a foreign key
+        ("55000", ObjectError),  # object not in prerequisite state
+        ("XX000", ObjectError),  # internal error: not known to pass with time
+        ("57P02", TransientError),  # crash shutdown
+        ("57014", TransientError),  # query cancelled
+        ("55006", TransientError),  # object in use
+        ("53200", TransientError),  # out of memory
         ("58P01", PositionLost),  # undefined file (WAL segment removed)
     ],
 )
@@ -58,6 +70,25 @@ def test_by_sqlstate(code: str, expected: type[DmsError], ep: Endpoint | None) -
     assert type(result) is expected
     assert "some server message" in str(result)  # whitespace folded onto one line
     assert (EP.where() if ep else "PostgreSQL") in str(result)
+
+
+@pytest.mark.parametrize(("code", "fix"), [
+    ("23503", "foreign key"), ("23514", "make it match the source's definition"), ("22001", "column's type"),
+    ("42501", "grant the endpoint's user"), ("42P01", "pg_dump --schema-only"), ("42703", "lacks a column"),
+    ("0A000", "as the message says")])
+def test_errors_that_waiting_cannot_fix_carry_their_code_and_fix(code: str, fix: str) -> None:
+    result = classify(pg_error(code, "the server's words"), EP)
+    assert f"SQLSTATE {code}" in str(result) and fix in str(result) and "the server's words" in str(result)
+
+
+def test_transient_errors_are_the_servers_words_alone() -> None:
+    assert str(classify(pg_error("40P01", "deadlock detected"), EP)) == f"{EP.where()}: deadlock detected"
+
+
+def test_driver_data_errors_without_code_are_not_retried() -> None:
+    assert type(classify(psycopg2.DataError("no key"), EP)) is DataError
+    assert type(classify(psycopg2.OperationalError("server closed the connection unexpectedly"), EP)) \
+        is TransientError
 
 
 def test_sqlstate_wins_over_message_patterns() -> None:
@@ -70,7 +101,7 @@ def test_slot_gone_and_wal_removed_are_position_lost() -> None:
     slot = classify(pg_error("42704", 'replication slot "dms_t" does not exist'), EP)
     assert type(slot) is PositionLost and "reload the task" in str(slot)
     other = classify(pg_error("42704", 'type "foo" does not exist'), EP)
-    assert type(other) is DataError
+    assert type(other) is ObjectError
     wal = classify(psycopg2.OperationalError("requested WAL segment 000000010000000000000003 has already been removed"))
     assert type(wal) is PositionLost
 

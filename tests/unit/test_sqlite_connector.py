@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from connectors.base import Batch, Change, Column, Endpoint, OnConflict, Op, Position, TableId, TableRule, TableSchema
-from connectors.errors import ApplyConflict, ConfigError, DataError, TransientError
+from connectors.errors import ApplyConflict, ConfigError, DataError, ObjectError, TransientError
 from connectors.sqlite import types
 from connectors.sqlite.connect import classify
 from connectors.sqlite.source import SqliteSource
@@ -304,8 +304,15 @@ def test_sqlite_errors_are_classified_by_consequence(tmp_path: Path) -> None:
             fn()
         return classify(info.value, ep)
 
-    assert isinstance(error_of(lambda: db.execute("INSERT INTO t VALUES (1)")), DataError)  # constraint
-    assert isinstance(error_of(lambda: db.execute("SELECT * FROM missing")), DataError)
+    duplicate = error_of(lambda: db.execute("INSERT INTO t VALUES (1)"))  # a constraint: its rows fail
+    assert type(duplicate) is DataError and "SQLITE_CONSTRAINT_PRIMARYKEY" in str(duplicate)
+    assert "make it match the source's definition" in str(duplicate)
+    missing = error_of(lambda: db.execute("SELECT * FROM missing"))  # the table itself: it fails at once
+    assert type(missing) is ObjectError and "no such table: missing" in str(missing)
+    assert "DROP_AND_CREATE" in str(missing)
+    assert type(error_of(lambda: db.execute("INSERT INTO t (nope) VALUES (1)"))) is ObjectError
+    db.execute("CREATE TABLE strict_t (id INTEGER PRIMARY KEY, n INTEGER) STRICT")
+    assert type(error_of(lambda: db.execute("INSERT INTO strict_t VALUES (1, 'x')"))) is DataError  # a value
     other = sqlite3.connect(ep.database, isolation_level=None, timeout=0)
     other.execute("BEGIN IMMEDIATE")  # holds the write lock
     assert isinstance(error_of(lambda: db.execute("BEGIN IMMEDIATE")), TransientError)

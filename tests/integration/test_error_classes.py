@@ -1,0 +1,101 @@
+"""Errors that waiting cannot fix end the table at once, with the server's words and the fix; only the
+ones that pass with time (a lost connection, a lock not granted) are retried.
+
+Each test loads one table into a target table the user created first (TargetTablePrepMode DO_NOTHING)
+that refuses its rows for one class of reason. RecoverableErrorInterval is 60 s: a single retry would
+hold the table up far longer than the few seconds each is allowed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from dms_env import execute, table_text, wait_for
+from services import fresh_db
+
+pytestmark = pytest.mark.integration
+
+SETTINGS = {"FullLoadSettings": {"TargetTablePrepMode": "DO_NOTHING"},
+            "ErrorBehavior": {"RecoverableErrorInterval": 60}}
+SECONDS = 20  # the worker's start included; a retry alone would take 60
+
+
+def as_user(url: str, user: str, password: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}"))
+
+
+def limited_user(dst: str) -> tuple[str, str]:
+    """A login role that is no superuser, may create in public (OpenDMS's checkpoint table), and owns nothing."""
+    role, password = f"lim_{secrets.token_hex(3)}", secrets.token_hex(8)
+    db = urlsplit(dst).path.lstrip("/")
+    execute(dst, f"CREATE ROLE {role} LOGIN PASSWORD '{password}'", f'GRANT CONNECT ON DATABASE "{db}" TO {role}',
+            f"GRANT USAGE, CREATE ON SCHEMA public TO {role}")
+    return role, as_user(dst, role, password)
+
+
+def load_fails(dms, src: str, dst: str, name: str, *fragments: str) -> str:
+    """Run a full load of table t; it must end failed within SECONDS, its message holding each fragment."""
+    dms.task(name, src, dst, "full-load", settings=SETTINGS)
+    if not any(w.poll() is None for w in dms.workers):
+        dms.start_worker()
+    started = time.monotonic()
+    dms.dms("task", "start", name)
+    wait_for(lambda: dms.stats(name)["public.t"]["TableState"] == "Table error", SECONDS, f"{name}: t to fail")
+    elapsed = time.monotonic() - started
+    error = dms.stats(name)["public.t"]["TableError"]
+    for fragment in fragments:
+        assert fragment in error, error
+    assert "\n" not in error
+    assert elapsed < SECONDS
+    assert dms.stats(name)["public.ok"]["TableState"] == "Table completed"  # the other table goes on
+    assert '"transient_error"' not in dms.worker_log()
+    return error
+
+
+def source(pg) -> str:
+    src = fresh_db(pg)
+    execute(src, "CREATE TABLE t (id int PRIMARY KEY, v text)", "INSERT INTO t VALUES (1, 'one'), (2, 'seventeen')",
+            "CREATE TABLE ok (id int PRIMARY KEY)", "INSERT INTO ok VALUES (1)")
+    return src
+
+
+def test_integrity_23_a_check_constraint_of_the_target(dms, pg, pg_target):
+    dst = fresh_db(pg_target)
+    execute(dst, "CREATE TABLE t (id int PRIMARY KEY, v text CONSTRAINT short CHECK (length(v) < 5))")
+    load_fails(dms, source(pg), dst, "e23", "short", "SQLSTATE 23514", "make it match the source's definition")
+    assert table_text(dst, "t") == []
+
+
+def test_data_exception_22_a_value_too_long_for_the_target_column(dms, pg, pg_target):
+    dst = fresh_db(pg_target)
+    execute(dst, "CREATE TABLE t (id int PRIMARY KEY, v varchar(5))")
+    load_fails(dms, source(pg), dst, "e22", "value too long", "SQLSTATE 22001", "column's type")
+
+
+def test_undefined_column_42_the_target_table_lacks_a_column(dms, pg, pg_target):
+    dst = fresh_db(pg_target)
+    execute(dst, "CREATE TABLE t (id int PRIMARY KEY)")
+    load_fails(dms, source(pg), dst, "e42", 'column "v"', "SQLSTATE 42703", "lacks a column")
+
+
+def test_privilege_42501_the_target_user_may_not_insert(dms, pg, pg_target):
+    dst = fresh_db(pg_target)
+    execute(dst, "CREATE TABLE t (id int PRIMARY KEY, v text)", "CREATE TABLE ok (id int PRIMARY KEY)")
+    role, url = limited_user(dst)
+    execute(dst, f"GRANT SELECT ON t TO {role}", f"GRANT ALL ON ok TO {role}")
+    load_fails(dms, source(pg), url, "e42501", "permission denied for table t", "SQLSTATE 42501",
+               "grant the endpoint's user")
+
+
+def test_feature_not_supported_0A_copy_into_a_table_under_row_level_security(dms, pg, pg_target):
+    dst = fresh_db(pg_target)
+    role, url = limited_user(dst)
+    execute(dst, "CREATE TABLE t (id int PRIMARY KEY, v text)", f"ALTER TABLE t OWNER TO {role}",
+            "ALTER TABLE t ENABLE ROW LEVEL SECURITY", "ALTER TABLE t FORCE ROW LEVEL SECURITY",
+            "CREATE POLICY everyone ON t USING (true)",
+            "CREATE TABLE ok (id int PRIMARY KEY)", f"ALTER TABLE ok OWNER TO {role}")
+    load_fails(dms, source(pg), url, "e0a", "row-level security", "SQLSTATE 0A000")
