@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from connectors.base import Endpoint
 from connectors.errors import ConfigError
 
+from . import secret_key
 from .mappings import TableMappings, parse_table_mappings
 from .settings import TaskSettings, parse_task_settings
 
@@ -135,7 +136,7 @@ class Catalog:
         except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
             raise ConfigError(f"catalog URL {where} is not usable ({exc}); check DMS_CATALOG_URL") from None
         if fresh:
-            os.chmod(path, 0o600)  # it holds endpoint passwords
+            os.chmod(path, 0o600)  # its passwords are encrypted, but its hosts and users are nobody else's business
 
     # endpoints -------------------------------------------------------------------------------
 
@@ -143,31 +144,63 @@ class Catalog:
         ep = replace(ep, id=ep.id.lower())
         row = {
             "id": ep.id, "kind": ep.kind, "engine": ep.engine, "host": ep.host, "port": ep.port,
-            "database": ep.database, "username": ep.user, "password": ep.password,
+            "database": ep.database, "username": ep.user, "password": secret_key.encrypt(ep.password),
             "ssl_mode": ep.ssl_mode, "extra": json.dumps(dict(ep.extra)), "created_at": datetime.now(UTC),
         }
         self._insert(endpoints_table, row, f"endpoint {ep.id} already exists: pick another id or delete it first")
 
-    def endpoint(self, endpoint_id: str) -> Endpoint:
+    def endpoint(self, endpoint_id: str, decrypt: bool = True) -> Endpoint:
+        """The endpoint with its password decrypted (`decrypt` False: without its password, and no key needed)."""
         endpoint_id = endpoint_id.lower()
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(endpoints_table).where(endpoints_table.c.id == endpoint_id)).mappings().first()
-        if row is None:
-            raise ConfigError(f"endpoint {endpoint_id} does not exist: see `dms endpoint list`")
+        for attempt in range(2):
+            with self.engine.connect() as conn:
+                query = sa.select(endpoints_table).where(endpoints_table.c.id == endpoint_id)
+                row = conn.execute(query).mappings().first()
+            if row is None:
+                raise ConfigError(f"endpoint {endpoint_id} does not exist: see `dms endpoint list`")
+            try:
+                password = secret_key.decrypt(row["password"], f"the password of endpoint {endpoint_id}") \
+                    if decrypt else ""
+                break
+            except secret_key.SecretKeyError:
+                if attempt:  # read once more: `dms secrets rotate` may have changed key and value in between
+                    raise
         return Endpoint(
             id=row["id"], kind=row["kind"], engine=row["engine"], host=row["host"], port=row["port"],
-            database=row["database"], user=row["username"], password=row["password"],
+            database=row["database"], user=row["username"], password=password,
             ssl_mode=row["ssl_mode"], extra=json.loads(row["extra"] or "{}"),
         )
 
-    def endpoints(self) -> list[Endpoint]:
+    def endpoints(self, decrypt: bool = True) -> list[Endpoint]:
         with self.engine.connect() as conn:
             ids = conn.execute(sa.select(endpoints_table.c.id).order_by(endpoints_table.c.id)).scalars().all()
-        return [self.endpoint(i) for i in ids]
+        return [self.endpoint(i, decrypt) for i in ids]
+
+    def plain_text_passwords(self) -> list[str]:
+        """Endpoints whose password an older OpenDMS stored unencrypted."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(endpoints_table.c.id, endpoints_table.c.password)).all()
+        return sorted(i for i, stored in rows if stored and not secret_key.is_encrypted(stored))
+
+    def reencrypt_passwords(self, old: secret_key.Keys | None, new: secret_key.Keys) -> tuple[int, int]:
+        """Every stored password decrypted with `old` and encrypted with `new`'s first key, in one
+        transaction: (how many, how many of them were plain text)."""
+        count = plain = 0
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.select(endpoints_table.c.id, endpoints_table.c.password)).all()
+            for endpoint_id, stored in rows:
+                if not stored:
+                    continue
+                password = secret_key.decrypt(stored, f"the password of endpoint {endpoint_id}", old or new)
+                conn.execute(endpoints_table.update().where(endpoints_table.c.id == endpoint_id)
+                             .values(password=secret_key.encrypt(password, new)))
+                count += 1
+                plain += not secret_key.is_encrypted(stored)
+        return count, plain
 
     def delete_endpoint(self, endpoint_id: str) -> None:
         endpoint_id = endpoint_id.lower()
-        self.endpoint(endpoint_id)
+        self.endpoint(endpoint_id, decrypt=False)
         users = [t.id for t in self.tasks() if endpoint_id in (t.source, t.target)]
         if users:
             raise ConfigError(f"endpoint {endpoint_id} is used by task(s) {', '.join(users)}: delete them first")

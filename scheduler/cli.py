@@ -151,7 +151,7 @@ def _parse_extra(text: str) -> dict[str, str]:
 @click.option("--extra", default="", help="extra connection attributes: k1=v1;k2=v2")
 def endpoint_create(endpoint_id: str, kind: str, engine: str, host: str, port: int | None, database: str,
                     user: str, password: str | None, password_env: str | None, ssl_mode: str, extra: str) -> None:
-    """Define an endpoint (the password is stored in the catalog, never shown again)."""
+    """Define an endpoint (the password is stored encrypted in the catalog, never shown again)."""
     check_identifier("endpoint", endpoint_id)
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(f"--port {port} is not a TCP port: give a number from 1 to 65535")
@@ -164,8 +164,12 @@ def endpoint_create(endpoint_id: str, kind: str, engine: str, host: str, port: i
         password = click.prompt("Password", hide_input=True, default="", show_default=False) if interactive else ""
     ep = Endpoint(endpoint_id, kind, engine, host, default_port(engine) if port is None else port, database, user,
                   password, ssl_mode, _parse_extra(extra))
-    Catalog().add_endpoint(ep)
+    catalog = Catalog()
+    catalog.add_endpoint(ep)
     click.echo(f"endpoint {endpoint_id} created ({kind}, {engine} at {ep.address})")
+    if plain := catalog.plain_text_passwords():
+        click.echo(f"warning: the password of endpoint(s) {', '.join(plain)} is stored in plain text (by an older "
+                   "OpenDMS): encrypt it with `dms secrets rotate`", err=True)
 
 
 def _endpoint_doc(ep: Endpoint) -> dict[str, Any]:
@@ -196,7 +200,7 @@ def endpoint_test(endpoint_id: str) -> None:
 @endpoint.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def endpoint_list(as_json: bool) -> None:
-    eps = Catalog().endpoints()
+    eps = Catalog().endpoints(decrypt=False)
     if as_json:
         return _emit({"Endpoints": [_endpoint_doc(e) for e in eps]})
     for e in eps:
@@ -206,7 +210,7 @@ def endpoint_list(as_json: bool) -> None:
 @endpoint.command("describe")
 @click.argument("endpoint_id", type=ID)
 def endpoint_describe(endpoint_id: str) -> None:
-    _emit({"Endpoint": _endpoint_doc(Catalog().endpoint(endpoint_id))})
+    _emit({"Endpoint": _endpoint_doc(Catalog().endpoint(endpoint_id, decrypt=False))})
 
 
 @endpoint.command("delete")
@@ -563,10 +567,10 @@ def demo(folder: Path) -> None:
 
 
 # Operations (workers, Flower, secrets) live in cli_ops.py: registered here, on the one group.
-from .cli_ops import flower, worker  # noqa: E402
+from .cli_ops import flower, secrets, worker  # noqa: E402
 
-main.add_command(worker)
-main.add_command(flower)
+for _command in (worker, flower, secrets):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,5 @@
-"""`dms worker`, `dms flower`: the long-running processes of a fleet, and what they may open to the network.
+"""`dms worker`, `dms flower`, `dms secrets`: a fleet's processes, what they open to the network, and the key
+that encrypts the catalog's passwords.
 
 Registered on the `dms` group by cli.py. Errors are DmsErrors, turned into one line by the group.
 """
@@ -12,6 +13,7 @@ import click
 
 from connectors.errors import ConfigError
 
+from . import secret_key
 from .catalog import Catalog
 
 
@@ -38,7 +40,12 @@ def worker(instance_id: str, concurrency: int, loglevel: str, metrics_port: int 
     from worker.instance import serve
 
     instance_id = instance_id.lower()  # identifiers are case-insensitive, as everywhere in `dms`
-    Catalog().instance(instance_id)
+    catalog = Catalog()
+    catalog.instance(instance_id)
+    for task in catalog.tasks():  # a worker without the key that encrypted its endpoints' passwords never starts
+        if task.instance == instance_id:
+            catalog.endpoint(task.source)
+            catalog.endpoint(task.target)
     serve(instance_id, concurrency, loglevel, metrics=(metrics_address, metrics_port) if metrics_port else None)
 
 
@@ -84,3 +91,46 @@ def flower(port: int, address: str, flower_args: tuple[str, ...]) -> None:
     check_flower_exposure(argv)
     redis_client(retries=QUICK_RETRIES).ping()
     sys.exit(configured_app().start(["flower", *argv]) or 0)
+
+
+@click.group()
+def secrets() -> None:
+    """The key that encrypts endpoint passwords in the catalog (DMS_SECRET_KEY or a key file)."""
+
+
+@secrets.command("generate-key")
+def generate_key() -> None:
+    """Print a new key, for DMS_SECRET_KEY."""
+    from cryptography.fernet import Fernet
+
+    click.echo(Fernet.generate_key().decode())
+
+
+@secrets.command("rotate")
+def rotate() -> None:
+    """Re-encrypt every stored password: with a new key in the key file, or with DMS_SECRET_KEY's first key.
+
+    Passwords stored in plain text by an older OpenDMS are encrypted too. Running workers keep working:
+    they read the key file, which holds the new and the old key while the passwords change."""
+    catalog = Catalog()
+    current = secret_key.load()
+    if current is not None and current.from_env:
+        count, plain = catalog.reencrypt_passwords(current, current)
+        click.echo(f"{count} password(s) re-encrypted with the first key of {secret_key.ENV_KEY} "
+                   f"({plain} of them were plain text)")
+        if len(current.keys) == 1:
+            click.echo(f"to change the key itself: `dms secrets generate-key`, set {secret_key.ENV_KEY}=NEW,OLD for "
+                       "every worker and run `dms secrets rotate` with it, then drop OLD", err=True)
+        else:
+            click.echo(f"nothing needs the other keys of {secret_key.ENV_KEY} now: drop them everywhere", err=True)
+        return
+    from cryptography.fernet import Fernet
+
+    path, new = secret_key.key_file(), Fernet.generate_key()
+    both = secret_key.Keys(f"the key file {path}", (new, *(current.keys if current else ())), False)
+    # While the passwords change, the file holds both keys: a worker reading it then decrypts either.
+    secret_key.write_key_file(path, both.keys, replace=True)
+    count, plain = catalog.reencrypt_passwords(both, both)
+    secret_key.write_key_file(path, (new,), replace=True)
+    click.echo(f"new key in {path}: {count} password(s) re-encrypted with it ({plain} of them were plain text); "
+               "the old key is gone")

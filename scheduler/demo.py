@@ -111,7 +111,7 @@ def _define(catalog: Catalog, state: StateStore, folder: Path) -> tuple[Path, Pa
         state.forget_task(TASK)  # its files are replaced below, triggers and checkpoints with them
         catalog.delete_task(TASK)
     for endpoint_id in (SOURCE, TARGET):
-        if endpoint_id in {e.id for e in catalog.endpoints()}:
+        if endpoint_id in {e.id for e in catalog.endpoints(decrypt=False)}:
             catalog.delete_endpoint(endpoint_id)
     if INSTANCE not in {str(i["id"]) for i in catalog.instances()}:
         catalog.add_instance(INSTANCE)

@@ -206,15 +206,16 @@ class DmsEnv:
     # -- workers --------------------------------------------------------------------------------
 
     def start_worker(self, concurrency: int = 4, metrics_port: int | None = None, instance: str | None = None,
-                     metrics_address: str | None = None) -> subprocess.Popen:
-        """A `dms worker` of this installation's instance (or of `instance`), logging to worker-N.log."""
+                     metrics_address: str | None = None, **env: str) -> subprocess.Popen:
+        """A `dms worker` of this installation's instance (or of `instance`), logging to worker-N.log; `env`
+        adds to or overrides the installation's environment for this worker only."""
         log = open(self.tmp / f"worker-{len(self.workers)}.log", "w")  # noqa: SIM115
         extra = ["--metrics-port", str(metrics_port)] if metrics_port else []
         extra += ["--metrics-address", metrics_address] if metrics_address else []
         proc = subprocess.Popen(
             [sys.executable, "-m", "scheduler.cli", "worker", "--instance", instance or self.instance,
              "--concurrency", str(concurrency), *extra],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.workers.append(proc)
         return proc

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 
 from connectors.errors import DmsError, Stop
+from scheduler.secret_key import SecretKeyError
 
 from . import logs
 from .app import app, redis_client
@@ -53,6 +54,9 @@ def _run(task_id: str, job_name: str, body) -> None:
         log.info("job_handed_off", task=task_id, job=job_name)
     except Stop as exc:
         log.info("job_stopped", task=task_id, job=job_name, reason=str(exc))
+    except SecretKeyError as exc:  # this worker cannot read the endpoints' passwords: say so where people look
+        log.error("job_failed", task=task_id, job=job_name, error=str(exc))
+        StateStore(redis_client()).set_task(task_id, Status="failed", LastFailureMessage=f"a worker: {exc}")
     except DmsError as exc:
         log.error("job_failed", task=task_id, job=job_name, error=describe_error(exc))
     except Exception as exc:  # an unexpected bug: fail the task loudly, never hang it

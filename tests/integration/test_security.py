@@ -127,3 +127,44 @@ def test_metrics_port_opens_to_every_address_only_when_asked(dms):
     assert listening(port) == {"00000000"}
     if (address := outward_address()) is not None:
         socket.create_connection((address, port), timeout=5).close()
+
+
+def load_events(dms, src, dst, task: str) -> None:
+    execute(src, EVENTS, "INSERT INTO events SELECT g, 'x' || g FROM generate_series(1, 300) g")
+    dms.task(task, src, dst, "full-load")
+
+
+def run_to_the_end(dms, dst, task: str) -> None:
+    dms.dms("task", "start", task)
+    assert dms.wait_status(task, "stopped", "failed", timeout=120)["Status"] == "stopped", dms.describe(task)
+    assert len(rows(dst, "events")) == 300
+
+
+def test_rotate_keeps_a_running_worker_working(dms, src, dst):
+    """The key file: a worker started before `dms secrets rotate` reads the new key when it needs it."""
+    load_events(dms, src, dst, "rotated")
+    key_file = dms.tmp / "data" / "opendms" / "secret.key"
+    before = key_file.read_text()
+    dms.start_worker()
+    wait_for(lambda: dms.state.workers(dms.instance), 60, "the worker to register")
+    assert "2 password(s) re-encrypted" in dms.dms("secrets", "rotate").stdout
+    assert key_file.read_text() != before
+    run_to_the_end(dms, dst, "rotated")
+
+
+def test_a_fleet_sharing_DMS_SECRET_KEY_rotates_in_steps(dms, src, dst):
+    """README's steps: NEW,OLD on every worker; rotate; then NEW alone. A worker with OLD alone refuses to start."""
+    old, new = (dms.dms("secrets", "generate-key").stdout.strip() for _ in range(2))
+    dms.env["DMS_SECRET_KEY"] = old
+    load_events(dms, src, dst, "fleet")
+    assert not (dms.tmp / "data" / "opendms" / "secret.key").exists()
+    dms.env["DMS_SECRET_KEY"] = f"{new},{old}"
+    dms.start_worker()  # worker-0: restarted with both keys
+    assert "2 password(s) re-encrypted with the first key" in dms.dms("secrets", "rotate").stdout
+    stale = dms.start_worker(DMS_SECRET_KEY=old)  # worker-1: a machine that was forgotten
+    assert stale.wait(timeout=60) == 2
+    lines = [line for line in dms.worker_log(1).splitlines() if line.strip()]
+    assert lines[-1].startswith("error: cannot decrypt the password of endpoint ") and \
+        "with DMS_SECRET_KEY: it was encrypted with another key" in lines[-1], lines
+    dms.env["DMS_SECRET_KEY"] = new
+    run_to_the_end(dms, dst, "fleet")  # worker-0 (NEW,OLD) runs it; NEW alone is enough for the CLI

@@ -194,6 +194,15 @@ def test_worker_metrics_open_to_the_compose_network_only_when_said_so() -> None:
     assert f"http://127.0.0.1:{port}/metrics" in " ".join(worker["healthcheck"]["test"])
 
 
+def test_every_process_that_reads_the_catalog_has_the_same_secret_key() -> None:
+    """A key file made inside a one-off `dms` container would vanish with it: the key comes from .env."""
+    for name, svc in our_services().items():
+        env = environment(svc)
+        if "DMS_CATALOG_URL" in env:
+            key = INTERPOLATION.fullmatch(env.get("DMS_SECRET_KEY", ""))
+            assert key and key["name"] == "DMS_SECRET_KEY" and key["op"] == ":?", f"{name}: DMS_SECRET_KEY required"
+
+
 def test_flower_beyond_loopback_requires_its_login() -> None:
     checked = 0
     for name, svc in our_services().items():
