@@ -1,0 +1,22 @@
+"""In-memory databases, as source and as target: the reference connector that every contract of
+connectors/base.py is checked against, with no server (see connectors/registry.py).
+
+An endpoint's database names a :class:`store.Database` of this process, made first with
+``connectors.memory.database(name)``. Its limits, by design:
+
+- one process only: a memory database is not shared with other processes (a `dms worker`, the CLI
+  or a Celery pool) and is gone when its process ends, so it serves tests and embedded use, never a
+  deployed task; opening an endpoint whose database was not made in this process is a ConfigError;
+- any Python value of the column's portable type is kept as it is (no rounding, no length limit, no
+  time zone); unique indexes other than the key are not enforced;
+- as a source it captures changes per task from start_cdc on, with full before images; positions
+  are (transaction, change) numbers of the database's own counter, shown as ``N.M``.
+"""
+
+from .store import Database, database, drop_database
+
+SOURCE = "source:MemorySource"
+TARGET = "target:MemoryTarget"
+PORT = 0
+
+__all__ = ["Database", "database", "drop_database"]

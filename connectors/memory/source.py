@@ -1,0 +1,189 @@
+"""Memory source: tables as the application made them, snapshots copied under the lock, change capture per task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from connectors.base import (
+    Batch,
+    Capability,
+    Change,
+    Column,
+    Condition,
+    Endpoint,
+    Filter,
+    KeyRange,
+    Position,
+    TableRule,
+    TableSchema,
+    selects,
+)
+from connectors.errors import ConfigError, PositionLost
+
+from .store import Capture, Database, in_range, open_database, position
+
+
+class MemorySource:
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.CDC, Capability.BEFORE_IMAGE})
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.ep = endpoint
+        self.db: Database = open_database(endpoint)
+
+    def check(self, cdc: bool) -> list[str]:
+        return []
+
+    def tables(self, rules: Sequence[TableRule]) -> list[TableSchema]:
+        with self.db.lock:
+            return [t.schema for name, t in sorted(self.db.tables.items()) if selects(rules, name)]
+
+    def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:
+        keyless = [str(t.table) for t in tables if not t.key]
+        if keyless:
+            raise ConfigError(f"table(s) {', '.join(keyless)} of source {self.ep.id} have no primary key, so their "
+                              "updates and deletes cannot be replicated: add a key, or exclude them")
+        db = self.db
+        with db.lock:  # capture restarts now: an earlier run's changes are dropped
+            db.captures[task] = Capture(db.log_id(task), frozenset(t.table for t in tables))
+            return position(db.log_id(task), db.txn + 1, 0)
+
+    def parse_position(self, task: str, text: str) -> Position:
+        major, _, minor = text.strip().partition(".")
+        if not major.isdigit() or not (minor or "0").isdigit():
+            raise ConfigError(f"CDC start position {text!r} is not a memory log position (N or N.M, as shown "
+                              "by RecoveryCheckpoint)")
+        return position(self.db.log_id(task), int(major), int(minor or 0))
+
+    def slot_position(self, task: str) -> Position | None:
+        """Where reading resumes (before the oldest transaction kept), or None when capture is gone."""
+        with self.db.lock:
+            capture = self.db.captures.get(task)
+            if capture is None:
+                return None
+            oldest = capture.entries[0][0] if capture.entries else self.db.txn + 1
+            return position(capture.log, oldest, 0)
+
+    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
+                 where: Sequence[Filter] = (), within: KeyRange | None = None,
+                 raw: str | None = None) -> Iterator[Batch]:
+        db = self.db
+        names = table.column_names
+        with db.lock:  # the snapshot is the table as of this call
+            stored = db.table(table.table)
+            types = {c.name: c for c in stored.schema.columns}
+            missing = [n for n in names if n not in types]
+            if missing:
+                raise ConfigError(f"column(s) {', '.join(missing)} of {table.table} are not in memory database "
+                                  f"{db.name}: plan the task again")
+            rows = [{n: r[n] for n in names} for r in stored.ordered()
+                    if in_range(tuple(r[k] for k in table.key), within)
+                    and all(_passes(r[f.column], types[f.column], f.conditions) for f in where)]
+        return (Batch(len(part), part) for part in _cut(rows, batch_rows))
+
+    def split(self, table: TableSchema, rows_per_chunk: int) -> list[KeyRange]:
+        """Ranges of ``rows_per_chunk`` keys each, cut at the table's keys as they are now."""
+        with self.db.lock:
+            stored = self.db.table(table.table)
+            keys = [tuple(r[k] for k in table.key) for r in stored.ordered()] if table.key else []
+        if len(keys) <= rows_per_chunk:
+            return [KeyRange()]
+        return KeyRange.between(keys[rows_per_chunk - 1:len(keys) - 1:rows_per_chunk])
+
+    def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
+        if self.slot_position(task) is None:
+            raise PositionLost(f"the change capture of task {task} is gone from {self.ep.where()}: reload the task")
+        return self._changes(task, start, frozenset(t.table for t in tables))
+
+    def _changes(self, task: str, start: Position, tables: frozenset) -> Iterator[Change | Position]:
+        db = self.db
+        first = start.major  # the first transaction that may hold changes after start
+        while True:
+            with db.lock:
+                capture = db.captures.get(task)
+                if capture is None:
+                    raise PositionLost(f"the change capture of task {task} was dropped from {self.ep.where()}")
+                todo = [(txn, changes) for txn, changes in capture.entries if txn >= first]
+                idle = position(capture.log, db.txn + 1, 0)
+            if not todo:
+                yield idle  # a heartbeat: every transaction committed so far has been sent
+                with db.lock:
+                    if db.txn < idle.major:
+                        db.committed.wait(db.POLL)
+                continue
+            for txn, changes in todo:
+                sent = [c for c in changes if c.position > start and c.table in tables]
+                yield from sent
+                if sent:
+                    yield changes[-1].position  # the end of the transaction
+                first = txn + 1
+
+    def decode(self, table: TableSchema, change: Change) -> Change:
+        return change  # values are Python values already
+
+    def ack(self, upto: Position) -> None:
+        with self.db.lock:
+            for capture in self.db.captures.values():
+                if capture.log == upto.log:
+                    entries = capture.entries
+                    while entries and entries[0][1][-1].position <= upto:
+                        entries.popleft()
+
+    def drop_cdc(self, task: str) -> None:
+        with self.db.lock:
+            self.db.captures.pop(task, None)
+
+    def close(self) -> None:
+        pass
+
+
+def _cut(rows: list, size: int) -> Iterator[list]:
+    for i in range(0, len(rows), max(1, size)):
+        yield rows[i:i + size]
+
+
+def _typed(text: str | None, column: Column) -> Any:
+    """A filter's text value as the column's type, as a SQL engine reads a literal compared with a column."""
+    if text is None:
+        return None
+    kind = column.type
+    try:
+        if kind in ("int2", "int4", "int8"):
+            return int(text)
+        if kind == "numeric":
+            return Decimal(text)
+        if kind in ("float4", "float8"):
+            return float(text)
+    except (ValueError, InvalidOperation):
+        raise ConfigError(f"filter value {text!r} is not a {kind} for column {column.name}") from None
+    if kind == "bool":
+        return text.strip().lower() in ("t", "true", "1", "y", "yes", "on")
+    return text
+
+
+def _passes(value: Any, column: Column, conditions: Sequence[Condition]) -> bool:
+    """Any of a filter's conditions holds (SQL's rules: a comparison with NULL is never true)."""
+    for c in conditions:
+        if c.op == "null":
+            hit = value is None
+        elif c.op == "notnull":
+            hit = value is not None
+        elif value is None:
+            hit = False
+        else:
+            low = _typed(c.value, column)
+            if c.op == "eq":
+                hit = value == low
+            elif c.op == "noteq":
+                hit = value != low
+            elif c.op == "lte":
+                hit = value <= low
+            elif c.op == "gte":
+                hit = value >= low
+            else:
+                high = _typed(c.end, column)
+                hit = (low <= value <= high) == (c.op == "between")
+        if hit:
+            return True
+    return False
