@@ -357,8 +357,9 @@ def _print_plan(maps: dict, settings: TaskSettings) -> None:
         for f in mapped.filters:
             conds = " OR ".join(f"{c.op} {c.value or ''}{' ' + c.end if c.end else ''}".strip() for c in f.conditions)
             click.echo(f"    filter: {f.column} {conds}")
-        if mapped.lob_limit:
-            click.echo(f"    LOBs truncated at {mapped.lob_limit // 1024} KB")
+        if mapped.lob_setting:
+            lob = mapped.lob_setting
+            click.echo(f"    LOB values over {lob.kb} KB are cut ({lob.setting}, {lob.size_key}={lob.kb})")
 
 
 @task.command("start")
@@ -483,9 +484,11 @@ def task_watch(task_id: str, interval: float) -> None:
 @click.argument("task_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 def task_stats(task_id: str, as_json: bool) -> None:
+    from .lobs import lob_warnings
     from .status import table_statistics
 
-    doc = table_statistics(Catalog().task(task_id), _state())
+    definition, state = Catalog().task(task_id), _state()
+    doc = table_statistics(definition, state)
     if as_json:
         return _emit(doc)
     header = ("table", "state", "full-load rows", "inserts", "updates", "deletes")
@@ -498,6 +501,10 @@ def task_stats(task_id: str, as_json: bool) -> None:
             click.echo(f"    error: {t['TableError']}")
         if t.get("ValidationStateDetails"):
             click.echo(f"    validation: {t['ValidationStateDetails']}")
+        if t.get("LobTruncations"):
+            click.echo(f"    LOB values cut: {t['LobTruncations']}")
+    for line in lob_warnings(definition, state):
+        click.echo(f"warning: {line}")
 
 
 @task.command("validate")
@@ -512,18 +519,21 @@ def task_validate(task_id: str, as_json: bool) -> None:
             return
         verdict = "equal" if r.equal else f"{r.mismatches} mismatched"
         click.echo(f"{r.table:32} source {r.source_rows:>10}  target {r.target_rows:>10}  {verdict}")
-        for label, keys in (("missing in target", r.missing_in_target), ("missing in source", r.missing_in_source),
-                            ("different", r.different)):
-            if keys:
-                click.echo(f"    {label}: {', '.join(json.dumps(k, default=str) for k in keys)}")
+        for label, keys in r.details():
+            click.echo(f"    {label}: {', '.join(json.dumps(k, default=str) for k in keys)}")
 
     with _progress(f"validating task {task_id}: comparing every row"):
         results = validate_task(Catalog(), _state(), task_id, show)
+    cut = sum(r.cut_count for r in results)
     if as_json:
         _emit({"ReplicationTaskIdentifier": task_id, "Tables": [r.to_json() for r in results],
-               "Equal": all(r.equal for r in results)})
+               "Equal": all(r.equal for r in results), "CutBySettings": cut})
     elif all(r.equal for r in results):
         click.echo(f"source and target are identical ({len(results)} tables)")
+    else:
+        differ = sum(r.mismatches for r in results)
+        because = f", {cut} of them only because LOB settings cut values" if cut else ""
+        click.echo(f"source and target differ: {differ} records{because}")
     if not all(r.equal for r in results):
         sys.exit(1)
 

@@ -17,6 +17,7 @@ from rich.console import Console
 from worker.state import StateStore
 
 from .catalog import Catalog, data_dir
+from .lobs import lob_warnings
 from .status import describe
 from .submit import start_task, stop_task, wait_until_stopped
 from .watch import watch
@@ -61,6 +62,8 @@ def run_here(catalog: Catalog, state: StateStore, task_id: str, start_type: str 
                 echo(f"task {task_id} stopped; `dms task start {task_id}` resumes it")
     finally:
         signal.signal(signal.SIGTERM, previous)
+    for line in lob_warnings(task, state):  # the summary: what the run did that the user should know
+        echo(f"warning: {line}")
     return state.status(task_id)
 
 

@@ -1,8 +1,10 @@
 """DMS's task-settings JSON (``--settings FILE``), with DMS's key names and DMS's defaults.
 
-Keys typed below take effect; keys declared with ``no_effect`` are DMS keys that mean nothing
-here, accepted with a warning when set to something other than DMS's default; any other key is
-rejected with its path and the key probably meant (scheduler/spec.py).
+Keys typed below take effect (one deliberate difference: with no LOB key named, LOBs migrate
+whole, where DMS's defaults cut them at 32 KB; see TargetMetadata.lob_max_kb); keys declared with
+``no_effect`` are DMS keys that mean nothing here, accepted with a warning when set to something
+other than DMS's default; any other key is rejected with its path and the key probably meant
+(scheduler/spec.py).
 """
 
 from __future__ import annotations
@@ -46,11 +48,16 @@ _ONE_PASS = ("each table is validated once after its load (or its catch-up); rec
              "re-checked once, not validated again as changes go on")
 
 
+# Naming any of these asks for DMS's LOB handling; naming none migrates LOBs whole (TargetMetadata.lob_max_kb).
+LOB_KEYS = frozenset({"SupportLobs", "FullLobMode", "LimitedSizeLobMode", "LobMaxSize", "InlineLobMaxSize"})
+
+
 class TargetMetadata(DmsModel):
     TargetSchema: Text = ""
     SupportLobs: bool = True
     FullLobMode: bool = False
     LobChunkSize: Any = no_effect("LOBs are copied whole with their rows (COPY), never in chunks", 64, 0)
+    # DMS's defaults, which apply only when the settings name a LOB key: otherwise LOBs migrate whole (lob_max_kb)
     LimitedSizeLobMode: bool = True
     LobMaxSize: int_range(0, 102_400) = 32  # KB
     InlineLobMaxSize: Any = no_effect("LOBs always travel inline with their rows", 0)
@@ -63,6 +70,22 @@ class TargetMetadata(DmsModel):
     ParallelApplyThreads: Any = no_effect(_PARALLEL_APPLY, 0)
     ParallelApplyBufferSize: Any = no_effect(_PARALLEL_APPLY, 100, 0)
     ParallelApplyQueuesPerThread: Any = no_effect(_PARALLEL_APPLY, 1, 0)
+
+    @property
+    def lobs_given(self) -> bool:
+        """The settings name a LOB key: DMS's LOB rules, with DMS's defaults for the keys not named, apply."""
+        return not self.model_fields_set.isdisjoint(LOB_KEYS)
+
+    @property
+    def lob_max_kb(self) -> int | None:
+        """The size in KB LOB values are cut to (limited LOB mode), or None: they migrate whole.
+
+        DMS's defaults (LimitedSizeLobMode, LobMaxSize 32) cut every longer text and binary value. OpenDMS's
+        LOBs travel in the row stream, so with no LOB key named they migrate whole; a user who names one
+        (a DMS export names them all) gets what DMS would do."""
+        if not self.lobs_given or not self.SupportLobs or self.FullLobMode or not self.LimitedSizeLobMode:
+            return None
+        return self.LobMaxSize or None
 
 
 class FullLoadSettings(DmsModel):
@@ -319,8 +342,12 @@ class TaskSettings(DmsModel):
         return no_effect_warnings(self)
 
     def to_json(self) -> dict[str, Any]:
-        """The effective settings: every key OpenDMS reads, with its value or DMS's default."""
-        return self.model_dump(by_alias=True, exclude_none=True)
+        """The effective settings: every key OpenDMS reads, with its value or DMS's default (LOB keys
+        none of which was named: full LOB mode, which is what happens)."""
+        doc = self.model_dump(by_alias=True, exclude_none=True)
+        if not self.target_metadata.lobs_given:
+            doc["TargetMetadata"].update(FullLobMode=True, LimitedSizeLobMode=False)
+        return doc
 
 
 _SECTIONS = {f.alias: f.annotation for f in TaskSettings.model_fields.values() if isinstance(f.default, DmsModel)}
@@ -358,4 +385,4 @@ def _check(s: TaskSettings) -> None:
                           f"than BatchApplyTimeoutMax ({tuning.BatchApplyTimeoutMax})")
 
 
-__all__ = ["PREP_MODES", "TaskSettings", "closest", "parse_task_settings"]
+__all__ = ["LOB_KEYS", "PREP_MODES", "TaskSettings", "closest", "parse_task_settings"]

@@ -17,6 +17,7 @@ from worker.metrics import cdc_latency, cdc_silence
 from worker.state import TABLE_STATES, StateStore
 
 from .catalog import TaskDef
+from .lobs import lob_warnings
 from .plan import phase
 
 _FLOAT = ("FreshStartDate", "StartDate", "StopDate", "FullLoadStartDate", "FullLoadFinishDate")
@@ -77,7 +78,12 @@ def _cdc_silent(seen: Seen) -> Iterable[str]:
                "CDCLatencyTarget grow until they are")
 
 
-WARNING_PROVIDERS: list[WarningProvider] = [_no_worker, _cdc_silent]
+def _lob_limits(seen: Seen) -> Iterable[str]:
+    """Limited LOB mode: which values are cut, at what size, by which setting, and how many so far."""
+    return lob_warnings(seen.task, seen.state)
+
+
+WARNING_PROVIDERS: list[WarningProvider] = [_no_worker, _cdc_silent, _lob_limits]
 
 
 def task_warnings(task: TaskDef, state: StateStore, info: dict[str, str] | None = None,

@@ -22,6 +22,7 @@ from typing import Any
 from connectors.base import Batch, Change, Column, Filter, Op, Row, TableId, TableSchema, wildcard_regex
 from connectors.errors import ConfigError, DataError
 
+from .lobs import LobLimit, lob_limit
 from .mappings import NAME_ACTIONS, DataType, TableMappings, Transformation
 from .settings import TaskSettings
 
@@ -84,6 +85,7 @@ class TableMap:
                                  and "(" not in (by_name[o.source].native or ""))
         self._lob_names = tuple(o.source for o in self.lob_columns)
         self.truncation_fails = truncation_fails
+        self.lob_setting: LobLimit | None = None  # the setting that asks for lob_limit (build_map sets it)
         self.truncated = 0  # LOB values cut to lob_limit since last taken (take_truncations)
         self._predicates = [_predicate(f, by_name[f.column]) for f in filters]
         self._expressions = _Expressions(source, [o for o in outs if o.expression]) if any(
@@ -115,21 +117,24 @@ class TableMap:
         data, half = batch.raw[1], max(1, self.lob_limit // 2)
         return any(data.find(b"\n", at, at + half) < 0 for at in range(0, len(data), half))
 
-    def target_rows(self, rows: Iterable[Row]) -> list[dict[str, Any]]:
-        """Rows read with ``self.read`` as rows of ``self.load`` (target names, computed columns)."""
-        return [self._row(r, "INSERT") for r in rows]
+    def target_rows(self, rows: Iterable[Row], whole: bool = False) -> list[dict[str, Any]]:
+        """Rows read with ``self.read`` as rows of ``self.load`` (target names, computed columns); ``whole``:
+        LOBs as the source holds them, not cut to the limit (validation compares what the source holds)."""
+        return [self._row(r, "INSERT", whole=whole) for r in rows]
 
     def take_truncations(self) -> int:
         n, self.truncated = self.truncated, 0
         return n
 
-    def _row(self, row: Row, op: str, change: Change | None = None, before: Row | None = None) -> dict[str, Any]:
+    def _row(self, row: Row, op: str, change: Change | None = None, before: Row | None = None,
+             whole: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        cuts = () if whole else self._lob_names
         for o in self.outs:
             if o.source:
                 if o.source in row:  # absent: an unchanged TOAST value stays absent
                     value = row[o.source]
-                    out[o.name] = self._cut(value, o.name) if o.source in self._lob_names else value
+                    out[o.name] = self._cut(value, o.name) if o.source in cuts else value
             elif o.before and change is not None:
                 # Without an old image the key is unchanged, so its old value is the new one.
                 old = before.get(o.before) if before else (row.get(o.before) if o.before in self.source.key else None)
@@ -389,16 +394,11 @@ def build_map(mappings: TableMappings, settings: TaskSettings, schema: TableSche
                                  if all(c in kept for c in u) and tuple(kept[c] for c in u) != key))
     target = TableSchema(TableId(schema_name, table_name), tuple(columns), key, schema.engine, unique=unique)
 
-    lob = mappings.lob_settings.get(table)
-    limit: int | None = None
-    if tm.SupportLobs and not tm.FullLobMode and tm.LimitedSizeLobMode and tm.LobMaxSize:
-        limit = tm.LobMaxSize * 1024
-    if lob is not None and lob.mode == "limited":
-        limit = (lob.max_kb or tm.LobMaxSize) * 1024
-    elif lob is not None and lob.mode == "unlimited":
-        limit = None
+    limit = lob_limit(settings, mappings.lob_settings.get(table))
     fails = settings.errors.DataTruncationErrorPolicy in ("SUSPEND_TABLE", "STOP_TASK")
-    return TableMap(schema, target, outs, filters, limit, fails)
+    mapped = TableMap(schema, target, outs, filters, limit.bytes if limit else None, fails)
+    mapped.lob_setting = limit
+    return mapped
 
 
 def build_maps(mappings: TableMappings, settings: TaskSettings, schemas: Iterable[TableSchema],

@@ -33,7 +33,10 @@ class TableResult:
     missing_in_target: list[Any] = field(default_factory=list)
     missing_in_source: list[Any] = field(default_factory=list)
     different: list[Any] = field(default_factory=list)
+    cut: list[Any] = field(default_factory=list)  # records that differ only where a LOB setting cut the source's
     mismatches: int = 0
+    cut_count: int = 0  # of the mismatches, those of ``cut``
+    cut_cause: str = ""  # "LimitedSizeLobMode cut values over LobMaxSize=32 KB"
     seconds: float = 0.0
     keys: set[tuple] = field(default_factory=set)  # mismatching keys, as many as compare() was asked to keep
     stopped: bool = False  # compare() stopped reading at its limit: the rest of the table was not compared
@@ -44,6 +47,8 @@ class TableResult:
 
     def note(self, bucket: list[Any], key: Any) -> None:
         self.mismatches += 1
+        if bucket is self.cut:
+            self.cut_count += 1
         if len(bucket) < MAX_LISTED:
             bucket.append(list(key) if isinstance(key, tuple) else key)
 
@@ -56,7 +61,22 @@ class TableResult:
             "ValidationFailedRecords": self.mismatches,
             "MissingInTarget": self.missing_in_target, "MissingInSource": self.missing_in_source,
             "Different": self.different, "Seconds": round(self.seconds, 3),
+            **({"CutBySettings": self.cut_count, "CutBySettingsReason": self.cut_note, "Cut": self.cut}
+               if self.cut_count else {}),
         }
+
+    @property
+    def cut_note(self) -> str:
+        """"2 rows differ because LimitedSizeLobMode cut values over LobMaxSize=32 KB", or ""."""
+        if not self.cut_count:
+            return ""
+        return f"{self.cut_count} {'row differs' if self.cut_count == 1 else 'rows differ'} because {self.cut_cause}"
+
+    def details(self) -> list[tuple[str, list[Any]]]:
+        """The listed keys of each kind of mismatch, labelled."""
+        return [(label, keys) for label, keys in (
+            ("missing in target", self.missing_in_target), ("missing in source", self.missing_in_source),
+            ("different", self.different), (self.cut_note, self.cut)) if keys]
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -68,11 +88,14 @@ class _Enough(Exception):
 
 
 def compare(schema: TableSchema, source_rows: Iterator[list[Row]], target_rows: Iterator[list[Row]], *,
-            limit: int | None = None, keep: int = 0, only: set[tuple] | None = None) -> TableResult:
+            limit: int | None = None, keep: int = 0, only: set[tuple] | None = None,
+            cut: Callable[[Row, Row], bool] | None = None) -> TableResult:
     """Compare two key-ordered row streams.
 
     ``limit``: stop reading once more than this many records mismatch (``stopped``). ``keep``: remember
     up to this many mismatching keys in ``keys``. ``only``: count only mismatches of these keys (a re-check).
+    ``cut(source_row, target_row)``: the rows differ only where a setting cut the source's values; such
+    records still mismatch, listed apart (``cut``).
     """
     result = TableResult(str(schema.table))
     names = schema.column_names
@@ -95,6 +118,7 @@ def compare(schema: TableSchema, source_rows: Iterator[list[Row]], target_rows: 
 
     def take(rows: list[Row], mine: dict, theirs: dict, counter: str) -> None:
         setattr(result, counter, getattr(result, counter) + len(rows))
+        from_source = counter == "source_rows"
         for row in rows:
             k = key_of(row)
             partners = theirs.get(k)
@@ -103,7 +127,8 @@ def compare(schema: TableSchema, source_rows: Iterator[list[Row]], target_rows: 
                 if not partners:
                     del theirs[k]
                 if any(not _same(row.get(n), other.get(n)) for n in names):
-                    mismatch(result.different, k)
+                    pair = (row, other) if from_source else (other, row)
+                    mismatch(result.cut if cut is not None and cut(*pair) else result.different, k)
             else:
                 mine.setdefault(k, []).append(row)
 
@@ -122,9 +147,31 @@ def compare(schema: TableSchema, source_rows: Iterator[list[Row]], target_rows: 
     return result
 
 
+def cut_by_lob_limit(mapped: TableMap) -> Callable[[Row, Row], bool] | None:
+    """For a table whose LOBs are cut: do a source row (whole) and a target row differ only where the cut
+    left the target the first LobMaxSize of the source's value?"""
+    limit = mapped.lob_limit
+    lobs = {o.name for o in mapped.lob_columns}
+    if limit is None or not lobs:
+        return None
+    names = mapped.copied.column_names
+
+    def cut(src: Row, tgt: Row) -> bool:
+        for n in names:
+            a, b = src.get(n), tgt.get(n)
+            if _same(a, b):
+                continue
+            if n not in lobs or not isinstance(a, str | bytes) or len(a) <= limit or not _same(a[:limit], b):
+                return False
+        return True
+
+    return cut
+
+
 def compare_table(source: Source, target: Target, mapped: TableMap, check: Callable[[], None] | None = None,
                   **options: Any) -> TableResult:
-    """One table's source rows (through its rules) against the target's, in one pass; options as compare()'s.
+    """One table's source rows (through its rules, LOBs whole) against the target's, in one pass; options as
+    compare()'s. Records the table's LOB setting cut are told apart from other mismatches.
 
     ``check`` runs before each batch (a job's stop check)."""
     started = time.monotonic()
@@ -134,18 +181,19 @@ def compare_table(source: Source, target: Target, mapped: TableMap, check: Calla
         for batch in batches:
             if check is not None:
                 check()
-            yield mapped.target_rows(batch.rows())
+            yield mapped.target_rows(batch.rows(), whole=True)  # what the source holds, not what a cut made
 
     src = source_rows()
     tgt = target.read(mapped.load)
     try:
-        result = compare(mapped.copied, src, tgt, **options)
+        result = compare(mapped.copied, src, tgt, cut=cut_by_lob_limit(mapped), **options)
     finally:  # a comparison stopped at its limit leaves both reads unfinished
         for reader in (src, batches, tgt):
             close = getattr(reader, "close", None)
             if close is not None:
                 close()
     result.table = str(mapped.source.table)
+    result.cut_cause = mapped.lob_setting.cause if mapped.lob_setting else ""
     result.seconds = time.monotonic() - started
     return result
 
@@ -166,7 +214,8 @@ def validate_task(
         results = []
         for schema in tables.values():
             result = compare_table(source, target, maps[schema.table])
-            details = "" if result.equal else f"{result.mismatches} mismatched records"
+            details = "" if result.equal else "; ".join(
+                filter(None, (f"{result.mismatches} mismatched records", result.cut_note)))
             state.set_table_stats(task_id, schema.table, ValidationState=result.to_json()["ValidationState"],
                                   ValidationFailedRecords=result.mismatches, ValidationStateDetails=details)
             results.append(result)

@@ -178,8 +178,6 @@ def _wait(job: Job, seconds: float) -> None:
 
 
 def _details(failed: int, result: TableResult) -> str:
-    listed = "; ".join(f"{label} {', '.join(json.dumps(k, default=str) for k in keys[:SHOWN_KEYS])}"
-                       for label, keys in (("missing on the target:", result.missing_in_target),
-                                           ("missing on the source:", result.missing_in_source),
-                                           ("different:", result.different)) if keys)
+    listed = "; ".join(f"{label}: {', '.join(json.dumps(k, default=str) for k in keys[:SHOWN_KEYS])}"
+                       for label, keys in result.details())
     return f"{failed} records failed ({listed})" if listed else f"{failed} records failed"

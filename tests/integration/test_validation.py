@@ -67,7 +67,7 @@ def test_validation_only_moves_nothing_and_stops_with_each_tables_verdict(dms, s
     stats = dms.stats("valonly")
     a, b, c, d = stats["public.a"], stats["public.b"], stats["public.c"], stats["public.d"]
     assert (a["ValidationState"], a["ValidationFailedRecords"]) == ("Mismatched records", 2)
-    assert "missing on the target: [3]" in a["ValidationStateDetails"]
+    assert "missing in target: [3]" in a["ValidationStateDetails"]
     assert (b["ValidationState"], b["ValidationFailedRecords"]) == ("Validated", 0)
     assert (c["ValidationState"], c["ValidationFailedRecords"]) == ("Suspended records", 3)  # more than 2
     assert "TableFailureMaxCount" in c["ValidationStateDetails"]
