@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from connectors.base import (
@@ -153,11 +154,22 @@ class SqliteSource:
                  raw: str | None = None) -> Iterator[Batch]:
         cols = ", ".join(quote_ident(c) for c in table.column_names)
         order = f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}" if ordered and table.key else ""
-        filters, args = where_clause(where, quote_ident, "?")  # a bound text value takes the column's affinity
+        # a bound text value takes the column's affinity
+        filters, args = where_clause(self._booleans_as_numbers(table, where), quote_ident, "?")
         chunk, bounds = key_range_sql(table.key, within)
         conditions = " AND ".join(c for c in (filters.removeprefix(" WHERE "), chunk) if c)
         select = f"SELECT {cols} FROM {quote_ident(table.table.name)}{' WHERE ' + conditions if conditions else ''}"
         return read_batches(self._conn, self.ep, select + order, batch_rows, schema_decoder(table), args + bounds)
+
+    def _booleans_as_numbers(self, table: TableSchema, where: Sequence[Filter]) -> Sequence[Filter]:
+        """SQLite keeps a boolean as 0 or 1, and compared 'true' with it as text (no row passed): a boolean
+        column's filter values are read as PostgreSQL reads a boolean (true, t, yes, on, 1 and their opposites)."""
+        if not where:
+            return where
+        info = self._query(f"PRAGMA table_info({quote_ident(table.table.name)})")  # filters may name unread columns
+        booleans = {col for _, col, decl, *_ in info if portable_type(decl) == "bool"}
+        return [Filter(f.column, tuple(replace(c, value=_bool_number(c.value), end=_bool_number(c.end))
+                                       for c in f.conditions)) if f.column in booleans else f for f in where]
 
     def split(self, table: TableSchema, rows_per_chunk: int) -> list[KeyRange]:
         return [KeyRange()]  # one file, one writer: a SQLite table loads as one job
@@ -213,3 +225,10 @@ class SqliteSource:
         except sqlite3.Error:
             pass
 
+
+_BOOL_WORDS = {**dict.fromkeys(("t", "true", "y", "yes", "on", "1"), "1"),
+               **dict.fromkeys(("f", "false", "n", "no", "off", "0"), "0")}
+
+
+def _bool_number(text: str | None) -> str | None:
+    return None if text is None else _BOOL_WORDS.get(text.strip().lower(), text)

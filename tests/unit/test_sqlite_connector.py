@@ -17,7 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import Batch, Change, Column, Endpoint, OnConflict, Op, Position, TableId, TableRule, TableSchema
+from connectors.base import (
+    Batch,
+    Change,
+    Column,
+    Condition,
+    Endpoint,
+    Filter,
+    OnConflict,
+    Op,
+    Position,
+    TableId,
+    TableRule,
+    TableSchema,
+)
 from connectors.errors import ApplyConflict, ConfigError, DataError, ObjectError, TransientError
 from connectors.sqlite import types
 from connectors.sqlite.connect import classify
@@ -191,6 +204,24 @@ def test_capture_starts_while_an_application_writes_in_rollback_journal_mode(tmp
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert db.execute("SELECT count(*) FROM awsdms_changes_t").fetchone()[0] > 0  # captured after the start
     db.close()
+    source.close()
+
+
+def test_a_filter_on_a_boolean_column_reads_true_and_false(tmp_path: Path) -> None:
+    """SQLite keeps booleans as 0/1 and compared the filter value 'true' with them as text: no row passed
+    (found by tests/conformance). Boolean words are read as PostgreSQL reads them, other columns' as they are."""
+    source = _source(tmp_path, "CREATE TABLE t (id INTEGER PRIMARY KEY, flag BOOLEAN, word TEXT)",
+                     "INSERT INTO t VALUES (1, 1, 'true'), (2, 0, 'false'), (3, NULL, 'yes')")
+    (schema,) = source.tables(ALL)
+    only_id = TableSchema(schema.table, schema.columns[:1], schema.key, "sqlite")  # the filter's column unread
+
+    def ids(*filters: Filter) -> list[int]:
+        return [r["id"] for b in source.snapshot(only_id, where=filters, ordered=True) for r in b.rows()]
+
+    assert ids(Filter("flag", (Condition("eq", "true"),))) == [1]
+    assert ids(Filter("flag", (Condition("eq", "F"), Condition("null")))) == [2, 3]
+    assert ids(Filter("flag", (Condition("between", "no", "YES"),))) == [1, 2]
+    assert ids(Filter("word", (Condition("eq", "true"),))) == [1]  # a text column compares text
     source.close()
 
 
