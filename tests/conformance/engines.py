@@ -58,12 +58,13 @@ class Engine:
     def open_target(self):
         return open_target(self.endpoint("target"))
 
-    def create(self, table: str, columns: Sequence[tuple[str, str]], key: str = "id") -> TableId:
+    def create(self, table: str, columns: Sequence[tuple[str, str]], key: Sequence[str] = ("id",)) -> TableId:
         """A table of (column, common type) pairs with a primary key; returns its id."""
         raise NotImplementedError
 
     def write(self, table: TableId, ops: Sequence[tuple]) -> None:
-        """One transaction of ("insert", row) / ("update", key, values) / ("delete", key) / ("truncate",)."""
+        """One transaction of ("insert", row) / ("update", key, values) / ("delete", key) / ("truncate",);
+        a key is the key's value, or a tuple of them for a key of several columns."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -81,10 +82,10 @@ class MemoryEngine(Engine):
     def endpoint(self, kind: str) -> Endpoint:
         return Endpoint(f"mem-{kind}", kind, "memory", database=self.database)
 
-    def create(self, table: str, columns: Sequence[tuple[str, str]], key: str = "id") -> TableId:
+    def create(self, table: str, columns: Sequence[tuple[str, str]], key: Sequence[str] = ("id",)) -> TableId:
         tid = TableId(self.schema, table)
-        cols = tuple(Column(n, TYPES[t][0], n != key, TYPES[t][1]) for n, t in columns)
-        self.db.create_table(TableSchema(tid, cols, (key,), "memory"))
+        cols = tuple(Column(n, TYPES[t][0], n not in key, TYPES[t][1]) for n, t in columns)
+        self.db.create_table(TableSchema(tid, cols, tuple(key), "memory"))
         return tid
 
     def write(self, table: TableId, ops: Sequence[tuple]) -> None:
@@ -93,9 +94,9 @@ class MemoryEngine(Engine):
                 if op == "insert":
                     tx.insert(table, args[0])
                 elif op == "update":
-                    tx.update(table, (args[0],), args[1])
+                    tx.update(table, key_tuple(args[0]), args[1])
                 elif op == "delete":
-                    tx.delete(table, (args[0],))
+                    tx.delete(table, key_tuple(args[0]))
                 else:
                     tx.truncate(table)
 
@@ -106,16 +107,16 @@ class MemoryEngine(Engine):
 class _SqlEngine(Engine):
     mark = "%s"
     decl = 1  # index of the declaration in TYPES
-
-    def connect(self) -> Any:
-        raise NotImplementedError
+    keys: dict[str, tuple[str, ...]]
 
     def quote(self, name: str) -> str:
         return '"' + name + '"'
 
-    def create(self, table: str, columns: Sequence[tuple[str, str]], key: str = "id") -> TableId:
+    def create(self, table: str, columns: Sequence[tuple[str, str]], key: Sequence[str] = ("id",)) -> TableId:
         cols = ", ".join(f"{self.quote(n)} {TYPES[t][self.decl]}" for n, t in columns)
-        self.run([(f"CREATE TABLE {self.quote(table)} ({cols}, PRIMARY KEY ({self.quote(key)}))", ())])
+        self.run([(f"CREATE TABLE {self.quote(table)} ({cols}, PRIMARY KEY ({', '.join(map(self.quote, key))}))",
+                   ())])
+        self.keys[table] = tuple(key)
         return TableId(self.schema, table)
 
     def bind(self, value: Any) -> Any:
@@ -123,6 +124,7 @@ class _SqlEngine(Engine):
 
     def write(self, table: TableId, ops: Sequence[tuple]) -> None:
         name = self.quote(table.name)
+        match = " AND ".join(f"{self.quote(k)} = {self.mark}" for k in self.keys[table.name])
         statements = []
         for op, *args in ops:
             if op == "insert":
@@ -132,10 +134,10 @@ class _SqlEngine(Engine):
             elif op == "update":
                 key, values = args
                 sets = ", ".join(f"{self.quote(c)} = {self.mark}" for c in values)
-                statements.append((f"UPDATE {name} SET {sets} WHERE id = {self.mark}",
-                                   [*map(self.bind, values.values()), key]))
+                statements.append((f"UPDATE {name} SET {sets} WHERE {match}",
+                                   [*map(self.bind, values.values()), *key_tuple(key)]))
             elif op == "delete":
-                statements.append((f"DELETE FROM {name} WHERE id = {self.mark}", [args[0]]))
+                statements.append((f"DELETE FROM {name} WHERE {match}", list(key_tuple(args[0]))))
             else:
                 statements.append((self.truncate_sql(name), ()))
         self.run(statements)
@@ -155,6 +157,7 @@ class SqliteEngine(_SqlEngine):
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / f"conformance-{secrets.token_hex(4)}.db"
+        self.keys = {}
         sqlite3.connect(self.path).close()
 
     def endpoint(self, kind: str) -> Endpoint:
@@ -183,6 +186,7 @@ class PostgresEngine(_SqlEngine):
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.keys = {}
         self.conn = psycopg2.connect(url)
 
     def endpoint(self, kind: str) -> Endpoint:
@@ -200,3 +204,7 @@ class PostgresEngine(_SqlEngine):
 
 
 ENGINES = ("memory", "sqlite", "postgres")
+
+
+def key_tuple(key: Any) -> tuple:
+    return key if isinstance(key, tuple) else (key,)

@@ -16,7 +16,7 @@ import pytest
 from connectors.base import Op
 
 from .conftest import PAIRS
-from .engines import Engine
+from .engines import Engine, key_tuple
 from .pipeline import Pipeline
 
 COLUMNS = [("id", "int8"), ("name", "text"), ("qty", "int4"), ("price", "numeric"), ("data", "bytes"),
@@ -33,26 +33,30 @@ def item(i: int, **values: Any) -> dict[str, Any]:
 class Case:
     """One test's table on the pair's source, its pipeline, and the rows the application expects."""
 
-    def __init__(self, source: Engine, target: Engine) -> None:
+    def __init__(self, source: Engine, target: Engine, columns: list[tuple[str, str]] = COLUMNS,
+                 key: tuple[str, ...] = ("id",)) -> None:
         n = next(_names)
-        self.source = source
-        self.table = source.create(f"t{n}_{target.name}", COLUMNS)
+        self.source, self.key = source, key
+        self.table = source.create(f"t{n}_{target.name}", columns, key)
         self.pipe = Pipeline(source, target, self.table, f"conf{n}_{target.name}")
-        self.rows: dict[int, dict[str, Any]] = {}
+        self.rows: dict[tuple, dict[str, Any]] = {}
 
     def write(self, *ops: tuple) -> None:
         """One source transaction; the expected rows follow it."""
         self.source.write(self.table, ops)
         for op, *args in ops:
             if op == "insert":
-                self.rows[args[0]["id"]] = dict(args[0])
+                self.rows[self.key_of(args[0])] = dict(args[0])
             elif op == "update":
-                old = self.rows.pop(args[0])
-                self.rows[args[1].get("id", args[0])] = {**old, **args[1]}
+                new = {**self.rows.pop(key_tuple(args[0])), **args[1]}
+                self.rows[self.key_of(new)] = new
             elif op == "delete":
-                self.rows.pop(args[0], None)
+                self.rows.pop(key_tuple(args[0]), None)
             else:
                 self.rows.clear()
+
+    def key_of(self, row: dict[str, Any]) -> tuple:
+        return tuple(row[k] for k in self.key)
 
     def expected(self) -> list[dict[str, Any]]:
         return [self.rows[k] for k in sorted(self.rows)]
@@ -64,9 +68,14 @@ class Case:
 
 
 @pytest.fixture(params=PAIRS)
-def case(request: pytest.FixtureRequest, engines) -> Iterator[Case]:
+def pair(request: pytest.FixtureRequest, engines) -> tuple[Engine, Engine]:
     source, target = request.param
-    made = Case(engines[(source, "source")], engines[(target, "target")])
+    return engines[(source, "source")], engines[(target, "target")]
+
+
+@pytest.fixture
+def case(pair: tuple[Engine, Engine]) -> Iterator[Case]:
+    made = Case(*pair)
     yield made
     made.pipe.close()
     made.pipe.drop()
@@ -231,3 +240,20 @@ def test_unchanged_large_values_survive_updates_and_key_changes(case: Case) -> N
         assert all("name" not in c.after for changes, _ in txns for c in changes if c.op is Op.UPDATE)
     assert pipe.apply(txns) == 4
     case.assert_converged()
+
+
+def test_a_key_of_two_columns(pair: tuple[Engine, Engine]) -> None:
+    case = Case(*pair, columns=[("region", "string"), ("id", "int4"), ("name", "text")], key=("region", "id"))
+    try:
+        case.write(*(("insert", {"region": r, "id": i, "name": f"{r}{i}"}) for r in ("east", "west") for i in (1, 2)))
+        pipe = case.pipe.open()
+        pipe.start_cdc()
+        assert pipe.load(batch_rows=3) == 4
+        case.write(("update", ("east", 1), {"region": "west", "id": 3}), ("update", ("west", 2), {"name": "w2"}))
+        case.write(("delete", ("east", 2)), ("insert", {"region": "east", "id": 2, "name": "again"}))
+        case.write(("update", ("west", 1), {"id": 9}))
+        assert pipe.replicate(5) == 5
+        case.assert_converged()
+    finally:
+        case.pipe.close()
+        case.pipe.drop()
