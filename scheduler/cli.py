@@ -23,6 +23,7 @@ from connectors.registry import ENGINES, default_port, open_endpoint, open_sourc
 from .catalog import Catalog, TaskDef
 from .history import task_events
 from .history import when as _when
+from .lobs import create_notice
 from .mappings import parse_table_mappings
 from .plan import START_TYPES
 from .settings import TaskSettings, parse_task_settings
@@ -298,8 +299,9 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
     catalog.instance(instance)
     mappings_json = _read_file(mappings, "table mappings", 'a JSON object {"rules": [...]} with a selection rule')
     settings_json = _read_file(settings, "task settings", "a JSON object, {} for DMS's defaults") if settings else ""
-    for line in (parse_table_mappings(mappings_json, f"table mappings file {mappings}").warnings
-                 + tuple(parse_task_settings(settings_json, f"task settings file {settings}").warnings())):
+    parsed = parse_task_settings(settings_json, f"task settings file {settings}")
+    for line in (*parse_table_mappings(mappings_json, f"table mappings file {mappings}").warnings,
+                 *parsed.warnings(), *create_notice(parsed)):
         click.echo(f"warning: {line}", err=True)
     if cdc_start_position and migration_type != "cdc":
         raise ConfigError("--cdc-start-position goes with --migration-type cdc only")

@@ -70,8 +70,17 @@ def lob_warnings(task: TaskDef, state: StateStore) -> list[str]:
     return lines
 
 
+def create_notice(settings: TaskSettings) -> list[str]:
+    """At `dms task create`: the cut that limited LOB mode will make, and how to migrate LOBs whole."""
+    limit = lob_limit(settings)
+    if limit is None:
+        return []
+    return [f"limited LOB mode: text and binary values over LobMaxSize={limit.kb} KB will be cut "
+            "(TargetMetadata.LimitedSizeLobMode); leave the LOB keys out, or set FullLobMode, to migrate them whole"]
+
+
 def _values(n: int) -> str:
     return f"{n} value" if n == 1 else f"{n} values"
 
 
-__all__ = ["LobLimit", "lob_limit", "lob_warnings"]
+__all__ = ["LobLimit", "create_notice", "lob_limit", "lob_warnings"]

@@ -54,8 +54,6 @@ def render(task: TaskDef, state: StateStore) -> tuple[Any, str]:
     for key in ("StopReason", "LastFailureMessage"):
         if key in doc:
             header.add_row(Text(f"{key} {doc[key]}", style="red" if key == "LastFailureMessage" else ""), "", "")
-    for line in doc["Warnings"]:
-        header.add_row(Text(f"warning: {line}", style="yellow"), "", "")
 
     tables = Table(box=None, padding=(0, 1), header_style="bold")
     for name, justify in (("table", "left"), ("state", "left"), ("progress", "left"), ("rows", "right"),
@@ -74,7 +72,9 @@ def render(task: TaskDef, state: StateStore) -> tuple[Any, str]:
                        _count(t["Inserts"]), _count(t["Updates"]), _count(t["Deletes"]))
     if len(entries) > MAX_TABLE_ROWS:
         tables.add_row(f"... and {len(entries) - MAX_TABLE_ROWS} more tables", "", "", "", "", "", "")
-    return Group(header, Text(""), tables), doc["Status"]
+    # A line of its own each: in a cell of the header's grid a long warning was squeezed into a narrow column.
+    warnings = [Text(f"warning: {line}", style="yellow") for line in doc["Warnings"]]
+    return Group(header, *warnings, Text(""), tables), doc["Status"]
 
 
 def watch(task: TaskDef, state: StateStore, interval: float = 0.5, console: Console | None = None) -> str:

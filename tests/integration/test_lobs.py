@@ -102,9 +102,11 @@ def test_validation_job_reports_rows_cut_by_a_table_rule(dms, src, dst):
     cause = "table-settings rule 2 (lob-settings limited) cut values over bulk-max-size=64 KB"
     assert stats["ValidationFailedRecords"] == 1
     assert stats["ValidationStateDetails"] == f"1 records failed (1 row differs because {cause}: [1])"
-    (warning,) = dms.describe("rule")["Warnings"]
+    (warning,) = dms.wait_status("rule", "stopped")["Warnings"]
     assert warning == ("limited LOB mode for public.docs: text and binary values over bulk-max-size=64 KB are cut "
                        "(table-settings rule 2 (lob-settings limited); 2 values cut so far)")
+    view = dms.dms("task", "watch", "rule").stdout  # a stopped task: one view, then it ends
+    assert "warning: limited LOB mode for public.docs" in view and "64 KB" in view
 
 
 @pytest.mark.parametrize("settings", [None, LIMITED])
@@ -118,17 +120,25 @@ def test_sqlite_foreground_start_says_what_it_cut(tmp_path, settings):
     dms = DmsEnv(tmp_path, None)  # embedded: `dms task start` runs the full load itself and prints a summary
     try:
         dms.task("fg", f"{SQLITE}{src}", f"{SQLITE}{dst}", "full-load", settings=settings)
+        plan = dms.dms("task", "create", "plan", "--source", f"src-{dms.suffix}-fg", "--target", f"dst-{dms.suffix}-fg",
+                       "--instance", dms.instance, "--migration-type", "full-load", "--dry-run",
+                       "--table-mappings", str(tmp_path / "fg-mappings.json"),
+                       *(["--settings", str(tmp_path / "fg-settings.json")] if settings else []))
         out = dms.dms("task", "start", "fg").stdout
         ((body, data),) = sqlite3.connect(dst).execute("SELECT body, data FROM docs").fetchall()
         validate = dms.dms("task", "validate", "fg", check=False)
         if settings is None:
             assert (len(body), len(data)) == (BIG, BIG)
-            assert "warning" not in out
+            assert "warning" not in out and "LOB values" not in plan.stdout and "LOB mode" not in plan.stderr
             assert validate.returncode == 0 and "identical" in validate.stdout
         else:
             assert (len(body), len(data)) == (32768, 32768)
             assert ("warning: limited LOB mode: text and binary values over LobMaxSize=32 KB are cut "
                     "(TargetMetadata.LimitedSizeLobMode; 2 values cut so far)") in out
             assert validate.returncode == 1 and f"1 row differs because {CAUSE}: [1]" in validate.stdout
+            assert ("warning: limited LOB mode: text and binary values over LobMaxSize=32 KB will be cut "
+                    "(TargetMetadata.LimitedSizeLobMode); leave the LOB keys out, or set FullLobMode, to migrate "
+                    "them whole") in plan.stderr
+            assert "LOB values over 32 KB are cut (LimitedSizeLobMode, LobMaxSize=32)" in plan.stdout
     finally:
         dms.close()
