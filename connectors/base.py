@@ -296,8 +296,37 @@ class Endpoint:
         return f"{self.engine} endpoint {self.id} ({self.address})"
 
 
+@dataclass(frozen=True, slots=True)
+class Retained:
+    """The source log kept for one task's change capture, in the engine's words for the user."""
+
+    bytes: int
+    holder: str  # what keeps it, e.g. "replication slot dms_t1"
+    log: str  # what is kept, e.g. "WAL"
+    warn_bytes: int  # above this, say so (the endpoint's setting or its default)
+    warn_setting: str  # where that threshold is set, e.g. "the source endpoint's retainedWalWarnMB"
+
+
+def human_bytes(count: float) -> str:
+    """1536 -> '1.5 KiB'."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
 class Source(Protocol):
     capabilities: ClassVar[frozenset[Capability]]
+
+    @staticmethod
+    def position_error(text: str) -> str | None:
+        """Why ``text`` is not a start position in this engine's spelling (one line with an example), or
+        None; needs no connection, so a definition is checked even while the source is away."""
+
+    @classmethod
+    def capture_objects(cls, ep: Endpoint, task: str) -> list[tuple[str, str]]:
+        """What ``drop_cdc`` removes, as (name, the statement that drops it by hand); no connection needed."""
 
     def check(self, cdc: bool) -> list[str]:
         """Preflight problems, each one clear line with the fix; [] means ready."""
@@ -312,7 +341,22 @@ class Source(Protocol):
         """
 
     def parse_position(self, task: str, text: str) -> Position:
-        """A user-given start position (engine spelling) -> Position, checked against the log."""
+        """A user-given start position (engine spelling, see ``position_error``) -> Position."""
+
+    def check_position(self, task: str, position: Position) -> str | None:
+        """Why capture cannot start at ``position`` (beyond the log's end, or before what the task's capture
+        still holds), as one line with the fix, or None."""
+
+    def capture_lost(self, task: str) -> str | None:
+        """Why the task's capture can no longer serve the changes since its checkpoint (its capture objects
+        are gone or were invalidated), or None."""
+
+    def retained_log(self, task: str) -> Retained | None:
+        """The source log kept for the task's capture now, or None when nothing (known) is kept."""
+
+    def leftovers(self, tasks: Iterable[str]) -> list[str]:
+        """Capture objects of OpenDMS on the source that belong to none of ``tasks``: one line each, saying
+        what it holds and how to drop it."""
 
     def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
                  where: Sequence[Filter] = (), within: KeyRange | None = None,

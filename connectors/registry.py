@@ -48,8 +48,13 @@ def _load(ep: Endpoint, role: str):
     return getattr(importlib.import_module(f".{module}", package.__name__), name)
 
 
+def source_class(ep: Endpoint) -> type[Source]:
+    """The endpoint's Source class, unopened: for what it tells without a connection."""
+    return _load(ep, "source")
+
+
 def open_source(ep: Endpoint) -> Source:
-    return _load(ep, "source")(ep)
+    return source_class(ep)(ep)
 
 
 def open_target(ep: Endpoint) -> Target:

@@ -20,13 +20,15 @@ from connectors.base import Capability, Endpoint
 from connectors.errors import ConfigError, DmsError
 from connectors.registry import ENGINES, default_port, open_endpoint, open_source
 
+from .capture import check_spelling, describe_retained, leftovers, list_view, position_refusal
 from .catalog import Catalog, TaskDef
+from .dryrun import print_plan
 from .history import task_events
 from .history import when as _when
 from .lobs import create_notice
 from .mappings import parse_table_mappings
 from .plan import START_TYPES
-from .settings import TaskSettings, parse_task_settings
+from .settings import parse_task_settings
 from .spec import MIGRATION_TYPES, check_identifier
 
 SSL_MODES = ("none", "require", "verify-ca", "verify-full")
@@ -188,6 +190,7 @@ def endpoint_test(endpoint_id: str) -> None:
     try:
         problems = conn.check(cdc=False) if ep.kind == "source" else conn.check()
         cdc_problems = conn.check(cdc=True) if ep.kind == "source" and not problems else []
+        orphans = leftovers(Catalog(), conn) if ep.kind == "source" and not problems else []
     finally:
         conn.close()
     if problems:
@@ -196,6 +199,8 @@ def endpoint_test(endpoint_id: str) -> None:
     if ep.kind == "source":
         readiness = " (ready for CDC)" if not cdc_problems else f" (full load only: {'; '.join(cdc_problems)})"
     click.echo(f"OK: connected to {ep.where()}{f' as {ep.user}' if ep.user else ''}{readiness}")
+    for line in orphans:
+        click.echo(f"warning: {line}", err=True)
 
 
 @endpoint.command("list")
@@ -313,55 +318,35 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
                    err=True)
     maps = _check_rules(definition, src, dry_run)
     if dry_run:
-        return _print_plan(maps, definition.settings)
+        return print_plan(maps, definition.settings, click.echo)
     catalog.add_task(definition)
     click.echo(f"task {task_id} created ({migration_type}, {source} -> {target} on {instance}); "
                f"start it with: dms task start {task_id}")
 
 
 def _check_rules(task: TaskDef, src: Endpoint, required: bool) -> dict:
-    """The rules against the source's tables now, so a rule naming a missing column fails at create.
+    """The rules (and start position) against the source now, so a rule naming a missing column fails at create.
 
     A source that cannot be reached only postpones the check to `dms task start` (unless planning)."""
     from .tablemap import build_maps
 
+    check_spelling(src, task.cdc_start_position)  # garbage is refused whether the source answers or not
     try:
         source = open_source(src)
         try:
             schemas, caps = source.tables(task.mappings.selections), source.capabilities
+            refusal = position_refusal(source, task)
         finally:
             source.close()
     except DmsError as exc:
         if required:
             raise
-        click.echo(f"warning: rules not checked against source {src.id} ({exc}); `dms task start` checks them",
-                   err=True)
+        click.echo(f"warning: rules{' and start position' if task.cdc_start_position else ''} not checked against "
+                   f"source {src.id} ({exc}); `dms task start` checks them", err=True)
         return {}
+    if refusal:
+        raise ConfigError(refusal)
     return build_maps(task.mappings, task.settings, schemas, Capability.BEFORE_IMAGE in caps)
-
-
-def _print_plan(maps: dict, settings: TaskSettings) -> None:
-    if not maps:
-        click.echo("the selection rules select no table on the source")
-    created = settings.prep_mode == "drop"  # the other modes leave the target's tables as they are
-    later = created and settings.full_load.CreatePkAfterFullLoad
-    for mapped in maps.values():
-        t = mapped.target
-        when = "  (added after the full load: CreatePkAfterFullLoad)" if later and t.key else ""
-        click.echo(f"{mapped.source.table} -> {t.table}  key ({', '.join(t.key) or 'none'}){when}")
-        for unique in t.unique if created else ():
-            click.echo(f"    unique ({', '.join(unique)})  (added after the full load)")
-        for c in t.columns:
-            out = next(o for o in mapped.outs if o.name == c.name)
-            origin = (f"= {out.source}" if out.source and out.source != c.name else
-                      f"= {out.expression}" if out.expression else f"= old {out.before}" if out.before else "")
-            click.echo(f"    {c.name:30} {c.native or c.type}{'' if c.nullable else ' NOT NULL'}  {origin}".rstrip())
-        for f in mapped.filters:
-            conds = " OR ".join(f"{c.op} {c.value or ''}{' ' + c.end if c.end else ''}".strip() for c in f.conditions)
-            click.echo(f"    filter: {f.column} {conds}")
-        if mapped.lob_setting:
-            lob = mapped.lob_setting
-            click.echo(f"    LOB values over {lob.kb} KB are cut ({lob.setting}, {lob.size_key}={lob.kb})")
 
 
 @task.command("start")
@@ -418,7 +403,9 @@ def task_stop(task_id: str, wait: bool, timeout: float) -> None:
 def task_describe(task_id: str, as_json: bool) -> None:
     from .status import describe
 
-    doc = describe(Catalog().task(task_id), _state())
+    catalog = Catalog()
+    doc = describe(catalog.task(task_id), _state())
+    held_lines = describe_retained(catalog, doc)
     if as_json:
         return _emit({"ReplicationTasks": [doc]})
     stats = doc["ReplicationTaskStats"]
@@ -443,7 +430,7 @@ def task_describe(task_id: str, as_json: bool) -> None:
             lines.append(f"{key}: {doc[key]}")
     for key, value in doc.get("Metrics", {}).items():
         lines.append(f"{key}: {value:.3f} s")
-    lines += [f"warning: {line}" for line in doc["Warnings"]]
+    lines += held_lines + [f"warning: {line}" for line in doc["Warnings"]]
     click.echo("\n".join(lines))
 
 
@@ -543,14 +530,16 @@ def task_validate(task_id: str, as_json: bool) -> None:
 @task.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def task_list(as_json: bool) -> None:
-    tasks = Catalog().tasks()
+    catalog = Catalog()
+    tasks = catalog.tasks()
     state = _state() if tasks else None
-    rows = [(t, state.status(t.id)) for t in tasks]
+    docs, lines, notes = list_view(catalog, tasks, [state.status(t.id) for t in tasks])
     if as_json:
-        return _emit({"ReplicationTasks": [{"ReplicationTaskIdentifier": t.id, "Status": s,
-                                            "MigrationType": t.migration_type} for t, s in rows]})
-    for t, s in rows:
-        click.echo(f"{t.id:24} {s:10} {t.migration_type:18} {t.source} -> {t.target}")
+        return _emit({"ReplicationTasks": docs})
+    for line in lines:
+        click.echo(line)
+    for note in notes:
+        click.echo(f"warning: {note}", err=True)
 
 
 @task.command("delete")

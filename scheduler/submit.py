@@ -6,9 +6,9 @@ import time
 
 from connectors.base import Capability, TableId, TableSchema
 from connectors.errors import ConfigError, DmsError, PositionLost
-from connectors.registry import open_source, open_target
+from connectors.registry import open_source, open_target, source_class
 from worker.dispatch import dispatch, enqueue
-from worker.job import settle
+from worker.job import STOP_FATAL, settle
 from worker.state import CDC_JOB, StateStore
 from worker.validation import FAILED_OVERALL
 
@@ -39,6 +39,10 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
         raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}`")
     try:
         _prepare(catalog, task, state, start_type)
+    except PositionLost as exc:  # nothing to resume from: the task has failed, as a worker would find
+        state.set_task(task_id, Status="failed", StopReason=STOP_FATAL, LastFailureMessage=str(exc),
+                       StopDate=time.time())
+        raise
     except BaseException:
         state.set_task(task_id, Status=status)
         raise
@@ -111,13 +115,14 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
         given = None
         if task.migration_type == "cdc" and task.cdc_start_position:
             given = source.parse_position(task.id, task.cdc_start_position)
+            _check_position(source, task.id, given)  # before capture objects exist: none left behind
         p0 = source.start_cdc(task.id, schemas)  # before any snapshot: every snapshot is at or after P0
-        if given is not None and given < p0:
-            source.drop_cdc(task.id)  # a slot left behind would pin the source's WAL
-            raise ConfigError(
-                f"CDC start position {task.cdc_start_position} is before the point where capture began "
-                f"({p0.token}): changes before it can no longer be read; give a later position"
-            )
+        if given is not None:
+            try:  # against what capture holds now it exists
+                _check_position(source, task.id, given)
+            except ConfigError:
+                source.drop_cdc(task.id)  # a slot left behind would pin the source's WAL
+                raise
         p0 = given or p0
     if not task.full_load and not task.validation_only:
         for schema in schemas:  # cdc only: create missing tables, never drop or empty existing ones
@@ -137,12 +142,16 @@ def check_rules(task: TaskDef, source, schemas: list[TableSchema]) -> dict[Table
     return build_maps(task.mappings, task.settings, schemas, Capability.BEFORE_IMAGE in source.capabilities)
 
 
+def _check_position(source, task_id: str, position) -> None:
+    problem = source.check_position(task_id, position)
+    if problem:
+        raise ConfigError(problem)
+
+
 def _resume(task: TaskDef, source, state: StateStore) -> None:
-    if task.cdc and source.slot_position(task.id) is None:
-        raise PositionLost(
-            f"the replication slot of task {task.id} is gone from source {task.source}, so changes since the "
-            f"checkpoint are lost: start it again with --type reload-target"
-        )
+    lost = source.capture_lost(task.id) if task.cdc else None
+    if lost:
+        raise PositionLost(f"{lost}: reload the task with `dms task start {task.id} --type reload-target`")
 
 
 def stop_task(state: StateStore, task_id: str, reason: str | None = None) -> None:
@@ -187,7 +196,7 @@ def delete_task(catalog: Catalog, state: StateStore, task_id: str, force: bool =
         raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}`")
     left: list[str] = []
 
-    def clean(what: str, endpoint_id: str, opener, step) -> None:
+    def clean(what: str, endpoint_id: str, opener, step, cure: str = "") -> None:
         try:
             connection = opener(catalog.endpoint(endpoint_id))
             try:
@@ -198,11 +207,14 @@ def delete_task(catalog: Catalog, state: StateStore, task_id: str, force: bool =
             if not force:
                 raise ConfigError(f"{exc} (while removing {what}; fix the endpoint, or delete the task anyway "
                                   f"with `dms task delete {task_id} --force`, leaving {what} behind)") from None
-            left.append(f"{what} on endpoint {endpoint_id} ({exc})")
+            left.append(f"{what} on endpoint {endpoint_id} ({exc}){cure}")
 
-    if task.cdc:  # a slot left behind would pin the source's WAL
-        clean("the task's replication slot, publication or capture triggers", task.source, open_source,
-              lambda source: source.drop_cdc(task_id))
+    source_ep = catalog.endpoint(task.source)
+    objects = source_class(source_ep).capture_objects(source_ep, task_id) if task.cdc else []
+    if objects:  # a slot left behind would pin the source's WAL
+        sql = "".join(f"\n    {statement}" for _, statement in objects)
+        clean(" and ".join(name for name, _ in objects), task.source, open_source,
+              lambda source: source.drop_cdc(task_id), f"; to drop them, run on database {source_ep.database}:{sql}")
     clean("the task's checkpoints", task.target, open_target, lambda target: target.forget(task_id))
     state.forget_task(task_id)
     catalog.delete_task(task_id)

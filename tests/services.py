@@ -79,7 +79,9 @@ class _Server:
 class PostgresServer(_Server):
     env_var = "DMS_TEST_PG_URL"
 
-    def start(self, logical: bool = True) -> PostgresServer:
+    def start(self, logical: bool = True, settings: dict[str, str] | None = None) -> PostgresServer:
+        """``settings``: postgresql.conf parameters that a reload applies (ALTER SYSTEM), e.g. a small
+        max_slot_wal_keep_size; ones that need a restart are not for this."""
         if self.external:
             self.url = self.external
             return self
@@ -96,6 +98,14 @@ class PostgresServer(_Server):
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             self.stop()
             raise RuntimeError(f"{e}\n--- server log ---\n{tail}") from None
+        if settings:
+            conn = psycopg2.connect(self.url)
+            conn.autocommit = True  # ALTER SYSTEM cannot run in a transaction
+            with conn.cursor() as cur:
+                for name, value in settings.items():
+                    cur.execute(f"ALTER SYSTEM SET {name} = %s", (value,))
+                cur.execute("SELECT pg_reload_conf()")
+            conn.close()
         return self
 
     def stop(self) -> None:

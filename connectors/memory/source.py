@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
@@ -16,6 +16,7 @@ from connectors.base import (
     Filter,
     KeyRange,
     Position,
+    Retained,
     TableRule,
     TableSchema,
     selects,
@@ -49,12 +50,46 @@ class MemorySource:
             db.captures[task] = Capture(db.log_id(task), frozenset(t.table for t in tables))
             return position(db.log_id(task), db.txn + 1, 0)
 
-    def parse_position(self, task: str, text: str) -> Position:
+    @staticmethod
+    def position_error(text: str) -> str | None:
         major, _, minor = text.strip().partition(".")
-        if not major.isdigit() or not (minor or "0").isdigit():
-            raise ConfigError(f"CDC start position {text!r} is not a memory log position (N or N.M, as shown "
-                              "by RecoveryCheckpoint)")
+        if major.isdigit() and (minor or "0").isdigit():
+            return None
+        return f"CDC start position {text!r} is not a memory log position (N or N.M, as shown by RecoveryCheckpoint)"
+
+    @classmethod
+    def capture_objects(cls, ep: Endpoint, task: str) -> list[tuple[str, str]]:
+        return []  # capture lives in the process's memory: nothing outlives it to drop by hand
+
+    def parse_position(self, task: str, text: str) -> Position:
+        problem = self.position_error(text)
+        if problem:
+            raise ConfigError(problem)
+        major, _, minor = text.strip().partition(".")
         return position(self.db.log_id(task), int(major), int(minor or 0))
+
+    def check_position(self, task: str, at: Position) -> str | None:
+        with self.db.lock:
+            end = self.db.txn + 1  # the next transaction
+        if at.major > end:
+            return (f"CDC start position {at.token} is ahead of the memory log of {self.ep.where()} "
+                    f"(next transaction {end}): give a position at or before {end}")
+        kept = self.slot_position(task)
+        if kept is not None and at < kept:
+            return (f"CDC start position {at.token} is before transaction {kept.major}, the oldest the "
+                    f"change capture of task {task} on {self.ep.where()} still holds: give a later position")
+        return None
+
+    def capture_lost(self, task: str) -> str | None:
+        if self.slot_position(task) is None:
+            return f"the change capture of task {task} is gone from {self.ep.where()}"
+        return None
+
+    def retained_log(self, task: str) -> Retained | None:
+        return None  # what capture keeps is counted in changes, not in a log's bytes
+
+    def leftovers(self, tasks: Iterable[str]) -> list[str]:
+        return []
 
     def slot_position(self, task: str) -> Position | None:
         """Where reading resumes (before the oldest transaction kept), or None when capture is gone."""

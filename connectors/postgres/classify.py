@@ -94,7 +94,7 @@ def classify(exc: BaseException, ep: Endpoint | None = None, *, connecting: bool
             if re.search(pattern, message):
                 return make(ep, message)
     if code == "58P01" or "requested WAL segment" in message or (
-        code == "42704" and "replication slot" in message
+        code in ("42704", "55000") and "replication slot" in message  # gone, or invalidated (wal_status lost)
     ):
         return PositionLost(f"{where}: {message}; the changes since the checkpoint are gone: reload the task")
     if not code:

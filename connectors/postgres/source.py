@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import select
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ from connectors.base import (
     KeyRange,
     Op,
     Position,
+    Retained,
     Row,
     TableId,
     TableRule,
@@ -30,7 +31,7 @@ from connectors.base import (
 from connectors.errors import ConfigError, PositionLost, TransientError
 from connectors.filters import where_clause
 
-from . import pgoutput
+from . import pgoutput, slots
 from .connect import classify, connect, key_range_sql, qualified, quote_ident, task_object_name
 from .copyout import COPY_BINARY, copy_out, copy_out_binary, row_decoder
 from .copytext import decoder_for
@@ -195,6 +196,9 @@ class PostgresSource:
                                 (slot,))
             if not found:
                 raise ConfigError(f"slot {slot!r} named by the endpoint's slotName does not exist on {self.ep.where()}")
+            lost = self.capture_lost(task)
+            if lost:
+                raise ConfigError(lost)
             lsn = pgoutput.str_to_lsn(found[0][0])
         else:
             self._drop_slot(slot)  # a slot of an earlier run: capture restarts now
@@ -202,25 +206,32 @@ class PostgresSource:
             lsn = pgoutput.str_to_lsn(text)
         return Position(self._log(slot), lsn, 0, pgoutput.lsn_to_str(lsn))
 
+    @staticmethod
+    def position_error(text: str) -> str | None:
+        return slots.lsn_error(text)
+
+    @classmethod
+    def capture_objects(cls, ep: Endpoint, task: str) -> list[tuple[str, str]]:
+        return slots.capture_objects(ep, task)
+
     def parse_position(self, task: str, text: str) -> Position:
-        # DMS's checkpoint form carries the LSN as one of its fields: checkpoint:V1#1#000004AF/B00000D0#0#0#*#0#0
-        fields = text.removeprefix("checkpoint:").split("#")
-        lsn_text = next((f for f in fields if "/" in f), text) if text.startswith("checkpoint:") else text
-        try:
-            lsn = pgoutput.str_to_lsn(lsn_text)
-        except ValueError:
-            raise ConfigError(f"CDC start position {text!r} is not a PostgreSQL LSN such as 16/B374D848 "
-                              "or a RecoveryCheckpoint") from None
+        problem = slots.lsn_error(text)
+        if problem:
+            raise ConfigError(problem)
+        lsn = slots.lsn_of(text)
         return Position(self._log(self._slot(task)), lsn, 0, pgoutput.lsn_to_str(lsn))
 
-    def slot_position(self, task: str) -> Position | None:
-        """Where the slot will resume (its confirmed_flush_lsn), or None if it is gone."""
-        slot = self._slot(task)
-        found = self._query("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-        if not found or found[0][0] is None:
-            return None
-        lsn = pgoutput.str_to_lsn(found[0][0])
-        return Position(self._log(slot), lsn, 0, pgoutput.lsn_to_str(lsn))
+    def check_position(self, task: str, position: Position) -> str | None:
+        return slots.check_position(self._query, self.ep, task, self._slot(task), position)
+
+    def capture_lost(self, task: str) -> str | None:
+        return slots.capture_lost(self._query, self.ep, task, self._slot(task))
+
+    def retained_log(self, task: str) -> Retained | None:
+        return slots.retained(self._query, self.ep, self._slot(task))
+
+    def leftovers(self, tasks: Iterable[str]) -> list[str]:
+        return slots.leftovers(self._query, self.ep, tasks)
 
     def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
                  where: Sequence[Filter] = (), within: KeyRange | None = None,
@@ -328,8 +339,13 @@ class _ChangeReader:
     def changes(self) -> Iterator[Change | Position]:
         src = self.source
         slot = src._slot(self.task)
-        if src.slot_position(self.task) is None:
-            raise PositionLost(f"replication slot {slot!r} is gone from {src.ep.where()}: reload the task")
+        lost = src.capture_lost(self.task)
+        if lost:
+            raise PositionLost(f"{lost}: reload the task with `dms task start {self.task} --type reload-target`")
+        (end,), = src._query("SELECT pg_current_wal_insert_lsn()::text")
+        if self.start.major > pgoutput.str_to_lsn(end):  # its heartbeats would mark the WAL read up to there
+            raise ConfigError(f"CDC start position {self.start.token} is ahead of the end of the WAL on "
+                              f"{src.ep.where()} ({end}): start the task again with --type reload-target")
         conn = connect(src.ep, replication=True)
         cur = conn.cursor()
         src._repl = _Repl(conn, cur)

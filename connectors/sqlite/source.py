@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -17,6 +17,7 @@ from connectors.base import (
     Filter,
     KeyRange,
     Position,
+    Retained,
     TableId,
     TableRule,
     TableSchema,
@@ -130,12 +131,51 @@ class SqliteSource:
         names = self._query("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         return [f"DROP TRIGGER IF EXISTS {quote_ident(n)}" for (n,) in names if n.startswith(prefix)]
 
+    @staticmethod
+    def position_error(text: str) -> str | None:
+        if text.rsplit("#", 1)[-1].removeprefix("checkpoint:").strip().isdigit():
+            return None
+        return (f"CDC start position {text!r} is not a SQLite change-log position (a number such as 1234, shown "
+                "as RecoveryCheckpoint by `dms task describe`)")
+
+    @classmethod
+    def capture_objects(cls, ep: Endpoint, task: str) -> list[tuple[str, str]]:
+        prefix, log = capture.trigger_prefix(task).replace("'", "''"), capture.log_table(task)
+        return [(f"change log {log}", f"DROP TABLE IF EXISTS {quote_ident(log)};"),
+                (f"triggers {prefix}*", "SELECT 'DROP TRIGGER \"' || name || '\";' FROM sqlite_master "
+                                        f"WHERE type = 'trigger' AND substr(name, 1, {len(prefix)}) = '{prefix}';"
+                                        "  -- prints the statements to run")]
+
     def parse_position(self, task: str, text: str) -> Position:
-        number = text.rsplit("#", 1)[-1].removeprefix("checkpoint:").strip()
-        if not number.isdigit():
-            raise ConfigError(f"CDC start position {text!r} is not a SQLite change-log position (a number such "
-                              "as 1234, shown as RecoveryCheckpoint by `dms task describe`)")
-        return capture.after(capture.log_id(task), int(number))
+        problem = self.position_error(text)
+        if problem:
+            raise ConfigError(problem)
+        return capture.after(capture.log_id(task), int(text.rsplit("#", 1)[-1].removeprefix("checkpoint:").strip()))
+
+    def check_position(self, task: str, position: Position) -> str | None:
+        log = capture.log_table(task)
+        exists = self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (log,))
+        (top,), = self._query("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = ?", (log,)) \
+            if exists else [(0,)]
+        if exists and capture.last_seq(position) > top:
+            return (f"CDC start position {position.token} is ahead of the change log of task {task} on "
+                    f"{self.ep.where()} (last change {top}): give a position at or before {top}")
+        kept = self.slot_position(task)
+        if kept is not None and position < kept:
+            return (f"CDC start position {position.token} is before {kept.token}, the oldest change the change "
+                    f"log of task {task} on {self.ep.where()} still holds: give a later position")
+        return None
+
+    def capture_lost(self, task: str) -> str | None:
+        if self.slot_position(task) is None:
+            return f"the change log or triggers of task {task} are gone from {self.ep.where()}"
+        return None
+
+    def retained_log(self, task: str) -> Retained | None:
+        return None  # the change log is pruned as changes apply, and lives in the file itself
+
+    def leftovers(self, tasks: Iterable[str]) -> list[str]:
+        return []
 
     def slot_position(self, task: str) -> Position | None:
         """Where reading resumes (just before the oldest change kept), or None when capture is gone."""

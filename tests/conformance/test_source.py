@@ -1,6 +1,7 @@
 """What every source promises whatever the target: DMS filters read the same rows on every engine, a
 projection reads only its columns, ordered snapshots come in key order, a split covers the table once,
-keyless tables are refused for CDC, and a dropped capture is PositionLost."""
+keyless tables are refused for CDC, a dropped capture is PositionLost, and a start position past the log or
+misspelt is refused."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import Condition, Filter, KeyRange, TableRule
+from connectors.base import Condition, Filter, KeyRange, Position, TableRule
 from connectors.errors import ConfigError, PositionLost
 
 from .engines import ENGINES
@@ -119,5 +120,25 @@ def test_keyless_tables_are_refused_for_cdc_and_a_dropped_capture_is_lost(engine
         source.drop_cdc(task)
         with pytest.raises(PositionLost, match="reload the task"):
             next(iter(source.stream(task, p0, [schema])))
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_start_positions_past_the_log_or_misspelt_are_refused_and_a_dropped_capture_says_so(engines,
+                                                                                           engine: str) -> None:
+    side = engines[(engine, "source")]
+    source = side.open_source()
+    try:
+        assert "CDC start position 'garbage' is not" in type(source).position_error("garbage")
+        table = side.create(f"positions{next(_names)}", COLUMNS)
+        (schema,) = source.tables([TableRule(table.schema, table.name, "explicit")])
+        task = f"positions{next(_names)}"
+        p0 = source.start_cdc(task, [schema])
+        assert source.check_position(task, p0) is None and source.capture_lost(task) is None
+        far = Position(p0.log, p0.major + 2**40, 0, "far")
+        assert "CDC start position far is ahead of" in source.check_position(task, far)
+        source.drop_cdc(task)
+        assert task in source.capture_lost(task)
     finally:
         source.close()

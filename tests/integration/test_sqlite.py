@@ -205,5 +205,6 @@ def test_delete_of_a_task_whose_source_is_gone_says_so_and_force_deletes_it(dms,
     assert "gone-src" in dms.dms("task", "list").stdout  # nothing deleted
     forced = dms.dms("task", "delete", "gone-src", "--force")
     assert "task gone-src deleted" in forced.stdout
-    assert "warning: left behind: the task's replication slot, publication or capture triggers" in forced.stderr
+    assert "warning: left behind: change log awsdms_changes_gone-src and triggers awsdms_gone-src:*" in forced.stderr
+    assert 'DROP TABLE IF EXISTS "awsdms_changes_gone-src";' in forced.stderr
     assert "gone-src" not in dms.dms("task", "list").stdout

@@ -108,3 +108,20 @@ def test_positions_acks_and_a_dropped_capture(db: memory.Database) -> None:
     source.drop_cdc("task")
     with pytest.raises(PositionLost, match="change capture of task task is gone"):
         next(source.stream("task", p0, [schema]))
+
+
+def test_start_positions_are_checked_against_the_log_and_what_capture_holds(db: memory.Database) -> None:
+    source = registry.open_source(_ep())
+    assert type(source).position_error("12.3") is None
+    assert "not a memory log position" in type(source).position_error("garbage")
+    schema = source.tables([TableRule("%", "%")])[0]
+    p0 = source.start_cdc("task", [schema])
+    assert source.check_position("task", p0) is None and source.capture_lost("task") is None
+    ahead = Position(p0.log, p0.major + 5, 0, f"{p0.major + 5}.0")
+    assert "is ahead of the memory log" in source.check_position("task", ahead)
+    db.update(T, (1,), {"s": "changed"})
+    source.ack(next(p for p in source.stream("task", p0, [schema]) if isinstance(p, Position) and p.minor))
+    assert "is before transaction" in source.check_position("task", p0)  # acknowledged: no longer held
+    source.drop_cdc("task")
+    assert "is gone from" in source.capture_lost("task")
+    assert source.retained_log("task") is None and source.leftovers(["x"]) == []
