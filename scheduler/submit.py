@@ -42,6 +42,7 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     except PositionLost as exc:  # nothing to resume from: the task has failed, as a worker would find
         state.set_task(task_id, Status="failed", StopReason=STOP_FATAL, LastFailureMessage=str(exc),
                        StopDate=time.time())
+        state.add_event(task_id, "failure", f"task failed: {exc}")
         raise
     except BaseException:
         state.set_task(task_id, Status=status)
