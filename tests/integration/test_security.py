@@ -229,3 +229,16 @@ def test_a_fleet_over_tls(tls_redis, tmp_path, src, dst):
     # Without the CA certificate the server's certificate is not trusted: verification is on by default.
     assert "certificate verify failed" in refused(env, f"rediss://dms:{tls_redis.password}@{address}")
     assert "cannot reach Redis" in refused(env, f"redis://dms:{tls_redis.password}@{address}")  # no TLS: no talk
+
+
+def test_a_running_worker_without_the_key_fails_the_task_saying_so(dms, src, dst):
+    """A worker that started before its instance had tasks, with another key: the task fails, naming the key."""
+    other = dms.dms("secrets", "generate-key").stdout.strip()
+    dms.start_worker(DMS_SECRET_KEY=other)
+    wait_for(lambda: dms.state.workers(dms.instance), 60, "the worker to register")
+    load_events(dms, src, dst, "keyless")  # the CLI's key file encrypts the endpoints' passwords
+    dms.dms("task", "start", "keyless")
+    failed = dms.wait_status("keyless", "failed", timeout=60)
+    assert failed["LastFailureMessage"].startswith("a worker: cannot decrypt the password of endpoint src-")
+    assert "with DMS_SECRET_KEY: it was encrypted with another key" in failed["LastFailureMessage"]
+    assert not has_table(dst, "public.events")
