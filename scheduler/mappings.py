@@ -9,12 +9,14 @@ scheduler/tablemap.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-from connectors.base import Condition, Filter, TableId, TableRule, selects, wildcard_regex
+from connectors.base import Condition, Filter, RuleIndex, Selection, TableId, TableRule, wildcard_regex
 from connectors.errors import ConfigError
+from connectors.patterns import PatternIndex, check_wildcard
 
 from .spec import DmsModel, Int, Text, closest, int_range, load_json_document, no_effect, no_effect_warnings, validate
 
@@ -34,6 +36,9 @@ _RULE_TYPES = ("selection", "transformation", "table-settings", *_OTHER_RULE_TYP
 _OPERATORS = ("eq", "noteq", "lte", "ste", "gte", "between", "notbetween", "null", "notnull")
 _NEGATIVE = ("noteq", "notbetween", "notnull")
 
+# DMS's own limit ("AWS DMS can only process table mapping JSON files up to 2 MB in size"): about
+# 10,000 rules, which are parsed and matched against the source's tables in well under a second.
+MAX_MAPPINGS_BYTES = 2 * 2**20
 Names = Annotated[list[Text], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
 
 
@@ -207,15 +212,43 @@ class TableMappings:
     lob_settings: dict[TableId, LobSettings] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
+    # Indexes built on first use: finding a table's rules costs the same for 10 rules or 100,000.
+    @cached_property
+    def selection(self) -> Selection:
+        return Selection(self.selections)
+
+    @cached_property
+    def _load_orders(self) -> RuleIndex[int]:
+        return RuleIndex(self.load_orders)
+
+    @cached_property
+    def _filters(self) -> RuleIndex[tuple[TableRule, tuple[Filter, ...]]]:
+        return RuleIndex((rule, (rule, fs)) for rule, fs in self.filters)
+
+    @cached_property
+    def _transformations(self) -> PatternIndex[Transformation]:
+        index: PatternIndex[Transformation] = PatternIndex()
+        for t in self.transformations:
+            index.add(t.schema, t.table, t)
+        return index
+
     def selects(self, table: TableId) -> bool:
-        return selects(self.selections, table)
+        return self.selection.selects(table)
 
     def load_order(self, table: TableId) -> int:
         """The highest load-order of the include rules that select the table (higher loads first)."""
-        return max((n for rule, n in self.load_orders if rule.matches(table)), default=0)
+        return max(self._load_orders.find(table), default=0)
+
+    def filter_rules_for(self, table: TableId) -> list[tuple[TableRule, tuple[Filter, ...]]]:
+        """The include rules with filters that select the table, with their filters."""
+        return self._filters.find(table)
 
     def filters_for(self, table: TableId) -> tuple[Filter, ...]:
-        return tuple(f for rule, fs in self.filters if rule.matches(table) for f in fs)
+        return tuple(f for _, fs in self.filter_rules_for(table) for f in fs)
+
+    def transformations_for(self, table: TableId) -> list[Transformation]:
+        """The transformation rules whose schema and table patterns match the table, by rule id."""
+        return self._transformations.find(table.schema, table.name)
 
 
 def _match(pattern: str, name: str) -> bool:
@@ -227,6 +260,11 @@ def _match(pattern: str, name: str) -> bool:
 
 def parse_table_mappings(text: str, what: str = "table mappings") -> TableMappings:
     """``what`` names the document in a JSON syntax error ("table mappings file m.json")."""
+    size = len(text.encode())
+    if size > MAX_MAPPINGS_BYTES:
+        raise ConfigError(f"{what} is {size / 2**20:.1f} MB: DMS takes table mappings of at most 2 MB "
+                          f"({MAX_MAPPINGS_BYTES:,} bytes); split the tables across several tasks, or select them "
+                          "with wildcards (%) instead of one rule per table")
     doc = load_json_document(text, what)
     if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
         raise ConfigError('table mappings must be an object with a "rules" list: {"rules": [...]}')
@@ -283,7 +321,7 @@ def _pattern(value: str | None, what: str, where: str) -> str:
     if not value:
         raise ConfigError(f"{where} needs object-locator with {what}")
     try:
-        wildcard_regex(value)
+        check_wildcard(value)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}; close the bracket or remove it") from None
     return value
@@ -416,5 +454,5 @@ def _table_settings(rule: _Rule, where: str, parallel: dict[TableId, ParallelLoa
         lobs[table] = LobSettings(rule.rule_id, table, rule.lob_settings.mode, rule.lob_settings.bulk_max_size)
 
 
-__all__ = ["DMS_TYPES", "DataType", "LobSettings", "ParallelLoad", "TableMappings", "Transformation",
-           "parse_table_mappings"]
+__all__ = ["DMS_TYPES", "MAX_MAPPINGS_BYTES", "DataType", "LobSettings", "ParallelLoad", "TableMappings",
+           "Transformation", "parse_table_mappings"]

@@ -15,6 +15,7 @@ set", keys come in any order.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 import typing
@@ -133,23 +134,36 @@ class DmsModel(BaseModel):
         return data
 
 
+@functools.cache
 def _keys(model: type[BaseModel]) -> dict[str, str]:
     """DMS key -> field name."""
     return {(f.alias or name): name for name, f in model.model_fields.items()}
 
 
+@functools.cache
+def _field_notes(model: type[BaseModel]) -> tuple[tuple[str, str, str | None, str | None, list[Any]], ...]:
+    """Per field, read once per model class: name, DMS key, why it has no effect, the key it spells,
+    and the values that ask for nothing."""
+    notes = []
+    for name, f in model.model_fields.items():
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        notes.append((name, f.alias or name, extra.get("no_effect"), extra.get("spelling_of"),
+                      [None, f.default, "", [], {}, *extra.get("neutral", [])]))
+    return tuple(notes)
+
+
 def no_effect_warnings(model: BaseModel, where: str = "") -> list[str]:
     """One line per key that is set, differs from DMS's default, and has no effect here."""
     out: list[str] = []
-    for name, f in type(model).model_fields.items():
+    given = model.model_fields_set
+    for name, alias, why, spelling, neutral in _field_notes(type(model)):
+        if name not in given:  # an unset field holds DMS's default, which never warns
+            continue
         value = getattr(model, name)
-        key = f"{where}.{f.alias or name}" if where else (f.alias or name)
-        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
-        why = extra.get("no_effect")
-        neutral = [None, f.default, "", [], {}, *extra.get("neutral", [])]
-        if extra.get("spelling_of") and value is not None:
-            out.append(f"{key} is read as {where}.{extra['spelling_of']}, the key's spelling in DMS's JSON")
-        elif why and name in model.model_fields_set and not any(_same(value, n) for n in neutral):
+        key = f"{where}.{alias}" if where else alias
+        if spelling and value is not None:
+            out.append(f"{key} is read as {where}.{spelling}, the key's spelling in DMS's JSON")
+        elif why and not any(_same(value, n) for n in neutral):
             out.append(f"{key} = {json.dumps(value, default=_plain)} has no effect: {why}")
         elif isinstance(value, BaseModel):
             out.extend(no_effect_warnings(value, key))

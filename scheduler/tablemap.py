@@ -305,7 +305,7 @@ def build_map(mappings: TableMappings, settings: TaskSettings, schema: TableSche
     """Apply the rules to one selected source table. Rules that cannot apply fail with their id and why."""
     table = schema.table
     source_cols = {c.name: c for c in schema.columns}
-    rules = [t for t in mappings.transformations if t.matches(table)]
+    rules = mappings.transformations_for(table)
 
     def col_rules(name: str, *actions: str) -> list[Transformation]:
         col = source_cols[name]
@@ -316,14 +316,13 @@ def build_map(mappings: TableMappings, settings: TaskSettings, schema: TableSche
             raise ConfigError(f"transformation rule {t.rule_id} names column {t.column!r}, which {table} does not "
                               f"have (columns: {', '.join(schema.column_names)})")
     filters = []
-    for rule, fs in mappings.filters:
-        if rule.matches(table):
-            for f in fs:
-                if f.column not in source_cols:
-                    raise ConfigError(f"selection rule {rule.rule_id} filters on column {f.column!r}, which {table} "
-                                      f"does not have (columns: {', '.join(schema.column_names)})")
-                _check_filter_values(rule.rule_id, f, source_cols[f.column])
-                filters.append(f)
+    for rule, fs in mappings.filter_rules_for(table):
+        for f in fs:
+            if f.column not in source_cols:
+                raise ConfigError(f"selection rule {rule.rule_id} filters on column {f.column!r}, which {table} "
+                                  f"does not have (columns: {', '.join(schema.column_names)})")
+            _check_filter_values(rule.rule_id, f, source_cols[f.column])
+            filters.append(f)
 
     tm = settings.target_metadata
     included = [t for t in rules if t.action == "include-column"]

@@ -23,10 +23,10 @@ from connectors.base import (
     Position,
     Retained,
     Row,
+    Selection,
     TableId,
     TableRule,
     TableSchema,
-    selects,
 )
 from connectors.errors import ConfigError, PositionLost, TransientError
 from connectors.filters import where_clause
@@ -140,7 +140,8 @@ class PostgresSource:
         return problems
 
     def tables(self, rules: Sequence[TableRule]) -> list[TableSchema]:
-        rows = [r for r in self._query(_TABLES_SQL) if selects(rules, TableId(r[1], r[2]))]
+        selection = Selection(rules)
+        rows = [r for r in self._query(_TABLES_SQL) if selection.selects(TableId(r[1], r[2]))]
         if not rows:
             return []
         oids = [r[0] for r in rows]

@@ -18,10 +18,10 @@ from connectors.base import (
     KeyRange,
     Position,
     Retained,
+    Selection,
     TableId,
     TableRule,
     TableSchema,
-    selects,
 )
 from connectors.errors import ConfigError, PositionLost
 from connectors.filters import where_clause
@@ -93,9 +93,9 @@ class SqliteSource:
         return problems
 
     def tables(self, rules: Sequence[TableRule]) -> list[TableSchema]:
-        schemas = []
+        schemas, selection = [], Selection(rules)
         for (name,) in self._query(_TABLES_SQL):
-            if not selects(rules, TableId(SCHEMA, name)):
+            if not selection.selects(TableId(SCHEMA, name)):
                 continue
             info = self._query(f"PRAGMA table_info({quote_ident(name)})")  # generated columns are not listed
             columns = tuple(Column(col, portable_type(decl), not notnull, decl) for _, col, decl, notnull, _, _ in info)
