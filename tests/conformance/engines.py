@@ -135,9 +135,9 @@ class _SqlEngine(Engine):
                 key, values = args
                 sets = ", ".join(f"{self.quote(c)} = {self.mark}" for c in values)
                 statements.append((f"UPDATE {name} SET {sets} WHERE {match}",
-                                   [*map(self.bind, values.values()), *key_tuple(key)]))
+                                   [*map(self.bind, values.values()), *map(self.bind, key_tuple(key))]))
             elif op == "delete":
-                statements.append((f"DELETE FROM {name} WHERE {match}", list(key_tuple(args[0]))))
+                statements.append((f"DELETE FROM {name} WHERE {match}", list(map(self.bind, key_tuple(args[0])))))
             else:
                 statements.append((self.truncate_sql(name), ()))
         self.run(statements)

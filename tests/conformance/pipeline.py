@@ -91,6 +91,19 @@ class Pipeline:
                 raise AssertionError(f"{self.src_engine.name} sent {seen} of {changes} changes in {READ_SECONDS} s")
         raise AssertionError("the change stream ended")
 
+    def idle(self) -> Position:
+        """Read on until the source says it is idle (a heartbeat); nothing but heartbeats may come first."""
+        if self.stream is None:
+            self.stream = self.source.stream(self.task, self.p0, [self.schema])
+        deadline = time.monotonic() + READ_SECONDS
+        for item in self.stream:
+            assert isinstance(item, Position), f"a change while idle: {item}"
+            if item.minor == 0:
+                return item
+            if time.monotonic() > deadline:
+                break
+        raise AssertionError(f"{self.src_engine.name} sent no heartbeat in {READ_SECONDS} s")
+
     def batch(self, txns: Sequence[tuple[list[Change], Position]]) -> dict[TableSchema, list[Change]]:
         """Transactions as one apply batch: decoded for the target, without what its checkpoint holds."""
         done = self.target.applied(self.task).get(self.table)

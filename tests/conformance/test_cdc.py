@@ -257,3 +257,51 @@ def test_a_key_of_two_columns(pair: tuple[Engine, Engine]) -> None:
     finally:
         case.pipe.close()
         case.pipe.drop()
+
+
+def test_keys_of_many_types_find_their_rows(pair: tuple[Engine, Engine]) -> None:
+    columns = [("k_text", "text"), ("k_num", "numeric"), ("k_ts", "timestamp"), ("k_uuid", "uuid"),
+               ("k_bytes", "bytes"), ("k_date", "date"), ("v", "int4")]
+    key = ("k_text", "k_num", "k_ts", "k_uuid", "k_bytes", "k_date")
+    case = Case(*pair, columns=columns, key=key)
+
+    def row(i: int, text: str, num: str) -> dict[str, Any]:
+        return {"k_text": text, "k_num": Decimal(num), "k_ts": f"2024-02-29 12:00:0{i}.25",
+                "k_bytes": bytes([i, 0, 255]), "k_uuid": f"0000000{i}-0000-4000-8000-00000000000{i}",
+                "k_date": f"200{i}-01-01", "v": i}
+
+    def key_of(r: dict[str, Any]) -> tuple:
+        return tuple(r[k] for k in key)
+
+    rows = [row(1, "é ünïcode ☃", "1.5"), row(2, "tab\there", "-0.0001"), row(3, "", "12345678.1234"),
+            row(4, "plain", "0")]
+    try:
+        case.write(*(("insert", r) for r in rows))
+        pipe = case.pipe.open()
+        pipe.start_cdc()
+        pipe.load()
+        case.write(("update", key_of(rows[0]), {"v": 10}), ("delete", key_of(rows[1])))
+        case.write(("update", key_of(rows[2]), {"k_num": Decimal("2.25"), "v": 30}))
+        assert pipe.replicate(3) == 3
+        case.assert_converged()
+    finally:
+        case.pipe.close()
+        case.pipe.drop()
+
+
+def test_an_acknowledged_heartbeat_sends_nothing_again(case: Case) -> None:
+    pipe = _loaded(case)
+    case.write(("insert", item(6)))
+    txns = pipe.read(1)
+    pipe.apply(txns, ack=False)
+    heartbeat = pipe.idle()  # the worker flushes at a heartbeat and acknowledges it (worker/cdc.py)
+    assert heartbeat > txns[-1][1]
+    pipe.source.ack(heartbeat)
+    pipe.close()
+    case.write(("update", 6, {"name": "after the restart"}))
+    pipe.open()
+    again = pipe.read(1)
+    assert [c.op for changes, _ in again for c in changes] == [Op.UPDATE]  # nothing from before the heartbeat
+    assert all(c.position > heartbeat for changes, _ in again for c in changes)
+    pipe.apply(again)
+    case.assert_converged()
