@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +62,16 @@ tasks_table = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Survives Redis: that a task has been started, so that a task whose live state vanished (a Redis
+# restarted empty or flushed) says so instead of looking new. Epoch seconds.
+task_runs_table = sa.Table(
+    "dms_task_runs",
+    _meta,
+    sa.Column("task_id", sa.String(255), primary_key=True),
+    sa.Column("started_at", sa.Float, nullable=False),  # the last fresh start (start-replication, reload-target)
+    sa.Column("loaded_at", sa.Float, nullable=True),  # when every table's rows were in, none failed, since then
+)
+
 
 def data_dir() -> Path:
     """Where OpenDMS keeps its own files on this machine: the default catalog and the embedded Redis."""
@@ -91,6 +102,8 @@ class TaskDef:
     settings_json: str = ""
     cdc_start_position: str = ""
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_at: float | None = None  # from dms_task_runs: the last fresh start, None if never started
+    loaded_at: float | None = None  # every table loaded since then (none failed)
 
     @property
     def mappings(self) -> TableMappings:
@@ -113,6 +126,22 @@ class TaskDef:
     @property
     def full_load(self) -> bool:
         return self.migration_type in ("full-load", "full-load-and-cdc")
+
+    @property
+    def resumable_without_state(self) -> bool:
+        """Its live state lost, the task can go on from the source's slot and the target's checkpoints:
+        it captures changes, and no table still needed its full load (whose progress lived in Redis)."""
+        return self.cdc and (not self.full_load or self.loaded_at is not None)
+
+    def vanished_message(self) -> str:
+        """What describe and the workers say when the task's live state is gone from Redis."""
+        if self.resumable_without_state:
+            cure = (f"run `dms task start {self.id} --type resume-processing` to resume from the target's "
+                    "checkpoints, or `--type reload-target` to load everything again")
+        else:
+            done = "its full load had not finished" if self.cdc else "a full-load task keeps its progress there"
+            cure = f"{done}: run `dms task start {self.id} --type reload-target` to load everything again"
+        return f"live state of task {self.id} vanished from Redis (was it restarted empty, or flushed?): {cure}"
 
 
 class Catalog:
@@ -252,14 +281,35 @@ class Catalog:
         task_id = task_id.lower()
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(tasks_table).where(tasks_table.c.id == task_id)).mappings().first()
+            runs = sa.select(task_runs_table).where(task_runs_table.c.task_id == task_id)
+            run = conn.execute(runs).mappings().first()
         if row is None:
             raise ConfigError(f"task {task_id} does not exist: see `dms task list`")
         return TaskDef(
             id=row["id"], source=row["source"], target=row["target"], instance=row["instance"],
             migration_type=row["migration_type"], table_mappings_json=row["table_mappings"],
             settings_json=row["settings"] or "", cdc_start_position=row["cdc_start_position"] or "",
-            created_at=row["created_at"],
+            created_at=row["created_at"], started_at=run["started_at"] if run else None,
+            loaded_at=run["loaded_at"] if run else None,
         )
+
+    def record_start(self, task_id: str, fresh: bool, loaded: bool = False) -> None:
+        """A start of the task: a fresh one (start-replication, reload-target) begins a new run."""
+        now = time.time()
+        values = {"started_at": now, "loaded_at": now if loaded else None} if fresh else {}
+        with self.engine.begin() as conn:
+            where = task_runs_table.c.task_id == task_id
+            if conn.execute(sa.select(task_runs_table.c.task_id).where(where)).first() is None:
+                conn.execute(task_runs_table.insert().values(task_id=task_id, started_at=now,
+                                                             loaded_at=now if loaded else None))
+            elif values:
+                conn.execute(task_runs_table.update().where(where).values(**values))
+
+    def record_loaded(self, task_id: str) -> None:
+        """Every table of the run is loaded and none failed: the run no longer needs Redis to resume."""
+        with self.engine.begin() as conn:
+            conn.execute(task_runs_table.update().where(task_runs_table.c.task_id == task_id)
+                         .values(loaded_at=time.time()))
 
     def tasks(self) -> list[TaskDef]:
         with self.engine.connect() as conn:
@@ -268,6 +318,8 @@ class Catalog:
 
     def delete_task(self, task_id: str) -> None:
         task_id = task_id.lower()
+        with self.engine.begin() as conn:
+            conn.execute(task_runs_table.delete().where(task_runs_table.c.task_id == task_id))
         self._delete(tasks_table, task_id)
 
     # -----------------------------------------------------------------------------------------

@@ -530,10 +530,12 @@ def task_validate(task_id: str, as_json: bool) -> None:
 @task.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def task_list(as_json: bool) -> None:
+    from .status import shown_status
+
     catalog = Catalog()
     tasks = catalog.tasks()
     state = _state() if tasks else None
-    docs, lines, notes = list_view(catalog, tasks, [state.status(t.id) for t in tasks])
+    docs, lines, notes = list_view(catalog, tasks, [shown_status(t, state.task(t.id)) for t in tasks])
     if as_json:
         return _emit({"ReplicationTasks": docs})
     for line in lines:

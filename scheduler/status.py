@@ -53,6 +53,22 @@ class Seen:
 WarningProvider = Callable[[Seen], Iterable[str]]
 
 
+def state_lost(task: TaskDef, info: dict[str, str]) -> bool:
+    """The catalog says the task was started, but Redis has no live state of it (restarted empty, flushed)."""
+    return task.started_at is not None and "FreshStartDate" not in info
+
+
+def shown_status(task: TaskDef, info: dict[str, str]) -> str:
+    """The Status the task shows: failed when its live state vanished, never ready."""
+    return "failed" if state_lost(task, info) else info.get("Status", "ready")
+
+
+def _state_vanished(seen: Seen) -> Iterable[str]:
+    """The catalog says the task was started, Redis has no live state of it: never show it as new."""
+    if state_lost(seen.task, seen.info):
+        yield seen.task.vanished_message()
+
+
 def _no_worker(seen: Seen) -> Iterable[str]:
     """An active task whose instance has no live worker: nothing moves, whatever the status says."""
     if seen.status not in ACTIVE:
@@ -83,7 +99,7 @@ def _lob_limits(seen: Seen) -> Iterable[str]:
     return lob_warnings(seen.task, seen.state)
 
 
-WARNING_PROVIDERS: list[WarningProvider] = [_no_worker, _cdc_silent, _lob_limits]
+WARNING_PROVIDERS: list[WarningProvider] = [_state_vanished, _no_worker, _cdc_silent, _lob_limits]
 
 
 def task_warnings(task: TaskDef, state: StateStore, info: dict[str, str] | None = None,
@@ -106,6 +122,10 @@ def describe(task: TaskDef, state: StateStore) -> dict[str, Any]:
     info = state.task(task.id)
     states = state.table_states(task.id)
     now = time.time()
+    lost = state_lost(task, info)
+    if lost:  # what a worker that saw it go writes, or the same words when none did
+        info = {**info, "Status": "failed", "StopReason": "Stop Reason FATAL_ERROR",
+                "LastFailureMessage": info.get("LastFailureMessage") or task.vanished_message()}
     status = info.get("Status", "ready")
     counts = {name: sum(1 for s in states.values() if s in group) for name, group in (
         ("TablesLoaded", ("loaded", "live", "completed")),

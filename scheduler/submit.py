@@ -14,17 +14,19 @@ from worker.validation import FAILED_OVERALL
 
 from .catalog import Catalog, TaskDef
 from .plan import initial_table_state, jobs_to_run
+from .status import state_lost
 from .tablemap import TableMap, build_maps
 
 ACTIVE = ("starting", "running", "stopping")
 
 
 def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: str | None) -> str:
-    """Start or resume a task; returns the start type actually used."""
+    """Start or resume a task; returns the start type actually used (and how, when it was not plain)."""
     task = catalog.task(task_id)
     catalog.instance(task.instance)
     info = state.task(task_id)
-    has_run = "FreshStartDate" in info
+    lost = state_lost(task, info)
+    has_run = "FreshStartDate" in info or lost
     start_type = start_type or ("resume-processing" if has_run else "start-replication")
     if start_type == "start-replication" and has_run:
         raise ConfigError(
@@ -37,8 +39,10 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     claimed, status = state.claim_start(task_id)  # two concurrent starts: one wins, one is told
     if not claimed:
         raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}`")
+    recover = lost and start_type == "resume-processing"
     try:
-        _prepare(catalog, task, state, start_type)
+        _prepare(catalog, task, state, start_type, recover)
+        catalog.record_start(task_id, fresh=start_type != "resume-processing", loaded=not task.full_load)
     except PositionLost as exc:  # nothing to resume from: the task has failed, as a worker would find
         state.set_task(task_id, Status="failed", StopReason=STOP_FATAL, LastFailureMessage=str(exc),
                        StopDate=time.time())
@@ -67,11 +71,15 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     if CDC_JOB in jobs:
         enqueue(task.instance, task_id, CDC_JOB)
     dispatch(state, task_id, task.instance)
-    settle(state, task_id)  # a resumed full-load task with nothing left ends here
-    return start_type
+    if settle(state, task_id):  # a resumed full-load task with nothing left ends here
+        catalog.record_loaded(task_id)
+    return f"{start_type}, from the source's slot and the target's checkpoints: {REBUILT}" if recover else start_type
 
 
-def _prepare(catalog: Catalog, task: TaskDef, state: StateStore, start_type: str) -> None:
+REBUILT = "the live state had vanished from Redis; every table counts as loaded and statistics restart from 0"
+
+
+def _prepare(catalog: Catalog, task: TaskDef, state: StateStore, start_type: str, recover: bool = False) -> None:
     """Preflight, then the initial state of a fresh start or the checks of a resume."""
     source_ep = catalog.endpoint(task.source)
     source = open_source(source_ep)
@@ -89,7 +97,9 @@ def _prepare(catalog: Catalog, task: TaskDef, state: StateStore, start_type: str
             raise ConfigError("; ".join(problems))
         state.set_task(task.id, instance=task.instance, MigrationType=task.migration_type,
                        ValidationOnly=task.validation_only)
-        if start_type == "resume-processing":
+        if recover:
+            _recover(task, source, state)
+        elif start_type == "resume-processing":
             _resume(task, source, state)
         else:
             _fresh(task, source, target, state)
@@ -108,7 +118,6 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
     maps = check_rules(task, source, schemas)
     state.reset_run(task.id)
     state.clear_task_fields(task.id, "stop_hook_done", FAILED_OVERALL)
-    state.save_tables(task.id, schemas)
     if not task.validation_only:  # a validation-only task only reads the target
         target.forget(task.id)
     p0 = None
@@ -128,14 +137,39 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
     if not task.full_load and not task.validation_only:
         for schema in schemas:  # cdc only: create missing tables, never drop or empty existing ones
             target.prepare(maps[schema.table].target, "keep")
-    first_stats = {"ValidationState": "Pending validation"} if task.settings.validation.EnableValidation else {}
-    for schema in schemas:
-        state.set_table_state(task.id, schema.table, initial_table_state(task), FullLoadRows=0, Inserts=0,
-                              Updates=0, Deletes=0, Ddls=0, **first_stats)
+    _plan_tables(task, state, schemas, initial_table_state(task))
     fields = {"FreshStartDate": time.time()}
     if p0 is not None:
         fields |= {"p0": p0, "CdcStartPosition": p0.token, "RecoveryCheckpoint": p0.token}
     state.set_task(task.id, **fields)
+
+
+def _plan_tables(task: TaskDef, state: StateStore, schemas: list[TableSchema], table_state: str) -> None:
+    state.save_tables(task.id, schemas)
+    first_stats = {"ValidationState": "Pending validation"} if task.settings.validation.EnableValidation else {}
+    for schema in schemas:
+        state.set_table_state(task.id, schema.table, table_state, FullLoadRows=0, Inserts=0, Updates=0, Deletes=0,
+                              Ddls=0, **first_stats)
+
+
+def _recover(task: TaskDef, source, state: StateStore) -> None:
+    """Resume a task whose live state vanished, from what outlives Redis: the catalog (the run and whether
+    its full load had finished), the source's slot (kept back to what the target has) and the target's
+    checkpoints (changes at or before them are skipped)."""
+    if not task.resumable_without_state:
+        raise ConfigError(task.vanished_message())
+    _resume(task, source, state)  # the slot must still be there
+    schemas = source.tables(task.mappings.selections)
+    check_rules(task, source, schemas)
+    state.reset_run(task.id)
+    state.clear_task_fields(task.id, "stop_hook_done", FAILED_OVERALL)
+    # Every table was loaded (resumable_without_state): all apply changes from the slot's position on.
+    _plan_tables(task, state, schemas, "live")
+    p0 = source.slot_position(task.id)
+    state.set_task(task.id, FreshStartDate=task.started_at, p0=p0, RecoveryCheckpoint=p0.token,
+                   CdcStartPosition=task.cdc_start_position or p0.token)
+    state.add_event(task.id, "state change", f"resumed from the slot at {p0.token} and the target's checkpoints: "
+                    f"{REBUILT}")
 
 
 def check_rules(task: TaskDef, source, schemas: list[TableSchema]) -> dict[TableId, TableMap]:

@@ -266,8 +266,9 @@ class _Replicator:
         """Acknowledge the source up to what the target has, so that it can free its log."""
         # While any table still caches, the source keeps its log from P0: a lost cache can be re-read.
         # A task that failed on a batch (STOP_TASK) reads it again when resumed: the source keeps it.
+        # No table states at all: the live state vanished (the job fails at its next check).
         upto = self.applied_upto
-        if upto is None or self.job.failed or any(s in CACHING for s in self.states.values()):
+        if upto is None or self.job.failed or not self.states or any(s in CACHING for s in self.states.values()):
             return
         source.ack(upto)
         # Everything up to here is on the target: a new cdc task may start from it.

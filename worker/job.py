@@ -100,13 +100,27 @@ class Job:
                 log.warning("lease_renew_failed", error=str(exc))
 
     def check(self) -> None:
-        """Raise Stop when a stop was requested or the lease was lost."""
+        """Raise Stop when a stop was requested, the lease was lost or the task's live state vanished."""
+        status = self.state.task_status(self.task)
+        if status is None:
+            self._vanished()
+            raise Stop("live state vanished")
         if self.lost.is_set():
             raise Stop("lease lost")
         if SHUTDOWN.is_set():
             raise Handoff("worker shutting down")
-        if self.state.stop_requested(self.task):
+        if status in ("stopping", "stopped", "failed"):
             raise Stop("stop requested")
+
+    def _vanished(self) -> None:
+        """Redis came back empty (or was flushed) under the running task: the task fails, saying so and how
+        to go on, rather than look new. Nothing is acknowledged to the source from here on."""
+        self.failed = True
+        message = self.catalog.task(self.task).vanished_message()
+        self.state.set_task(self.task, Status="failed", StopReason=STOP_FATAL, LastFailureMessage=message,
+                            StopDate=time.time())
+        self.state.add_event(self.task, "failure", message)
+        log.error("state_vanished", error=message)
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         self._done.set()
@@ -124,7 +138,11 @@ class Job:
         started = dispatch(self.state, self.task, self.definition.instance)  # its place under MaxFullLoadSubTasks
         if started:
             log.info("jobs_dispatched", jobs=started)
-        settle(self.state, self.task)
+        if settle(self.state, self.task):
+            try:
+                self.catalog.record_loaded(self.task)
+            except Exception as exc:  # the catalog away: only a resume after losing Redis needs it
+                log.warning("catalog_not_updated", error=str(exc))
         logs.clear()
 
     @functools.cached_property
@@ -222,8 +240,9 @@ def _pause(job: Job, seconds: float) -> None:
             pass
 
 
-def settle(state: StateStore, task: str) -> None:
-    """After a job ends: finish the task when nothing is left to run."""
+def settle(state: StateStore, task: str) -> bool:
+    """After a job ends: finish the task when nothing is left to run. True when every table has just
+    been loaded with none failed (the caller records it in the catalog: the run can resume without Redis)."""
     info = state.task(task)
     status = info.get("Status")
     jobs = state.jobs(task).values()
@@ -235,12 +254,14 @@ def settle(state: StateStore, task: str) -> None:
         state.set_task(task, Status="stopped", StopReason=reason, StopDate=now)
         state.set_active(task, False)
         state.add_event(task, "state change", f"stopped ({reason})")
-        return
+        return False
     if status != "running":
-        return
+        return False
     states = state.table_states(task)
+    loaded = False
     if states and all(s in DONE_STATES or s == "loaded" for s in states.values()) and "FullLoadFinishDate" not in info:
         state.set_task(task, FullLoadFinishDate=now)
+        loaded = "failed" not in states.values()
     ends = info.get("MigrationType") == "full-load" or info.get("ValidationOnly") == "true"
     if ends and not busy and "waiting" not in jobs and all(s in DONE_STATES for s in states.values()):
         if states and all(s == "failed" for s in states.values()):
@@ -251,6 +272,7 @@ def settle(state: StateStore, task: str) -> None:
             state.set_task(task, Status="stopped", StopReason=STOP_FULL_LOAD_DONE, StopDate=now)
             state.add_event(task, "state change", f"stopped ({STOP_FULL_LOAD_DONE})")
         state.set_active(task, False)
+    return loaded
 
 
 def describe_error(exc: BaseException) -> str:

@@ -247,9 +247,10 @@ class StateStore:
     def status(self, task: str) -> str:
         return self.r.hget(self.task_key(task), "Status") or "ready"
 
-    def vanished(self, task: str) -> bool:
-        """The task's live state is gone (Redis restarted empty, or flushed): Status is never deleted."""
-        return self.r.hget(self.task_key(task), "Status") is None
+    def task_status(self, task: str) -> str | None:
+        """The task's Status; None once its live state is gone (Redis restarted empty, or flushed), as
+        Status is never deleted."""
+        return self.r.hget(self.task_key(task), "Status")
 
     def stop_requested(self, task: str) -> bool:
         return self.r.hget(self.task_key(task), "Status") in ("stopping", "stopped", "failed", None)

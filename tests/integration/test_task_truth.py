@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from dms_env import converged, execute, wait_for
-from services import PostgresServer, fresh_db
+import redis
+from dms_env import DmsEnv, converged, execute, wait_for
+from services import PostgresServer, RedisServer, fresh_db
 
 pytestmark = pytest.mark.integration
 
@@ -83,3 +84,60 @@ def test_target_away_latency_grows_and_the_failure_clears_when_it_is_back_kept_i
         assert "  failure       cdc: " in plain and "  state change  cdc: recovered after " in plain
     finally:
         target.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis of the test's own: it is flushed, as a Redis restarted empty would be."""
+    server = RedisServer().start()
+    env = DmsEnv(tmp_path, server.url)
+    try:
+        yield env, redis.Redis.from_url(server.url)
+    finally:
+        env.close()
+        server.stop()
+
+
+def test_live_state_flushed_under_a_running_task_fails_it_then_resumes_from_the_checkpoints(own_redis, src, dst):
+    dms, client = own_redis
+    execute(src, ORDERS, SEED)
+    dms.start_live("gone", src, dst)
+    execute(src, "UPDATE orders SET t = 'before the flush' WHERE id <= 5")
+    wait_for(lambda: converged(src, dst, "orders"), 30, "the update to be applied")
+    client.flushall()
+    doc = wait_for(lambda: (d := dms.describe("gone"))["Status"] == "failed" and d, 20, "the task to fail")
+    message = ("live state of task gone vanished from Redis (was it restarted empty, or flushed?): run `dms task "
+               "start gone --type resume-processing` to resume from the target's checkpoints, or `--type "
+               "reload-target` to load everything again")
+    assert doc["LastFailureMessage"] == message and doc["Warnings"][0] == message
+    assert doc["StopReason"] == "Stop Reason FATAL_ERROR"
+    # The worker that saw it go said so, and its event is the first after the flush.
+    wait_for(lambda: [e["Message"] for e in dms.json("task", "events", "gone")["Events"]] == [message], 10,
+             "the worker's event")
+    assert dms.json("task", "list")["ReplicationTasks"][0]["Status"] == "failed"
+    execute(src, "INSERT INTO orders VALUES (1000, 1, 'while failed', 1)", "DELETE FROM orders WHERE id = 7")
+    out = dms.dms("task", "start", "gone").stdout
+    assert out.startswith("task gone started (resume-processing, from the source's slot and the target's checkpoints")
+    wait_for(lambda: converged(src, dst, "orders"), 30, "the changes made while it was failed to arrive")
+    doc = dms.describe("gone")
+    assert (doc["Status"], doc["Phase"], doc["Warnings"]) == ("running", "ongoing-replication", [])
+    assert "LastFailureMessage" not in doc
+
+
+def test_live_state_lost_before_the_load_finished_needs_a_reload(own_redis, src, dst):
+    dms, client = own_redis
+    execute(src, ORDERS, SEED)
+    dms.task("early", src, dst, "full-load-and-cdc")
+    dms.dms("task", "start", "early")  # no worker yet: nothing is loaded
+    client.flushall()
+    doc = dms.describe("early")
+    assert doc["Status"] == "failed"
+    assert doc["LastFailureMessage"].endswith("its full load had not finished: run `dms task start early --type "
+                                              "reload-target` to load everything again")
+    proc = dms.dms("task", "start", "early", check=False)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {doc['LastFailureMessage']}"
+    assert dms.describe("early")["Status"] == "failed"
+    dms.start_worker()
+    dms.dms("task", "start", "early", "--type", "reload-target")
+    dms.wait_live("early")
+    assert converged(src, dst, "orders")

@@ -33,3 +33,19 @@ def test_only_a_running_replicating_task_is_silent():
     for info in ({**RUNNING, "Status": "stopped"}, {**RUNNING, "MigrationType": "full-load"},
                  {**RUNNING, "ValidationOnly": "true"}):
         assert cdc_silence(info, late) == 0
+
+
+def _task(migration_type: str, loaded_at: float | None = None):
+    from scheduler.catalog import TaskDef
+
+    return TaskDef("t1", "s", "d", "ri1", migration_type, "{}", started_at=1.0, loaded_at=loaded_at)
+
+
+def test_a_task_resumes_without_its_live_state_only_when_no_table_still_needed_its_load():
+    assert _task("cdc").resumable_without_state
+    assert _task("full-load-and-cdc", loaded_at=2.0).resumable_without_state
+    assert not _task("full-load-and-cdc").resumable_without_state
+    assert not _task("full-load", loaded_at=2.0).resumable_without_state
+    assert "--type resume-processing" in _task("cdc").vanished_message()
+    for task in (_task("full-load-and-cdc"), _task("full-load", loaded_at=2.0)):
+        assert task.vanished_message().endswith("run `dms task start t1 --type reload-target` to load everything again")
