@@ -356,6 +356,10 @@ class Source(Protocol):
     def retained_log(self, task: str) -> Retained | None:
         """The source log kept for the task's capture now, or None when nothing (known) is kept."""
 
+    def slot_position(self, task: str) -> Position | None:
+        """Where the task's capture resumes (nothing before it is kept for the task), or None when it is gone:
+        a task whose live state was lost goes on from here."""
+
     def leftovers(self, tasks: Iterable[str]) -> list[str]:
         """Capture objects of OpenDMS on the source that belong to none of ``tasks``: one line each, saying
         what it holds and how to drop it."""

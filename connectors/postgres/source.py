@@ -231,6 +231,14 @@ class PostgresSource:
     def retained_log(self, task: str) -> Retained | None:
         return slots.retained(self._query, self.ep, self._slot(task))
 
+    def slot_position(self, task: str) -> Position | None:
+        slot = self._slot(task)
+        found = self._query("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+        if not found or found[0][0] is None:
+            return None
+        lsn = pgoutput.str_to_lsn(found[0][0])
+        return Position(self._log(slot), lsn, 0, pgoutput.lsn_to_str(lsn))
+
     def leftovers(self, tasks: Iterable[str]) -> list[str]:
         return slots.leftovers(self._query, self.ep, tasks)
 
