@@ -131,6 +131,8 @@ def rotate() -> None:
     # While the passwords change, the file holds both keys: a worker reading it then decrypts either.
     secret_key.write_key_file(path, both.keys, replace=True)
     count, plain = catalog.reencrypt_passwords(both, both)
+    # Once more: a password that a process which read the file before it changed stored meanwhile.
+    catalog.reencrypt_passwords(both, both)
     secret_key.write_key_file(path, (new,), replace=True)
     click.echo(f"new key in {path}: {count} password(s) re-encrypted with it ({plain} of them were plain text); "
                "the old key is gone")
