@@ -33,3 +33,19 @@ def test_what_a_deleted_task_leaves_is_named_with_the_sql_that_drops_it() -> Non
 def test_human_bytes() -> None:
     assert [human_bytes(n) for n in (0, 1023, 1536, 397 * 1024**2, 3 * 1024**4)] == [
         "0 bytes", "1023 bytes", "1.5 KiB", "397.0 MiB", "3.0 TiB"]
+
+
+def test_retained_log_warns_above_its_threshold_with_the_cure_for_the_task_s_status() -> None:
+    from connectors.base import Retained
+    from scheduler.capture import short, warnings
+
+    held = Retained(397 * 1024**2, "replication slot dms_t1", "WAL", 256 * 1024**2, "the endpoint's retainedWalWarnMB")
+    (stopped,) = warnings("t1", "stopped", held)
+    assert stopped == ("replication slot dms_t1 keeps 397.0 MiB of the source's WAL for task t1, over 256.0 MiB (the "
+                       "endpoint's retainedWalWarnMB): resume the task (`dms task start t1`) so that it reads and "
+                       "frees it, or delete it (`dms task delete t1`)")
+    (running,) = warnings("t1", "running", held)
+    assert running.endswith("the task reads behind the source: see `dms task metrics t1` (CDCLatencySource)")
+    below = Retained(1024, "replication slot dms_t1", "WAL", 256 * 1024**2, "")
+    assert warnings("t1", "stopped", below) == [] and warnings("t1", "stopped", "not known: away") == []
+    assert (short(held), short(None), short("not known: away")) == ("397.0 MiB WAL", "-", "?")
