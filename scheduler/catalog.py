@@ -139,7 +139,7 @@ class TaskDef:
             cure = (f"run `dms task start {self.id} --type resume-processing` to resume from the target's "
                     "checkpoints, or `--type reload-target` to load everything again")
         else:
-            done = "its full load had not finished" if self.cdc else "a full-load task keeps its progress there"
+            done = "its full load had not finished" if self.cdc else "its progress was kept there"
             cure = f"{done}: run `dms task start {self.id} --type reload-target` to load everything again"
         return f"live state of task {self.id} vanished from Redis (was it restarted empty, or flushed?): {cure}"
 
@@ -293,17 +293,21 @@ class Catalog:
             loaded_at=run["loaded_at"] if run else None,
         )
 
-    def record_start(self, task_id: str, fresh: bool, loaded: bool = False) -> None:
-        """A start of the task: a fresh one (start-replication, reload-target) begins a new run."""
+    def record_start(self, task_id: str, fresh: bool, loaded: bool) -> None:
+        """A start of the task: a fresh one (start-replication, reload-target) begins a new run; ``loaded``:
+        no table of the run needs its full load any more."""
         now = time.time()
-        values = {"started_at": now, "loaded_at": now if loaded else None} if fresh else {}
+        where = task_runs_table.c.task_id == task_id
         with self.engine.begin() as conn:
-            where = task_runs_table.c.task_id == task_id
-            if conn.execute(sa.select(task_runs_table.c.task_id).where(where)).first() is None:
+            run = conn.execute(sa.select(task_runs_table).where(where)).mappings().first()
+            if run is None:
                 conn.execute(task_runs_table.insert().values(task_id=task_id, started_at=now,
                                                              loaded_at=now if loaded else None))
-            elif values:
-                conn.execute(task_runs_table.update().where(where).values(**values))
+            elif fresh:
+                conn.execute(task_runs_table.update().where(where).values(started_at=now,
+                                                                          loaded_at=now if loaded else None))
+            elif loaded and run["loaded_at"] is None:
+                conn.execute(task_runs_table.update().where(where).values(loaded_at=now))
 
     def record_loaded(self, task_id: str) -> None:
         """Every table of the run is loaded and none failed: the run no longer needs Redis to resume."""

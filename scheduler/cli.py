@@ -382,10 +382,13 @@ def task_start(task_id: str, start_type: str | None) -> None:
 @click.option("--wait/--no-wait", default=True, show_default=True, help="wait until the jobs have stopped")
 @click.option("--timeout", default=120.0, show_default=True)
 def task_stop(task_id: str, wait: bool, timeout: float) -> None:
+    from .status import state_lost
     from .submit import stop_task, wait_until_stopped
 
-    Catalog().task(task_id)
+    definition = Catalog().task(task_id)
     state = _state()
+    if state_lost(definition, state.task(task_id)):
+        raise ConfigError(f"task {task_id} is failed, not running: {definition.vanished_message()}")
     stop_task(state, task_id)
     if wait:
         with _progress(f"stopping task {task_id}: waiting for its jobs to stop"):

@@ -42,7 +42,10 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     recover = lost and start_type == "resume-processing"
     try:
         _prepare(catalog, task, state, start_type, recover)
-        catalog.record_start(task_id, fresh=start_type != "resume-processing", loaded=not task.full_load)
+        fresh = start_type != "resume-processing"
+        # A run started before the catalog kept runs, or whose record of its loaded tables was missed.
+        was_loaded = not fresh and "FullLoadFinishDate" in info and "failed" not in state.table_states(task_id).values()
+        catalog.record_start(task_id, fresh=fresh, loaded=not task.full_load or was_loaded)
     except PositionLost as exc:  # nothing to resume from: the task has failed, as a worker would find
         state.set_task(task_id, Status="failed", StopReason=STOP_FATAL, LastFailureMessage=str(exc),
                        StopDate=time.time())

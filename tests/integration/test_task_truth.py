@@ -126,6 +126,8 @@ def test_live_state_flushed_under_a_running_task_fails_it_then_resumes_from_the_
     # The worker that saw it go said so, and its event is the first after the flush.
     assert [e["Message"] for e in dms.state.events("gone")] == [message]
     assert dms.json("task", "list")["ReplicationTasks"][0]["Status"] == "failed"
+    stop = dms.dms("task", "stop", "gone", check=False)
+    assert stop.returncode == 2 and stop.stderr.strip() == f"error: task gone is failed, not running: {message}"
     execute(src, "INSERT INTO orders VALUES (1000, 1, 'while failed', 1)", "DELETE FROM orders WHERE id = 7")
     out = dms.dms("task", "start", "gone").stdout
     assert out.startswith("task gone started (resume-processing, from the source's slot and the target's checkpoints")

@@ -49,3 +49,25 @@ def test_a_task_resumes_without_its_live_state_only_when_no_table_still_needed_i
     assert "--type resume-processing" in _task("cdc").vanished_message()
     for task in (_task("full-load-and-cdc"), _task("full-load", loaded_at=2.0)):
         assert task.vanished_message().endswith("run `dms task start t1 --type reload-target` to load everything again")
+
+
+def test_the_catalog_keeps_each_run_and_whether_its_load_finished(tmp_path):
+    from scheduler.catalog import Catalog, TaskDef
+
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    catalog.add_task(TaskDef("t1", "s", "d", "ri1", "full-load-and-cdc", "{}"))
+    assert catalog.task("t1").started_at is None
+    catalog.record_start("t1", fresh=True, loaded=False)
+    first = catalog.task("t1")
+    assert first.started_at is not None and first.loaded_at is None
+    catalog.record_loaded("t1")
+    assert catalog.task("t1").loaded_at is not None
+    catalog.record_start("t1", fresh=False, loaded=False)  # a resume keeps the run
+    assert catalog.task("t1").started_at == first.started_at and catalog.task("t1").loaded_at is not None
+    catalog.record_start("t1", fresh=True, loaded=False)  # reload-target: a new run, nothing loaded yet
+    assert catalog.task("t1").loaded_at is None
+    catalog.record_start("t1", fresh=False, loaded=True)  # a resume that finds every table loaded says so
+    assert catalog.task("t1").loaded_at is not None
+    catalog.delete_task("t1")
+    catalog.add_task(TaskDef("t1", "s", "d", "ri1", "cdc", "{}"))
+    assert catalog.task("t1").started_at is None  # a new task of the same name has not run
