@@ -415,6 +415,16 @@ class Target(Protocol):
         """Create (drop first for "drop"), empty ("truncate") or leave ("keep") the table. A table it
         creates has its primary key unless ``with_key`` is False (then ``create_keys`` adds it after the load)."""
 
+    def before_load(self, task: str, tables: Sequence[TableSchema], mode: PrepMode) -> list[str]:
+        """Once, when a task's load starts afresh, before any table is prepared: TRUNCATE_BEFORE_LOAD empties
+        the tables (existing ones) together, and what would refuse or rewrite replicated rows (foreign keys,
+        triggers) is set aside where the session cannot ignore it. A ConfigError, before anything changed,
+        when the target cannot take the load as asked. Returns what was done, one line each."""
+
+    def after_load(self, task: str, *, replicating: bool) -> list[str]:
+        """Once every table is loaded: put back what before_load set aside (idempotent; as much of it as
+        may be while changes still apply, when ``replicating``). Returns what was done, one line each."""
+
     def create_keys(self, table: TableSchema) -> list[str]:
         """After the table's load: add the primary key and the unique indexes it lacks (idempotent).
         Returns one line per index that could not be created and why (the table's data is still right)."""
@@ -449,8 +459,9 @@ class Target(Protocol):
     def applied(self, task: str) -> dict[TableId, Position]:
         """The positions recorded by apply (the target's own checkpoint)."""
 
-    def forget(self, task: str) -> None:
-        """Remove the task's checkpoints (reload, delete)."""
+    def forget(self, task: str) -> list[str]:
+        """Remove the task's checkpoints (reload, delete) and put back anything its load set aside
+        (what was done, one line each)."""
 
     def read(self, table: TableSchema, *, batch_rows: int = 50_000) -> Iterator[list[Row]]:
         """The table's rows in key order (for validation)."""

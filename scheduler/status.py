@@ -160,7 +160,7 @@ def describe(task: TaskDef, state: StateStore) -> dict[str, Any]:
     }
     if start:
         doc["ReplicationTaskStartDate"] = start
-    for key in ("StopReason", "LastFailureMessage", "CdcStartPosition", "RecoveryCheckpoint"):
+    for key in ("StopReason", "LastFailureMessage", "CdcStartPosition", "RecoveryCheckpoint", "TargetPreparation"):
         if info.get(key):
             doc[key] = info[key]
     if task.cdc_start_position and "CdcStartPosition" not in doc:

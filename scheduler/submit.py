@@ -123,6 +123,7 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
     state.clear_task_fields(task.id, "stop_hook_done", FAILED_OVERALL)
     if not task.validation_only:  # a validation-only task only reads the target
         target.forget(task.id)
+    _before_load(task, target, state, [maps[s.table].target for s in schemas])
     p0 = None
     if task.cdc:
         given = None
@@ -173,6 +174,21 @@ def _recover(task: TaskDef, source, state: StateStore) -> None:
                    CdcStartPosition=task.cdc_start_position or p0.token)
     state.add_event(task.id, "state change", f"resumed from the slot at {p0.token} and the target's checkpoints: "
                     f"{REBUILT}")
+
+
+def _before_load(task: TaskDef, target, state: StateStore, tables: list[TableSchema]) -> None:
+    """Tables the user created first (TRUNCATE_BEFORE_LOAD, DO_NOTHING): emptied together, their foreign keys
+    and triggers kept from refusing or rewriting the load (Target.before_load); what was done is shown."""
+    if not task.full_load or task.validation_only or task.settings.prep_mode == "drop":
+        state.clear_task_fields(task.id, "TargetPreparation")
+        return
+    notes = target.before_load(task.id, tables, task.settings.prep_mode)
+    for note in notes:
+        state.add_event(task.id, "configuration change", f"target: {note}")
+    if notes:
+        state.set_task(task.id, TargetPreparation="; ".join(notes))
+    else:
+        state.clear_task_fields(task.id, "TargetPreparation")
 
 
 def check_rules(task: TaskDef, source, schemas: list[TableSchema]) -> dict[TableId, TableMap]:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import redis
@@ -71,6 +71,22 @@ def connect(url: str) -> Any:
     conn = psycopg2.connect(url)
     conn.autocommit = True
     return conn
+
+
+def as_user(url: str, user: str, password: str) -> str:
+    """The same database's URL for another user."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}"))
+
+
+def limited_user(url: str) -> tuple[str, str]:
+    """A new login role on the database that is no superuser: it may create in public (its own tables,
+    OpenDMS's control tables) and owns nothing yet. Returns the role and the database's URL for it."""
+    role, password = f"lim_{secrets.token_hex(3)}", secrets.token_hex(8)
+    db = urlsplit(url).path.lstrip("/")
+    execute(url, f"CREATE ROLE {role} LOGIN PASSWORD '{password}'", f'GRANT CONNECT ON DATABASE "{db}" TO {role}',
+            f"GRANT USAGE, CREATE ON SCHEMA public TO {role}")
+    return role, as_user(url, role, password)
 
 
 def execute(url: str, *statements: str) -> None:

@@ -33,6 +33,7 @@ from scheduler.tablemap import TableMap
 from . import logs
 from .cache import ChangeCache
 from .job import Job, describe_error, retrying
+from .precreated import put_back_aside
 from .state import StateStore
 from .validation import send_validation
 
@@ -131,6 +132,7 @@ class _Replicator:
         self.last_commit_read: float | None = None
         self.caught_up = False
         self.last_ack = 0.0
+        self.putting_back = False
 
     def run(self) -> None:
         self.source = source = open_source(self.job.source_ep)
@@ -643,6 +645,16 @@ class _Replicator:
                 send_validation(self.job, table)  # the table has caught up: EnableValidation compares it now
             log.info("cached_changes_applied", changes=count, seconds=round(time.monotonic() - started, 3))
             logs.unbind("table")
+        self._put_back()
+
+    def _put_back(self) -> None:
+        """Once every table is live, what the task's start set aside on the target (foreign keys, triggers)
+        comes back (Target.after_load) as far as it may while changes apply: on a thread with a connection of
+        its own, so that validating a key holds no change up. Once per run; nothing to do costs one query."""
+        if self.putting_back or self.settings.prep_mode == "drop" or any(s in CACHING for s in self.states.values()):
+            return
+        self.putting_back = True
+        put_back_aside(self.job)
 
 
 @dataclass

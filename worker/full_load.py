@@ -27,6 +27,7 @@ from scheduler.tablemap import TableMap
 from . import logs
 from .app import CHUNK_ROWS
 from .job import Job, describe_error, retrying
+from .precreated import put_back
 from .state import full_load_job
 from .validation import send_validation
 
@@ -57,10 +58,14 @@ class _TableLoad:
         self.task, self.state = job.task, job.state
         self.settings = job.definition.settings
         self.final = "loaded" if job.definition.cdc else "completed"
+        self.fresh = False
 
     def load_table(self) -> None:
         ranges = self.state.chunks(self.task, self.table)
         if ranges is None:
+            # TRUNCATE_BEFORE_LOAD emptied every selected table at the task's start (Target.before_load): a
+            # table's first load takes it as it is; a load begun before ("loading") empties it alone again.
+            self.fresh = self.state.table_states(self.task).get(str(self.table)) == "pending"
             started = time.monotonic()
             ok, rows = self._guarded("full_load", self._start, stopped="pending")
             if not ok:
@@ -69,6 +74,7 @@ class _TableLoad:
                 self.state.set_table_state(self.task, self.table, self.final, FullLoadRows=rows,
                                            FullLoadEndTime=time.time())
                 self._validate()
+                self._after_last()
                 seconds = time.monotonic() - started
                 log.info("table_loaded", rows=rows, seconds=round(seconds, 3),
                          rows_per_second=int(rows / max(seconds, 1e-9)))
@@ -83,7 +89,9 @@ class _TableLoad:
         try:
             self.state.set_table_state(self.task, self.table, "loading", FullLoadStartTime=time.time(),
                                        FullLoadRows=0, LoadedBy=self.job.owner)
-            target.prepare(self.mapped.target, self.settings.prep_mode, with_key=not self.key_after_load)
+            mode = "keep" if self.settings.prep_mode == "truncate" and self.fresh else self.settings.prep_mode
+            self.fresh = False  # a retry after a failed attempt empties the table again
+            target.prepare(self.mapped.target, mode, with_key=not self.key_after_load)
             ranges = self._ranges(source)
             if len(ranges) == 1:
                 rows = self._copy(source, target, None)
@@ -169,6 +177,17 @@ class _TableLoad:
             self.state.set_table_state(self.task, self.table, self.final, FullLoadEndTime=time.time())
             log.info("table_loaded", chunks=True)
             self._validate()
+            self._after_last()
+
+    def _after_last(self) -> None:
+        """Once no table is left to load, the target gets back what the task's start set aside (foreign
+        keys, triggers: Target.after_load); any job may be the last, so each that ends a table asks. With
+        CDC the CDC job does it once every table's cached changes are in (worker/cdc.py)."""
+        d = self.job.definition
+        if d.cdc or d.validation_only or self.settings.prep_mode == "drop" or any(
+                s in ("pending", "loading") for s in self.state.table_states(self.task).values()):
+            return
+        put_back(self.job, replicating=False)
 
     def _validate(self) -> None:
         """A full-load task's table is complete now; with CDC, validation waits for its cached changes."""
@@ -219,6 +238,7 @@ class _TableLoad:
             raise
         except (DataError, ConfigError, PositionLost) as exc:
             self.job.fail_table(self.table, describe_error(exc))
+            self._after_last()
             return False, None
 
 

@@ -55,6 +55,19 @@ class MemoryTarget:
             elif mode == "truncate":
                 found.rows.clear()
 
+    def before_load(self, task: str, tables: Sequence[TableSchema], mode: PrepMode) -> list[str]:
+        """A memory table has no foreign keys or triggers: only TRUNCATE_BEFORE_LOAD's emptying, all at once."""
+        if mode != "truncate":
+            return []
+        with self.db.lock:
+            found = [self.db.tables[t.table] for t in tables if t.table in self.db.tables]
+            for table in found:
+                table.rows.clear()
+        return [f"TRUNCATE_BEFORE_LOAD emptied the {len(found)} selected table(s) at once"]
+
+    def after_load(self, task: str, *, replicating: bool) -> list[str]:
+        return []
+
     def create_keys(self, table: TableSchema) -> list[str]:
         """The key of a table created without it: the rows are indexed by it now (a duplicate fails, as
         adding a primary key does). Other unique indexes are not kept by a memory table."""
@@ -136,10 +149,11 @@ class MemoryTarget:
         with self.db.lock:
             return {table: at for (owner, table), at in self.db.checkpoints.items() if owner == task}
 
-    def forget(self, task: str) -> None:
+    def forget(self, task: str) -> list[str]:
         with self.db.lock:
             for mark in [m for m in self.db.checkpoints if m[0] == task]:
                 del self.db.checkpoints[mark]
+        return []
 
     # -- read back (validation) ------------------------------------------------------------------
 

@@ -43,9 +43,14 @@ _PORTABLE = {
     "timestamptz": "timestamptz", "json": "json", "jsonb": "json", "uuid": "uuid",
 }
 
+# Tables with storage only: a partitioned table is read (and replicated) through its leaf partitions,
+# never itself, so no row travels twice; each leaf comes with its partition tree's root, by which a
+# selection rule naming the partitioned table selects its partitions.
 _TABLES_SQL = """
-SELECT c.oid, n.nspname, c.relname, c.relreplident, c.reltuples::bigint
+SELECT c.oid, n.nspname, c.relname, c.reltuples::bigint, rn.nspname, r.relname
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_class r ON c.relispartition AND r.oid = pg_partition_root(c.oid)
+LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_%%' AND c.relname NOT LIKE 'awsdms\\_%%'
 ORDER BY n.nspname, c.relname
@@ -75,6 +80,12 @@ ORDER BY i.indrelid, i.indexrelid
 
 
 _OPS = {ord("I"): Op.INSERT, ord("U"): Op.UPDATE, ord("D"): Op.DELETE}  # by pgoutput's message tag
+
+
+def _selected(selection: Selection, table: TableId, root: TableId | None) -> bool:
+    """Selected by the rules, or a partition of a partitioned table they select and not excluded itself."""
+    return selection.selects(table) or (root is not None and selection.selects(root) and not any(
+        r.action == "exclude" and r.matches(table) for r in selection.rules))
 
 
 def _column(table: TableSchema, name: str) -> Column:
@@ -141,7 +152,8 @@ class PostgresSource:
 
     def tables(self, rules: Sequence[TableRule]) -> list[TableSchema]:
         selection = Selection(rules)
-        rows = [r for r in self._query(_TABLES_SQL) if selection.selects(TableId(r[1], r[2]))]
+        rows = [r for r in self._query(_TABLES_SQL) if _selected(selection, TableId(r[1], r[2]),
+                                                                 TableId(r[4], r[5]) if r[5] else None)]
         if not rows:
             return []
         oids = [r[0] for r in rows]
@@ -159,7 +171,7 @@ class PostgresSource:
                 identity[relid] = tuple(names)
             unique.setdefault(relid, []).append(tuple(names))
         schemas = []
-        for oid, schema, name, _ident, estimate in rows:
+        for oid, schema, name, estimate, *_root in rows:
             key = primary.get(oid) or identity.get(oid, ())
             others = tuple(dict.fromkeys(u for u in unique.get(oid, ()) if u != key))
             schemas.append(TableSchema(TableId(schema, name), tuple(columns.get(oid, ())), key, "postgres",

@@ -28,7 +28,7 @@ from connectors.base import (
     TableSchema,
     parts_of,
 )
-from connectors.errors import DataError, ObjectError
+from connectors.errors import ObjectError
 from connectors.net_effect import (
     checking,
     expectations,
@@ -43,6 +43,7 @@ from connectors.net_effect import (
 from .connect import classify, connect, key_range_sql, qualified, quote_ident
 from .copyout import COPY_BINARY, COPY_TEXT, copy_out, row_decoder
 from .copytext import encoder_for, format_rows, format_text_rows
+from .prepare import before_load, column_type, prepare_table, replica_role, restore
 
 CHECKPOINTS = "awsdms_txn_state"  # DMS's name for its checkpoint control table
 _FIRST_USER_OID = 16384  # PostgreSQL's FirstNormalObjectId: every type below it is built in
@@ -52,20 +53,6 @@ _EXCEPTIONS_DDL = (
     'NOT NULL, "TABLE_NAME" varchar(128) NOT NULL, "ERROR_TIME" timestamp NOT NULL '
     "DEFAULT (now() AT TIME ZONE 'utc'), \"STATEMENT\" text NOT NULL, \"ERROR\" text NOT NULL)"
 )
-
-# Portable type -> PostgreSQL type, for tables whose source is another engine.
-_PG_TYPES = {
-    "bool": "boolean", "int2": "smallint", "int4": "integer", "int8": "bigint", "float4": "real",
-    "float8": "double precision", "numeric": "numeric", "string": "text", "text": "text", "bytes": "bytea",
-    "date": "date", "time": "time", "timestamp": "timestamp", "timestamptz": "timestamptz", "json": "jsonb",
-    "uuid": "uuid", "array": "text", "other": "text",
-}
-
-
-def column_type(schema: TableSchema, name: str) -> str:
-    col = next(c for c in schema.columns if c.name == name)
-    return col.native if schema.engine == "postgres" and col.native else _PG_TYPES.get(col.type, "text")
-
 
 class _BatchStream:
     """A file-like object that psycopg2's copy_expert reads: one COPY for a whole iterator of batches."""
@@ -95,6 +82,14 @@ class PostgresTarget:
         self.ep = endpoint
         self.conn = connect(endpoint)
         self._staging: set[str] = set()
+        # fireTriggers=true: the target's triggers fire on replicated rows, so the session keeps its role
+        # and foreign keys are set aside during the load instead (connectors/postgres/prepare.py).
+        self.fire_triggers = endpoint.extra.get("fireTriggers", "false").lower() in ("true", "y", "yes", "1")
+        try:
+            self.replica = not self.fire_triggers and replica_role(self.conn)
+        except psycopg2.Error as exc:
+            self.conn.close()
+            raise classify(exc, endpoint) from None
 
     def _run(self, fn, *args: Any) -> Any:
         """One transaction: commit on success; on any failure roll back, and classify driver errors."""
@@ -121,42 +116,14 @@ class PostgresTarget:
     # -- full load -------------------------------------------------------------------------------
 
     def prepare(self, table: TableSchema, mode: PrepMode, *, with_key: bool = True) -> None:
-        name = qualified(table.table.schema, table.table.name)
-        cols = [f"{quote_ident(c.name)} {column_type(table, c.name)}{'' if c.nullable else ' NOT NULL'}"
-                for c in table.columns]
-        if table.key and with_key:
-            cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in table.key)})")
-        create = f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(cols)})"
+        prepare_table(self._run, table, mode, with_key=with_key, ep=self.ep, replica=self.replica)
 
-        def schema(cur: Any) -> None:
-            # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema is there: a
-            # user loading into a schema created for it may lack that, and needs no new schema.
-            cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (table.table.schema,))
-            if cur.fetchone():
-                return
-            # IF NOT EXISTS is not safe against a concurrent creator (two tables' loads of one new schema):
-            # serialise creators, in a transaction of its own so that no table's preparation waits on another's.
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"awsdms-schema:{table.table.schema}",))
-            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(table.table.schema)}")
+    def before_load(self, task: str, tables: Sequence[TableSchema], mode: PrepMode) -> list[str]:
+        return self._run(lambda cur: before_load(cur, task, tables, mode, replica=self.replica,
+                                                 fire_triggers=self.fire_triggers))
 
-        self._run(schema)
-
-        def prep(cur: Any) -> None:
-            if mode == "drop":
-                _check_types(cur, table, self.ep)
-                cur.execute(f"DROP TABLE IF EXISTS {name} CASCADE")
-                cur.execute(create)
-                return
-            # A table the user created is taken as it is: CREATE ... IF NOT EXISTS would still need the
-            # privilege to create in its schema, and its types may differ from the source's on purpose.
-            cur.execute("SELECT to_regclass(%s)", (name,))
-            if cur.fetchone()[0] is None:
-                _check_types(cur, table, self.ep)
-                cur.execute(create)
-            elif mode == "truncate":
-                cur.execute(f"TRUNCATE {name}")
-
-        self._run(prep)
+    def after_load(self, task: str, *, replicating: bool) -> list[str]:
+        return restore(self._run, task, replicating=replicating)
 
     def create_keys(self, table: TableSchema) -> list[str]:
         """The primary key, then each unique index as a DEFERRABLE INITIALLY DEFERRED unique constraint:
@@ -236,6 +203,8 @@ class PostgresTarget:
             # Every statement here finds its rows by key, one probe per changed row. Unanalyzed
             # staging tables make the planner hash-join instead, reading the whole table per batch.
             cur.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+            # Source transactions apply whole but table by table: deferrable keys are checked at commit.
+            cur.execute("SET CONSTRAINTS ALL DEFERRED")
             marks: dict[str, str] = {}
             conflicts: list[Conflict] = []
             for part in parts_of(changes):
@@ -297,12 +266,14 @@ class PostgresTarget:
 
         return {TableId.parse(t): Position.decode(p) for t, p in self._run(read)}
 
-    def forget(self, task: str) -> None:
+    def forget(self, task: str) -> list[str]:
+        """The task's checkpoints go, and what its load set aside comes back as it was."""
         def work(cur: Any) -> None:
             self._ensure_checkpoints(cur)
             cur.execute(f"DELETE FROM {CHECKPOINTS} WHERE task_name = %s", (task,))
 
         self._run(work)
+        return restore(self._run, task, replicating=False)
 
     def _ensure_checkpoints(self, cur: Any) -> None:
         if CHECKPOINTS in self._staging:
@@ -367,19 +338,6 @@ def _constraint_name(table: str, columns: Sequence[str]) -> str:
         return name
     digest = hashlib.sha1(name.encode()).hexdigest()[:8]
     return f"{name.encode()[:50].decode(errors='ignore')}_{digest}_key"
-
-
-def _check_types(cur: Any, table: TableSchema, ep: Endpoint) -> None:
-    """A type the target lacks (an enum, a domain, an extension's type) fails with its name and the fix."""
-    types = sorted({column_type(table, c.name) for c in table.columns})
-    cur.execute("SELECT t FROM unnest(%s::text[]) AS t WHERE to_regtype(t) IS NULL", (types,))
-    missing = [r[0] for r in cur.fetchall()]
-    if missing:
-        cols = [c.name for c in table.columns if column_type(table, c.name) in missing]
-        raise DataError(
-            f"table {table.table} needs type(s) {', '.join(missing)} (column(s) {', '.join(cols)}) that target "
-            f"{ep.id} does not have: create them there (CREATE TYPE / CREATE EXTENSION) or exclude the table"
-        )
 
 
 class _Prepared(dict):

@@ -92,6 +92,24 @@ class SqliteTarget:
 
         self._run(prep)
 
+    def before_load(self, task: str, tables: Sequence[TableSchema], mode: PrepMode) -> list[str]:
+        """SQLite enforces foreign keys only on a connection that asks (PRAGMA foreign_keys), and OpenDMS's
+        do not: nothing to set aside. Triggers fire (SQLite cannot switch them off short of dropping them)."""
+        if mode != "truncate":
+            return []
+
+        def empty(conn: sqlite3.Connection) -> list[str]:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            found = [t for t in tables if t.table.name in names]
+            for table in found:
+                conn.execute(f"DELETE FROM {_name(table)}")
+            return [f"TRUNCATE_BEFORE_LOAD emptied the {len(found)} selected table(s) in one transaction"]
+
+        return self._run(empty)
+
+    def after_load(self, task: str, *, replicating: bool) -> list[str]:
+        return []
+
     def create_keys(self, table: TableSchema) -> list[str]:
         # The key came with the table. No unique indexes: SQLite checks them row by row and cannot defer
         # them, so a set-based apply of a batch (two rows swapping values) could fail where the source did not.
@@ -165,12 +183,13 @@ class SqliteTarget:
 
         return {TableId.parse(t): Position.decode(p) for t, p in self._run(read)}
 
-    def forget(self, task: str) -> None:
+    def forget(self, task: str) -> list[str]:
         def work(conn: sqlite3.Connection) -> None:
             self._ensure_checkpoints(conn)
             conn.execute(f"DELETE FROM {CHECKPOINTS} WHERE task_name = ?", (task,))
 
         self._run(work)
+        return []
 
     def _ensure_checkpoints(self, conn: sqlite3.Connection) -> None:
         if not self._has_checkpoints:

@@ -8,12 +8,10 @@ hold the table up far longer than the few seconds each is allowed.
 
 from __future__ import annotations
 
-import secrets
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from dms_env import execute, table_text, wait_for
+from dms_env import execute, limited_user, table_text, wait_for
 from services import fresh_db
 
 pytestmark = pytest.mark.integration
@@ -21,20 +19,6 @@ pytestmark = pytest.mark.integration
 SETTINGS = {"FullLoadSettings": {"TargetTablePrepMode": "DO_NOTHING"},
             "ErrorBehavior": {"RecoverableErrorInterval": 60}}
 SECONDS = 20  # the worker's start included; a retry alone would take 60
-
-
-def as_user(url: str, user: str, password: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}"))
-
-
-def limited_user(dst: str) -> tuple[str, str]:
-    """A login role that is no superuser, may create in public (OpenDMS's checkpoint table), and owns nothing."""
-    role, password = f"lim_{secrets.token_hex(3)}", secrets.token_hex(8)
-    db = urlsplit(dst).path.lstrip("/")
-    execute(dst, f"CREATE ROLE {role} LOGIN PASSWORD '{password}'", f'GRANT CONNECT ON DATABASE "{db}" TO {role}',
-            f"GRANT USAGE, CREATE ON SCHEMA public TO {role}")
-    return role, as_user(dst, role, password)
 
 
 def load_fails(dms, src: str, dst: str, name: str, *fragments: str) -> str:
