@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.base import Batch, Change, OnConflict, Op, Position, TableRule, TableSchema
+from connectors.base import Batch, Change, OnConflict, Op, Position, TableId, TableRule, TableSchema
 from connectors.errors import ApplyConflict
 
 from .engines import ENGINES, Engine, MemoryEngine
@@ -70,6 +70,19 @@ def test_prepare_drop_truncate_and_keep(setup: Setup) -> None:
     assert setup.target.load(setup.schema, [Batch(1, [row(1)])]) == 1
     assert setup.load() == 6  # dropped and created again: nothing of the last load stays
     assert setup.rows() == [row(i) for i in range(1, 7)]
+
+
+def test_before_load_empties_the_selected_tables_together_and_keep_touches_nothing(setup: Setup) -> None:
+    assert setup.load() == 6
+    missing = TableSchema(TableId(setup.schema.table.schema, f"absent{next(_names)}"), setup.schema.columns,
+                          setup.schema.key, setup.schema.engine)
+    setup.target.before_load(setup.task, [setup.schema], "keep")  # a PostgreSQL target may say how it applies
+    assert len(setup.rows()) == 6
+    notes = setup.target.before_load(setup.task, [setup.schema, missing], "truncate")  # a missing table is no error
+    assert setup.rows() == []
+    assert any("TRUNCATE_BEFORE_LOAD emptied the 1 selected table(s)" in n for n in notes), notes
+    assert setup.target.after_load(setup.task, replicating=False) == []
+    assert setup.target.forget(setup.task) == []
 
 
 def test_a_chunk_loaded_again_replaces_its_own_rows(setup: Setup) -> None:
