@@ -196,8 +196,9 @@ def before_load(cur: Any, task: str, tables: Sequence[TableSchema], mode: PrepMo
         if keys:
             notes.append(f"dropped {len(keys)} foreign key(s) of the selected tables for the load "
                          f"({_listed((f'{t}.{n}' for t, n, _ in keys))}); they come back NOT VALID, then "
-                         f"VALIDATE, after the last table's load (the target user may not set "
-                         "session_replication_role)")
+                         "VALIDATE, after the last table's load ("
+                         + ("fireTriggers=true: the sessions keep their role)" if fire_triggers else
+                            "the target user may not set session_replication_role)"))
         if not fire_triggers:
             cur.execute(_TRIGGERS_SQL, {"covered": covered})
             triggers = cur.fetchall()

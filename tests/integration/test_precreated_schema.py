@@ -14,6 +14,7 @@ import json
 import random
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from dms_env import connect, converged, execute, limited_user, table_text, wait_for
@@ -191,3 +192,51 @@ def test_truncate_stops_before_anything_when_an_unselected_table_references_a_se
     assert len(message.splitlines()) == 1
     assert {t: table_text(dst, t) for t in before} == before
     assert dms.describe("refd")["Status"] != "running"
+
+
+def test_fire_triggers_lets_the_targets_triggers_fire_and_sets_the_keys_aside(dms, pg, pg_target):
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    schema = ("CREATE TABLE parent (id int PRIMARY KEY, note text)",
+              "CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parent, seen text)")
+    execute(src, *schema, "INSERT INTO parent VALUES (1, 'a')", "INSERT INTO child VALUES (1, 1, 'source')")
+    execute(dst, *schema, "CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS "
+                          "$$ BEGIN NEW.seen = 'target trigger'; RETURN NEW; END $$",
+            "CREATE TRIGGER stamp BEFORE INSERT OR UPDATE ON child FOR EACH ROW EXECUTE FUNCTION stamp()")
+    u = urlsplit(dst)
+    target = dms.dms("endpoint", "create", "dst-fire", "--type", "target", "--engine", "postgres", "--host",
+                     u.hostname, "--port", str(u.port), "--database", u.path.lstrip("/"), "--user", u.username,
+                     "--password", u.password, "--extra", "fireTriggers=true") and "dst-fire"
+    path = dms.tmp / "fire.json"
+    path.write_text(json.dumps(rules(("include", "%"))))
+    (dms.tmp / "fire-settings.json").write_text(json.dumps({"FullLoadSettings": {"TargetTablePrepMode": "DO_NOTHING"}}))
+    dms.dms("task", "create", "fire", "--source", dms.endpoint("src-fire", "source", src), "--target", target,
+            "--instance", dms.instance, "--migration-type", "full-load-and-cdc", "--table-mappings", str(path),
+            "--settings", str(dms.tmp / "fire-settings.json"))
+    dms.start_worker()
+    dms.dms("task", "start", "fire")
+    dms.wait_live("fire")
+    execute(src, "BEGIN; INSERT INTO parent VALUES (2, 'b'); INSERT INTO child VALUES (2, 2, 'source'); COMMIT")
+    wait_for(lambda: len(table_text(dst, "child")) == 2, 30, "the change to apply")
+    assert table_text(dst, "child") == ["(1,1,\"target trigger\")", "(2,2,\"target trigger\")"]  # it fired
+    notes = dms.describe("fire")["TargetPreparation"]
+    assert "dropped 1 foreign key(s)" in notes and "fireTriggers=true" in notes and "disabled" not in notes
+    wait_for(lambda: query(dst, FOREIGN_KEYS) and query(dst, FOREIGN_KEYS)[0][3], 30, "the key to come back")
+
+
+def test_a_table_loaded_again_alone_is_emptied_even_when_others_reference_it(pg_target):
+    from connectors.base import Column, Endpoint, TableId, TableSchema
+    from connectors.postgres.target import PostgresTarget
+
+    dst = fresh_db(pg_target)
+    execute(dst, "CREATE TABLE parent (id int PRIMARY KEY)", "CREATE TABLE child (id int PRIMARY KEY, "
+            "parent_id int REFERENCES parent)", "INSERT INTO parent VALUES (1)", "INSERT INTO child VALUES (1, 1)")
+    u = urlsplit(dst)
+    target = PostgresTarget(Endpoint("t", "target", "postgres", u.hostname, u.port, u.path.lstrip("/"), u.username,
+                                     u.password))
+    try:
+        assert target.replica  # the test server's user is a superuser
+        target.prepare(TableSchema(TableId("public", "parent"), (Column("id", "int4", False, "integer"),), ("id",),
+                                   "postgres"), "truncate")
+    finally:
+        target.close()
+    assert table_text(dst, "parent") == [] and table_text(dst, "child") == ["(1,1)"]  # TRUNCATE would refuse
