@@ -53,6 +53,9 @@ class TableSchema:
     engine: str = ""  # engine whose `native` types these are
     rows_estimate: int = 0  # the source's estimate of its row count when planned (0: unknown)
     unique: tuple[tuple[str, ...], ...] = ()  # column sets of unique indexes/constraints other than the key
+    # Keyless, but the source logs whole old rows (PostgreSQL's REPLICA IDENTITY FULL): its changes are
+    # applied as PostgreSQL's own subscribers do, each update or delete on one row equal to the old row.
+    full_row: bool = False
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -366,11 +369,14 @@ class Source(Protocol):
 
     def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
                  where: Sequence[Filter] = (), within: KeyRange | None = None,
-                 raw: str | None = None) -> Iterator[Batch]:
+                 raw: str | None = None, at: Callable[[int, str], None] | None = None) -> Iterator[Batch]:
         """The table's rows in batches, in key order when ``ordered``: only ``table``'s columns, in its
         order (a projection of the discovered table), only rows that pass ``where`` and, if given, lie
         ``within`` a key range. ``raw`` names a bulk format the consumer loads as-is (a target's
-        ``bulk_format``): a source that speaks it may then send bytes only, cut anywhere and with counts of 0."""
+        ``bulk_format``): a source that speaks it may then send bytes only, cut anywhere and with counts of 0.
+        ``at``: take a snapshot that holds exactly the table's changes committed before one log position,
+        and call ``at`` with it (major, token) before returning: a keyless table's changes are not
+        idempotent, so its cached changes must start exactly there."""
 
     def split(self, table: TableSchema, rows_per_chunk: int) -> list[KeyRange]:
         """Key ranges of about ``rows_per_chunk`` rows each, covering the table; ``[KeyRange()]`` when

@@ -114,7 +114,8 @@ def first_ops(schema: TableSchema, changes: Sequence[Change]) -> dict[tuple, Op 
 
 def conflict_error(schema: TableSchema, ch: Change, key: tuple) -> str:
     """DMS's wording in awsdms_apply_exceptions, with the key that conflicted."""
-    where = f"({', '.join(schema.key)})=({', '.join(str(v) for v in key)})"
+    where = f"({', '.join(schema.key)})=({', '.join(str(v) for v in key)})" if schema.key else \
+        f"every column equal to {dict(ch.before or ch.after or {})}"
     if ch.op is Op.INSERT:
         return f"duplicate key: {schema.table} already has a row with {where}"
     verb = "update" if ch.op is Op.UPDATE else "delete"

@@ -185,6 +185,8 @@ class TableMap:
                 if ch.op is Op.INSERT:
                     return []
                 # The row left the filter: it must not stay on the target.
+                if not self.source.key:  # keyless: the one row equal to the old row goes
+                    return [self._change(replace(ch, op=Op.DELETE, after=None))] if ch.before else []
                 new_key = {k: after.get(k) for k in self.source.key}
                 old_key = {k: ch.before.get(k) for k in self.source.key} if ch.before else new_key
                 gone = [replace(ch, op=Op.DELETE, before=old_key, after=None)]
@@ -391,7 +393,8 @@ def build_map(mappings: TableMappings, settings: TaskSettings, schema: TableSche
     # Unique indexes follow their columns' renames; one over a removed column, or the key's own, goes.
     unique = tuple(dict.fromkeys(tuple(kept[c] for c in u) for u in schema.unique
                                  if all(c in kept for c in u) and tuple(kept[c] for c in u) != key))
-    target = TableSchema(TableId(schema_name, table_name), tuple(columns), key, schema.engine, unique=unique)
+    target = TableSchema(TableId(schema_name, table_name), tuple(columns), key, schema.engine, unique=unique,
+                         full_row=schema.full_row and not key)
 
     limit = lob_limit(settings, mappings.lob_settings.get(table))
     fails = settings.errors.DataTruncationErrorPolicy in ("SUSPEND_TABLE", "STOP_TASK")

@@ -632,6 +632,9 @@ class _Replicator:
             logs.bind(table=name)
             started, count = time.monotonic(), 0
             done = self.applied.get(mapped.target.table)
+            exact = self.state.snapshot_position(self.task, table)  # a keyless table's: changes before it are loaded
+            if exact is not None and (done is None or done < Position(self.cache.log, exact, 0)):
+                done = Position(self.cache.log, exact, 0)
             for chunk in self.cache.read(table, after=done):
                 self._apply({mapped: chunk}, cached=True)
                 count += len(chunk)

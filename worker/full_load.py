@@ -220,8 +220,11 @@ class _TableLoad:
         mapped = self.mapped
         # Bytes straight through only when the rules change nothing (a LOB limit needs each value seen).
         raw = target.bulk_format(mapped.load) if mapped.identity else None
+        # A keyless table's cached changes are not idempotent: they must start exactly where its snapshot is.
+        exact = not mapped.read.key and mapped.read.full_row and self.final != "completed"
+        at = (lambda major, token: self.state.set_snapshot_position(self.task, self.table, major)) if exact else None
         batches = source.snapshot(mapped.read, batch_rows=self.settings.commit_rate, where=mapped.filters,
-                                  within=within, raw=raw)
+                                  within=within, raw=raw, at=at)
         # Rows of a chunk count when it commits; a whole table's as its batches go in.
         counted = _Progress(self.job, self.table, mapped, count=within is None).batches(mapped.batches(batches))
         # DO_NOTHING keeps what the target had: a chunk that runs again then meets its own rows.

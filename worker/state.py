@@ -188,6 +188,7 @@ def schema_from_json(text: str) -> TableSchema:
         engine=d.get("engine", ""),
         rows_estimate=d.get("rows_estimate", 0),
         unique=tuple(tuple(u) for u in d.get("unique", ())),
+        full_row=d.get("full_row", False),
     )
 
 
@@ -266,8 +267,8 @@ class StateStore:
 
     def reset_run(self, task: str) -> None:
         """Forget the progress of a previous run: table states, statistics, caches and jobs."""
-        self._delete_matching(task, "states", "jobs", "stats:*", "cache:*", "spill:*", "lease:*", "rate:*", "chunks:*",
-                              "validating", "waiting", "sending")
+        self._delete_matching(task, "states", "snapshots", "jobs", "stats:*", "cache:*", "spill:*", "lease:*",
+                              "rate:*", "chunks:*", "validating", "waiting", "sending")
 
     def _delete_matching(self, task: str, *patterns: str) -> None:
         keys = [k for p in patterns for k in self.r.scan_iter(match=f"dms:task:{task}:{p}", count=1000)]
@@ -298,6 +299,14 @@ class StateStore:
 
     def table_states(self, task: str) -> dict[str, str]:
         return self.r.hgetall(f"dms:task:{task}:states")
+
+    def set_snapshot_position(self, task: str, table: TableId | str, major: int) -> None:
+        """Where a keyless table's load snapshot is exact: its cached changes apply from there on."""
+        self.r.hset(f"dms:task:{task}:snapshots", str(table), major)
+
+    def snapshot_position(self, task: str, table: TableId | str) -> int | None:
+        found = self.r.hget(f"dms:task:{task}:snapshots", str(table))
+        return int(found) if found is not None else None
 
     def set_table_state(self, task: str, table: TableId | str, state: str, **stats: Any) -> None:
         pipe = self.r.pipeline()

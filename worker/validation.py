@@ -80,7 +80,7 @@ def _precheck(job: Job, table: TableId) -> dict[str, Any] | None:
     if job.state.table_states(job.task).get(str(table)) == "failed":
         return {"ValidationState": "Table error",
                 "ValidationStateDetails": "the table is in error: its data was not all migrated"}
-    if not job.maps[table].copied.key:
+    if not job.maps[table].copied.key and not job.maps[table].source.full_row:  # full rows: compared as multisets
         log.info("validation_no_primary_key")
         return {"ValidationState": "No primary key",
                 "ValidationStateDetails": "validation compares rows by their primary key; this table has none"}

@@ -29,14 +29,15 @@ def row_decoder(schema: TableSchema, type_of: Callable[[str], str] | None = None
     return decode
 
 
-def copy_out(ep: Endpoint, sql: str, batch_rows: int, decode) -> Iterator[Batch]:
-    """COPY text, cut into batches of whole rows that decode into row dicts."""
-    return _CopyReader(ep, sql, batch_rows, decode).batches()
+def copy_out(ep: Endpoint, sql: str, batch_rows: int, decode, conn: Any = None) -> Iterator[Batch]:
+    """COPY text, cut into batches of whole rows that decode into row dicts. ``conn``: a connection
+    already in the transaction (and snapshot) to read in, else a new one."""
+    return _CopyReader(ep, sql, batch_rows, decode, conn).batches()
 
 
-def copy_out_binary(ep: Endpoint, sql: str) -> Iterator[Batch]:
+def copy_out_binary(ep: Endpoint, sql: str, conn: Any = None) -> Iterator[Batch]:
     """COPY ... (FORMAT binary) passed through as it comes: bytes cut anywhere, never rows."""
-    return _CopyReader(ep, sql, 0, None).chunks()
+    return _CopyReader(ep, sql, 0, None, conn).chunks()
 
 
 class _CopyReader:
@@ -51,15 +52,16 @@ class _CopyReader:
 
     CHUNK = 1 << 20
 
-    def __init__(self, ep: Endpoint, sql: str, batch_rows: int, decode) -> None:
-        self.ep, self.sql, self.batch_rows, self.decode = ep, sql, batch_rows, decode
+    def __init__(self, ep: Endpoint, sql: str, batch_rows: int, decode, conn: Any = None) -> None:
+        self.ep, self.sql, self.batch_rows, self.decode, self.conn = ep, sql, batch_rows, decode, conn
         self.error: BaseException | None = None
         self.cancelled = False
 
     def _run(self, conn: Any, write_fd: int) -> None:
         try:
             with open(write_fd, "wb", buffering=self.CHUNK) as sink, conn.cursor() as cur:
-                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                if self.conn is None:  # a given connection's transaction is set already
+                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 cur.copy_expert(self.sql, sink, size=self.CHUNK)
             conn.rollback()
         except BaseException as exc:  # raised by the consumer after it has read what came before
@@ -68,7 +70,7 @@ class _CopyReader:
     @contextlib.contextmanager
     def _pipe(self) -> Iterator[Any]:
         """The read end of a pipe that the COPY fills from a thread; closing it stops the COPY."""
-        conn = connect(self.ep)
+        conn = self.conn or connect(self.ep)
         read_fd, write_fd = os.pipe()
         with contextlib.suppress(OSError):
             fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, self.CHUNK)

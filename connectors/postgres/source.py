@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import select
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
 import psycopg2
+import psycopg2.errors
 
 from connectors.base import (
     Batch,
@@ -47,7 +48,7 @@ _PORTABLE = {
 # never itself, so no row travels twice; each leaf comes with its partition tree's root, by which a
 # selection rule naming the partitioned table selects its partitions.
 _TABLES_SQL = """
-SELECT c.oid, n.nspname, c.relname, c.reltuples::bigint, rn.nspname, r.relname
+SELECT c.oid, n.nspname, c.relname, c.reltuples::bigint, rn.nspname, r.relname, c.relreplident
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_class r ON c.relispartition AND r.oid = pg_partition_root(c.oid)
 LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
@@ -171,11 +172,12 @@ class PostgresSource:
                 identity[relid] = tuple(names)
             unique.setdefault(relid, []).append(tuple(names))
         schemas = []
-        for oid, schema, name, estimate, *_root in rows:
+        for oid, schema, name, estimate, _root_schema, _root_name, ident in rows:
             key = primary.get(oid) or identity.get(oid, ())
             others = tuple(dict.fromkeys(u for u in unique.get(oid, ()) if u != key))
             schemas.append(TableSchema(TableId(schema, name), tuple(columns.get(oid, ())), key, "postgres",
-                                       self._estimate(schema, name, estimate), others))
+                                       self._estimate(schema, name, estimate), others,
+                                       full_row=not key and ident == "f"))
         return schemas
 
     def _estimate(self, schema: str, name: str, reltuples: int) -> int:
@@ -187,11 +189,15 @@ class PostgresSource:
         return int(plan["Plan"]["Plan Rows"])
 
     def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:
-        keyless = [str(t.table) for t in tables if not t.key]
+        keyless = [t.table for t in tables if not t.key and not t.full_row]
         if keyless:
+            fix = "; ".join(f"ALTER TABLE {qualified(t.schema, t.name)} REPLICA IDENTITY FULL" for t in keyless[:3])
             raise ConfigError(
-                f"table(s) {', '.join(keyless)} have no primary key, so their updates and deletes cannot be "
-                "replicated: add a primary key, or exclude them with a selection rule"
+                f"table(s) {', '.join(map(str, keyless))} have no primary key and no REPLICA IDENTITY FULL, so "
+                f"their updates and deletes cannot be replicated: run {fix}{'; ...' if len(keyless) > 3 else ''} "
+                "(rows are then matched on all their columns, as PostgreSQL's own replication does; a "
+                "define-primary-key transformation rule can also key the target on columns that identify a row), "
+                "add a primary key, or exclude them with a selection rule"
             )
         name, slot = self._publication(task), self._slot(task)
         table_list = ", ".join(qualified(t.table.schema, t.table.name) for t in tables)
@@ -256,7 +262,7 @@ class PostgresSource:
 
     def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
                  where: Sequence[Filter] = (), within: KeyRange | None = None,
-                 raw: str | None = None) -> Iterator[Batch]:
+                 raw: str | None = None, at: Callable[[int, str], None] | None = None) -> Iterator[Batch]:
         cols = ", ".join(quote_ident(c) for c in table.column_names)
         order = f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}" if ordered and table.key else ""
         chunk, params = key_range_sql(table.key, [_native(table, k) for k in table.key], within)
@@ -268,9 +274,39 @@ class PostgresSource:
             with self._conn.cursor() as cur:
                 select = cur.mogrify(f"{select} WHERE {conditions}", params + values).decode()
         select += order
+        conn = self._exact_snapshot(table, at) if at is not None else None
         if raw == COPY_BINARY:
-            return copy_out_binary(self.ep, f"COPY ({select}) TO STDOUT (FORMAT binary)")
-        return copy_out(self.ep, f"COPY ({select}) TO STDOUT", batch_rows, row_decoder(table))
+            return copy_out_binary(self.ep, f"COPY ({select}) TO STDOUT (FORMAT binary)", conn)
+        return copy_out(self.ep, f"COPY ({select}) TO STDOUT", batch_rows, row_decoder(table), conn)
+
+    def _exact_snapshot(self, table: TableSchema, at: Callable[[int, str], None]) -> Any:
+        """A connection in a transaction whose snapshot holds exactly the table's changes committed before
+        the WAL position given to ``at``. A SHARE lock waits for the table's writers to commit and holds new
+        ones back for the moment it takes to export the snapshot and read the WAL's insert position: every
+        change of the table committed before that position is in the snapshot, every later one is not.
+        The COPY's connection imports the snapshot, and the lock goes at once."""
+        name = qualified(table.table.schema, table.table.name)
+        holder = connect(self.ep)
+        try:
+            with holder.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cur.execute(f"LOCK TABLE {name} IN SHARE MODE")
+                cur.execute("SELECT pg_export_snapshot(), pg_current_wal_insert_lsn()::text")
+                snapshot, lsn = cur.fetchone()
+            conn = connect(self.ep)
+            with conn.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot,))
+        except psycopg2.errors.InsufficientPrivilege:
+            raise ConfigError(f"loading keyless table {table.table} needs a moment's SHARE lock on it, which user "
+                              f"{self.ep.user!r} may not take: GRANT UPDATE ON {name} TO {quote_ident(self.ep.user)}, "
+                              "or give the table a primary key") from None
+        except psycopg2.Error as exc:
+            raise classify(exc, self.ep) from None
+        finally:
+            holder.close()  # ends its transaction: the lock goes, the imported snapshot stays
+        at(pgoutput.str_to_lsn(lsn), lsn)
+        return conn
     def split(self, table: TableSchema, rows_per_chunk: int) -> list[KeyRange]:
         """Equal spans of a single integer key, sized from the planner's row estimate."""
         whole = [KeyRange()]

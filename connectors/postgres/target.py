@@ -43,6 +43,7 @@ from connectors.net_effect import (
 from .connect import classify, connect, key_range_sql, qualified, quote_ident
 from .copyout import COPY_BINARY, COPY_TEXT, copy_out, row_decoder
 from .copytext import encoder_for, format_rows, format_text_rows
+from .keyless import apply_keyless
 from .prepare import before_load, column_type, prepare_table, replica_role, restore
 
 CHECKPOINTS = "awsdms_txn_state"  # DMS's name for its checkpoint control table
@@ -375,8 +376,10 @@ def _apply_table(cur: Any, target: PostgresTarget, schema: TableSchema, changes:
                  plans: list[_RunPlan | None] | None = None) -> list[Conflict]:
     name = qualified(schema.table.schema, schema.table.name)
     if not schema.key:
+        if schema.full_row:  # REPLICA IDENTITY FULL: rows matched on all their columns
+            return apply_keyless(cur, schema, name, changes, column_type, checked)
         raise ObjectError(f"table {schema.table} has no key: changes cannot be applied; add a primary key on "
-                          "the source and reload the table")
+                          "the source (or set REPLICA IDENTITY FULL) and reload the table")
     conflicts: list[Conflict] = []
     for n, part in enumerate(segments(schema, changes)):
         if isinstance(part, list):
@@ -397,6 +400,8 @@ def _apply_table(cur: Any, target: PostgresTarget, schema: TableSchema, changes:
 def _plans(schema: TableSchema, changes: Sequence[Change], checked: Mapping[Op, OnConflict] | None
            ) -> list[_RunPlan | None]:
     """A plan per segment of a table's changes (None for those applied alone)."""
+    if not schema.key:  # applied change by change (keyless.py)
+        return []
     return [_plan_run(schema, part, checked) if isinstance(part, list) else None for part in segments(schema, changes)]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -191,7 +191,8 @@ class SqliteSource:
 
     def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
                  where: Sequence[Filter] = (), within: KeyRange | None = None,
-                 raw: str | None = None) -> Iterator[Batch]:
+                 raw: str | None = None, at: Callable[[int, str], None] | None = None) -> Iterator[Batch]:
+        # ``at`` is for keyless full-row tables, which SQLite sources refuse for CDC (tables())
         cols = ", ".join(quote_ident(c) for c in table.column_names)
         order = f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}" if ordered and table.key else ""
         # a bound text value takes the column's affinity
