@@ -104,6 +104,7 @@ def _prepare(catalog: Catalog, task: TaskDef, state: StateStore, start_type: str
             _recover(task, source, state)
         elif start_type == "resume-processing":
             _resume(task, source, state)
+            _put_back_if_loaded(task, target, state)
         else:
             _fresh(task, source, target, state)
     finally:
@@ -174,6 +175,17 @@ def _recover(task: TaskDef, source, state: StateStore) -> None:
                    CdcStartPosition=task.cdc_start_position or p0.token)
     state.add_event(task.id, "state change", f"resumed from the slot at {p0.token} and the target's checkpoints: "
                     f"{REBUILT}")
+
+
+def _put_back_if_loaded(task: TaskDef, target, state: StateStore) -> None:
+    """A full-load task resumed with every table loaded runs no job that would put back what its start set
+    aside on the target (a worker died in between): this start does (with CDC, the CDC job does)."""
+    states = state.table_states(task.id).values()
+    if task.cdc or not task.full_load or task.validation_only or task.settings.prep_mode == "drop" or \
+            any(s in ("pending", "loading") for s in states):
+        return
+    for note in target.after_load(task.id, replicating=False):
+        state.add_event(task.id, "configuration change", f"target: {note}")
 
 
 def _before_load(task: TaskDef, target, state: StateStore, tables: list[TableSchema]) -> None:

@@ -240,3 +240,28 @@ def test_a_table_loaded_again_alone_is_emptied_even_when_others_reference_it(pg_
     finally:
         target.close()
     assert table_text(dst, "parent") == [] and table_text(dst, "child") == ["(1,1)"]  # TRUNCATE would refuse
+
+
+def test_a_full_load_task_puts_keys_and_triggers_back_after_its_last_table_and_on_a_resume(dms, pg, pg_target):
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    run_script(src, "schema.sql")
+    run_script(src, "data.sql")
+    _, target = limited_user(dst)
+    run_script(target, "schema.sql")
+    dms.task("fullowner", src, target, "full-load",
+             settings={"FullLoadSettings": {"TargetTablePrepMode": "DO_NOTHING"}})
+    dms.start_worker()
+    dms.dms("task", "start", "fullowner")
+    assert dms.wait_status("fullowner", "stopped", "failed")["Status"] == "stopped"
+    assert converged(src, dst, *TABLES)
+    assert "dropped 21 foreign key(s)" in dms.describe("fullowner")["TargetPreparation"]
+    wait_for(lambda: query(dst, FOREIGN_KEYS) == query(src, FOREIGN_KEYS), 30, "the keys to be back as they were")
+    assert query(dst, TRIGGERS) == query(src, TRIGGERS)  # enabled again
+    # A worker that died between the last load and the put-back: the resume puts back what is left.
+    (table, name, definition, _), *_ = query(dst, FOREIGN_KEYS)
+    execute(dst, f"ALTER TABLE {table} DROP CONSTRAINT {name}",
+            f"INSERT INTO awsdms_set_aside VALUES ('fullowner', 'foreign key', '{table}', '{name}', '{definition}')")
+    dms.dms("task", "start", "fullowner", "--type", "resume-processing")
+    assert query(dst, FOREIGN_KEYS) == query(src, FOREIGN_KEYS)
+    assert any(f"foreign key {name} on {table} re-created, validated" in e["Message"]
+               for e in dms.json("task", "events", "fullowner")["Events"])
