@@ -20,6 +20,8 @@ from .catalog import TaskDef
 from .lobs import lob_warnings
 from .plan import phase
 
+log = logs.get_logger(__name__)
+ACTIVE = ("starting", "running", "stopping")
 _FLOAT = ("FreshStartDate", "StartDate", "StopDate", "FullLoadStartDate", "FullLoadFinishDate")
 _INT_STATS = ("Inserts", "Deletes", "Updates", "Ddls", "FullLoadRows", "FullLoadCondtnlChkFailedRows",
               "FullLoadErrorRows", "ValidationPendingRecords", "ValidationFailedRecords",
@@ -28,10 +30,6 @@ _INT_STATS = ("Inserts", "Deletes", "Updates", "Ddls", "FullLoadRows", "FullLoad
 
 def _num(value: str | None) -> float | None:
     return float(value) if value not in (None, "") else None
-
-
-log = logs.get_logger(__name__)
-ACTIVE = ("starting", "running", "stopping")
 
 
 @dataclass(frozen=True)
@@ -122,8 +120,7 @@ def describe(task: TaskDef, state: StateStore) -> dict[str, Any]:
     info = state.task(task.id)
     states = state.table_states(task.id)
     now = time.time()
-    lost = state_lost(task, info)
-    if lost:  # what a worker that saw it go writes, or the same words when none did
+    if state_lost(task, info):  # what a worker that saw it go writes, or the same words when none did
         info = {**info, "Status": "failed", "StopReason": "Stop Reason FATAL_ERROR",
                 "LastFailureMessage": info.get("LastFailureMessage") or task.vanished_message()}
     status = info.get("Status", "ready")
