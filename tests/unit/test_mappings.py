@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -329,3 +330,21 @@ def test_define_primary_key_and_a_delete_without_it() -> None:
     assert m.target.key == ("status", "id")
     with pytest.raises(DataError, match="REPLICA IDENTITY FULL"):
         m.changes(Change(ORDERS.table, Op.DELETE, pos(1), {"id": 3}))
+
+
+def test_a_keyless_full_row_table_maps_to_a_keyless_full_row_target() -> None:
+    keyless = replace(ORDERS, key=(), full_row=True)
+    m = mapped(schema=keyless)
+    assert (m.target.key, m.target.full_row) == ((), True)
+    keyed = mapped({"rule-type": "transformation", "rule-id": "5", "rule-action": "define-primary-key",
+                    "rule-target": "table", "object-locator": {"schema-name": "public", "table-name": "orders"},
+                    "primary-key-def": {"name": "pk", "columns": ["id"]}}, schema=keyless)
+    assert (keyed.target.key, keyed.target.full_row) == (("id",), False)  # keyed apply on the target
+    # A row leaving the filter goes as a delete of the one row equal to its old image, never of "any row".
+    sel = {"rule-type": "selection", "rule-id": "2", "rule-action": "include",
+           "object-locator": {"schema-name": "public", "table-name": "orders"},
+           "filters": [{"column-name": "status", "filter-conditions": [{"filter-operator": "eq", "value": "paid"}]}]}
+    m = mapped(sel, schema=keyless)
+    old = {"id": 1, "status": "paid", "total": Decimal("5"), "note": "", "created": None}
+    (gone,) = m.changes(Change(ORDERS.table, Op.UPDATE, pos(1), old, {**old, "status": "open"}))
+    assert (gone.op, gone.before, gone.after) == (Op.DELETE, old, None)
