@@ -26,7 +26,7 @@ from .dryrun import print_plan
 from .history import task_events
 from .history import when as _when
 from .lobs import create_notice
-from .mappings import parse_table_mappings
+from .mappings import check_mappings_size, parse_table_mappings
 from .plan import START_TYPES
 from .settings import parse_task_settings
 from .spec import MIGRATION_TYPES, check_identifier
@@ -302,6 +302,8 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
     if tgt.kind != "target":
         raise ConfigError(f"endpoint {target} is a {tgt.kind} endpoint: --target needs a target endpoint")
     catalog.instance(instance)
+    with contextlib.suppress(OSError):  # a file over DMS's cap is not even read (_read_file names other errors)
+        check_mappings_size(Path(mappings).stat().st_size, f"table mappings file {mappings}")
     mappings_json = _read_file(mappings, "table mappings", 'a JSON object {"rules": [...]} with a selection rule')
     settings_json = _read_file(settings, "task settings", "a JSON object, {} for DMS's defaults") if settings else ""
     parsed = parse_task_settings(settings_json, f"task settings file {settings}")

@@ -258,13 +258,17 @@ def _match(pattern: str, name: str) -> bool:
 # --- parsing ----------------------------------------------------------------------------------------
 
 
-def parse_table_mappings(text: str, what: str = "table mappings") -> TableMappings:
-    """``what`` names the document in a JSON syntax error ("table mappings file m.json")."""
-    size = len(text.encode())
+def check_mappings_size(size: int, what: str) -> None:
+    """DMS's cap on a table-mapping document (``size`` in bytes)."""
     if size > MAX_MAPPINGS_BYTES:
         raise ConfigError(f"{what} is {size / 2**20:.1f} MB: DMS takes table mappings of at most 2 MB "
                           f"({MAX_MAPPINGS_BYTES:,} bytes); split the tables across several tasks, or select them "
                           "with wildcards (%) instead of one rule per table")
+
+
+def parse_table_mappings(text: str, what: str = "table mappings") -> TableMappings:
+    """``what`` names the document in a JSON syntax error ("table mappings file m.json")."""
+    check_mappings_size(len(text.encode()), what)
     doc = load_json_document(text, what)
     if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
         raise ConfigError('table mappings must be an object with a "rules" list: {"rules": [...]}')
@@ -455,4 +459,4 @@ def _table_settings(rule: _Rule, where: str, parallel: dict[TableId, ParallelLoa
 
 
 __all__ = ["DMS_TYPES", "MAX_MAPPINGS_BYTES", "DataType", "LobSettings", "ParallelLoad", "TableMappings",
-           "Transformation", "parse_table_mappings"]
+           "Transformation", "check_mappings_size", "parse_table_mappings"]

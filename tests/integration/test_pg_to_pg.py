@@ -268,7 +268,8 @@ def test_bad_input_gives_one_clear_line(dms, src, dst, pg, pg_replica, tmp_path)
     proc = dms.dms("task", "create", "badmap", "--source", "oksrc", "--target", "okdst", "--instance", dms.instance,
                    "--migration-type", "full-load", "--table-mappings", str(bad_json), check=False)
     assert proc.returncode == 2
-    assert "table mappings is not valid JSON" in _one_error_line(proc)
+    line = _one_error_line(proc)
+    assert f"table mappings file {bad_json} is not valid JSON: " in line and " at line 1 column " in line
 
     replica_db = fresh_db(pg_replica)
     execute(replica_db, ORDERS)

@@ -189,3 +189,13 @@ def test_a_malformed_redis_url_is_a_configuration_error(tmp_path, url, why):
     assert code == 2 and line.startswith("error: DMS_REDIS_URL ") and why in line
     assert "is not a Redis URL" in line and "redis://[[user]:password@]host:port/db" in line
     assert "s3cret" not in line or url == "s3cret"
+
+
+def test_a_mapping_file_over_dms_s_2_mb_is_refused_naming_the_limit(tmp_path):
+    env = _task_env(tmp_path)
+    big = tmp_path / "big.json"
+    big.write_text(MAPPINGS[:-1] + " " * (3 * 2**20) + "}")
+    code, out = _create(env, big)
+    assert code == 2 and _one_line(out).startswith(f"error: table mappings file {big} is 3.0 MB: DMS takes table "
+                                                   "mappings of at most 2 MB (2,097,152 bytes)")
+    assert _run(["task", "list"], env) == (0, "")
