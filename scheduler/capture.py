@@ -11,9 +11,8 @@ from typing import Any
 
 from connectors.base import Endpoint, Retained, Source, human_bytes
 from connectors.errors import ConfigError, DmsError
+from connectors.model.catalog import Catalog, TaskDef
 from connectors.registry import open_source, source_class
-
-from .catalog import Catalog, TaskDef
 
 RETAINED_KEY = "SlotRetainedWalBytes"  # ours, beside DMS's keys in `task describe --json` and `task list --json`
 

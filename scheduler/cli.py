@@ -18,18 +18,18 @@ import click
 
 from connectors.base import Capability, Endpoint
 from connectors.errors import ConfigError, DmsError
+from connectors.model.catalog import Catalog, TaskDef
+from connectors.model.mappings import check_mappings_size, parse_table_mappings
+from connectors.model.settings import parse_task_settings
+from connectors.model.spec import MIGRATION_TYPES, check_identifier
 from connectors.registry import ENGINES, default_port, open_endpoint, open_source
 
 from .capture import check_spelling, describe_retained, leftovers, list_view, position_refusal
-from .catalog import Catalog, TaskDef
 from .dryrun import print_plan
 from .history import task_events
 from .history import when as _when
 from .lobs import create_notice
-from .mappings import check_mappings_size, parse_table_mappings
 from .plan import START_TYPES
-from .settings import parse_task_settings
-from .spec import MIGRATION_TYPES, check_identifier
 
 SSL_MODES = ("none", "require", "verify-ca", "verify-full")
 
@@ -330,7 +330,7 @@ def _check_rules(task: TaskDef, src: Endpoint, required: bool) -> dict:
     """The rules (and start position) against the source now, so a rule naming a missing column fails at create.
 
     A source that cannot be reached only postpones the check to `dms task start` (unless planning)."""
-    from .tablemap import build_maps
+    from connectors.model.tablemap import build_maps
 
     check_spelling(src, task.cdc_start_position)  # garbage is refused whether the source answers or not
     try:

@@ -12,9 +12,8 @@ import sys
 import click
 
 from connectors.errors import ConfigError
-
-from . import secret_key
-from .catalog import Catalog
+from connectors.model import secret_key
+from connectors.model.catalog import Catalog
 
 
 def is_loopback(address: str) -> bool:

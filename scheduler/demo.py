@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from connectors.base import Endpoint
+from connectors.model.catalog import Catalog, TaskDef
 from worker.state import StateStore
 
-from .catalog import Catalog, TaskDef
 from .foreground import CONCURRENCY, log_path
 from .status import describe, table_statistics
 from .submit import ACTIVE, start_task, stop_task, wait_until_stopped

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .settings import TaskSettings
+from connectors.model.settings import TaskSettings
 
 
 def print_plan(maps: dict, settings: TaskSettings, echo: Callable[[str], None]) -> None:

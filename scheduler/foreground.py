@@ -14,9 +14,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from connectors.model.catalog import Catalog, data_dir
 from worker.state import StateStore
 
-from .catalog import Catalog, data_dir
 from .lobs import lob_warnings
 from .status import describe
 from .submit import start_task, stop_task, wait_until_stopped

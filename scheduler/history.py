@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import click
 
-from .catalog import Catalog
+from connectors.model.catalog import Catalog
 
 
 def when(epoch: float) -> str:

@@ -1,51 +1,12 @@
-"""Which LOB values a task cuts, and saying so.
-
-With no LOB key in its settings a task migrates LOBs whole (scheduler/settings.py says why); limited
-LOB mode, asked for by the task's settings or by a table-settings ``lob-settings`` rule, cuts text and
-binary values to a size as DMS does. Wherever people look (describe, stats, watch, a foreground start,
-validate) the cut is named with the setting that asked for it.
-"""
+"""Saying which LOB values a task cuts, wherever people look (describe, stats, watch, a foreground start,
+create); the limits themselves are connectors/model/lobs.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from connectors.model.catalog import TaskDef
+from connectors.model.lobs import lob_limit
+from connectors.model.settings import TaskSettings
 from worker.state import StateStore
-
-from .catalog import TaskDef
-from .mappings import LobSettings
-from .settings import TaskSettings
-
-
-@dataclass(frozen=True)
-class LobLimit:
-    """A size LOB values are cut to, and the setting that asks for it."""
-
-    kb: int
-    setting: str  # "LimitedSizeLobMode", or a table-settings rule
-    size_key: str  # the key that gives the size
-
-    @property
-    def bytes(self) -> int:
-        return self.kb * 1024
-
-    @property
-    def cause(self) -> str:
-        """"LimitedSizeLobMode cut values over LobMaxSize=32 KB"."""
-        return f"{self.setting} cut values over {self.size_key}={self.kb} KB"
-
-
-def lob_limit(settings: TaskSettings, rule: LobSettings | None = None) -> LobLimit | None:
-    """The limit for a table: its lob-settings rule's (limited, unlimited) or else the task settings'."""
-    tm = settings.target_metadata
-    if rule is not None and rule.mode == "limited":
-        kb = rule.max_kb or tm.LobMaxSize
-        key = "bulk-max-size" if rule.max_kb else "LobMaxSize"
-        return LobLimit(kb, f"table-settings rule {rule.rule_id} (lob-settings limited)", key) if kb else None
-    if rule is not None and rule.mode == "unlimited":
-        return None
-    kb = tm.lob_max_kb
-    return LobLimit(kb, "LimitedSizeLobMode", "LobMaxSize") if kb else None
 
 
 def lob_warnings(task: TaskDef, state: StateStore) -> list[str]:
@@ -83,4 +44,4 @@ def _values(n: int) -> str:
     return f"{n} value" if n == 1 else f"{n} values"
 
 
-__all__ = ["LobLimit", "create_notice", "lob_limit", "lob_warnings"]
+__all__ = ["create_notice", "lob_warnings"]

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from connectors.base import TableId
+from connectors.model.catalog import TaskDef
 from worker.state import CDC_JOB, FULL_LOAD_PREFIX, VALIDATE_PREFIX, validate_job
-
-from .catalog import TaskDef
 
 START_TYPES = ("start-replication", "resume-processing", "reload-target")
 

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.model.catalog import TaskDef
 from worker import logs
 from worker.metrics import cdc_latency, cdc_silence
 from worker.state import TABLE_STATES, StateStore
 
-from .catalog import TaskDef
 from .lobs import lob_warnings
 from .plan import phase
 

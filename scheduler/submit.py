@@ -6,16 +6,16 @@ import time
 
 from connectors.base import Capability, TableId, TableSchema
 from connectors.errors import ConfigError, DmsError, PositionLost
+from connectors.model.catalog import Catalog, TaskDef
+from connectors.model.tablemap import TableMap, build_maps
 from connectors.registry import open_source, open_target, source_class
 from worker.dispatch import dispatch, enqueue
 from worker.job import STOP_FATAL, settle
 from worker.state import CDC_JOB, StateStore
 from worker.validation import FAILED_OVERALL
 
-from .catalog import Catalog, TaskDef
 from .plan import initial_table_state, jobs_to_run
 from .status import state_lost
-from .tablemap import TableMap, build_maps
 
 ACTIVE = ("starting", "running", "stopping")
 

@@ -11,10 +11,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from connectors.model.catalog import TaskDef
 from worker.metrics import task_metrics
 from worker.state import TABLE_STATES, StateStore
 
-from .catalog import TaskDef
 from .status import describe, table_statistics
 
 ACTIVE = ("starting", "running", "stopping")

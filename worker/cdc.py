@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 from connectors.base import Change, Conflict, OnConflict, Op, Position, TableId, TableSchema
 from connectors.errors import ApplyConflict, ConfigError, DataError, ObjectError, PositionLost, Stop
+from connectors.model.tablemap import TableMap
 from connectors.registry import open_source, open_target
-from scheduler.tablemap import TableMap
 
 from . import logs
 from .cache import ChangeCache

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 from connectors.base import Batch, KeyRange, TableId, TableSchema
 from connectors.errors import ConfigError, DataError, PositionLost, Stop
+from connectors.model.tablemap import TableMap
 from connectors.registry import open_source, open_target
-from scheduler.tablemap import TableMap
 
 from . import logs
 from .app import CHUNK_ROWS

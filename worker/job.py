@@ -20,8 +20,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from connectors.base import Endpoint, TableId
 from connectors.errors import DataError, DmsError, Stop, TransientError
-from scheduler.catalog import Catalog, TaskDef
-from scheduler.tablemap import TableMap, build_maps
+from connectors.model.catalog import Catalog, TaskDef
+from connectors.model.tablemap import TableMap, build_maps
 
 from . import logs
 from .app import LEASE_SECONDS, redis_client

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from connectors.errors import DmsError, Stop
-from scheduler.secret_key import SecretKeyError
+from connectors.model.secret_key import SecretKeyError
 
 from . import logs
 from .app import app, redis_client

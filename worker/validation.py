@@ -21,9 +21,9 @@ from typing import Any
 
 from connectors.base import Capability, TableId
 from connectors.errors import ConfigError, DataError, PositionLost, Stop
+from connectors.model.tablemap import TableMap
 from connectors.registry import open_source, open_target
-from scheduler.tablemap import TableMap
-from scheduler.validate import TableResult, compare_table
+from worker.compare import TableResult, compare_table
 
 from . import logs
 from .dispatch import enqueue

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from connectors.base import Change, OnConflict, Op, Position, TableId, TableRule, TableSchema
-from scheduler.validate import TableResult, compare
+from worker.compare import TableResult, compare
 
 from .engines import Engine
 

@@ -9,8 +9,8 @@ import random
 import pytest
 
 from connectors.base import Change, OnConflict, Op
+from connectors.model.settings import ErrorBehavior
 from connectors.net_effect import expectations, first_ops, net_effect, resolve
-from scheduler.settings import ErrorBehavior
 from tests.unit.test_net_effect import KEYS, SCHEMA, dele, ins, random_changes, upd, upd_partial
 
 R, S, F = OnConflict.RESOLVE, OnConflict.SKIP, OnConflict.FAIL

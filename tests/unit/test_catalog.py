@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from connectors.base import Endpoint
 from connectors.errors import ConfigError
-from scheduler.catalog import Catalog, TaskDef, catalog_url
+from connectors.model.catalog import Catalog, TaskDef, catalog_url
 from scheduler.cli import main
 
 SELECT_ALL = {"rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",

@@ -8,13 +8,13 @@ import sqlite3
 import pytest
 
 from connectors.base import Column, Endpoint, TableId, TableSchema
+from connectors.model.catalog import TaskDef
+from connectors.model.mappings import parse_table_mappings
+from connectors.model.settings import parse_task_settings
+from connectors.model.tablemap import build_map
 from connectors.postgres.target import _constraint_name
 from connectors.sqlite.target import SqliteTarget
-from scheduler.catalog import TaskDef
-from scheduler.mappings import parse_table_mappings
 from scheduler.plan import jobs_to_run
-from scheduler.settings import parse_task_settings
-from scheduler.tablemap import build_map
 from worker.state import schema_from_json, schema_to_json
 
 USERS = TableSchema(TableId("public", "users"), (

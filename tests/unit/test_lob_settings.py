@@ -8,11 +8,11 @@ import json
 import pytest
 
 from connectors.base import Column, TableId, TableSchema
-from scheduler.lobs import LobLimit, lob_limit
-from scheduler.mappings import LobSettings, parse_table_mappings
-from scheduler.settings import parse_task_settings
-from scheduler.tablemap import build_map
-from scheduler.validate import compare, cut_by_lob_limit
+from connectors.model.lobs import LobLimit, lob_limit
+from connectors.model.mappings import LobSettings, parse_table_mappings
+from connectors.model.settings import parse_task_settings
+from connectors.model.tablemap import build_map
+from worker.compare import compare, cut_by_lob_limit
 
 DOCS = TableSchema(TableId("public", "docs"), (
     Column("id", "int4", False, "integer"), Column("body", "text", True, "text"),

@@ -10,9 +10,9 @@ import pytest
 
 from connectors.base import Batch, Change, Column, Op, Position, TableId, TableSchema
 from connectors.errors import ConfigError, DataError
-from scheduler.mappings import parse_table_mappings
-from scheduler.settings import parse_task_settings
-from scheduler.tablemap import build_map, build_maps
+from connectors.model.mappings import parse_table_mappings
+from connectors.model.settings import parse_task_settings
+from connectors.model.tablemap import build_map, build_maps
 
 ORDERS = TableSchema(TableId("public", "orders"), (
     Column("id", "int4", False, "integer"), Column("status", "string", True, "varchar(10)"),

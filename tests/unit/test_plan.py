@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scheduler.catalog import TaskDef
+from connectors.model.catalog import TaskDef
 from scheduler.plan import initial_table_state, jobs_to_run, phase
 from worker.state import CDC_JOB, FULL_LOAD_PREFIX, TABLE_STATES
 

@@ -11,10 +11,10 @@ import pytest
 
 from connectors.base import Column, Selection, TableId, TableRule, TableSchema, wildcard_regex
 from connectors.errors import ConfigError
+from connectors.model.mappings import MAX_MAPPINGS_BYTES, parse_table_mappings
+from connectors.model.settings import parse_task_settings
+from connectors.model.tablemap import build_maps
 from connectors.patterns import PatternIndex
-from scheduler.mappings import MAX_MAPPINGS_BYTES, parse_table_mappings
-from scheduler.settings import parse_task_settings
-from scheduler.tablemap import build_maps
 
 ALPHABET = "ab_%[]-"
 

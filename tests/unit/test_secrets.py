@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
 from connectors.base import Endpoint
-from scheduler import secret_key
-from scheduler.catalog import Catalog
+from connectors.model import secret_key
+from connectors.model.catalog import Catalog
 from scheduler.cli import main
 
 PASSWORD = "s3cret-Passw0rd-bytes"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from connectors.errors import ConfigError
-from scheduler.settings import parse_task_settings
+from connectors.model.settings import parse_task_settings
 
 KEYS_FILE = Path(__file__).with_name("dms_settings_keys.txt")
 REFERENCE = Path(os.environ.get("DMS_SETTINGS_REFERENCE", "/work/shared/reference/dms-settings-keys.md"))

@@ -8,9 +8,9 @@ import pytest
 
 from connectors.base import TableId, TableRule
 from connectors.errors import ConfigError
-from scheduler.mappings import parse_table_mappings
-from scheduler.settings import parse_task_settings
-from scheduler.spec import check_identifier
+from connectors.model.mappings import parse_table_mappings
+from connectors.model.settings import parse_task_settings
+from connectors.model.spec import check_identifier
 
 
 def selection(rule_id: object = 1, action: str = "include", schema: str = "public", table: str = "%") -> dict:

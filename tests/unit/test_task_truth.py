@@ -36,7 +36,7 @@ def test_only_a_running_replicating_task_is_silent():
 
 
 def _task(migration_type: str, loaded_at: float | None = None):
-    from scheduler.catalog import TaskDef
+    from connectors.model.catalog import TaskDef
 
     return TaskDef("t1", "s", "d", "ri1", migration_type, "{}", started_at=1.0, loaded_at=loaded_at)
 
@@ -52,7 +52,7 @@ def test_a_task_resumes_without_its_live_state_only_when_no_table_still_needed_i
 
 
 def test_the_catalog_keeps_each_run_and_whether_its_load_finished(tmp_path):
-    from scheduler.catalog import Catalog, TaskDef
+    from connectors.model.catalog import Catalog, TaskDef
 
     catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     catalog.add_task(TaskDef("t1", "s", "d", "ri1", "full-load-and-cdc", "{}"))

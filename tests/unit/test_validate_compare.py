@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from connectors.base import Column, TableId, TableSchema
-from scheduler.validate import MAX_LISTED, compare
+from worker.compare import MAX_LISTED, compare
 
 KEYED = TableSchema(TableId("public", "t"), (Column("id", "int4"), Column("v", "text")), ("id",))
 KEYLESS = TableSchema(TableId("s", "log"), (Column("a", "int4"), Column("b", "text")), ())

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from connectors.errors import ConfigError
-from scheduler.catalog import TaskDef
+from connectors.model.catalog import TaskDef
+from connectors.model.settings import parse_task_settings
 from scheduler.plan import initial_table_state, jobs_to_run, phase
-from scheduler.settings import parse_task_settings
 from worker.state import CDC_JOB, validate_job
 
 MAPPINGS = json.dumps({"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",

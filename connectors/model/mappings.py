@@ -3,7 +3,7 @@
 Selection and transformation rules and table-settings rules are checked here as far as the
 document alone allows (keys, actions, wildcards, filter operators, parameters); checks that need
 the source's tables (a column that does not exist) happen when the rules meet the tables, in
-scheduler/tablemap.py.
+connectors/model/tablemap.py.
 """
 
 from __future__ import annotations

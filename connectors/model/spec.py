@@ -1,7 +1,7 @@
 """User input, parsed once: identifiers, and the machinery behind DMS's JSON documents.
 
-The table-mapping document (scheduler/mappings.py) and the task-settings document
-(scheduler/settings.py) are pydantic models built on ``DmsModel``. Every key gets one of three answers:
+The table-mapping document (connectors/model/mappings.py) and the task-settings document
+(connectors/model/settings.py) are pydantic models built on ``DmsModel``. Every key gets one of three answers:
 
 - a key OpenDMS implements takes effect;
 - a DMS key without meaning here is accepted, and ``warnings()`` names it and says why it has no

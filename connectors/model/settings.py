@@ -4,7 +4,7 @@ Keys typed below take effect (one deliberate difference: with no LOB key named, 
 whole, where DMS's defaults cut them at 32 KB; see TargetMetadata.lob_max_kb); keys declared with
 ``no_effect`` are DMS keys that mean nothing here, accepted with a warning when set to something
 other than DMS's default; any other key is rejected with its path and the key probably meant
-(scheduler/spec.py).
+(connectors/model/spec.py).
 """
 
 from __future__ import annotations
