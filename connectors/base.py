@@ -43,6 +43,7 @@ class Column:
     #            date time timestamp timestamptz json uuid array other
     nullable: bool = True
     native: str = ""  # the source engine's own type declaration, e.g. "numeric(12,2)"
+    dms: str = ""  # its AWS DMS data type, e.g. "NUMERIC(12,2)" (connectors/types.py); "": by ``type``
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +177,18 @@ class KeyRange:
 class Capability(str, Enum):
     CDC = "cdc"
     BEFORE_IMAGE = "before_image"
-    TRANSACTIONAL_APPLY = "transactional_apply"
     READ_BACK = "read_back"  # the target can be read for validation
+
+
+class TargetKind(str, Enum):
+    """What a target promises about its writes and its checkpoint (docs/connectors.md, "Target kinds").
+    Declared by each Target class; the task settings it cannot honour are refused or warned about when
+    a task is created (connectors/model/target_rules.py)."""
+
+    TRANSACTIONAL = "transactional"  # SQL databases: a batch's data and its checkpoint in one transaction
+    KEYED = "keyed"  # Redis, DynamoDB, MongoDB: idempotent upserts/deletes by key, checkpoint once acknowledged
+    APPEND = "append"  # Kafka, Kinesis, S3: ordered appends; checkpoint atomic where the store allows, else
+    #                    at-least-once with the source position in every record
 
 
 class Batch:
@@ -412,6 +423,7 @@ def parts_of(changes: Changes) -> Iterable[Mapping[TableSchema, Sequence[Change]
 
 class Target(Protocol):
     capabilities: ClassVar[frozenset[Capability]]
+    kind: ClassVar[TargetKind]
     #: the source engine whose ``Change.text`` values this target applies as they are (None: none)
     text_engine: ClassVar[str | None]
 

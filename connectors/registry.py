@@ -3,8 +3,9 @@
 Every package in connectors/ is an engine named after its package. Its ``__init__.py`` names its
 classes as ``"module:Class"`` strings relative to the package, without importing them:
 ``SOURCE = "source:PostgresSource"``, ``TARGET = "target:PostgresTarget"`` (either may be absent),
-and ``PORT``, its usual port (0 for a file). So a new engine is one new package, and one engine's
-driver never loads another's.
+``PORT``, its usual port (0 for a file), and ``TYPES = "types:TYPES"``, its connectors.types.TypeTable
+(absent: its natives are the portable value classes, as the memory engine's). So a new engine is one new
+package, and one engine's driver never loads another's.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from types import ModuleType
 import connectors
 from connectors.base import Endpoint, Source, Target
 from connectors.errors import ConfigError
+from connectors.types import TypeTable, portable_table
 
 
 def _engines() -> dict[str, ModuleType]:
@@ -34,6 +36,21 @@ ENGINES = tuple(_ENGINES)
 
 def default_port(engine: str) -> int:
     return int(getattr(_ENGINES.get(engine), "PORT", 0))
+
+
+def type_table(engine: str) -> TypeTable:
+    """The engine's type mapping (native <-> DMS types), without loading its driver."""
+    package = _ENGINES.get(engine)
+    spec = getattr(package, "TYPES", None)
+    if package is None or spec is None:
+        return portable_table(engine)
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(f".{module}", package.__name__), name)
+
+
+def target_class(ep: Endpoint) -> type[Target]:
+    """The endpoint's Target class, unopened: its kind and capabilities."""
+    return _load(ep, "target")
 
 
 def _load(ep: Endpoint, role: str):

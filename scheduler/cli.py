@@ -22,7 +22,8 @@ from connectors.model.catalog import Catalog, TaskDef
 from connectors.model.mappings import check_mappings_size, parse_table_mappings
 from connectors.model.settings import parse_task_settings
 from connectors.model.spec import MIGRATION_TYPES, check_identifier
-from connectors.registry import ENGINES, default_port, open_endpoint, open_source
+from connectors.model.target_rules import check_target_settings
+from connectors.registry import ENGINES, default_port, open_endpoint, open_source, target_class
 
 from .capture import check_spelling, describe_retained, leftovers, list_view, position_refusal
 from .dryrun import print_plan
@@ -312,6 +313,11 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
         click.echo(f"warning: {line}", err=True)
     if cdc_start_position and migration_type != "cdc":
         raise ConfigError("--cdc-start-position goes with --migration-type cdc only")
+    refusals, notes = check_target_settings(parsed, target_class(tgt).kind, f"target {tgt.id} ({tgt.engine})")
+    if refusals:
+        raise ConfigError("; ".join(refusals))
+    for line in notes:
+        click.echo(f"warning: {line}", err=True)
     definition = TaskDef(task_id, source, target, instance, migration_type, mappings_json, settings_json,
                          cdc_start_position)
     if definition.validation_only and migration_type != "full-load":
@@ -320,7 +326,7 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
                    err=True)
     maps = _check_rules(definition, src, dry_run)
     if dry_run:
-        return print_plan(maps, definition.settings, click.echo)
+        return print_plan(maps, definition.settings, click.echo, tgt.engine)
     catalog.add_task(definition)
     click.echo(f"task {task_id} created ({migration_type}, {source} -> {target} on {instance}); "
                f"start it with: dms task start {task_id}")

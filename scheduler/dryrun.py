@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from connectors.base import Column, TableSchema
 from connectors.model.settings import TaskSettings
+from connectors.registry import type_table
+from connectors.types import common_type
 
 
-def print_plan(maps: dict, settings: TaskSettings, echo: Callable[[str], None]) -> None:
-    """Each planned target table: its key, columns and where each comes from, filters, LOB limit."""
+def column_types(table: TableSchema, column: Column | None, target: Column, target_engine: str) -> tuple[str, str]:
+    """``source type -> DMS type -> target type`` of one column of the planned target ``table`` (from
+    ``column`` of the source), and why some values change on the way ("" when none do)."""
+    mapped = type_table(target_engine).target_type(table.engine, target)
+    origin = (column.native or column.type) if column is not None else "(computed)"
+    if column is not None and (column.dms != target.dms or column.type != target.type):
+        origin = f"{origin} (change-data-type)"
+    null = "" if target.nullable else " NOT NULL"
+    return f"{origin} -> {common_type(target)} -> {mapped.native}{null}", mapped.lossy
+
+
+def print_plan(maps: dict, settings: TaskSettings, echo: Callable[[str], None], target_engine: str = "") -> None:
+    """Each planned target table: its key, columns and where each comes from, with the source type, the
+    DMS type and the target type of each column (and why, when some values change), filters, LOB limit."""
     if not maps:
         echo("the selection rules select no table on the source")
     created = settings.prep_mode == "drop"  # the other modes leave the target's tables as they are
@@ -23,7 +38,9 @@ def print_plan(maps: dict, settings: TaskSettings, echo: Callable[[str], None]) 
             out = next(o for o in mapped.outs if o.name == c.name)
             origin = (f"= {out.source}" if out.source and out.source != c.name else
                       f"= {out.expression}" if out.expression else f"= old {out.before}" if out.before else "")
-            echo(f"    {c.name:30} {c.native or c.type}{'' if c.nullable else ' NOT NULL'}  {origin}".rstrip())
+            src = next((s for s in mapped.source.columns if s.name in (out.source, out.before)), None)
+            types, lossy = column_types(t, src, c, target_engine or t.engine)
+            echo(f"    {c.name:30} {types}  {origin}{f'  (lossy: {lossy})' if lossy else ''}".rstrip())
         for f in mapped.filters:
             conds = " OR ".join(f"{c.op} {c.value or ''}{' ' + c.end if c.end else ''}".strip() for c in f.conditions)
             echo(f"    filter: {f.column} {conds}")

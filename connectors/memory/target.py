@@ -25,6 +25,7 @@ from connectors.base import (
     PrepMode,
     TableId,
     TableSchema,
+    TargetKind,
     parts_of,
 )
 from connectors.errors import DataError
@@ -34,7 +35,8 @@ from .store import Database, Table, in_range, open_database
 
 
 class MemoryTarget:
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.TRANSACTIONAL_APPLY, Capability.READ_BACK})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_BACK})
+    kind: ClassVar[TargetKind] = TargetKind.TRANSACTIONAL
     text_engine: ClassVar[str | None] = None
 
     def __init__(self, endpoint: Endpoint) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from connectors.base import Batch, Change, Column, Filter, Op, Row, TableId, TableSchema, wildcard_regex
 from connectors.errors import ConfigError, DataError
+from connectors.types import DMS_PORTABLE, DmsType, common_type
 
 from .lobs import LobLimit, lob_limit
 from .mappings import NAME_ACTIONS, DataType, TableMappings, Transformation
@@ -28,17 +29,6 @@ from .settings import TaskSettings
 
 LOB_TYPES = ("text", "bytes", "json")  # DMS treats PostgreSQL text, bytea and json(b) as LOBs
 _TRUNCATABLE = ("text", "bytes")  # a truncated JSON document would no longer be JSON
-_DMS_TO_PORTABLE = {
-    "bytes": "bytes", "blob": "bytes", "date": "date", "time": "time", "datetime": "timestamp",
-    "int1": "int2", "int2": "int2", "uint1": "int2", "int4": "int4", "uint2": "int4", "int8": "int8",
-    "uint4": "int8", "uint8": "numeric", "numeric": "numeric", "real4": "float4", "real8": "float8",
-    "string": "string", "wstring": "string", "clob": "text", "nclob": "text", "boolean": "bool",
-}
-_PORTABLE_TO_DMS = {
-    "bool": "boolean", "int2": "int2", "int4": "int4", "int8": "int8", "float4": "real4", "float8": "real8",
-    "numeric": "numeric", "string": "string", "text": "nclob", "bytes": "blob", "date": "date", "time": "time",
-    "timestamp": "datetime", "timestamptz": "datetime", "json": "nclob", "uuid": "string",
-}
 _HEADERS = ("AR_H_OPERATION", "AR_H_TIMESTAMP", "AR_H_COMMIT_TIMESTAMP", "AR_H_STREAM_POSITION", "AR_H_USER",
             "AR_H_CHANGE_SEQ", "AR_M_SOURCE_SCHEMA", "AR_M_SOURCE_TABLE_NAME")
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -339,7 +329,7 @@ def build_map(mappings: TableMappings, settings: TaskSettings, schema: TableSche
         typed = col_rules(col.name, "change-data-type")
         new = replace(col, name=name)
         if typed:
-            new = replace(new, type=_portable(typed[0].data_type), native="")
+            new = replace(new, type=_portable(typed[0].data_type), native="", dms=_dms(typed[0].data_type))
         outs.append(_Out(name, source=col.name))
         columns.append(new)
     kept = {o.source: o.name for o in outs}
@@ -367,7 +357,7 @@ def build_map(mappings: TableMappings, settings: TaskSettings, schema: TableSche
                                   "has: add-column cannot reuse a name")
             _check_expression(t, schema)
             outs.append(_Out(t.value, expression=t.expression))
-            columns.append(Column(t.value, _portable(t.data_type), True, ""))
+            columns.append(Column(t.value, _portable(t.data_type), True, "", _dms(t.data_type)))
     for t in rules:
         if t.action == "add-before-image-columns":
             if not before_images:
@@ -419,7 +409,7 @@ def build_maps(mappings: TableMappings, settings: TaskSettings, schemas: Iterabl
 def _match_col(t: Transformation, name: str, col: Column) -> bool:
     if not _like(t.column, name):
         return False
-    return t.column_type is None or _PORTABLE_TO_DMS.get(col.type) == t.column_type
+    return t.column_type is None or common_type(col).name.lower() == t.column_type
 
 
 def _like(pattern: str, name: str) -> bool:
@@ -458,7 +448,17 @@ def _portable(dt: DataType | None) -> str:
         return "string"
     if dt.type in ("string", "wstring") and dt.length is None:
         return "text"
-    return _DMS_TO_PORTABLE[dt.type]
+    return DMS_PORTABLE[dt.type.upper()]
+
+
+def _dms(dt: DataType | None) -> str:
+    """The rule's DMS type as a column carries it ("STRING(10)", "NUMERIC(12,2)", "DATETIME(6)")."""
+    if dt is None:
+        return "STRING"
+    params = (dt.length,) if dt.length is not None else (dt.precision, dt.scale or 0) if dt.precision else ()
+    if dt.type == "datetime" and dt.precision is not None:
+        params = (dt.precision,)
+    return str(DmsType.of(dt.type, [p for p in params if p is not None]))
 
 
 def _check_expression(t: Transformation, schema: TableSchema) -> None:

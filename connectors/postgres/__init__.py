@@ -3,3 +3,4 @@
 SOURCE = "source:PostgresSource"
 TARGET = "target:PostgresTarget"
 PORT = 5432
+TYPES = "types:TYPES"

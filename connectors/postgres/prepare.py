@@ -35,6 +35,7 @@ from connectors.base import Endpoint, PrepMode, TableSchema
 from connectors.errors import ConfigError, DataError
 
 from .connect import qualified, quote_ident
+from .types import TYPES
 
 SET_ASIDE = "awsdms_set_aside"
 _SET_ASIDE_DDL = (f"CREATE TABLE IF NOT EXISTS {SET_ASIDE} (task_name text NOT NULL, kind text NOT NULL, "
@@ -78,18 +79,10 @@ ORDER BY 1, 2
 """
 
 
-# Portable type -> PostgreSQL type, for tables whose source is another engine.
-_PG_TYPES = {
-    "bool": "boolean", "int2": "smallint", "int4": "integer", "int8": "bigint", "float4": "real",
-    "float8": "double precision", "numeric": "numeric", "string": "text", "text": "text", "bytes": "bytea",
-    "date": "date", "time": "time", "timestamp": "timestamp", "timestamptz": "timestamptz", "json": "jsonb",
-    "uuid": "uuid", "array": "text", "other": "text",
-}
-
-
 def column_type(schema: TableSchema, name: str) -> str:
+    """The column's PostgreSQL type: a PostgreSQL source's own, else by its DMS type (postgres/types.py)."""
     col = next(c for c in schema.columns if c.name == name)
-    return col.native if schema.engine == "postgres" and col.native else _PG_TYPES.get(col.type, "text")
+    return TYPES.target_type(schema.engine, col).native
 
 
 

@@ -36,13 +36,7 @@ from . import pgoutput, slots
 from .connect import classify, connect, key_range_sql, qualified, quote_ident, task_object_name
 from .copyout import COPY_BINARY, copy_out, copy_out_binary, row_decoder
 from .copytext import decoder_for
-
-_PORTABLE = {
-    "bool": "bool", "int2": "int2", "int4": "int4", "int8": "int8", "float4": "float4",
-    "float8": "float8", "numeric": "numeric", "text": "text", "varchar": "string", "bpchar": "string",
-    "bytea": "bytes", "date": "date", "time": "time", "timestamp": "timestamp",
-    "timestamptz": "timestamptz", "json": "json", "jsonb": "json", "uuid": "uuid",
-}
+from .types import TYPES
 
 # Tables with storage only: a partitioned table is read (and replicated) through its leaf partitions,
 # never itself, so no row travels twice; each leaf comes with its partition tree's root, by which a
@@ -160,8 +154,9 @@ class PostgresSource:
         oids = [r[0] for r in rows]
         columns: dict[int, list[Column]] = {}
         for relid, name, native, notnull, typname, category in self._query(_COLUMNS_SQL, (oids,)):
-            portable = "array" if category == "A" else _PORTABLE.get(typname, "other")
-            columns.setdefault(relid, []).append(Column(name, portable, not notnull, native))
+            portable = "array" if category == "A" else TYPES.portable(typname)
+            dms = TYPES.dms_type(native, "NCLOB" if category == "A" else None)
+            columns.setdefault(relid, []).append(Column(name, portable, not notnull, native, str(dms)))
         primary: dict[int, tuple[str, ...]] = {}
         identity: dict[int, tuple[str, ...]] = {}
         unique: dict[int, list[tuple[str, ...]]] = {}

@@ -26,6 +26,7 @@ from connectors.base import (
     PrepMode,
     TableId,
     TableSchema,
+    TargetKind,
     parts_of,
 )
 from connectors.errors import ObjectError
@@ -75,8 +76,9 @@ class _BatchStream:
 
 class PostgresTarget:
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.TRANSACTIONAL_APPLY, Capability.READ_BACK}
+        {Capability.READ_BACK}
     )
+    kind: ClassVar[TargetKind] = TargetKind.TRANSACTIONAL
     text_engine: ClassVar[str | None] = "postgres"
 
     def __init__(self, endpoint: Endpoint) -> None:

@@ -7,3 +7,4 @@ triggers into a change log per task. As a target: batched inserts and idempotent
 SOURCE = "source:SqliteSource"
 TARGET = "target:SqliteTarget"
 PORT = 0
+TYPES = "types:TYPES"

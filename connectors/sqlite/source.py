@@ -12,7 +12,6 @@ from connectors.base import (
     Batch,
     Capability,
     Change,
-    Column,
     Endpoint,
     Filter,
     KeyRange,
@@ -28,7 +27,7 @@ from connectors.filters import where_clause
 
 from . import capture
 from .connect import busy_ms, classify, key_range_sql, open_source, quote_ident, read_batches, wal
-from .types import portable_type, schema_decoder
+from .types import column, portable_type, schema_decoder
 
 SCHEMA = "main"  # SQLite's name for the database a file holds
 
@@ -98,7 +97,7 @@ class SqliteSource:
             if not selection.selects(TableId(SCHEMA, name)):
                 continue
             info = self._query(f"PRAGMA table_info({quote_ident(name)})")  # generated columns are not listed
-            columns = tuple(Column(col, portable_type(decl), not notnull, decl) for _, col, decl, notnull, _, _ in info)
+            columns = tuple(column(col, decl, not notnull) for _, col, decl, notnull, _, _ in info)
             key = tuple(col for _, col, _, _, _, pk in sorted(info, key=lambda c: c[5]) if pk)
             schemas.append(TableSchema(TableId(SCHEMA, name), columns, key, "sqlite"))
         return schemas

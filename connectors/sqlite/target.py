@@ -25,6 +25,7 @@ from connectors.base import (
     PrepMode,
     TableId,
     TableSchema,
+    TargetKind,
     parts_of,
 )
 from connectors.errors import DataError
@@ -43,8 +44,9 @@ def _name(table: TableSchema) -> str:
 
 class SqliteTarget:
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.TRANSACTIONAL_APPLY, Capability.READ_BACK}
+        {Capability.READ_BACK}
     )
+    kind: ClassVar[TargetKind] = TargetKind.TRANSACTIONAL
     text_engine: ClassVar[str | None] = None
 
     def __init__(self, endpoint: Endpoint) -> None:

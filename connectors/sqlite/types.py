@@ -1,4 +1,4 @@
-"""SQLite declared types <-> the portable column types, and the values that travel between them.
+"""SQLite declared types <-> DMS types and the portable column types, and the values that travel between them.
 
 SQLite stores any value in any column; a declared type only gives the column an affinity. So a
 declared type is mapped by its well-known names first (BOOLEAN, DATE, NUMERIC(10,2), VARCHAR(20), ...)
@@ -14,39 +14,69 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.base import Column, TableSchema
+from connectors.types import PORTABLE_DMS, FromDms, ToDms, TypeTable, common_type
 
-_BY_NAME = {
-    "BOOLEAN": "bool", "BOOL": "bool",
-    "TINYINT": "int2", "SMALLINT": "int2", "INT2": "int2",
-    "MEDIUMINT": "int4", "INT4": "int4",
-    "INT": "int8", "INTEGER": "int8", "BIGINT": "int8", "INT8": "int8", "UNSIGNED BIG INT": "int8",
-    "REAL": "float8", "DOUBLE": "float8", "DOUBLE PRECISION": "float8", "FLOAT": "float8", "FLOAT8": "float8",
-    "FLOAT4": "float4",
-    "NUMERIC": "numeric", "DECIMAL": "numeric",
-    "TEXT": "text", "CLOB": "text",
-    "CHAR": "string", "CHARACTER": "string", "VARCHAR": "string", "VARYING CHARACTER": "string",
-    "CHARACTER VARYING": "string", "NCHAR": "string", "NATIVE CHARACTER": "string", "NVARCHAR": "string",
-    "BLOB": "bytes", "BYTEA": "bytes",
-    "DATE": "date", "TIME": "time", "DATETIME": "timestamp", "TIMESTAMP": "timestamp",
-    "TIMESTAMPTZ": "timestamptz", "TIMESTAMP WITH TIME ZONE": "timestamptz",
-    "JSON": "json", "JSONB": "json", "UUID": "uuid",
-}
+_FLOATS = "SQLite has no NaN: a NaN is stored as NULL"
+_DIGITS = "SQLite keeps NUMERIC as a 64-bit integer or a double: digits past the 15th are rounded"
 
-# Portable type -> declared type on a SQLite target, for tables whose source is another engine.
-# JSON, UUID and the temporal names keep the type for the way back; SQLite keeps such values as text.
-_DECLARED = {
-    "bool": "BOOLEAN", "int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "float4": "REAL",
-    "float8": "REAL", "numeric": "NUMERIC", "string": "VARCHAR", "text": "TEXT", "bytes": "BLOB",
-    "date": "DATE", "time": "TIME", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ", "json": "JSON",
-    "uuid": "UUID", "array": "TEXT", "other": "TEXT",
-}
+# Declared names -> DMS type and value class. Lengths and precisions are not carried: SQLite does not
+# enforce them, so a VARCHAR(10) column may hold longer text that a target enforcing 10 would refuse.
+TYPES = TypeTable("sqlite", [
+    ToDms(("boolean", "bool"), "BOOLEAN", "bool"),
+    ToDms(("tinyint",), "INT1", "int2"),
+    ToDms(("smallint", "int2"), "INT2", "int2"),
+    ToDms(("mediumint", "int4"), "INT4", "int4"),
+    ToDms(("int", "integer", "bigint", "int8", "unsigned big int"), "INT8", "int8"),
+    ToDms(("real", "double", "double precision", "float", "float8"), "REAL8", "float8"),
+    ToDms(("float4",), "REAL4", "float4"),
+    ToDms(("numeric", "decimal"), "NUMERIC", "numeric", keep_params=False),
+    ToDms(("text", "clob"), "NCLOB", "text"),
+    ToDms(("char", "character", "varchar", "varying character", "character varying", "nchar", "native character",
+           "nvarchar"), "WSTRING", "string", keep_params=False),
+    ToDms(("blob", "bytea"), "BLOB", "bytes"),
+    ToDms(("date",), "DATE", "date"),
+    ToDms(("time",), "TIME", "time", keep_params=False),
+    ToDms(("datetime", "timestamp"), "DATETIME", "timestamp", keep_params=False),
+    ToDms(("timestamptz", "timestamp with time zone"), "DATETIME", "timestamptz", keep_params=False),
+    ToDms(("json", "jsonb"), "NCLOB", "json"),
+    ToDms(("uuid",), "STRING(36)", "uuid", keep_params=False),
+], [
+    FromDms("BOOLEAN", "BOOLEAN"),
+    FromDms("BYTES", "BLOB"),
+    FromDms("BLOB", "BLOB"),
+    FromDms("DATE", "DATE"),
+    FromDms("TIME", "TIME"),
+    FromDms("DATETIME", "TIMESTAMP"),
+    FromDms("DATETIME", "TIMESTAMPTZ", portable="timestamptz"),
+    FromDms("INT1", "SMALLINT"),
+    FromDms("INT2", "SMALLINT"),
+    FromDms("INT4", "INTEGER"),
+    FromDms("INT8", "BIGINT"),
+    FromDms("UINT1", "SMALLINT"),
+    FromDms("UINT2", "INTEGER"),
+    FromDms("UINT4", "BIGINT"),
+    FromDms("UINT8", "NUMERIC(20,0)", lossy="SQLite keeps integers in 64 bits: values over 2^63-1 become doubles, "
+                                            "rounded"),
+    FromDms("NUMERIC", "NUMERIC({precision},{scale})", "NUMERIC", lossy=_DIGITS, above=("precision", 15),
+            unbounded_lossy=True),
+    FromDms("REAL4", "REAL", lossy=_FLOATS),
+    FromDms("REAL8", "REAL", lossy=_FLOATS),
+    FromDms("STRING", "VARCHAR({length})", "VARCHAR"),
+    FromDms("STRING", "UUID", portable="uuid"),
+    FromDms("STRING", "TEXT", portable="other"),
+    FromDms("WSTRING", "VARCHAR({length})", "VARCHAR"),
+    FromDms("CLOB", "TEXT"),
+    FromDms("NCLOB", "TEXT"),
+    FromDms("NCLOB", "JSON", portable="json"),
+])
 
 
 def portable_type(declared: str) -> str:
     """A column's declared type -> the portable type name of connectors.base.Column."""
     name = " ".join(declared.upper().split("(")[0].split())
-    if name in _BY_NAME:
-        return _BY_NAME[name]
+    known = TYPES.portable(name, "")
+    if known:
+        return known
     if not name:
         return "other"  # no declared type: any value (BLOB affinity)
     if "INT" in name:  # SQLite's affinity rules, in their order
@@ -60,11 +90,18 @@ def portable_type(declared: str) -> str:
     return "numeric"
 
 
+def column(name: str, declared: str, nullable: bool) -> Column:
+    """A discovered column: its value class and DMS type by the declared type (SQLite's affinity rules
+    where the table does not name it)."""
+    portable = portable_type(declared)
+    return Column(name, portable, nullable, declared, str(TYPES.dms_type(declared, PORTABLE_DMS[portable])))
+
+
 def declared_type(schema: TableSchema, column: Column) -> str:
-    """The type a SQLite target declares: a SQLite source's own, else the portable type's SQLite name."""
+    """The type a SQLite target declares: a SQLite source's own (none, too), else by the DMS type (TYPES)."""
     if schema.engine == "sqlite":
         return column.native
-    return _DECLARED.get(column.type, "TEXT")
+    return TYPES.declare(common_type(column), column.type).native
 
 
 def _bool(v: Any) -> Any:

@@ -120,7 +120,10 @@ def test_key_after_full_load_unique_indexes_and_declared_types(dms, src, dst):
     assert "public.shop -> public.shop  key (id)  (added after the full load: CreatePkAfterFullLoad)" in plan
     assert "unique (email)  (added after the full load)" in plan and "unique (a, b)" in plan
     assert "unique (code, a)" in plan and "unique (note)" not in plan
-    assert "email                          character varying(40) NOT NULL" in plan
+    # homogeneous: the source's own declaration, with its DMS type between
+    assert ("email                          character varying(40) -> WSTRING(40) -> character varying(40) NOT NULL"
+            in plan)
+    assert "amount                         numeric(12,2) -> NUMERIC(12,2) -> numeric(12,2)" in plan
 
     dms.start_worker(concurrency=2)
     dms.dms("task", "start", "shop")

@@ -208,3 +208,22 @@ def test_delete_of_a_task_whose_source_is_gone_says_so_and_force_deletes_it(dms,
     assert "warning: left behind: change log awsdms_changes_gone-src and triggers awsdms_gone-src:*" in forced.stderr
     assert 'DROP TABLE IF EXISTS "awsdms_changes_gone-src";' in forced.stderr
     assert "gone-src" not in dms.dms("task", "list").stdout
+
+
+def test_dry_run_shows_each_columns_source_dms_and_target_type_and_what_is_lossy(dms, src, tmp_path):
+    """PostgreSQL -> SQLite by the engines' type tables (connectors/<engine>/types.py)."""
+    execute(src, "CREATE TABLE typed (id bigint PRIMARY KEY, v varchar(20) NOT NULL, m numeric(12,4), "
+                 "w numeric(38,10), j jsonb, u uuid, f double precision, z timestamptz(3), e int4range)")
+    dms.task("typed", src, f"{SQLITE}{tmp_path / 'typed.db'}", "full-load")
+    plan = dms.dms("task", "create", "typed-plan", "--source", f"src-{dms.suffix}-typed", "--target",
+                   f"dst-{dms.suffix}-typed", "--instance", dms.instance, "--migration-type", "full-load",
+                   "--table-mappings", str(dms.tmp / "typed-mappings.json"), "--dry-run").stdout
+    lines = {line.split()[0]: " ".join(line.split()[1:]) for line in plan.splitlines() if line.startswith("    ")}
+    assert lines["id"] == "bigint -> INT8 -> BIGINT NOT NULL"
+    assert lines["v"] == "character varying(20) -> WSTRING(20) -> VARCHAR(20) NOT NULL"
+    assert lines["m"] == "numeric(12,4) -> NUMERIC(12,4) -> NUMERIC(12,4)"
+    assert lines["w"].startswith("numeric(38,10) -> NUMERIC(38,10) -> NUMERIC(38,10) (lossy: SQLite keeps NUMERIC")
+    assert lines["j"] == "jsonb -> NCLOB -> JSON" and lines["u"] == "uuid -> STRING(36) -> UUID"
+    assert lines["f"].startswith("double precision -> REAL8 -> REAL (lossy: SQLite has no NaN")
+    assert lines["z"] == "timestamp(3) with time zone -> DATETIME(3) -> TIMESTAMPTZ"
+    assert lines["e"] == "int4range -> STRING(255) -> TEXT"  # a type SQLite lacks travels as its text
