@@ -4,8 +4,10 @@ Every package in connectors/ is an engine named after its package. Its ``__init_
 classes as ``"module:Class"`` strings relative to the package, without importing them:
 ``SOURCE = "source:PostgresSource"``, ``TARGET = "target:PostgresTarget"`` (either may be absent),
 ``PORT``, its usual port (0 for a file), and ``TYPES = "types:TYPES"``, its connectors.types.TypeTable
-(absent: its natives are the portable value classes, as the memory engine's). So a new engine is one new
-package, and one engine's driver never loads another's.
+(absent: its natives are the portable value classes, as the memory engine's). An engine may offer target
+classes of other kinds (connectors.base.TargetKind) as ``TARGET_KINDS = {"keyed": "module:Class"}``,
+chosen by the endpoint's extra connection attribute ``targetKind``. So a new engine is one new package,
+and one engine's driver never loads another's.
 """
 
 from __future__ import annotations
@@ -61,7 +63,15 @@ def _load(ep: Endpoint, role: str):
         raise ConfigError(
             f"engine {ep.engine!r} of endpoint {ep.id} is not available as a {role}: use one of {', '.join(offered)}"
         )
-    module, _, name = getattr(package, role_attr).partition(":")
+    spec = getattr(package, role_attr)
+    variants = getattr(package, "TARGET_KINDS", {}) if role == "target" else {}
+    if ep.extra.get("targetKind"):
+        if ep.extra["targetKind"] not in variants:
+            raise ConfigError(f"endpoint {ep.id}: extra connection attribute targetKind={ep.extra['targetKind']} is "
+                              f"not offered by engine {ep.engine}"
+                              + (f": use one of {', '.join(variants)}" if variants else ": remove it"))
+        spec = variants[ep.extra["targetKind"]]
+    module, _, name = spec.partition(":")
     return getattr(importlib.import_module(f".{module}", package.__name__), name)
 
 

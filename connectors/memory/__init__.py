@@ -17,6 +17,10 @@ from .store import Database, database, drop_database
 
 SOURCE = "source:MemorySource"
 TARGET = "target:MemoryTarget"
+# The same target declared of the other kinds (extra connection attribute targetKind=keyed|append), so
+# that what a task planned against such a target is refused or warned about can be tried without one.
+TARGET_KINDS = {"transactional": "target:MemoryTarget", "keyed": "target:MemoryKeyedTarget",
+                "append": "target:MemoryAppendTarget"}
 PORT = 0
 
 __all__ = ["Database", "database", "drop_database"]

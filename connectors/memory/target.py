@@ -203,3 +203,18 @@ def _apply_one(table: Table, schema: TableSchema, ch: Change, checked: Mapping[O
         rows.pop(old_k, None)
     rows[new_k] = row
     return None
+
+
+class MemoryKeyedTarget(MemoryTarget):
+    """Declared idempotent keyed, as Redis or DynamoDB: tasks are planned under a keyed target's rules
+    (connectors/model/target_rules.py). It applies as its parent, which keeps every promise of a keyed
+    target (upserts and deletes by key, checkpoint once written) and more."""
+
+    kind: ClassVar[TargetKind] = TargetKind.KEYED
+
+
+class MemoryAppendTarget(MemoryTarget):
+    """Declared append, as Kafka or S3: tasks are planned under an append target's rules. It stores rows
+    as its parent does (no record stream): it is for planning, not for the suite's data tests."""
+
+    kind: ClassVar[TargetKind] = TargetKind.APPEND

@@ -27,7 +27,6 @@ from .lobs import LobLimit, lob_limit
 from .mappings import NAME_ACTIONS, DataType, TableMappings, Transformation
 from .settings import TaskSettings
 
-LOB_TYPES = ("text", "bytes", "json")  # DMS treats PostgreSQL text, bytea and json(b) as LOBs
 _TRUNCATABLE = ("text", "bytes")  # a truncated JSON document would no longer be JSON
 _HEADERS = ("AR_H_OPERATION", "AR_H_TIMESTAMP", "AR_H_COMMIT_TIMESTAMP", "AR_H_STREAM_POSITION", "AR_H_USER",
             "AR_H_CHANGE_SEQ", "AR_M_SOURCE_SCHEMA", "AR_M_SOURCE_TABLE_NAME")
@@ -323,7 +322,7 @@ def build_map(mappings: TableMappings, settings: TaskSettings, schema: TableSche
     for col in schema.columns:
         if col_rules(col.name, "remove-column") or (included and not col_rules(col.name, "include-column")):
             continue
-        if not tm.SupportLobs and col.type in LOB_TYPES and col.name not in schema.key:
+        if not tm.SupportLobs and common_type(col).lob and col.name not in schema.key:
             continue  # DMS drops LOB columns when SupportLobs is off
         name = _rename(col.name, col_rules(col.name, *NAME_ACTIONS))
         typed = col_rules(col.name, "change-data-type")
@@ -364,7 +363,7 @@ def build_map(mappings: TableMappings, settings: TaskSettings, schema: TableSche
                 raise ConfigError(f"transformation rule {t.rule_id} (add-before-image-columns): the source of {table} "
                                   "gives no before images")
             for col in schema.columns:
-                wanted = {"pk-only": col.name in schema.key, "non-lob": col.type not in LOB_TYPES,
+                wanted = {"pk-only": col.name in schema.key, "non-lob": not common_type(col).lob,
                           "all": True}[t.before_filter]
                 if wanted and col.name in kept:
                     name = f"{t.before_prefix}{kept[col.name]}{t.before_suffix}"

@@ -324,6 +324,20 @@ def test_support_lobs_off_drops_lob_columns_and_target_schema_moves_tables() -> 
     assert "note" not in m.target.column_names
 
 
+def test_lob_columns_are_those_of_a_dms_lob_type() -> None:
+    """SupportLobs false drops the columns whose DMS type is BLOB, CLOB or NCLOB (an array is an NCLOB, as in
+    DMS), and the type locator of a change-data-type rule matches DMS types (a varchar is a WSTRING)."""
+    schema = TableSchema(TableId("public", "t"), (
+        Column("id", "int4", False, "integer", "INT4"), Column("tags", "array", True, "text[]", "NCLOB"),
+        Column("doc", "json", True, "jsonb", "NCLOB"), Column("code", "string", True, "varchar(10)", "WSTRING(10)"),
+        Column("pic", "bytes", True, "bytea", "BLOB")), ("id",), "postgres")
+    m = mapped(settings={"TargetMetadata": {"SupportLobs": False}}, schema=schema)
+    assert m.target.column_names == ("id", "code")
+    typed = mapped(rule(2, "change-data-type", "column", **{"data-type": {"type": "string", "length": 30}},
+                        locator={"table-name": "t", "column-name": "%", "data-type": "wstring"}), schema=schema)
+    assert [(c.name, c.dms) for c in typed.target.columns if c.dms.startswith("STRING")] == [("code", "STRING(30)")]
+
+
 def test_define_primary_key_and_a_delete_without_it() -> None:
     m = mapped(rule(2, "define-primary-key", "table", **{"primary-key-def": {"name": "pk", "columns": ["status",
                                                                                                          "id"]}}))
