@@ -10,6 +10,7 @@ of the same engine loads without ever turning them into rows.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -54,9 +55,11 @@ class TableSchema:
     engine: str = ""  # engine whose `native` types these are
     rows_estimate: int = 0  # the source's estimate of its row count when planned (0: unknown)
     unique: tuple[tuple[str, ...], ...] = ()  # column sets of unique indexes/constraints other than the key
-    # Keyless, but the source logs whole old rows (PostgreSQL's REPLICA IDENTITY FULL): its changes are
-    # applied as PostgreSQL's own subscribers do, each update or delete on one row equal to the old row.
+    # Keyless, but the source logs whole old rows (how is the engine's: Source.whole_rows_cure): its changes
+    # are applied as a database's own subscribers do, each update or delete on one row equal to the old row.
     full_row: bool = False
+    # Schemaless (documents mode, see document_table): rows are DOC_ID + DOC_BODY, whatever the documents hold.
+    documents: bool = False
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -194,7 +197,7 @@ class TargetKind(str, Enum):
 class Batch:
     """Rows of one table moving together: a count, the rows, and optionally the source's bytes.
 
-    ``raw`` is ``(format, bytes)`` in the source engine's bulk format (e.g. PostgreSQL COPY text);
+    ``raw`` is ``(format, bytes)`` in the source engine's bulk format (e.g. PostgreSQL's bulk text);
     a target that speaks that format loads the bytes as they are, any other calls ``rows()``.
     A batch asked for in a target's own ``bulk_format`` may be bytes only, cut anywhere: its count
     is 0 and the target counts the rows it loaded.
@@ -317,10 +320,13 @@ class Retained:
     """The source log kept for one task's change capture, in the engine's words for the user."""
 
     bytes: int
-    holder: str  # what keeps it, e.g. "replication slot dms_t1"
-    log: str  # what is kept, e.g. "WAL"
+    holder: str  # what keeps it, in the engine's words (PostgreSQL: its replication object and name)
+    log: str  # what is kept, in the engine's words (PostgreSQL: its write-ahead log's short name)
     warn_bytes: int  # above this, say so (the endpoint's setting or its default)
-    warn_setting: str  # where that threshold is set, e.g. "the source endpoint's retainedWalWarnMB"
+    warn_setting: str  # where that threshold is set, e.g. "the source endpoint's ...WarnMB"
+    # The key of ``bytes`` in `task describe --json` and `task list --json`: the engine's, so that scripts
+    # written for one engine keep reading it (PostgreSQL keeps the name it always had).
+    key: str = "RetainedLogBytes"
 
 
 def human_bytes(count: float) -> str:
@@ -332,51 +338,98 @@ def human_bytes(count: float) -> str:
     raise AssertionError("unreachable")
 
 
-class Source(Protocol):
-    capabilities: ClassVar[frozenset[Capability]]
+class Positions(Mapping[str, Position]):
+    """A checkpoint of a source with one or many logs (shards, partitions): ``Position.log`` -> the last
+    position reached in that log. Positions order only within their own log, so a checkpoint is a map,
+    never one point; a single-log source's checkpoint has one entry. Immutable: ``advanced`` makes another.
+    """
 
-    @staticmethod
-    def position_error(text: str) -> str | None:
-        """Why ``text`` is not a start position in this engine's spelling (one line with an example), or
-        None; needs no connection, so a definition is checked even while the source is away."""
+    __slots__ = ("_by_log",)
+
+    def __init__(self, positions: Iterable[Position] = ()) -> None:
+        by_log: dict[str, Position] = {}
+        for p in positions:
+            held = by_log.get(p.log)
+            if held is None or held < p:
+                by_log[p.log] = p
+        self._by_log = by_log
+
+    def __getitem__(self, log: str) -> Position:
+        return self._by_log[log]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._by_log))
+
+    def __len__(self) -> int:
+        return len(self._by_log)
+
+    def __repr__(self) -> str:
+        return f"Positions({', '.join(self[log].token or self[log].encode() for log in self)})"
+
+    def covers(self, position: Position) -> bool:
+        """The position is at or before this checkpoint in its own log: it was reached (a change to skip)."""
+        held = self._by_log.get(position.log)
+        return held is not None and not held < position
+
+    def advanced(self, *positions: Position) -> Positions:
+        """This checkpoint moved forward to the given positions (a position behind its log's entry changes
+        nothing; a log not seen before is added)."""
+        return Positions([*self._by_log.values(), *positions])
+
+    def single(self) -> Position:
+        """The one position of a single-log checkpoint (ValueError for none or several)."""
+        if len(self._by_log) != 1:
+            raise ValueError(f"a checkpoint of {len(self._by_log)} logs has no single position")
+        return next(iter(self._by_log.values()))
+
+    def encode(self) -> str:
+        return json.dumps([self[log].encode() for log in self])
 
     @classmethod
-    def capture_objects(cls, ep: Endpoint, task: str) -> list[tuple[str, str]]:
-        """What ``drop_cdc`` removes, as (name, the statement that drops it by hand); no connection needed."""
+    def decode(cls, text: str) -> Positions:
+        return cls(Position.decode(item) for item in json.loads(text))
+
+
+# Documents mode (DMS's document mode for MongoDB): a schemaless table is read as one row per document,
+# its identity as text in DOC_ID (the key) and the whole document as JSON text in DOC_BODY.
+DOC_ID = "_id"
+DOC_BODY = "_doc"
+
+
+def document_table(table: TableId, *, engine: str = "", rows_estimate: int = 0) -> TableSchema:
+    """The schema of a schemaless table in documents mode. A target creates it as any table of a foreign
+    engine, from the portable types: ``_id`` a string key, ``_doc`` its JSON type (PostgreSQL ``jsonb``,
+    SQLite ``TEXT``)."""
+    return TableSchema(table, (Column(DOC_ID, "string", nullable=False), Column(DOC_BODY, "json")), (DOC_ID,),
+                       engine, rows_estimate, documents=True)
+
+
+def document_row(doc_id: Any, doc: Mapping[str, Any]) -> dict[str, str]:
+    """One document as a documents-mode row: its identity as text, the document as JSON text (values JSON
+    cannot spell, as dates, as their text)."""
+    return {DOC_ID: str(doc_id), DOC_BODY: json.dumps(doc, ensure_ascii=False, default=str)}
+
+
+class Source:
+    """What every source engine implements. The methods without a body here must be written by each
+    engine; the others have the default a source without that feature needs, and the generic code
+    calls every one of them as declared (never probing a connector for a method)."""
+
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.ep = endpoint
+
+    # -- what an engine must write ---------------------------------------------------------------
 
     def check(self, cdc: bool) -> list[str]:
         """Preflight problems, each one clear line with the fix; [] means ready."""
+        raise NotImplementedError
 
     def tables(self, rules: Sequence[TableRule]) -> list[TableSchema]:
-        """The tables the rules select, with columns and keys, in a stable order."""
-
-    def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:
-        """Prepare change capture for the task and return the position to stream from.
-
-        Called BEFORE any snapshot read, so every snapshot is at or after it.
-        """
-
-    def parse_position(self, task: str, text: str) -> Position:
-        """A user-given start position (engine spelling, see ``position_error``) -> Position."""
-
-    def check_position(self, task: str, position: Position) -> str | None:
-        """Why capture cannot start at ``position`` (beyond the log's end, or before what the task's capture
-        still holds), as one line with the fix, or None."""
-
-    def capture_lost(self, task: str) -> str | None:
-        """Why the task's capture can no longer serve the changes since its checkpoint (its capture objects
-        are gone or were invalidated), or None."""
-
-    def retained_log(self, task: str) -> Retained | None:
-        """The source log kept for the task's capture now, or None when nothing (known) is kept."""
-
-    def slot_position(self, task: str) -> Position | None:
-        """Where the task's capture resumes (nothing before it is kept for the task), or None when it is gone:
-        a task whose live state was lost goes on from here."""
-
-    def leftovers(self, tasks: Iterable[str]) -> list[str]:
-        """Capture objects of OpenDMS on the source that belong to none of ``tasks``: one line each, saying
-        what it holds and how to drop it."""
+        """The tables the rules select, with columns and keys, in a stable order. A schemaless table
+        (no fixed columns) is listed in documents mode: ``document_table``, its rows ``document_row``."""
+        raise NotImplementedError
 
     def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
                  where: Sequence[Filter] = (), within: KeyRange | None = None,
@@ -388,27 +441,109 @@ class Source(Protocol):
         ``at``: take a snapshot that holds exactly the table's changes committed before one log position,
         and call ``at`` with it (major, token) before returning: a keyless table's changes are not
         idempotent, so its cached changes must start exactly there."""
+        raise NotImplementedError
 
     def split(self, table: TableSchema, rows_per_chunk: int) -> list[KeyRange]:
         """Key ranges of about ``rows_per_chunk`` rows each, covering the table; ``[KeyRange()]`` when
         the table is small or its key cannot be split."""
+        return [KeyRange()]
 
-    def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
+    def close(self) -> None:
+        """Release the connection (idempotent)."""
+
+    # -- change capture (Capability.CDC) ---------------------------------------------------------
+
+    def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:
+        """Prepare change capture for the task and return the position to stream from.
+
+        Called BEFORE any snapshot read, so every snapshot is at or after it. A source of several logs
+        returns the position of its first; ``resume_positions`` then holds one per log."""
+        raise NotImplementedError(f"{type(self).__name__} captures no changes")
+
+    def stream(self, task: str, start: Position | Positions,
+               tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
         """Changes after ``start`` in commit order. A bare Position marks a boundary: the end of a
         source transaction, or a heartbeat while the log is idle (minor 0). Callers apply whole
-        transactions by cutting their batches only there."""
+        transactions by cutting their batches only there. A source of several logs takes a Positions
+        (one per log) and interleaves its logs, each in its own order (each change's ``position.log``)."""
+        raise NotImplementedError(f"{type(self).__name__} captures no changes")
 
     def decode(self, table: TableSchema, change: Change) -> Change:
         """A change with ``text`` values as the same change with Python values (only sources that
         stream text need it)."""
+        return change
 
     def ack(self, upto: Position) -> None:
-        """Everything at or before ``upto`` is durably applied; the source may discard it."""
+        """Everything at or before ``upto`` (in its log) is durably applied; the source may discard it."""
 
     def drop_cdc(self, task: str) -> None:
-        """Remove what start_cdc created (slot, publication, triggers)."""
+        """Remove what start_cdc created (the engine's capture objects: see ``capture_objects``)."""
 
-    def close(self) -> None: ...
+    @classmethod
+    def capture_objects(cls, ep: Endpoint, task: str) -> list[tuple[str, str]]:
+        """What ``drop_cdc`` removes, as (name, the statement that drops it by hand); no connection needed."""
+        return []
+
+    @classmethod
+    def whole_rows_cure(cls, table: TableId) -> str:
+        """How the user makes this engine log the whole old row of ``table`` on update and delete (the
+        cure when a change lacks columns the target needs), as a phrase of one line."""
+        return f"make the source log whole old rows of {table}"
+
+    # -- start and resume positions --------------------------------------------------------------
+
+    @staticmethod
+    def position_error(text: str) -> str | None:
+        """Why ``text`` is not a start position in this engine's spelling (one line with an example), or
+        None; needs no connection, so a definition is checked even while the source is away."""
+        return f"CDC start position {text!r}: this source takes no start position"
+
+    def parse_position(self, task: str, text: str) -> Position:
+        """A user-given start position (engine spelling, see ``position_error``) -> Position."""
+        raise NotImplementedError(f"{type(self).__name__} takes no start position")
+
+    def check_position(self, task: str, position: Position) -> str | None:
+        """Why capture cannot start at ``position`` (beyond the log's end, or before what the task's capture
+        still holds), as one line with the fix, or None."""
+        return None
+
+    def capture_lost(self, task: str) -> str | None:
+        """Why the task's capture can no longer serve the changes since its checkpoint (its capture objects
+        are gone or were invalidated), or None."""
+        return None
+
+    def resume_position(self, task: str) -> Position | None:
+        """Where the task's capture of a single log resumes (nothing before it is kept for the task), or
+        None when it is gone: a task whose live state was lost goes on from here."""
+        return None
+
+    def resume_positions(self, task: str) -> Positions | None:
+        """Where the task's capture resumes in each of the source's logs, or None when it is gone."""
+        single = self.resume_position(task)
+        return None if single is None else Positions([single])
+
+    def can_resume(self, task: str, checkpoint: Positions | None = None) -> str | None:
+        """Why the task cannot resume from ``checkpoint`` (or, without one, from where its capture stands),
+        as one line, or None. By default: its capture is lost, or a log's position is no longer held."""
+        lost = self.capture_lost(task)
+        if lost or checkpoint is None:
+            return lost
+        for log in checkpoint:
+            problem = self.check_position(task, checkpoint[log])
+            if problem:
+                return problem
+        return None
+
+    # -- what capture keeps on the source --------------------------------------------------------
+
+    def retained_log(self, task: str) -> Retained | None:
+        """The source log kept for the task's capture now, or None when nothing (known) is kept."""
+        return None
+
+    def leftovers(self, tasks: Iterable[str]) -> list[str]:
+        """Capture objects of OpenDMS on the source that belong to none of ``tasks``: one line each, saying
+        what it holds and how to drop it."""
+        return []
 
 
 # What Target.apply takes: one batch (table -> its changes in order), or parts of one batch in order,
@@ -451,7 +586,7 @@ class Target(Protocol):
         """A source bulk format that this (prepared) table loads without decoding rows, or None."""
 
     def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
-        """Bulk-load every batch (COPY-class path), commit, and return the row count.
+        """Bulk-load every batch (the engine's fastest load path), commit, and return the row count.
 
         With ``within``, the batches are the source's rows of that key range: rows already in the
         range on the target are replaced in the same transaction, so a chunk loads idempotently."""

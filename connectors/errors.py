@@ -12,7 +12,7 @@
     │   ├── ObjectError     the table itself refuses every row (missing object, unsupported operation)
     │   │                   -> the table fails at once, in CDC too, whatever DataErrorPolicy says
     │   └── ApplyConflict   a change found the target other than it expected (ApplyError*Policy)
-    └── PositionLost    the source log no longer holds our position (WAL removed, slot gone)
+    └── PositionLost    the source log no longer holds our position (log removed, capture gone)
                         -> CDC fails; tables must be reloaded
     Stop                a requested stop: control flow, not a failure
 

@@ -80,6 +80,15 @@ def source_class(ep: Endpoint) -> type[Source]:
     return _load(ep, "source")
 
 
+def engine_source(engine: str) -> type[Source]:
+    """The Source class of an engine by name, unopened; the base class for an engine without one (its
+    defaults answer for it, e.g. in messages about tables that engine described)."""
+    package = _ENGINES.get(engine)
+    if package is None or not hasattr(package, "SOURCE"):
+        return Source
+    return _load(Endpoint("", "source", engine), "source")
+
+
 def open_source(ep: Endpoint) -> Source:
     return source_class(ep)(ep)
 

@@ -1,7 +1,8 @@
 """A task's change capture on its source, seen from the CLI: the start position checked when the task is
 defined, the source log that capture keeps (while a task is stopped, it grows), capture objects no task owns.
 
-The words for it (replication slot, WAL) come from the connector; this module only counts and warns.
+The words for it (what holds the log, what the log is called, the JSON key of its size) come from the connector
+(connectors.base.Retained); this module only counts and warns.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from connectors.base import Endpoint, Retained, Source, human_bytes
 from connectors.errors import ConfigError, DmsError
 from connectors.model.catalog import Catalog, TaskDef
 from connectors.registry import open_source, source_class
-
-RETAINED_KEY = "SlotRetainedWalBytes"  # ours, beside DMS's keys in `task describe --json` and `task list --json`
 
 
 def check_spelling(src: Endpoint, position: str) -> None:
@@ -59,7 +58,8 @@ def retained(catalog: Catalog, tasks: Iterable[TaskDef]) -> dict[str, Held]:
 
 
 def short(held: Held) -> str:
-    """For a column of `task list`: "1.2 GiB WAL", "-" when nothing is known to be kept, "?" when unknown."""
+    """For a column of `task list`: the size and the log's name ("1.2 GiB" and the engine's word), "-" when
+    nothing is known to be kept, "?" when unknown."""
     return f"{human_bytes(held.bytes)} {held.log}" if isinstance(held, Retained) else "-" if held is None else "?"
 
 
@@ -86,7 +86,7 @@ def describe_retained(catalog: Catalog, doc: dict[str, Any]) -> list[str]:
         return []
     if isinstance(held, str):
         return [f"retained    {held}"]
-    doc[RETAINED_KEY] = held.bytes
+    doc[held.key] = held.bytes
     more = warnings(doc["ReplicationTaskIdentifier"], doc["Status"], held)
     if more:
         doc.setdefault("Warnings", []).extend(more)
@@ -107,7 +107,7 @@ def list_view(catalog: Catalog, tasks: Sequence[TaskDef],
         kept = held.get(task.id)
         doc = {"ReplicationTaskIdentifier": task.id, "Status": status, "MigrationType": task.migration_type}
         if isinstance(kept, Retained):
-            doc[RETAINED_KEY] = kept.bytes
+            doc[kept.key] = kept.bytes
         docs.append(doc)
         lines.append(f"{task.id:24} {status:10} {task.migration_type:18} {short(kept):>14}  {task.source} -> "
                      f"{task.target}")

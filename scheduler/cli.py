@@ -559,7 +559,7 @@ def task_list(as_json: bool) -> None:
 @click.argument("task_id", type=ID)
 @click.option("--force", is_flag=True, help="delete even if an endpoint cannot be reached, leaving what it holds")
 def task_delete(task_id: str, force: bool) -> None:
-    """Delete a stopped task with its slot, publication and checkpoints."""
+    """Delete a stopped task with its capture objects on the source and its checkpoints."""
     from .submit import delete_task
 
     for what in delete_task(Catalog(), _state(), task_id, force=force):

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from connectors.base import Endpoint
 from connectors.model.catalog import Catalog, TaskDef
+from connectors.sqlite.connect import remove_database
 from worker.state import StateStore
 
 from .foreground import CONCURRENCY, log_path
@@ -118,8 +119,7 @@ def _define(catalog: Catalog, state: StateStore, folder: Path) -> tuple[Path, Pa
     folder.mkdir(parents=True, exist_ok=True)
     source, target = folder / "source.db", folder / "target.db"
     for path in (source, target):
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        remove_database(path)
     make_source(source)
     catalog.add_endpoint(Endpoint(SOURCE, "source", "sqlite", database=str(source.resolve())))
     catalog.add_endpoint(Endpoint(TARGET, "target", "sqlite", database=str(target.resolve())))

@@ -76,7 +76,7 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     dispatch(state, task_id, task.instance)
     if settle(state, task_id):  # a resumed full-load task with nothing left ends here
         catalog.record_loaded(task_id)
-    return f"{start_type}, from the source's slot and the target's checkpoints: {REBUILT}" if recover else start_type
+    return f"{start_type}, from the source's capture and the target's checkpoints: {REBUILT}" if recover else start_type
 
 
 REBUILT = "the live state had vanished from Redis; every table counts as loaded and statistics restart from 0"
@@ -136,7 +136,7 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
             try:  # against what capture holds now it exists
                 _check_position(source, task.id, given)
             except ConfigError:
-                source.drop_cdc(task.id)  # a slot left behind would pin the source's WAL
+                source.drop_cdc(task.id)  # capture left behind would keep the source's log growing
                 raise
         p0 = given or p0
     if not task.full_load and not task.validation_only:
@@ -159,22 +159,22 @@ def _plan_tables(task: TaskDef, state: StateStore, schemas: list[TableSchema], t
 
 def _recover(task: TaskDef, source, state: StateStore) -> None:
     """Resume a task whose live state vanished, from what outlives Redis: the catalog (the run and whether
-    its full load had finished), the source's slot (kept back to what the target has) and the target's
+    its full load had finished), the source's capture (kept back to what the target has) and the target's
     checkpoints (changes at or before them are skipped)."""
     if not task.resumable_without_state:
         raise ConfigError(task.vanished_message())
-    _resume(task, source, state)  # the slot must still be there
+    _resume(task, source, state)  # the source's capture must still be there
     schemas = source.tables(task.mappings.selections)
     check_rules(task, source, schemas)
     state.reset_run(task.id)
     state.clear_task_fields(task.id, "stop_hook_done", FAILED_OVERALL)
-    # Every table was loaded (resumable_without_state): all apply changes from the slot's position on.
+    # Every table was loaded (resumable_without_state): all apply changes from where capture resumes on.
     _plan_tables(task, state, schemas, "live")
-    p0 = source.slot_position(task.id)
+    p0 = source.resume_position(task.id)
     state.set_task(task.id, FreshStartDate=task.started_at, p0=p0, RecoveryCheckpoint=p0.token,
                    CdcStartPosition=task.cdc_start_position or p0.token)
-    state.add_event(task.id, "state change", f"resumed from the slot at {p0.token} and the target's checkpoints: "
-                    f"{REBUILT}")
+    state.add_event(task.id, "state change", f"resumed from the source's capture at {p0.token} and the target's "
+                    f"checkpoints: {REBUILT}")
 
 
 def _put_back_if_loaded(task: TaskDef, target, state: StateStore) -> None:
@@ -215,7 +215,7 @@ def _check_position(source, task_id: str, position) -> None:
 
 
 def _resume(task: TaskDef, source, state: StateStore) -> None:
-    lost = source.capture_lost(task.id) if task.cdc else None
+    lost = source.can_resume(task.id) if task.cdc else None
     if lost:
         raise PositionLost(f"{lost}: reload the task with `dms task start {task.id} --type reload-target`")
 
@@ -253,8 +253,8 @@ def wait_until_stopped(state: StateStore, task_id: str, timeout: float) -> str:
 def delete_task(catalog: Catalog, state: StateStore, task_id: str, force: bool = False) -> list[str]:
     """Delete a stopped task with its capture objects on the source and its checkpoints on the target.
 
-    An endpoint that cannot be reached fails the delete, as a replication slot left behind would keep
-    the source's WAL; with ``force`` the task goes all the same, and the result says what was left.
+    An endpoint that cannot be reached fails the delete, as capture objects left behind would keep the
+    source's log growing; with ``force`` the task goes all the same, and the result says what was left.
     """
     task = catalog.task(task_id)
     status = state.status(task_id)
@@ -277,7 +277,7 @@ def delete_task(catalog: Catalog, state: StateStore, task_id: str, force: bool =
 
     source_ep = catalog.endpoint(task.source)
     objects = source_class(source_ep).capture_objects(source_ep, task_id) if task.cdc else []
-    if objects:  # a slot left behind would pin the source's WAL
+    if objects:  # left behind, they would keep the source's log growing
         sql = "".join(f"\n    {statement}" for _, statement in objects)
         clean(" and ".join(name for name, _ in objects), task.source, open_source,
               lambda source: source.drop_cdc(task_id), f"; to drop them, run on database {source_ep.database}:{sql}")

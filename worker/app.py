@@ -98,7 +98,7 @@ app.conf.update(
     task_ignore_result=True,
     task_serializer="json",
     accept_content=["json"],  # job messages carry ids only; never unpickle what the broker hands us
-    # Acknowledged when done, one message per pool slot: a worker holds only the jobs it runs, so a
+    # Acknowledged when done, one message per pool process: a worker holds only the jobs it runs, so a
     # killed worker strands none in a prefetch buffer. Its running jobs are recovered through their
     # leases (worker/recovery.py) within seconds; the broker's own redelivery, after the visibility
     # timeout, only brings late duplicates, which the lease and the table states turn away.

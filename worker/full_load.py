@@ -94,7 +94,7 @@ class _TableLoad:
             target.prepare(self.mapped.target, mode, with_key=not self.key_after_load)
             ranges = self._ranges(source)
             if len(ranges) == 1:
-                rows = self._copy(source, target, None)
+                rows = self._transfer(source, target, None)
                 self._create_keys(target)
                 return rows
             self.state.save_chunks(self.task, self.table, ranges)
@@ -148,7 +148,7 @@ class _TableLoad:
             source = open_source(self.job.source_ep)
             target = open_target(self.job.target_ep)
             try:
-                return self._copy(source, target, ranges[index], again=again)
+                return self._transfer(source, target, ranges[index], again=again)
             finally:
                 source.close()
                 target.close()
@@ -216,7 +216,7 @@ class _TableLoad:
     def mapped(self) -> TableMap:
         return self.job.maps[self.table]  # read inside a guarded attempt: a rule that cannot apply fails the table
 
-    def _copy(self, source, target, within: KeyRange | None, *, again: bool = False) -> int:
+    def _transfer(self, source, target, within: KeyRange | None, *, again: bool = False) -> int:
         mapped = self.mapped
         # Bytes straight through only when the rules change nothing (a LOB limit needs each value seen).
         raw = target.bulk_format(mapped.load) if mapped.identity else None
@@ -247,7 +247,7 @@ class _TableLoad:
 
 class _Progress:
     """Counts a load's rows (and truncated LOBs) as the target takes each batch; a thread of its own
-    writes them to Redis as soon as a batch of rows is in (bytes of a binary COPY, which count when
+    writes them to Redis as soon as a batch of rows is in (bytes of a binary bulk load, which count when
     the table commits, every PROGRESS_SECONDS) and checks for a stop each time.
 
     The rows' path never waits on Redis: with the AOF fsynced on every write, a progress write while

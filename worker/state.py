@@ -105,9 +105,9 @@ return redis.call('hlen', KEYS[1]) - 1
 """
 
 
-# Take one of ARGV[2] validation slots for job ARGV[1]; a slot whose job's lease (ARGV[3] .. job) has
+# Take one of ARGV[2] validation threads for job ARGV[1]; a thread whose job's lease (ARGV[3] .. job) has
 # expired is free again, so a killed worker holds none.
-_VALIDATION_SLOT = """
+_VALIDATION_THREAD = """
 local n = 0
 for _, job in ipairs(redis.call('smembers', KEYS[1])) do
   if job ~= ARGV[1] then
@@ -200,7 +200,7 @@ class StateStore:
         self._reclaim = client.register_script(_RECLAIM)
         self._claim_start = client.register_script(_CLAIM_START)
         self._chunk_done = client.register_script(_CHUNK_DONE)
-        self._validation_slot = client.register_script(_VALIDATION_SLOT)
+        self._validation_thread = client.register_script(_VALIDATION_THREAD)
         self._dispatch = client.register_script(_DISPATCH)
         self._stranded = client.register_script(_STRANDED)
 
@@ -408,13 +408,13 @@ class StateStore:
         keys = [self._chunks_key(task, table), self._stats_key(task, table)]
         return int(self._chunk_done(keys=keys, args=[f"done:{chunk}", rows]))
 
-    # -- validation slots (ValidationSettings.ThreadCount) ----------------------------------------
+    # -- validation threads (ValidationSettings.ThreadCount) ----------------------------------------
 
-    def take_validation_slot(self, task: str, job: str, slots: int) -> bool:
+    def take_validation_thread(self, task: str, job: str, threads: int) -> bool:
         keys = [f"dms:task:{task}:validating"]
-        return bool(self._validation_slot(keys=keys, args=[job, slots, self._lease_key(task, "")]))
+        return bool(self._validation_thread(keys=keys, args=[job, threads, self._lease_key(task, "")]))
 
-    def release_validation_slot(self, task: str, job: str) -> None:
+    def release_validation_thread(self, task: str, job: str) -> None:
         self.r.srem(f"dms:task:{task}:validating", job)
 
     # -- jobs and leases -------------------------------------------------------------------------

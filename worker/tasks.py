@@ -1,7 +1,7 @@
 """Celery tasks: thin, ids only. The work is in run_full_load, run_cdc and run_validation.
 
 A CDC job runs for as long as its task, so it runs on a thread of its own in the worker process
-rather than in a pool slot: pool slots stay free for full-load jobs, whatever the concurrency.
+rather than in a pool process: pool processes stay free for full-load jobs, whatever the concurrency.
 """
 
 from __future__ import annotations

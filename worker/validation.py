@@ -3,7 +3,7 @@
 With EnableValidation a table's validation job is sent when its full load ends (full-load tasks) or
 once its cached changes are applied (full-load-and-cdc); with ValidationOnly it is the only job a
 table gets, and nothing moves. The job runs on the full-load queue; at most ThreadCount validation
-jobs of a task compare at once, the others wait for a slot.
+jobs of a task compare at once, the others wait for a thread.
 
 While changes are being applied, a row can differ for a moment between reading the source and
 reading the target. So when changes flow, the mismatching keys are compared once more after a
@@ -57,12 +57,12 @@ def run_validation(job: Job, table_name: str) -> None:
     try:
         verdict = _precheck(job, table)
         if verdict is None:
-            _take_slot(job, settings.ThreadCount)
+            _take_thread(job, settings.ThreadCount)
             try:
                 verdict = _validate(job, job.maps[table])
-                verdict["ValidationEndTime"] = time.time()  # while the slot is held: ThreadCount spans never overlap
+                verdict["ValidationEndTime"] = time.time()  # while the thread is held: ThreadCount spans never overlap
             finally:
-                job.state.release_validation_slot(job.task, job.name)
+                job.state.release_validation_thread(job.task, job.name)
     except Stop:
         job.state.set_table_stats(job.task, table, ValidationState="Pending validation")
         raise
@@ -87,12 +87,12 @@ def _precheck(job: Job, table: TableId) -> dict[str, Any] | None:
     return None
 
 
-def _take_slot(job: Job, slots: int) -> None:
+def _take_thread(job: Job, threads: int) -> None:
     """Wait until fewer than ThreadCount validations of the task are comparing."""
     logged = False
-    while not job.state.take_validation_slot(job.task, job.name, slots):
+    while not job.state.take_validation_thread(job.task, job.name, threads):
         if not logged:
-            log.info("validation_waits_for_slot", thread_count=slots)
+            log.info("validation_waits_for_thread", thread_count=threads)
             logged = True
         job.check()
         time.sleep(0.5)

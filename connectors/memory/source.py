@@ -17,6 +17,7 @@ from connectors.base import (
     KeyRange,
     Position,
     Retained,
+    Source,
     TableRule,
     TableSchema,
     selects,
@@ -26,7 +27,7 @@ from connectors.errors import ConfigError, PositionLost
 from .store import Capture, Database, in_range, open_database, position
 
 
-class MemorySource:
+class MemorySource(Source):
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.CDC, Capability.BEFORE_IMAGE})
 
     def __init__(self, endpoint: Endpoint) -> None:
@@ -74,14 +75,14 @@ class MemorySource:
         if at.major > end:
             return (f"CDC start position {at.token} is ahead of the memory log of {self.ep.where()} "
                     f"(next transaction {end}): give a position at or before {end}")
-        kept = self.slot_position(task)
+        kept = self.resume_position(task)
         if kept is not None and at < kept:
             return (f"CDC start position {at.token} is before transaction {kept.major}, the oldest the "
                     f"change capture of task {task} on {self.ep.where()} still holds: give a later position")
         return None
 
     def capture_lost(self, task: str) -> str | None:
-        if self.slot_position(task) is None:
+        if self.resume_position(task) is None:
             return f"the change capture of task {task} is gone from {self.ep.where()}"
         return None
 
@@ -91,7 +92,7 @@ class MemorySource:
     def leftovers(self, tasks: Iterable[str]) -> list[str]:
         return []
 
-    def slot_position(self, task: str) -> Position | None:
+    def resume_position(self, task: str) -> Position | None:
         """Where reading resumes (before the oldest transaction kept), or None when capture is gone."""
         with self.db.lock:
             capture = self.db.captures.get(task)
@@ -127,7 +128,7 @@ class MemorySource:
         return KeyRange.between(keys[rows_per_chunk - 1:len(keys) - 1:rows_per_chunk])
 
     def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
-        if self.slot_position(task) is None:
+        if self.resume_position(task) is None:
             raise PositionLost(f"the change capture of task {task} is gone from {self.ep.where()}: reload the task")
         return self._changes(task, start, frozenset(t.table for t in tables))
 

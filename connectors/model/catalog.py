@@ -129,7 +129,7 @@ class TaskDef:
 
     @property
     def resumable_without_state(self) -> bool:
-        """Its live state lost, the task can go on from the source's slot and the target's checkpoints:
+        """Its live state lost, the task can go on from the source's capture and the target's checkpoints:
         it captures changes, and no table still needed its full load (whose progress lived in Redis)."""
         return self.cdc and (not self.full_load or self.loaded_at is not None)
 

@@ -56,12 +56,12 @@ class TargetMetadata(DmsModel):
     TargetSchema: Text = ""
     SupportLobs: bool = True
     FullLobMode: bool = False
-    LobChunkSize: Any = no_effect("LOBs are copied whole with their rows (COPY), never in chunks", 64, 0)
+    LobChunkSize: Any = no_effect("LOBs are copied whole with their rows (bulk load), never in chunks", 64, 0)
     # DMS's defaults, which apply only when the settings name a LOB key: otherwise LOBs migrate whole (lob_max_kb)
     LimitedSizeLobMode: bool = True
     LobMaxSize: int_range(0, 102_400) = 32  # KB
     InlineLobMaxSize: Any = no_effect("LOBs always travel inline with their rows", 0)
-    LoadMaxFileSize: Any = no_effect("for targets loaded from staged CSV files; OpenDMS streams COPY", 0)
+    LoadMaxFileSize: Any = no_effect("for targets loaded from staged CSV files; OpenDMS streams bulk loads", 0)
     BatchApplyEnabled: bool = False  # changes are always applied as set-based batches; both values behave alike
     TaskRecoveryTableEnabled: Any = no_effect("checkpoints are always kept in awsdms_txn_state on the target", False)
     ParallelLoadThreads: Any = no_effect("tables load in parallel across worker processes (--concurrency)", 0)
@@ -95,7 +95,7 @@ class FullLoadSettings(DmsModel):
     StopTaskCachedChangesNotApplied: bool = False
     MaxFullLoadSubTasks: int_range(1, 49) = 8  # full-load jobs (tables or chunks) of the task at once, fleet-wide
     TransactionConsistencyTimeout: Any = no_effect(
-        "capture starts at once from the replication slot's consistent point; open transactions need no wait", 600)
+        "capture starts at once from a consistent point of the source's log; open transactions need no wait", 600)
     CommitRate: int_range(1, 50_000) = 10_000
     # Legacy keys of older exports (DMS still accepts them; defaults as DMS hands them back).
     FullLoadEnabled: Any = no_effect(_MIGRATION_TYPE, True)

@@ -107,7 +107,7 @@ def spelling_of(key: str) -> Any:
 
 
 def read_spellings(model: type[BaseModel], data: Any) -> Any:
-    """Copies each other spelling's value to its key, which must not say otherwise."""
+    """Gives each other spelling's value to its key, which must not say otherwise."""
     if not isinstance(data, dict):
         return data
     data = dict(data)

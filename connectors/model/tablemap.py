@@ -21,6 +21,7 @@ from typing import Any
 
 from connectors.base import Batch, Change, Column, Filter, Op, Row, TableId, TableSchema, wildcard_regex
 from connectors.errors import ConfigError, DataError
+from connectors.registry import engine_source
 from connectors.types import DMS_PORTABLE, DmsType, common_type
 
 from .lobs import LobLimit, lob_limit
@@ -190,8 +191,9 @@ class TableMap:
         if ch.op is Op.DELETE:
             if before is None or any(k not in before for k in self.target.key):
                 raise DataError(f"a delete on {self.source.table} lacks the target key "
-                                f"({', '.join(self.target.key)}) of {self.target.table}: set REPLICA IDENTITY FULL "
-                                "on the source table, or key the target as the source is keyed")
+                                f"({', '.join(self.target.key)}) of {self.target.table}: "
+                                f"{engine_source(self.source.engine).whole_rows_cure(self.source.table)}, "
+                                "or key the target as the source is keyed")
             if self._expressions is not None and self._expressions.soft_delete:
                 after = {k: before[k] for k in self.target.key}
                 after.update(self._expressions.evaluate(ch.before or {}, op, ch, self.source.table, soft=True))

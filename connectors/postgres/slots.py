@@ -93,6 +93,9 @@ def capture_lost(query: Query, ep: Endpoint, task: str, slot: str) -> str | None
     return lost_message(ep, task, slot) if found[0][1] else None
 
 
+RETAINED_KEY = "SlotRetainedWalBytes"  # in `task describe --json` and `task list --json` since the first release
+
+
 def retained(query: Query, ep: Endpoint, slot: str) -> Retained | None:
     found = query(_SLOT_SQL, (slot,))
     if not found or found[0][2] is None:
@@ -102,7 +105,7 @@ def retained(query: Query, ep: Endpoint, slot: str) -> Retained | None:
     except ValueError:
         warn_mb = WARN_DEFAULT_MB
     return Retained(int(found[0][2]), f"replication slot {slot}", "WAL", int(warn_mb * 1024 * 1024),
-                    f"the source endpoint's {WARN_SETTING}, default {WARN_DEFAULT_MB}")
+                    f"the source endpoint's {WARN_SETTING}, default {WARN_DEFAULT_MB}", RETAINED_KEY)
 
 
 def leftovers(query: Query, ep: Endpoint, tasks: Iterable[str]) -> list[str]:

@@ -25,6 +25,7 @@ from connectors.base import (
     Retained,
     Row,
     Selection,
+    Source,
     TableId,
     TableRule,
     TableSchema,
@@ -91,7 +92,7 @@ def _native(table: TableSchema, name: str) -> str:
     return _column(table, name).native or "text"
 
 
-class PostgresSource:
+class PostgresSource(Source):
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.CDC, Capability.BEFORE_IMAGE})
 
     def __init__(self, endpoint: Endpoint) -> None:
@@ -238,13 +239,17 @@ class PostgresSource:
     def check_position(self, task: str, position: Position) -> str | None:
         return slots.check_position(self._query, self.ep, task, self._slot(task), position)
 
+    @classmethod
+    def whole_rows_cure(cls, table: TableId) -> str:
+        return f"run ALTER TABLE {qualified(table.schema, table.name)} REPLICA IDENTITY FULL on the source"
+
     def capture_lost(self, task: str) -> str | None:
         return slots.capture_lost(self._query, self.ep, task, self._slot(task))
 
     def retained_log(self, task: str) -> Retained | None:
         return slots.retained(self._query, self.ep, self._slot(task))
 
-    def slot_position(self, task: str) -> Position | None:
+    def resume_position(self, task: str) -> Position | None:
         slot = self._slot(task)
         found = self._query("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (slot,))
         if not found or found[0][0] is None:

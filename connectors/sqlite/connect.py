@@ -32,6 +32,12 @@ def writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and bool(stat.S_IMODE(mode) & 0o222)
 
 
+def remove_database(path: Path) -> None:
+    """Delete a database file with the journal files SQLite keeps beside it (the demo starts afresh)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def busy_ms(ep: Endpoint) -> int:
     """How long to wait for the write lock: the endpoint's busyTimeout (seconds) or BUSY_SECONDS."""
     try:

@@ -18,6 +18,7 @@ from connectors.base import (
     Position,
     Retained,
     Selection,
+    Source,
     TableId,
     TableRule,
     TableSchema,
@@ -39,7 +40,7 @@ ORDER BY name
 """
 
 
-class SqliteSource:
+class SqliteSource(Source):
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.CDC})
 
     POLL = 0.1  # seconds between looks at an idle change log
@@ -159,14 +160,14 @@ class SqliteSource:
         if exists and capture.last_seq(position) > top:
             return (f"CDC start position {position.token} is ahead of the change log of task {task} on "
                     f"{self.ep.where()} (last change {top}): give a position at or before {top}")
-        kept = self.slot_position(task)
+        kept = self.resume_position(task)
         if kept is not None and position < kept:
             return (f"CDC start position {position.token} is before {kept.token}, the oldest change the change "
                     f"log of task {task} on {self.ep.where()} still holds: give a later position")
         return None
 
     def capture_lost(self, task: str) -> str | None:
-        if self.slot_position(task) is None:
+        if self.resume_position(task) is None:
             return f"the change log or triggers of task {task} are gone from {self.ep.where()}"
         return None
 
@@ -176,7 +177,7 @@ class SqliteSource:
     def leftovers(self, tasks: Iterable[str]) -> list[str]:
         return []
 
-    def slot_position(self, task: str) -> Position | None:
+    def resume_position(self, task: str) -> Position | None:
         """Where reading resumes (just before the oldest change kept), or None when capture is gone."""
         log = capture.log_table(task)
         if not self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (log,)):
@@ -215,7 +216,7 @@ class SqliteSource:
         return [KeyRange()]  # one file, one writer: a SQLite table loads as one job
 
     def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
-        if self.slot_position(task) is None:
+        if self.resume_position(task) is None:
             raise PositionLost(f"the change log or triggers of task {task} are gone from {self.ep.where()}: "
                                "reload the task")
         return self._changes(task, start, capture.LogDecoder(task, tables))

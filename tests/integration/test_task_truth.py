@@ -131,7 +131,7 @@ def test_live_state_flushed_under_a_running_task_fails_it_then_resumes_from_the_
     assert stop.returncode == 2 and stop.stderr.strip() == f"error: task truth-gone is failed, not running: {message}"
     execute(src, "INSERT INTO orders VALUES (1000, 1, 'while failed', 1)", "DELETE FROM orders WHERE id = 7")
     out = dms.dms("task", "start", "truth-gone").stdout
-    assert out.startswith("task truth-gone started (resume-processing, from the source's slot and the target's "
+    assert out.startswith("task truth-gone started (resume-processing, from the source's capture and the target's "
                           "checkpoints")
     wait_for(lambda: converged(src, dst, "orders"), 30, "the changes made while it was failed to arrive")
     doc = dms.describe("truth-gone")

@@ -342,8 +342,18 @@ def test_define_primary_key_and_a_delete_without_it() -> None:
     m = mapped(rule(2, "define-primary-key", "table", **{"primary-key-def": {"name": "pk", "columns": ["status",
                                                                                                          "id"]}}))
     assert m.target.key == ("status", "id")
-    with pytest.raises(DataError, match="REPLICA IDENTITY FULL"):
+    with pytest.raises(DataError, match='run ALTER TABLE "public"."orders" REPLICA IDENTITY FULL on the source'):
         m.changes(Change(ORDERS.table, Op.DELETE, pos(1), {"id": 3}))
+
+
+def test_the_cure_for_a_delete_without_the_target_key_is_the_source_engines() -> None:
+    """The words of the cure come from the source's connector; an engine that has none gets the base's."""
+    keyed = rule(2, "define-primary-key", "table", **{"primary-key-def": {"name": "pk", "columns": ["status", "id"]}})
+    for engine, cure in (("memory", "make the source log whole old rows of public.orders"),
+                         ("nosuch", "make the source log whole old rows of public.orders")):
+        m = mapped(keyed, schema=replace(ORDERS, engine=engine))
+        with pytest.raises(DataError, match=f": {cure}, or key the target as the source is keyed"):
+            m.changes(Change(ORDERS.table, Op.DELETE, pos(1), {"id": 3}))
 
 
 def test_a_keyless_full_row_table_maps_to_a_keyless_full_row_target() -> None:

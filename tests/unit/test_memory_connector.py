@@ -100,7 +100,7 @@ def test_positions_acks_and_a_dropped_capture(db: memory.Database) -> None:
     assert changes[0].before["s"] == "row 1" and changes[0].after["id"] == 10  # full before images
     assert items[-1].minor == 0 and items[-1] > changes[-1].position  # idle: a heartbeat after everything
     source.ack(items[1])  # the first transaction is applied
-    assert source.slot_position("task") == Position(p0.log, p0.major + 1, 0)
+    assert source.resume_position("task") == Position(p0.log, p0.major + 1, 0)
     resumed = source.stream("task", items[1], [schema])
     assert [next(resumed).op for _ in range(2)] == [Op.DELETE, Op.TRUNCATE]
     with pytest.raises(ConfigError, match="not a memory log position"):

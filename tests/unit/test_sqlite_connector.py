@@ -163,14 +163,14 @@ def test_capture_starts_exactly_at_the_position_and_drops_cleanly(tmp_path: Path
     again = [i for i in _take(source, "t", p0, [schemas["a"]]) if isinstance(i, Change)]
     assert [(c.table.name, c.after["id"]) for c in again] == [("a", 2)]
     # Acknowledged changes are pruned; the stream resumes after them.
-    assert source.slot_position("t") == p1
+    assert source.resume_position("t") == p1
     source.ack(again[-1].position)
-    resume = source.slot_position("t")
+    resume = source.resume_position("t")
     assert resume > again[-1].position and resume.token == again[-1].position.token
     assert _take(source, "t", p0, [schemas["a"]]) == []
     source.drop_cdc("t")
     assert db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'awsdms%'").fetchall() == []
-    assert source.slot_position("t") is None
+    assert source.resume_position("t") is None
     db.execute("INSERT INTO a VALUES (3, 'after drop')")  # the application goes on without triggers
     source.close()
 
