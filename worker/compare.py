@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,9 +184,8 @@ def compare_table(source: Source, target: Target, mapped: TableMap, check: Calla
         result = compare(mapped.copied, src, tgt, cut=cut_by_lob_limit(mapped), **options)
     finally:  # a comparison stopped at its limit leaves both reads unfinished
         for reader in (src, batches, tgt):
-            close = getattr(reader, "close", None)
-            if close is not None:
-                close()
+            if isinstance(reader, Generator):  # a plain iterator holds nothing to release
+                reader.close()
     result.table = str(mapped.source.table)
     result.cut_cause = mapped.lob_setting.cause if mapped.lob_setting else ""
     result.seconds = time.monotonic() - started

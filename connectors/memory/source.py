@@ -16,6 +16,7 @@ from connectors.base import (
     Filter,
     KeyRange,
     Position,
+    Positions,
     Retained,
     Source,
     TableRule,
@@ -48,7 +49,7 @@ class MemorySource(Source):
                               "updates and deletes cannot be replicated: add a key, or exclude them")
         db = self.db
         with db.lock:  # capture restarts now: an earlier run's changes are dropped
-            db.captures[task] = Capture(db.log_id(task), frozenset(t.table for t in tables))
+            db.captures[task] = Capture(db.log_ids(task), frozenset(t.table for t in tables))
             return position(db.log_id(task), db.txn + 1, 0)
 
     @staticmethod
@@ -72,18 +73,38 @@ class MemorySource(Source):
     def check_position(self, task: str, at: Position) -> str | None:
         with self.db.lock:
             end = self.db.txn + 1  # the next transaction
-        if at.major > end:
+        if at.major > end:  # one counter of transactions for every log
             return (f"CDC start position {at.token} is ahead of the memory log of {self.ep.where()} "
                     f"(next transaction {end}): give a position at or before {end}")
-        kept = self.resume_position(task)
+        held = self.resume_positions(task)
+        kept = held.get(at.log) if held is not None else None
         if kept is not None and at < kept:
             return (f"CDC start position {at.token} is before transaction {kept.major}, the oldest the "
                     f"change capture of task {task} on {self.ep.where()} still holds: give a later position")
         return None
 
     def capture_lost(self, task: str) -> str | None:
-        if self.resume_position(task) is None:
+        if self.resume_positions(task) is None:
             return f"the change capture of task {task} is gone from {self.ep.where()}"
+        return None
+
+    def can_resume(self, task: str, checkpoint: Positions | None = None) -> str | None:
+        """Exactly: a log can resume from its checkpoint unless it was acknowledged beyond it (its changes
+        after the checkpoint are gone); a log the checkpoint lacks must not have been acknowledged at all."""
+        lost = self.capture_lost(task)
+        if lost or checkpoint is None:
+            return lost
+        with self.db.lock:
+            capture = self.db.captures[task]
+            for log in capture.logs:
+                acked = capture.acked.get(log)
+                if acked is not None and (log not in checkpoint or checkpoint[log] < acked):
+                    at = checkpoint[log].token if log in checkpoint else "its start"
+                    return (f"the change capture of task {task} on {self.ep.where()} discarded log {log} up to "
+                            f"{acked.token}, after the checkpoint ({at}): reload the task")
+            strange = [log for log in checkpoint if log not in capture.logs]
+        if strange:
+            return f"the checkpoint names log(s) {', '.join(strange)}, not of task {task}'s capture: reload the task"
         return None
 
     def retained_log(self, task: str) -> Retained | None:
@@ -93,13 +114,18 @@ class MemorySource(Source):
         return []
 
     def resume_position(self, task: str) -> Position | None:
-        """Where reading resumes (before the oldest transaction kept), or None when capture is gone."""
+        """Where reading resumes (before the oldest transaction kept), or None when capture is gone; a
+        database of several logs has no single one (ValueError): see resume_positions."""
+        kept = self.resume_positions(task)
+        return None if kept is None else kept.single()
+
+    def resume_positions(self, task: str) -> Positions | None:
         with self.db.lock:
             capture = self.db.captures.get(task)
             if capture is None:
                 return None
-            oldest = capture.entries[0][0] if capture.entries else self.db.txn + 1
-            return position(capture.log, oldest, 0)
+            return Positions(position(log, entries[0][0] if entries else self.db.txn + 1, 0)
+                             for log, entries in capture.entries.items())
 
     def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
                  where: Sequence[Filter] = (), within: KeyRange | None = None,
@@ -127,33 +153,37 @@ class MemorySource(Source):
             return [KeyRange()]
         return KeyRange.between(keys[rows_per_chunk - 1:len(keys) - 1:rows_per_chunk])
 
-    def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
-        if self.resume_position(task) is None:
+    def stream(self, task: str, start: Position | Positions,
+               tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
+        if self.resume_positions(task) is None:
             raise PositionLost(f"the change capture of task {task} is gone from {self.ep.where()}: reload the task")
-        return self._changes(task, start, frozenset(t.table for t in tables))
+        starts = start if isinstance(start, Positions) else Positions([start])
+        return self._changes(task, starts, frozenset(t.table for t in tables))
 
-    def _changes(self, task: str, start: Position, tables: frozenset) -> Iterator[Change | Position]:
+    def _changes(self, task: str, start: Positions, tables: frozenset) -> Iterator[Change | Position]:
         db = self.db
-        first = start.major  # the first transaction that may hold changes after start
+        # per log, the first transaction that may hold changes after start (a log start lacks: all of it)
+        first = {log: start[log].major for log in start}
         while True:
             with db.lock:
                 capture = db.captures.get(task)
                 if capture is None:
                     raise PositionLost(f"the change capture of task {task} was dropped from {self.ep.where()}")
-                todo = [(txn, changes) for txn, changes in capture.entries if txn >= first]
-                idle = position(capture.log, db.txn + 1, 0)
+                todo = sorted((txn, log, changes) for log, entries in capture.entries.items()
+                              for txn, changes in entries if txn >= first.get(log, 0))
+                idle = [position(log, db.txn + 1, 0) for log in capture.logs]
             if not todo:
-                yield idle  # a heartbeat: every transaction committed so far has been sent
+                yield from idle  # a heartbeat per log: every transaction committed so far has been sent
                 with db.lock:
-                    if db.txn < idle.major:
+                    if db.txn < idle[0].major:
                         db.committed.wait(db.POLL)
                 continue
-            for txn, changes in todo:
-                sent = [c for c in changes if c.position > start and c.table in tables]
+            for txn, log, changes in todo:
+                sent = [c for c in changes if not start.covers(c.position) and c.table in tables]
                 yield from sent
                 if sent:
-                    yield changes[-1].position  # the end of the transaction
-                first = txn + 1
+                    yield changes[-1].position  # the end of the transaction (in its log)
+                first[log] = txn + 1
 
     def decode(self, table: TableSchema, change: Change) -> Change:
         return change  # values are Python values already
@@ -161,10 +191,12 @@ class MemorySource(Source):
     def ack(self, upto: Position) -> None:
         with self.db.lock:
             for capture in self.db.captures.values():
-                if capture.log == upto.log:
-                    entries = capture.entries
+                entries = capture.entries.get(upto.log)
+                if entries is not None:
                     while entries and entries[0][1][-1].position <= upto:
                         entries.popleft()
+                    acked = capture.acked.get(upto.log)
+                    capture.acked[upto.log] = upto if acked is None or acked < upto else acked
 
     def drop_cdc(self, task: str) -> None:
         with self.db.lock:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,11 +30,12 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
 }  # every other portable type travels as text (connectors/base.py)
 
 
-def database(name: str) -> Database:
-    """The memory database of this process named ``name``, made empty if there is none yet."""
+def database(name: str, partitions: int = 1) -> Database:
+    """The memory database of this process named ``name``, made empty if there is none yet (its change
+    capture in ``partitions`` logs)."""
     with _REGISTRY_LOCK:
         if name not in _DATABASES:
-            _DATABASES[name] = Database(name)
+            _DATABASES[name] = Database(name, partitions)
         return _DATABASES[name]
 
 
@@ -122,11 +124,22 @@ def in_range(key: tuple, within: KeyRange | None) -> bool:
 
 @dataclass
 class Capture:
-    """A task's change capture: its tables and the transactions committed since start_cdc, not yet acked."""
+    """A task's change capture: its tables and, per log (partition), the transactions committed since
+    start_cdc that are not yet acked there."""
 
-    log: str
+    logs: tuple[str, ...]
     tables: frozenset[TableId]
-    entries: deque[tuple[int, list[Change]]] = field(default_factory=deque)
+    entries: dict[str, deque[tuple[int, list[Change]]]] = field(default_factory=dict)
+    acked: dict[str, Position] = field(default_factory=dict)  # per log: the last ack, up to which it is gone
+
+    def __post_init__(self) -> None:
+        for log in self.logs:
+            self.entries.setdefault(log, deque())
+
+    @property
+    def log(self) -> str:
+        """The first log (the only one of a database with one partition)."""
+        return self.logs[0]
 
 
 class Database:
@@ -134,8 +147,11 @@ class Database:
 
     POLL = 0.02  # seconds a change stream waits for a commit before it says it is idle
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, partitions: int = 1) -> None:
         self.name = name
+        # Logs of its change capture: with several, each table's changes go to one of them (as a collection
+        # lives on one shard), ordered only within it: the multi-position path of connectors/base.Positions.
+        self.partitions = partitions
         self.lock = threading.RLock()
         self.committed = threading.Condition(self.lock)
         self.tables: dict[TableId, Table] = {}
@@ -192,19 +208,26 @@ class Database:
 
     # -- change capture ---------------------------------------------------------------------------
 
-    def log_id(self, task: str) -> str:
-        return f"memory:{self.name}/{task}"
+    def log_id(self, task: str, partition: int = 0) -> str:
+        return f"memory:{self.name}/{task}" if self.partitions == 1 else f"memory:{self.name}/{task}#{partition}"
+
+    def log_ids(self, task: str) -> tuple[str, ...]:
+        return tuple(self.log_id(task, p) for p in range(self.partitions))
+
+    def partition(self, table: TableId) -> int:
+        """The partition (log) a table's changes go to: stable across runs and processes."""
+        return zlib.crc32(str(table).encode()) % self.partitions
 
     def publish(self, changes: list[tuple[TableId, Op, Row | None, Row | None]], at: float) -> None:
         """A committed transaction's changes into the capture of every task that has their tables (lock held)."""
         self.txn += 1
         for capture in self.captures.values():
-            mine = [c for c in changes if c[0] in capture.tables]
-            if mine:
-                log = capture.log
-                capture.entries.append((self.txn, [
-                    Change(table, op, position(log, self.txn, i), before, after, at, str(self.txn))
-                    for i, (table, op, before, after) in enumerate(mine, 1)]))
+            for part, log in enumerate(capture.logs):
+                mine = [c for c in changes if c[0] in capture.tables and self.partition(c[0]) == part]
+                if mine:
+                    capture.entries[log].append((self.txn, [
+                        Change(table, op, position(log, self.txn, i), before, after, at, str(self.txn))
+                        for i, (table, op, before, after) in enumerate(mine, 1)]))
         self.committed.notify_all()
 
 
