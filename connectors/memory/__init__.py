@@ -10,7 +10,10 @@ An endpoint's database names a :class:`store.Database` of this process, made fir
 - any Python value of the column's portable type is kept as it is (no rounding, no length limit, no
   time zone); unique indexes other than the key are not enforced;
 - as a source it captures changes per task from start_cdc on, with full before images; positions
-  are (transaction, change) numbers of the database's own counter, shown as ``N.M``.
+  are (transaction, change) numbers of the database's own counter, shown as ``N.M``;
+- ``database(name, partitions=2)`` captures into two logs (each table's changes in one), the path of
+  sources with several positions (connectors/base.Positions); a table made with
+  ``connectors.base.document_table`` is schemaless, its rows ``_id`` + ``_doc`` (documents mode).
 """
 
 from .store import Database, database, drop_database

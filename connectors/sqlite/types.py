@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.base import Column, TableSchema
+from connectors.base import DOC_BODY, Column, TableSchema
 from connectors.types import PORTABLE_DMS, FromDms, ToDms, TypeTable, common_type
 
 _FLOATS = "SQLite has no NaN: a NaN is stored as NULL"
@@ -101,6 +101,8 @@ def declared_type(schema: TableSchema, column: Column) -> str:
     """The type a SQLite target declares: a SQLite source's own (none, too), else by the DMS type (TYPES)."""
     if schema.engine == "sqlite":
         return column.native
+    if schema.documents and column.name == DOC_BODY:
+        return "TEXT"  # a document is JSON text; SQLite has no JSON type (JSON would mean NUMERIC affinity)
     return TYPES.declare(common_type(column), column.type).native
 
 

@@ -1,0 +1,64 @@
+"""Documents mode (DMS's document mode for MongoDB): a schemaless source table travels as ``_id`` + ``_doc``
+(the whole document as JSON), and every target creates and keeps such a table, by full load and by CDC.
+The memory connector's schemaless table is the source; each engine is the target."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+
+from connectors.base import DOC_BODY, DOC_ID, TableId, TableRule, document_row, document_table
+
+from .engines import ENGINES
+from .pipeline import Pipeline
+
+_names = itertools.count(1)
+# What each target declares for the document: its JSON type where it has one, else text.
+DOC_TYPES = {"memory": "", "postgres": "jsonb", "sqlite": "TEXT"}
+
+DOCS: list[dict[str, Any]] = [
+    {"_id": 1, "name": "ann", "tags": ["a", "b"], "address": {"city": "Köln", "zip": None}, "score": 1.5},
+    {"_id": "k2", "note": "emoji 😀 and \"quotes\"\n", "deep": {"a": {"b": {"c": [1, {"d": True}]}}}},
+    {"_id": "k3", "fields": "differ from document to document", "n": 12345678901234},
+]
+
+
+def _docs(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rows of a documents table -> {_id: the document}, whatever spelling of JSON the target keeps."""
+    return {r[DOC_ID]: json.loads(r[DOC_BODY]) if isinstance(r[DOC_BODY], str) else r[DOC_BODY] for r in rows}
+
+
+@pytest.mark.parametrize("target", ENGINES)
+def test_a_schemaless_table_replicates_as_documents_to_every_target(engines, target: str) -> None:
+    src, dst = engines[("memory", "source")], engines[(target, "target")]
+    table = TableId(src.schema, f"docs_{next(_names)}")
+    src.db.create_table(document_table(table, engine="memory"))
+    src.db.insert(table, *(document_row(d["_id"], d) for d in DOCS))
+    task = f"docs{next(_names)}"
+    p = Pipeline(src, dst, table, task).open()
+    try:
+        assert p.schema.documents and p.schema.column_names == (DOC_ID, DOC_BODY) and p.schema.key == (DOC_ID,)
+        p.start_cdc()
+        assert p.load() == 3
+        assert _docs(p.target_rows()) == {str(d["_id"]): d for d in DOCS}
+        if DOC_TYPES[target]:  # the table the target made, seen by the same engine as a source
+            seen = dst.open_source()
+            try:
+                (made,) = seen.tables([TableRule(dst.schema, table.name, "explicit")])
+            finally:
+                seen.close()
+            assert {c.name: c.native for c in made.columns}[DOC_BODY] == DOC_TYPES[target]
+
+        changed = {**DOCS[0], "tags": [], "added": {"new": "field"}}
+        src.db.insert(table, document_row(4, {"_id": 4, "only": "inserted"}))
+        src.db.update(table, ("1",), {DOC_BODY: document_row(1, changed)[DOC_BODY]})
+        src.db.delete(table, ("k2",))
+        assert p.replicate(3) == 3
+        want = {"1": changed, "k3": DOCS[2], "4": {"_id": 4, "only": "inserted"}}
+        assert _docs(p.target_rows()) == want == _docs(p.source_rows())
+    finally:
+        p.close()
+        p.drop()
