@@ -13,6 +13,7 @@ from typing import Any
 from connectors.base import Endpoint, Retained, Source, human_bytes
 from connectors.errors import ConfigError, DmsError
 from connectors.model.catalog import Catalog, TaskDef
+from connectors.model.states import Status
 from connectors.registry import open_source, source_class
 
 
@@ -69,7 +70,7 @@ def warnings(task_id: str, status: str, held: Held) -> list[str]:
     Meant to be merged into the task's ``Warnings`` (describe) or printed under `task list`."""
     if not isinstance(held, Retained) or held.bytes <= held.warn_bytes:
         return []
-    if status in ("running", "starting"):
+    if status in (Status.RUNNING, Status.STARTING):
         cure = f"the task reads behind the source: see `dms task metrics {task_id}` (CDCLatencySource)"
     else:
         cure = (f"resume the task (`dms task start {task_id}`) so that it reads and frees it, or delete it "

@@ -22,6 +22,7 @@ from connectors.model.catalog import Catalog, TaskDef
 from connectors.model.mappings import check_mappings_size, parse_table_mappings
 from connectors.model.settings import parse_task_settings
 from connectors.model.spec import MIGRATION_TYPES, check_identifier
+from connectors.model.states import Status
 from connectors.model.target_rules import check_target_settings
 from connectors.registry import ENGINES, default_port, open_endpoint, open_source, target_class
 
@@ -375,7 +376,7 @@ def task_start(task_id: str, start_type: str | None) -> None:
     if embedded() and not state.workers(instance_id):
         from .foreground import run_here
 
-        if run_here(catalog, state, task_id, start_type, click.echo) == "failed":
+        if run_here(catalog, state, task_id, start_type, click.echo) == Status.FAILED:
             sys.exit(1)
         return
     used = start_task(catalog, state, task_id, start_type)
@@ -404,7 +405,7 @@ def task_stop(task_id: str, wait: bool, timeout: float) -> None:
     else:
         status = state.status(task_id)
     click.echo(f"task {task_id} {status}")
-    if wait and status == "stopping":
+    if wait and status == Status.STOPPING:
         _fail(f"task {task_id} is still stopping after {timeout:.0f}s: are its workers alive?", 1)
 
 
@@ -476,7 +477,7 @@ def task_watch(task_id: str, interval: float) -> None:
     except KeyboardInterrupt:  # leaving the view is not stopping the task
         click.echo(f"task {task_id} goes on; stop it with: dms task stop {task_id}", err=True)
         return
-    if status == "failed":
+    if status == Status.FAILED:
         sys.exit(1)
 
 

@@ -20,12 +20,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from connectors.base import Endpoint
 from connectors.model.catalog import Catalog, TaskDef
+from connectors.model.states import ACTIVE, Phase, Status
 from connectors.sqlite.connect import remove_database
 from worker.state import StateStore
 
 from .foreground import CONCURRENCY, log_path
 from .status import describe, table_statistics
-from .submit import ACTIVE, start_task, stop_task, wait_until_stopped
+from .submit import start_task, stop_task, wait_until_stopped
 from .validate import validate_task
 
 TASK, INSTANCE, SOURCE, TARGET = "demo", "demo", "demo-source", "demo-target"
@@ -161,8 +162,8 @@ def run(folder: Path, console: Console) -> bool:
                       TextColumn("{task.fields[state]}"), TimeElapsedColumn(), console=console) as progress:
             bars = {name: progress.add_task(name, total=n, state="queued") for name, n in SIZES.items()}
             changes = progress.add_task("changes", total=None, state="made on the source during the load")
-            while describe(task, state)["Phase"] != "ongoing-replication":
-                if state.status(TASK) == "failed":
+            while describe(task, state)["Phase"] != Phase.ONGOING_REPLICATION:
+                if state.status(TASK) == Status.FAILED:
                     break
                 for entry in table_statistics(task, state)["TableStatistics"]:
                     if entry["TableName"] in bars:
@@ -174,7 +175,7 @@ def run(folder: Path, console: Console) -> bool:
             made = writer.stop()
             progress.update(changes, completed=sum(made.values()), state="made on the source")
         doc = describe(task, state)
-        if doc["Status"] == "failed":
+        if doc["Status"] == Status.FAILED:
             console.print(f"[red]the task failed[/]: {doc.get('LastFailureMessage', '')} (log: {log_path(TASK)})")
             return False
         latency = _marker_latency(source, target)

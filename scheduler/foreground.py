@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from connectors.model.catalog import Catalog, data_dir
+from connectors.model.states import ENDED, Phase, Status
 from worker.state import StateStore
 
 from .lobs import lob_warnings
@@ -22,7 +23,6 @@ from .status import describe
 from .submit import start_task, stop_task, wait_until_stopped
 from .watch import watch
 
-ENDED = ("stopped", "failed", "ready")
 CONCURRENCY = 2  # parallel table loads of an in-process worker; a laptop has few cores to spare
 
 
@@ -56,7 +56,7 @@ def run_here(catalog: Catalog, state: StateStore, task_id: str, start_type: str 
                     follow(catalog, state, task_id, echo)
             except KeyboardInterrupt:
                 echo(f"stopping task {task_id} at its checkpoint ...")
-                if state.status(task_id) in ("starting", "running"):
+                if state.status(task_id) in (Status.STARTING, Status.RUNNING):
                     stop_task(state, task_id)
                 wait_until_stopped(state, task_id, 120)
                 echo(f"task {task_id} stopped; `dms task start {task_id}` resumes it")
@@ -79,7 +79,7 @@ def follow(catalog: Catalog, state: StateStore, task_id: str, echo: Callable[[st
                 f"loading {stats['TablesLoading']}, queued {stats['TablesQueued']}, errored {stats['TablesErrored']}")
         if line != last:
             last = line
-            if doc["Phase"] == "ongoing-replication":
+            if doc["Phase"] == Phase.ONGOING_REPLICATION:
                 line += " (changes are applied as they happen; Ctrl-C stops the task)"
             echo(line)
         if doc["Status"] in ENDED or (until is not None and until()):

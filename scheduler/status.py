@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.model.catalog import TaskDef
+from connectors.model.states import ACTIVE, Status, StopReason, TableStage, ValidationState
 from worker import logs
 from worker.metrics import cdc_latency, cdc_silence
-from worker.state import TABLE_STATES, StateStore
+from worker.state import StateStore
 
 from .lobs import lob_warnings
 from .plan import phase
 
 log = logs.get_logger(__name__)
-ACTIVE = ("starting", "running", "stopping")
 _FLOAT = ("FreshStartDate", "StartDate", "StopDate", "FullLoadStartDate", "FullLoadFinishDate")
 _INT_STATS = ("Inserts", "Deletes", "Updates", "Ddls", "FullLoadRows", "FullLoadCondtnlChkFailedRows",
               "FullLoadErrorRows", "ValidationPendingRecords", "ValidationFailedRecords",
@@ -44,7 +44,7 @@ class Seen:
 
     @property
     def status(self) -> str:
-        return self.info.get("Status", "ready")
+        return self.info.get("Status", Status.READY)
 
 
 # A provider yields zero or more one-line warnings, each saying what is wrong and how to cure it.
@@ -58,7 +58,7 @@ def state_lost(task: TaskDef, info: dict[str, str]) -> bool:
 
 def shown_status(task: TaskDef, info: dict[str, str]) -> str:
     """The Status the task shows: failed when its live state vanished, never ready."""
-    return "failed" if state_lost(task, info) else info.get("Status", "ready")
+    return Status.FAILED if state_lost(task, info) else info.get("Status", Status.READY)
 
 
 def _state_vanished(seen: Seen) -> Iterable[str]:
@@ -121,19 +121,19 @@ def describe(task: TaskDef, state: StateStore) -> dict[str, Any]:
     states = state.table_states(task.id)
     now = time.time()
     if state_lost(task, info):  # what a worker that saw it go writes, or the same words when none did
-        info = {**info, "Status": "failed", "StopReason": "Stop Reason FATAL_ERROR",
+        info = {**info, "Status": Status.FAILED, "StopReason": StopReason.FATAL_ERROR,
                 "LastFailureMessage": info.get("LastFailureMessage") or task.vanished_message()}
-    status = info.get("Status", "ready")
+    status = info.get("Status", Status.READY)
     counts = {name: sum(1 for s in states.values() if s in group) for name, group in (
-        ("TablesLoaded", ("loaded", "live", "completed")),
-        ("TablesLoading", ("loading",)),
-        ("TablesQueued", ("pending",)),
-        ("TablesErrored", ("failed",)),
+        ("TablesLoaded", (TableStage.LOADED, TableStage.LIVE, TableStage.COMPLETED)),
+        ("TablesLoading", (TableStage.LOADING,)),
+        ("TablesQueued", (TableStage.PENDING,)),
+        ("TablesErrored", (TableStage.FAILED,)),
     )}
     total = len(states)
     loaded = counts["TablesLoaded"] + counts["TablesErrored"]
     start = _num(info.get("StartDate"))
-    end = _num(info.get("StopDate")) if status in ("stopped", "failed") else None
+    end = _num(info.get("StopDate")) if status in (Status.STOPPED, Status.FAILED) else None
     stats: dict[str, Any] = {
         "FullLoadProgressPercent": int(100 * loaded / total) if total and task.full_load else 0,
         "ElapsedTimeMillis": int(((end or now) - start) * 1000) if start else 0,
@@ -162,7 +162,7 @@ def describe(task: TaskDef, state: StateStore) -> dict[str, Any]:
             doc[key] = info[key]
     if task.cdc_start_position and "CdcStartPosition" not in doc:
         doc["CdcStartPosition"] = task.cdc_start_position
-    if status == "running" and task.cdc:
+    if status == Status.RUNNING and task.cdc:
         doc["Metrics"] = cdc_latency(info, now)
     doc["Warnings"] = task_warnings(task, state, info, states, now)  # ours, beside DMS's keys
     return doc
@@ -179,8 +179,8 @@ def table_statistics(task: TaskDef, state: StateStore) -> dict[str, Any]:
             if raw.get(key):
                 entry[key] = float(raw[key])
         entry["FullLoadReloaded"] = raw.get("FullLoadReloaded") == "true"
-        entry["TableState"] = raw.get("TableState", TABLE_STATES["pending"])
-        entry["ValidationState"] = raw.get("ValidationState", "Not enabled")
+        entry["TableState"] = raw.get("TableState", TableStage.PENDING.shown)
+        entry["ValidationState"] = raw.get("ValidationState", ValidationState.NOT_ENABLED)
         if raw.get("ValidationStateDetails"):
             entry["ValidationStateDetails"] = raw["ValidationStateDetails"]
         if raw.get("LobTruncations"):

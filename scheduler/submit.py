@@ -7,17 +7,16 @@ import time
 from connectors.base import Capability, TableId, TableSchema
 from connectors.errors import ConfigError, DmsError, PositionLost
 from connectors.model.catalog import Catalog, TaskDef
+from connectors.model.states import ACTIVE, UNLOADED, JobState, Status, StopReason, TableStage, ValidationState
 from connectors.model.tablemap import TableMap, build_maps
 from connectors.registry import open_source, open_target, source_class
 from worker.dispatch import dispatch, enqueue
-from worker.job import STOP_FATAL, settle
+from worker.job import settle
 from worker.state import CDC_JOB, StateStore
 from worker.validation import FAILED_OVERALL
 
 from .plan import initial_table_state, jobs_to_run
 from .status import state_lost
-
-ACTIVE = ("starting", "running", "stopping")
 
 
 def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: str | None) -> str:
@@ -44,10 +43,11 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
         _prepare(catalog, task, state, start_type, recover)
         fresh = start_type != "resume-processing"
         # A run started before the catalog kept runs, or whose record of its loaded tables was missed.
-        was_loaded = not fresh and "FullLoadFinishDate" in info and "failed" not in state.table_states(task_id).values()
+        was_loaded = not fresh and "FullLoadFinishDate" in info and \
+            TableStage.FAILED not in state.table_states(task_id).values()
         catalog.record_start(task_id, fresh=fresh, loaded=not task.full_load or was_loaded)
     except PositionLost as exc:  # nothing to resume from: the task has failed, as a worker would find
-        state.set_task(task_id, Status="failed", StopReason=STOP_FATAL, LastFailureMessage=str(exc),
+        state.set_task(task_id, Status=Status.FAILED, StopReason=StopReason.FATAL_ERROR, LastFailureMessage=str(exc),
                        StopDate=time.time())
         state.add_event(task_id, "failure", f"task failed: {exc}")
         raise
@@ -65,8 +65,8 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     state.clear_waiting(task_id)
     state.hold(task_id, loads)  # in load order; at most MaxFullLoadSubTasks go to the queues at once
     if CDC_JOB in jobs:
-        state.set_job(task_id, CDC_JOB, "queued")
-    state.set_task(task_id, Status="running", StartDate=now, start_type=start_type,
+        state.set_job(task_id, CDC_JOB, JobState.QUEUED)
+    state.set_task(task_id, Status=Status.RUNNING, StartDate=now, start_type=start_type,
                    max_full_load_subtasks=task.settings.max_full_load_subtasks,
                    **({"FullLoadStartDate": now} if task.full_load and start_type != "resume-processing" else {}))
     state.set_active(task_id, True)
@@ -149,9 +149,10 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
     state.set_task(task.id, **fields)
 
 
-def _plan_tables(task: TaskDef, state: StateStore, schemas: list[TableSchema], table_state: str) -> None:
+def _plan_tables(task: TaskDef, state: StateStore, schemas: list[TableSchema], table_state: TableStage) -> None:
     state.save_tables(task.id, schemas)
-    first_stats = {"ValidationState": "Pending validation"} if task.settings.validation.EnableValidation else {}
+    validating = task.settings.validation.EnableValidation
+    first_stats = {"ValidationState": ValidationState.PENDING_VALIDATION} if validating else {}
     for schema in schemas:
         state.set_table_state(task.id, schema.table, table_state, FullLoadRows=0, Inserts=0, Updates=0, Deletes=0,
                               Ddls=0, **first_stats)
@@ -169,7 +170,7 @@ def _recover(task: TaskDef, source, state: StateStore) -> None:
     state.reset_run(task.id)
     state.clear_task_fields(task.id, "stop_hook_done", FAILED_OVERALL)
     # Every table was loaded (resumable_without_state): all apply changes from where capture resumes on.
-    _plan_tables(task, state, schemas, "live")
+    _plan_tables(task, state, schemas, TableStage.LIVE)
     p0 = source.resume_position(task.id)
     state.set_task(task.id, FreshStartDate=task.started_at, p0=p0, RecoveryCheckpoint=p0.token,
                    CdcStartPosition=task.cdc_start_position or p0.token)
@@ -182,7 +183,7 @@ def _put_back_if_loaded(task: TaskDef, target, state: StateStore) -> None:
     aside on the target (a worker died in between): this start does (with CDC, the CDC job does)."""
     states = state.table_states(task.id).values()
     if task.cdc or not task.full_load or task.validation_only or task.settings.prep_mode == "drop" or \
-            any(s in ("pending", "loading") for s in states):
+            any(s in UNLOADED for s in states):
         return
     for note in target.after_load(task.id, replicating=False):
         state.add_event(task.id, "configuration change", f"target: {note}")
@@ -222,29 +223,30 @@ def _resume(task: TaskDef, source, state: StateStore) -> None:
 
 def stop_task(state: StateStore, task_id: str, reason: str | None = None) -> None:
     status = state.status(task_id)
-    if status not in ("starting", "running"):
+    if status not in (Status.STARTING, Status.RUNNING):
         raise ConfigError(f"task {task_id} is {status}, not running: nothing to stop")
-    fields = {"Status": "stopping"}
+    fields = {"Status": Status.STOPPING}
     if reason:
         fields["pending_stop_reason"] = reason
     state.set_task(task_id, **fields)
     for job, job_state in state.jobs(task_id).items():
-        if job_state in ("waiting", "queued", "handoff"):  # not running anywhere: nothing to wait for
-            state.set_job(task_id, job, "stopped")
+        # not running anywhere: nothing to wait for
+        if job_state in (JobState.WAITING, JobState.QUEUED, JobState.HANDOFF):
+            state.set_job(task_id, job, JobState.STOPPED)
     _retire_orphans(state, task_id)
 
 
 def _retire_orphans(state: StateStore, task_id: str) -> None:
     """Jobs whose workers died hold no lease: nothing will stop them, so they count as stopped."""
     for job, job_state in state.jobs(task_id).items():
-        if job_state == "running":
-            state.reclaim(task_id, job, to="stopped")
+        if job_state == JobState.RUNNING:
+            state.reclaim(task_id, job, to=JobState.STOPPED)
     settle(state, task_id)
 
 
 def wait_until_stopped(state: StateStore, task_id: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
-    while (status := state.status(task_id)) == "stopping" and time.monotonic() < deadline:
+    while (status := state.status(task_id)) == Status.STOPPING and time.monotonic() < deadline:
         time.sleep(0.5)
         _retire_orphans(state, task_id)
     return status

@@ -12,15 +12,15 @@ from rich.table import Table
 from rich.text import Text
 
 from connectors.model.catalog import TaskDef
+from connectors.model.states import ACTIVE, TableState
 from worker.metrics import task_metrics
-from worker.state import TABLE_STATES, StateStore
+from worker.state import StateStore
 
 from .status import describe, table_statistics
 
-ACTIVE = ("starting", "running", "stopping")
 MAX_TABLE_ROWS = 30
 # Tables still moving are shown first.
-_ORDER = {"Full load": 0, "Before load": 1, "Table error": 2, "Table completed": 3}
+_ORDER = {TableState.FULL_LOAD: 0, TableState.BEFORE_LOAD: 1, TableState.ERROR: 2, TableState.COMPLETED: 3}
 
 
 def _count(n: float) -> str:
@@ -64,7 +64,7 @@ def render(task: TaskDef, state: StateStore) -> tuple[Any, str]:
     for t in entries[:MAX_TABLE_ROWS]:
         name = f"{t['SchemaName']}.{t['TableName']}"
         rows = t["FullLoadRows"]
-        done = t["TableState"] == TABLE_STATES["completed"]
+        done = t["TableState"] == TableState.COMPLETED
         # The estimate is the planner's: a table can hold more, and a finished one is whole.
         total = max(rows, 1) if done else max(estimates.get(name, 0), rows, 1)
         bar = ProgressBar(total=total, completed=rows if rows or not done else total, width=30)

@@ -23,9 +23,19 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 import redis
 
+from connectors.model.states import Phase, Status, StopReason, TableState, ValidationState
+
 SQLITE = "sqlite:///"  # tests name a SQLite file as sqlite:///PATH, a PostgreSQL database by its URL
 SELECT_ALL = {"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "all", "rule-action": "include",
                          "object-locator": {"schema-name": "%", "table-name": "%"}}]}
+
+
+def check_states(doc: dict[str, Any], **enums: Any) -> None:
+    """Every state a document shows is a member of its enum (connectors/model/states.py)."""
+    for key, kinds in enums.items():
+        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        if key in doc:
+            assert any(doc[key] in {m.value for m in kind} for kind in kinds), f"{key} {doc[key]!r} is no state"
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition", interval: float = 0.3) -> Any:
@@ -186,10 +196,14 @@ class DmsEnv:
         return name
 
     def describe(self, task: str) -> dict:
-        return self.json("task", "describe", task)["ReplicationTasks"][0]
+        doc = self.json("task", "describe", task)["ReplicationTasks"][0]
+        check_states(doc, Status=Status, Phase=(Phase, Status), StopReason=StopReason)
+        return doc
 
     def stats(self, task: str) -> dict[str, dict]:
         doc = self.json("task", "stats", task)
+        for t in doc["TableStatistics"]:
+            check_states(t, TableState=TableState, ValidationState=ValidationState)
         return {f"{t['SchemaName']}.{t['TableName']}": t for t in doc["TableStatistics"]}
 
     @property

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from connectors.base import Change, Conflict, OnConflict, Op, Position, TableId, TableSchema
 from connectors.errors import ApplyConflict, ConfigError, DataError, ObjectError, PositionLost, Stop
+from connectors.model.states import CACHING, UNLOADED, Status, StopReason, TableStage
 from connectors.model.tablemap import TableMap
 from connectors.registry import open_source, open_target
 
@@ -45,11 +46,8 @@ MAX_BATCH = 20_000  # changes per apply transaction, cut at a source transaction
 # MemoryLimitTotal (MB) -> changes held before the rest of a source transaction spills to Redis. A
 # change of a narrow row takes about 650 bytes in memory; 2 KB leaves room for wide ones.
 CHANGES_PER_MB = 500
-STOP_AFTER_FULL_LOAD = "Stop Reason STOPPED_AFTER_FULL_LOAD"
-STOP_AFTER_CACHED_EVENTS = "Stop Reason STOPPED_AFTER_CACHED_EVENTS"
 ACK_SECONDS = 1.0
 GC_THRESHOLD = 100_000  # allocations between young collections (CPython's default: 700)
-CACHING = ("pending", "loading", "loaded")
 _DDL, _TRUNCATE = Op.DDL, Op.TRUNCATE  # looked up per change: Op.X costs ten times a global
 _COUNTERS = {Op.INSERT: "Inserts", Op.UPDATE: "Updates", Op.DELETE: "Deletes", Op.TRUNCATE: "Ddls", Op.DDL: "Ddls"}
 
@@ -213,12 +211,12 @@ class _Replicator:
         name, mapped, target = self._route_to
         table_state = self.states.get(name)
         if ch.op is _DDL:
-            if table_state != "failed":
+            if table_state != TableStage.FAILED:
                 self._schema_changed(ch)
             return
         if ch.op is _TRUNCATE and not self.keep_truncates:
             return  # ChangeProcessingDdlHandlingPolicy.HandleSourceTableTruncated is off
-        if table_state == "live":
+        if table_state == TableStage.LIVE:
             done = self.applied.get(target)
             if done is None or ch.position.major > done.major or ch.position > done:
                 self.batch[mapped].append(ch)
@@ -337,7 +335,7 @@ class _Replicator:
             for table_map in tables:
                 for todo in chunks(table_map):
                     self._apply({table_map: todo})
-                    if self.states.get(self.names.get(table_map.source.table, "")) == "failed":
+                    if self.states.get(self.names.get(table_map.source.table, "")) == TableStage.FAILED:
                         break  # suspended: the rest of its changes are not applied
         else:
             self._applied(tally, conflicts)
@@ -499,7 +497,7 @@ class _Replicator:
                 log.warning("apply_conflict", table=str(table), op=c.change.op.value,
                             position=c.change.position.token, error=c.error, policy=f"{key} {policy}")
                 self.target.record_exception(self.task, c.table, self._shown(table_map, c.change), c.error)
-            if self.states.get(self.names.get(table, str(table))) == "failed":
+            if self.states.get(self.names.get(table, str(table))) == TableStage.FAILED:
                 continue
             self.conflicts[table] += 1
             limit = errors.ApplyErrorEscalationCount
@@ -523,7 +521,7 @@ class _Replicator:
     def _escalate(self, table: TableId, policy: str, message: str) -> None:
         if policy == "STOP_TASK":  # the job stops at its next check
             self.job.fail_task(message)
-            self.states[str(table)] = "failed"
+            self.states[str(table)] = TableStage.FAILED
         else:
             self._suspend(table, DataError(message))
 
@@ -573,7 +571,7 @@ class _Replicator:
         if policy == "STOP_TASK":  # the job stops at its next check
             self.job.fail_task(f"changes to {mapped.source.table} could not be applied and DataErrorPolicy is "
                                f"STOP_TASK: {describe_error(exc)}")
-            self.states[str(mapped.source.table)] = "failed"
+            self.states[str(mapped.source.table)] = TableStage.FAILED
             return
         if policy == "SUSPEND_TABLE" or not changes:
             self._suspend(mapped.source.table, exc)
@@ -597,34 +595,34 @@ class _Replicator:
                 continue
             self._applied({mapped.target: [ch]}, conflicts)
             self._conflicted(conflicts)
-            if self.states.get(str(mapped.source.table)) == "failed":
+            if self.states.get(str(mapped.source.table)) == TableStage.FAILED:
                 return
 
     def _suspend(self, table: TableId, exc: Exception) -> None:
         self.job.fail_table(table, describe_error(exc))
-        self.states[str(table)] = "failed"
+        self.states[str(table)] = TableStage.FAILED
 
     def _stop_hooks(self) -> None:
         """FullLoadSettings.StopTaskCachedChanges(Not)Applied: stop once every load is done (once per start)."""
         full = self.settings.full_load
         states = set(self.states.values())
-        if self.hook_done or states & {"pending", "loading"}:
+        if self.hook_done or states & set(UNLOADED):
             return
         reason = None
-        if full.StopTaskCachedChangesNotApplied and "loaded" in states:
-            reason = STOP_AFTER_FULL_LOAD
-        elif full.StopTaskCachedChangesApplied and "loaded" not in states:
-            reason = STOP_AFTER_CACHED_EVENTS
+        if full.StopTaskCachedChangesNotApplied and TableStage.LOADED in states:
+            reason = StopReason.STOPPED_AFTER_FULL_LOAD
+        elif full.StopTaskCachedChangesApplied and TableStage.LOADED not in states:
+            reason = StopReason.STOPPED_AFTER_CACHED_EVENTS
         if reason:
             log.info("task_stopping", reason=reason)
-            self.state.set_task(self.task, Status="stopping", pending_stop_reason=reason, stop_hook_done=1)
+            self.state.set_task(self.task, Status=Status.STOPPING, pending_stop_reason=reason, stop_hook_done=1)
             self.hook_done = True
             raise Stop(reason)
 
     def _drain_loaded(self) -> None:
         """Apply the cache of every table whose load has finished, then switch it to live."""
         for name, table_state in list(self.states.items()):
-            if table_state != "loaded":
+            if table_state != TableStage.LOADED:
                 continue
             self._settle()
             table = TableId.parse(name)
@@ -638,14 +636,17 @@ class _Replicator:
             for chunk in self.cache.read(table, after=done):
                 self._apply({mapped: chunk}, cached=True)
                 count += len(chunk)
-                if self.states.get(name) == "failed":
+                if self.states.get(name) == TableStage.FAILED:
                     break
                 self.job.check()
-            if self.states.get(name) != "failed":
-                self.state.set_table_state(self.task, table, "live")
-                self.states[name] = "live"
+            if self.states.get(name) == TableStage.FAILED:
+                pass
+            elif self.state.set_table_state(self.task, table, TableStage.LIVE):
+                self.states[name] = TableStage.LIVE
                 self.cache.drop(table)
                 send_validation(self.job, table)  # the table has caught up: EnableValidation compares it now
+            else:  # failed meanwhile by another job: its cache is not applied again
+                self.states[name] = TableStage.FAILED
             log.info("cached_changes_applied", changes=count, seconds=round(time.monotonic() - started, 3))
             logs.unbind("table")
         self._put_back()

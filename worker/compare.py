@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import Row, Source, TableSchema, Target
+from connectors.model.states import ValidationState
 from connectors.model.tablemap import TableMap
 
 MAX_LISTED = 20
@@ -51,7 +52,7 @@ class TableResult:
         schema, _, name = self.table.partition(".")
         return {
             "SchemaName": schema, "TableName": name,
-            "ValidationState": "Validated" if self.equal else "Mismatched records",
+            "ValidationState": ValidationState.VALIDATED if self.equal else ValidationState.MISMATCHED_RECORDS,
             "SourceRows": self.source_rows, "TargetRows": self.target_rows,
             "ValidationFailedRecords": self.mismatches,
             "MissingInTarget": self.missing_in_target, "MissingInSource": self.missing_in_source,

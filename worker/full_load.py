@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from connectors.base import Batch, KeyRange, TableId, TableSchema
 from connectors.errors import ConfigError, DataError, PositionLost, Stop
+from connectors.model.states import BUSY, UNLOADED, JobState, TableStage
 from connectors.model.tablemap import TableMap
 from connectors.registry import open_source, open_target
 
@@ -40,7 +41,7 @@ def run_full_load(job: Job, table_name: str, chunk: int | None = None) -> None:
     schema = job.state.tables(job.task).get(table)
     if schema is None:
         raise ConfigError(f"table {table_name} is not in the plan of task {job.task}")
-    if job.state.table_states(job.task).get(table_name) not in (None, "pending", "loading"):
+    if job.state.table_states(job.task).get(table_name) not in (None, *UNLOADED):
         log.info("table_already_loaded", table=table_name)
         return
     logs.bind(table=table_name, phase="full_load")
@@ -57,7 +58,7 @@ class _TableLoad:
         self.job, self.schema, self.table = job, schema, schema.table
         self.task, self.state = job.task, job.state
         self.settings = job.definition.settings
-        self.final = "loaded" if job.definition.cdc else "completed"
+        self.final = TableStage.LOADED if job.definition.cdc else TableStage.COMPLETED
         self.fresh = False
 
     def load_table(self) -> None:
@@ -65,9 +66,9 @@ class _TableLoad:
         if ranges is None:
             # TRUNCATE_BEFORE_LOAD emptied every selected table at the task's start (Target.before_load): a
             # table's first load takes it as it is; a load begun before ("loading") empties it alone again.
-            self.fresh = self.state.table_states(self.task).get(str(self.table)) == "pending"
+            self.fresh = self.state.table_states(self.task).get(str(self.table)) == TableStage.PENDING
             started = time.monotonic()
-            ok, rows = self._guarded("full_load", self._start, stopped="pending")
+            ok, rows = self._guarded("full_load", self._start, stopped=TableStage.PENDING)
             if not ok:
                 return
             if rows is not None:
@@ -87,7 +88,7 @@ class _TableLoad:
         source = open_source(self.job.source_ep)
         target = open_target(self.job.target_ep)
         try:
-            self.state.set_table_state(self.task, self.table, "loading", FullLoadStartTime=time.time(),
+            self.state.set_table_state(self.task, self.table, TableStage.LOADING, FullLoadStartTime=time.time(),
                                        FullLoadRows=0, LoadedBy=self.job.owner)
             mode = "keep" if self.settings.prep_mode == "truncate" and self.fresh else self.settings.prep_mode
             self.fresh = False  # a retry after a failed attempt empties the table again
@@ -127,7 +128,7 @@ class _TableLoad:
         names = [full_load_job(self.table, index) for index in range(len(ranges))]
         # A running or handed-off chunk is recovered by its lease, a queued or waiting one is on its way.
         todo = [name for index, name in enumerate(names)
-                if index not in done and jobs.get(name) not in ("running", "handoff", "queued", "waiting")]
+                if index not in done and jobs.get(name) not in (*BUSY, JobState.WAITING)]
         self.state.hold(self.task, todo, first=True)  # sent under MaxFullLoadSubTasks as jobs end (worker/dispatch.py)
         log.info("chunks_sent", chunks=len(ranges), loaded=len(done), sent=len(todo))
 
@@ -163,7 +164,7 @@ class _TableLoad:
             self._finish()
 
     def _finish(self) -> None:
-        if self.state.table_states(self.task).get(str(self.table)) not in ("pending", "loading"):
+        if self.state.table_states(self.task).get(str(self.table)) not in UNLOADED:
             return
 
         def attempt() -> None:
@@ -185,13 +186,13 @@ class _TableLoad:
         CDC the CDC job does it once every table's cached changes are in (worker/cdc.py)."""
         d = self.job.definition
         if d.cdc or d.validation_only or self.settings.prep_mode == "drop" or any(
-                s in ("pending", "loading") for s in self.state.table_states(self.task).values()):
+                s in UNLOADED for s in self.state.table_states(self.task).values()):
             return
         put_back(self.job, replicating=False)
 
     def _validate(self) -> None:
         """A full-load task's table is complete now; with CDC, validation waits for its cached changes."""
-        if self.final == "completed":
+        if self.final == TableStage.COMPLETED:
             send_validation(self.job, self.table)
 
     @property
@@ -221,7 +222,7 @@ class _TableLoad:
         # Bytes straight through only when the rules change nothing (a LOB limit needs each value seen).
         raw = target.bulk_format(mapped.load) if mapped.identity else None
         # A keyless table's cached changes are not idempotent: they must start exactly where its snapshot is.
-        exact = not mapped.read.key and mapped.read.full_row and self.final != "completed"
+        exact = not mapped.read.key and mapped.read.full_row and self.final != TableStage.COMPLETED
         at = (lambda major, token: self.state.set_snapshot_position(self.task, self.table, major)) if exact else None
         batches = source.snapshot(mapped.read, batch_rows=self.settings.commit_rate, where=mapped.filters,
                                   within=within, raw=raw, at=at)
@@ -231,7 +232,7 @@ class _TableLoad:
         replace = within if again and self.settings.prep_mode != "keep" else None
         return target.load(mapped.load, counted, within=replace)
 
-    def _guarded(self, what: str, fn: Callable[[], int | None], stopped: str | None) -> tuple[bool, int | None]:
+    def _guarded(self, what: str, fn: Callable[[], int | None], stopped: TableStage | None) -> tuple[bool, int | None]:
         """Run with retries: (True, result), or (False, None) after failing the table."""
         try:
             return True, retrying(self.job, what, fn)

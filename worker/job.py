@@ -21,18 +21,25 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from connectors.base import Endpoint, TableId
 from connectors.errors import DataError, DmsError, Stop, TransientError
 from connectors.model.catalog import Catalog, TaskDef
+from connectors.model.states import (
+    BUSY,
+    DONE_STAGES,
+    HALTING,
+    JobState,
+    Status,
+    StopReason,
+    TableStage,
+    ValidationState,
+)
 from connectors.model.tablemap import TableMap, build_maps
 
 from . import logs
 from .app import LEASE_SECONDS, redis_client
 from .dispatch import dispatch
-from .state import DONE_STATES, StateStore
+from .state import StateStore
 
 log = logs.get_logger(__name__)
 
-STOP_NORMAL = "Stop Reason NORMAL"
-STOP_FULL_LOAD_DONE = "Stop Reason FULL_LOAD_ONLY_FINISHED"
-STOP_FATAL = "Stop Reason FATAL_ERROR"
 
 
 @functools.cache
@@ -75,14 +82,14 @@ class Job:
         self.lost = threading.Event()
         self._done = threading.Event()
         self._beat: threading.Thread | None = None
-        self.outcome = "done"
+        self.outcome = JobState.DONE
         self.failing: str | None = None  # the transient failure being retried, until the job recovers
         self.failing_since = 0.0
 
     def __enter__(self) -> Job:
         if not self.state.take_lease(self.task, self.name, self.owner, self.ttl_ms):
             raise LeaseHeld(f"job {self.name} of task {self.task} is already running elsewhere")
-        self.state.set_job(self.task, self.name, "running")
+        self.state.set_job(self.task, self.name, JobState.RUNNING)
         self._beat = threading.Thread(target=self._heartbeat, daemon=True, name=f"lease-{self.name}")
         self._beat.start()
         logs.bind(task=self.task, job=self.name)
@@ -109,7 +116,7 @@ class Job:
             raise Stop("lease lost")
         if SHUTDOWN.is_set():
             raise Handoff("worker shutting down")
-        if status in ("stopping", "stopped", "failed"):
+        if status in HALTING:
             raise Stop("stop requested")
 
     def _vanished(self) -> None:
@@ -117,8 +124,8 @@ class Job:
         to go on, rather than look new. Nothing is acknowledged to the source from here on."""
         self.failed = True
         message = self.catalog.task(self.task).vanished_message()
-        self.state.set_task(self.task, Status="failed", StopReason=STOP_FATAL, LastFailureMessage=message,
-                            StopDate=time.time())
+        self.state.set_task(self.task, Status=Status.FAILED, StopReason=StopReason.FATAL_ERROR,
+                            LastFailureMessage=message, StopDate=time.time())
         self.state.add_event(self.task, "failure", message)
         log.error("state_vanished", error=message)
 
@@ -127,11 +134,11 @@ class Job:
         if self.lost.is_set():
             return  # the job belongs to its new owner now
         if exc_type is Handoff:
-            self.outcome = "handoff"  # another worker's reclaimer sends it again (worker/recovery.py)
+            self.outcome = JobState.HANDOFF  # another worker's reclaimer sends it again (worker/recovery.py)
         elif exc_type is Stop:
-            self.outcome = "stopped"
+            self.outcome = JobState.STOPPED
         elif exc is not None:
-            self.outcome = "failed"
+            self.outcome = JobState.FAILED
         self.state.set_job(self.task, self.name, self.outcome)
         self.state.release_lease(self.task, self.name, self.owner)
         log.info("job_ended", outcome=self.outcome)
@@ -153,16 +160,17 @@ class Job:
 
     def fail_table(self, table: TableId, message: str) -> None:
         """Table error; with TableErrorPolicy STOP_TASK the whole task fails with it."""
-        validation = {"ValidationState": "Table error"} if self.definition.settings.validation.EnableValidation else {}
-        self.state.set_table_state(self.task, table, "failed", TableError=message, **validation)
+        validating = self.definition.settings.validation.EnableValidation
+        validation = {"ValidationState": ValidationState.TABLE_ERROR} if validating else {}
+        self.state.set_table_state(self.task, table, TableStage.FAILED, TableError=message, **validation)
         log.error("table_failed", table=str(table), error=message)
         if self.definition.settings.errors.TableErrorPolicy == "STOP_TASK":
             self.fail_task(f"table {table} failed and TableErrorPolicy is STOP_TASK: {message}")
 
     def fail_task(self, message: str) -> None:
         self.failed = True
-        self.state.set_task(self.task, Status="failed", StopReason=STOP_FATAL, LastFailureMessage=message,
-                            StopDate=time.time())
+        self.state.set_task(self.task, Status=Status.FAILED, StopReason=StopReason.FATAL_ERROR,
+                            LastFailureMessage=message, StopDate=time.time())
         self.state.add_event(self.task, "failure", f"task failed: {message}")
         log.error("task_failed", error=message)
 
@@ -247,30 +255,31 @@ def settle(state: StateStore, task: str) -> bool:
     status = info.get("Status")
     jobs = state.jobs(task).values()
     # A waiting job is sent only while the task runs: a stopping task does not wait for it.
-    busy = any(s in ("queued", "running", "handoff") for s in jobs)
+    busy = any(s in BUSY for s in jobs)
     now = time.time()
-    if status == "stopping" and not busy:
-        reason = info.get("pending_stop_reason", STOP_NORMAL)
-        state.set_task(task, Status="stopped", StopReason=reason, StopDate=now)
+    if status == Status.STOPPING and not busy:
+        reason = info.get("pending_stop_reason", StopReason.NORMAL)
+        if state.set_task(task, Status=Status.STOPPED, StopReason=reason, StopDate=now):  # not if failed meanwhile
+            state.add_event(task, "state change", f"stopped ({reason})")
         state.set_active(task, False)
-        state.add_event(task, "state change", f"stopped ({reason})")
         return False
-    if status != "running":
+    if status != Status.RUNNING:
         return False
     states = state.table_states(task)
     loaded = False
-    if states and all(s in DONE_STATES or s == "loaded" for s in states.values()) and "FullLoadFinishDate" not in info:
+    loads_done = all(s in DONE_STAGES or s == TableStage.LOADED for s in states.values())
+    if states and loads_done and "FullLoadFinishDate" not in info:
         state.set_task(task, FullLoadFinishDate=now)
-        loaded = "failed" not in states.values()
+        loaded = TableStage.FAILED not in states.values()
     ends = info.get("MigrationType") == "full-load" or info.get("ValidationOnly") == "true"
-    if ends and not busy and "waiting" not in jobs and all(s in DONE_STATES for s in states.values()):
-        if states and all(s == "failed" for s in states.values()):
+    if ends and not busy and JobState.WAITING not in jobs and all(s in DONE_STAGES for s in states.values()):
+        if states and all(s == TableStage.FAILED for s in states.values()):
             message = "every table failed: see `dms task stats`"
-            state.set_task(task, Status="failed", StopReason=STOP_FATAL, StopDate=now, LastFailureMessage=message)
+            state.set_task(task, Status=Status.FAILED, StopReason=StopReason.FATAL_ERROR, StopDate=now,
+                           LastFailureMessage=message)
             state.add_event(task, "failure", f"task failed: {message}")
-        else:
-            state.set_task(task, Status="stopped", StopReason=STOP_FULL_LOAD_DONE, StopDate=now)
-            state.add_event(task, "state change", f"stopped ({STOP_FULL_LOAD_DONE})")
+        elif state.set_task(task, Status=Status.STOPPED, StopReason=StopReason.FULL_LOAD_ONLY_FINISHED, StopDate=now):
+            state.add_event(task, "state change", f"stopped ({StopReason.FULL_LOAD_ONLY_FINISHED})")
         state.set_active(task, False)
     return loaded
 

@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 
+from connectors.model.states import Status
+
 from .app import redis_client
 from .state import StateStore
 
@@ -68,7 +70,7 @@ def cdc_silence(info: dict[str, str], now: float) -> float:
     """Seconds the running CDC job of a task (its live state ``info``) has not reported, once past
     STALE_SECONDS; 0 while it reports as it should, or when the task is not replicating."""
     replicating = info.get("MigrationType") in ("cdc", "full-load-and-cdc") and info.get("ValidationOnly") != "true"
-    if info.get("Status") != "running" or not replicating:
+    if info.get("Status") != Status.RUNNING or not replicating:
         return 0.0
     # Before its first report, the job has read nothing since the task started.
     last = max(float(info.get("cdc_reported") or 0), float(info.get("StartDate") or 0))
@@ -92,7 +94,7 @@ def task_metrics(state: StateStore, task: str, now: float | None = None) -> dict
     if started:  # a task younger than the window: average over the whole seconds it has run
         seconds = max(1, min(WINDOW, last - int(float(started)) + 1))
     counted = state.counted(task, last - seconds + 1, last)
-    running = info.get("Status") == "running"
+    running = info.get("Status") == Status.RUNNING
     latency = cdc_latency(info, now)
     figures: dict[str, float] = {}
     for m in METRICS:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 
+from connectors.model.states import JobState, Status
+
 from . import logs
 from .app import LEASE_SECONDS, redis_client
 from .dispatch import dispatch, enqueue, queue_of, resend_unsent
@@ -21,14 +23,15 @@ def reclaim_once(state: StateStore) -> list[tuple[str, str]]:
     taken = []
     for task in state.active_tasks():
         info = state.task(task)
-        if info.get("Status") not in ("running", "starting"):
+        if info.get("Status") not in (Status.RUNNING, Status.STARTING):
             continue
         for job, job_state in state.jobs(task).items():
-            if job_state == "running" and state.reclaim(task, job):
+            if job_state == JobState.RUNNING and state.reclaim(task, job):
                 reason = "lease expired: its worker is gone"
-            elif job_state == "handoff" and state.reclaim(task, job, frm="handoff"):
+            elif job_state == JobState.HANDOFF and state.reclaim(task, job, frm=JobState.HANDOFF):
                 reason = "handed off by a worker shutting down"
-            elif job_state == "queued" and state.stranded(task, job, queue_of(info["instance"], job), LEASE_SECONDS):
+            elif job_state == JobState.QUEUED and \
+                    state.stranded(task, job, queue_of(info["instance"], job), LEASE_SECONDS):
                 reason = "taken by a worker that died before starting it"
             else:
                 continue

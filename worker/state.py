@@ -30,22 +30,30 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
+from string import Template
 from typing import Any
 
 import redis
 
 from connectors.base import Column, KeyRange, Position, TableId, TableSchema
+from connectors.model.states import (
+    ACTIVE,
+    BUSY,
+    HALTING,
+    TABLE_REFUSED,
+    TABLE_TRANSITIONS,
+    TASK_REFUSED,
+    TASK_TRANSITIONS,
+    JobState,
+    Status,
+    TableStage,
+    check,
+    refused,
+)
 
-# Internal table states and the TableState DMS shows for each.
-TABLE_STATES = {
-    "pending": "Before load",
-    "loading": "Full load",
-    "loaded": "Full load",  # rows are in; cached changes not applied yet
-    "live": "Table completed",
-    "completed": "Table completed",
-    "failed": "Table error",
-}
-DONE_STATES = ("live", "completed", "failed")
+from . import logs
+
+log = logs.get_logger(__name__)
 
 # Rows counted per epoch second for throughput figures; buckets outlive any window read from them.
 RATE_BUCKET_TTL = 120
@@ -140,14 +148,14 @@ return 0
 # jobs are queued or running, in the waiting list's order; returns them. Atomic: two callers never
 # claim one job, and together never pass the limit. Each claimed job stays in the sending hash until
 # it is sent, so one claimed by a process that died before sending it is sent by a reclaimer.
-_DISPATCH = """
-if redis.call('hget', KEYS[1], 'Status') ~= 'running' then return {} end
+_DISPATCH = Template("""
+if redis.call('hget', KEYS[1], 'Status') ~= '$task_running' then return {} end
 local limit = tonumber(redis.call('hget', KEYS[1], 'max_full_load_subtasks') or '8')
 local active = 0
 local jobs = redis.call('hgetall', KEYS[2])
 for i = 1, #jobs, 2 do
   local s = jobs[i + 1]
-  if string.sub(jobs[i], 1, 9) == 'full_load' and (s == 'queued' or s == 'running' or s == 'handoff') then
+  if string.sub(jobs[i], 1, 9) == 'full_load' and (s == '$queued' or s == '$running' or s == '$handoff') then
     active = active + 1
   end
 end
@@ -155,23 +163,50 @@ local claimed = {}
 while active < limit do
   local job = redis.call('lpop', KEYS[3])
   if not job then break end
-  if redis.call('hget', KEYS[2], job) == 'waiting' then
-    redis.call('hset', KEYS[2], job, 'queued')
+  if redis.call('hget', KEYS[2], job) == '$waiting' then
+    redis.call('hset', KEYS[2], job, '$queued')
     redis.call('hset', KEYS[4], job, ARGV[1])
     claimed[#claimed + 1] = job
     active = active + 1
   end
 end
 return claimed
-"""
+""").substitute({str(s): str(s) for s in (*BUSY, JobState.WAITING)}, task_running=Status.RUNNING)
 
 
 # Claim a task for starting unless it is already active; returns the status it had.
-_CLAIM_START = """
-local status = redis.call('hget', KEYS[1], 'Status') or 'ready'
-if status == 'starting' or status == 'running' or status == 'stopping' then return {0, status} end
-redis.call('hset', KEYS[1], 'Status', 'starting')
+_CLAIM_START = Template("""
+local status = redis.call('hget', KEYS[1], 'Status') or '$ready'
+if status == '$starting' or status == '$running' or status == '$stopping' then return {0, status} end
+redis.call('hset', KEYS[1], 'Status', '$starting')
 return {1, status}
+""").substitute({str(s): str(s) for s in (*ACTIVE, Status.READY)})
+
+
+# Write the task's fields (ARGV[n+2] ..., name/value pairs) unless its Status is one of the n states
+# ARGV[2 .. n+1]; returns {written, the Status it had ('' for none)}.
+_SET_STATUS = """
+local previous = redis.call('hget', KEYS[1], 'Status')
+local n = tonumber(ARGV[1])
+for i = 2, n + 1 do
+  if ARGV[i] == previous then return {0, previous} end
+end
+redis.call('hset', KEYS[1], unpack(ARGV, n + 2))
+return {1, previous or ''}
+"""
+
+
+# Set table ARGV[1]'s state to ARGV[2] and its statistics (ARGV[n+4] ..., name/value pairs) unless its
+# state is one of the n states ARGV[4 .. n+3]; returns {written, the state it had ('' for none)}.
+_SET_TABLE_STATE = """
+local previous = redis.call('hget', KEYS[1], ARGV[1])
+local n = tonumber(ARGV[3])
+for i = 4, n + 3 do
+  if ARGV[i] == previous then return {0, previous} end
+end
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+redis.call('hset', KEYS[2], unpack(ARGV, n + 4))
+return {1, previous or ''}
 """
 
 
@@ -203,6 +238,8 @@ class StateStore:
         self._validation_thread = client.register_script(_VALIDATION_THREAD)
         self._dispatch = client.register_script(_DISPATCH)
         self._stranded = client.register_script(_STRANDED)
+        self._set_status = client.register_script(_SET_STATUS)
+        self._set_table_state = client.register_script(_SET_TABLE_STATE)
 
     # -- key names -------------------------------------------------------------------------------
 
@@ -229,8 +266,23 @@ class StateStore:
     def task(self, task: str) -> dict[str, str]:
         return self.r.hgetall(self.task_key(task))
 
-    def set_task(self, task: str, **fields: Any) -> None:
-        self.r.hset(self.task_key(task), mapping={k: _text(v) for k, v in fields.items()})
+    def set_task(self, task: str, **fields: Any) -> bool:
+        """Write fields of the task; one that sets Status is checked against the task's transitions
+        (connectors/model/states.py): an illegal one is logged, and refused (nothing written, False) when
+        it is in TASK_REFUSED."""
+        mapping = {k: _text(v) for k, v in fields.items()}
+        status = fields.get("Status")
+        if status is None:
+            self.r.hset(self.task_key(task), mapping=mapping)
+            return True
+        refusing = refused(TASK_REFUSED, status)
+        args = [len(refusing), *refusing, *(x for pair in mapping.items() for x in pair)]
+        written, previous = self._set_status(keys=[self.task_key(task)], args=args)
+        previous = previous or None
+        if not check(TASK_TRANSITIONS, previous, status):
+            log.warning("illegal_task_transition", task=task, previous=previous, status=str(status),
+                        refused=not written)
+        return bool(written)
 
     def clear_task_fields(self, task: str, *names: str) -> None:
         if names:
@@ -241,12 +293,12 @@ class StateStore:
         return int(self.r.hincrby(self.task_key(task), name, n))
 
     def claim_start(self, task: str) -> tuple[bool, str]:
-        """Atomically move a task that is not active to "starting": (claimed, previous status)."""
+        """Atomically move a task that is not active to starting: (claimed, previous status)."""
         claimed, previous = self._claim_start(keys=[self.task_key(task)])
         return bool(claimed), previous
 
     def status(self, task: str) -> str:
-        return self.r.hget(self.task_key(task), "Status") or "ready"
+        return self.r.hget(self.task_key(task), "Status") or Status.READY
 
     def task_status(self, task: str) -> str | None:
         """The task's Status; None once its live state is gone (Redis restarted empty, or flushed), as
@@ -254,7 +306,7 @@ class StateStore:
         return self.r.hget(self.task_key(task), "Status")
 
     def stop_requested(self, task: str) -> bool:
-        return self.r.hget(self.task_key(task), "Status") in ("stopping", "stopped", "failed", None)
+        return self.r.hget(self.task_key(task), "Status") in (*HALTING, None)
 
     def p0(self, task: str) -> Position | None:
         text = self.r.hget(self.task_key(task), "p0")
@@ -308,13 +360,22 @@ class StateStore:
         found = self.r.hget(f"dms:task:{task}:snapshots", str(table))
         return int(found) if found is not None else None
 
-    def set_table_state(self, task: str, table: TableId | str, state: str, **stats: Any) -> None:
-        pipe = self.r.pipeline()
-        pipe.hset(f"dms:task:{task}:states", str(table), state)
-        stats["TableState"] = TABLE_STATES[state]
+    def set_table_state(self, task: str, table: TableId | str, state: TableStage, **stats: Any) -> bool:
+        """Set a table's state, the TableState it shows and statistics; checked against the table's
+        transitions (connectors/model/states.py): an illegal one is logged, and refused (nothing written,
+        False) when it is in TABLE_REFUSED."""
+        state = TableStage(state)
+        stats["TableState"] = state.shown
         stats["LastUpdateTime"] = time.time()
-        pipe.hset(self._stats_key(task, table), mapping={k: _text(v) for k, v in stats.items()})
-        pipe.execute()
+        refusing = refused(TABLE_REFUSED, state)
+        pairs = (x for k, v in stats.items() for x in (k, _text(v)))
+        keys = [f"dms:task:{task}:states", self._stats_key(task, table)]
+        written, previous = self._set_table_state(keys=keys, args=[str(table), state, len(refusing), *refusing, *pairs])
+        previous = previous or None
+        if not check(TABLE_TRANSITIONS, previous, state):
+            log.warning("illegal_table_transition", task=task, table=str(table), previous=previous, state=str(state),
+                        refused=not written)
+        return bool(written)
 
     def set_table_stats(self, task: str, table: TableId | str, **stats: Any) -> None:
         self.r.hset(self._stats_key(task, table), mapping={k: _text(v) for k, v in stats.items()})
@@ -419,7 +480,7 @@ class StateStore:
 
     # -- jobs and leases -------------------------------------------------------------------------
 
-    def set_job(self, task: str, job: str, state: str) -> None:
+    def set_job(self, task: str, job: str, state: JobState) -> None:
         self.r.hset(f"dms:task:{task}:jobs", job, state)
 
     def jobs(self, task: str) -> dict[str, str]:
@@ -431,7 +492,7 @@ class StateStore:
         if not jobs:
             return
         pipe = self.r.pipeline()
-        pipe.hset(f"dms:task:{task}:jobs", mapping=dict.fromkeys(jobs, "waiting"))
+        pipe.hset(f"dms:task:{task}:jobs", mapping=dict.fromkeys(jobs, JobState.WAITING))
         if first:
             pipe.lpush(f"dms:task:{task}:waiting", *reversed(jobs))
         else:
@@ -442,7 +503,7 @@ class StateStore:
         self.r.delete(f"dms:task:{task}:waiting", f"dms:task:{task}:sending")
 
     def claim_waiting(self, task: str) -> list[str]:
-        """The waiting jobs that may start now, switched to "queued" (see _DISPATCH); send each, then `sent`."""
+        """The waiting jobs that may start now, switched to queued (see _DISPATCH); send each, then `sent`."""
         keys = [self.task_key(task), f"dms:task:{task}:jobs", f"dms:task:{task}:waiting", f"dms:task:{task}:sending"]
         return list(self._dispatch(keys=keys, args=[time.time()]))
 
@@ -456,7 +517,7 @@ class StateStore:
         cutoff = time.time() - older_than
         stale = [job for job, when in self.r.hgetall(key).items() if float(when) < cutoff]
         jobs = self.jobs(task) if stale else {}
-        return [job for job in stale if self.r.hdel(key, job) and jobs.get(job) == "queued"]
+        return [job for job in stale if self.r.hdel(key, job) and jobs.get(job) == JobState.QUEUED]
 
     def _lease_key(self, task: str, job: str) -> str:
         return f"dms:task:{task}:lease:{job}"
@@ -513,7 +574,7 @@ class StateStore:
     def events(self, task: str) -> list[dict[str, Any]]:
         return [json.loads(e) for e in self.r.lrange(f"dms:task:{task}:events", 0, -1)]
 
-    def reclaim(self, task: str, job: str, to: str = "queued", frm: str = "running") -> bool:
+    def reclaim(self, task: str, job: str, to: JobState = JobState.QUEUED, frm: JobState = JobState.RUNNING) -> bool:
         """Switch a job in state `frm` that holds no lease to `to`; True for the one caller that wins."""
         keys = [f"dms:task:{task}:jobs", self._lease_key(task, job)]
         return bool(self._reclaim(keys=keys, args=[job, to, frm]))

@@ -10,6 +10,7 @@ import threading
 
 from connectors.errors import DmsError, Stop
 from connectors.model.secret_key import SecretKeyError
+from connectors.model.states import Status
 
 from . import logs
 from .app import app, redis_client
@@ -56,13 +57,13 @@ def _run(task_id: str, job_name: str, body) -> None:
         log.info("job_stopped", task=task_id, job=job_name, reason=str(exc))
     except SecretKeyError as exc:  # this worker cannot read the endpoints' passwords: say so where people look
         log.error("job_failed", task=task_id, job=job_name, error=str(exc))
-        StateStore(redis_client()).set_task(task_id, Status="failed", LastFailureMessage=f"a worker: {exc}")
+        StateStore(redis_client()).set_task(task_id, Status=Status.FAILED, LastFailureMessage=f"a worker: {exc}")
     except DmsError as exc:
         log.error("job_failed", task=task_id, job=job_name, error=describe_error(exc))
     except Exception as exc:  # an unexpected bug: fail the task loudly, never hang it
         log.exception("job_crashed", task=task_id, job=job_name)
         state = StateStore(redis_client())
-        state.set_task(task_id, Status="failed", LastFailureMessage=describe_error(exc))
+        state.set_task(task_id, Status=Status.FAILED, LastFailureMessage=describe_error(exc))
         state.add_event(task_id, "failure", f"task failed: {describe_error(exc)}")
 
 

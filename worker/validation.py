@@ -21,6 +21,7 @@ from typing import Any
 
 from connectors.base import Capability, TableId
 from connectors.errors import ConfigError, DataError, PositionLost, Stop
+from connectors.model.states import JobState, TableStage, ValidationState
 from connectors.model.tablemap import TableMap
 from connectors.registry import open_source, open_target
 from worker.compare import TableResult, compare_table
@@ -42,8 +43,8 @@ def send_validation(job: Job, table: TableId) -> None:
     if not job.definition.settings.validation.EnableValidation:
         return
     name = validate_job(table)
-    job.state.set_job(job.task, name, "queued")
-    job.state.set_table_stats(job.task, table, ValidationState="Pending validation")
+    job.state.set_job(job.task, name, JobState.QUEUED)
+    job.state.set_table_stats(job.task, table, ValidationState=ValidationState.PENDING_VALIDATION)
     enqueue(job.definition.instance, job.task, name)
     log.info("validation_sent", table=str(table))
 
@@ -64,25 +65,25 @@ def run_validation(job: Job, table_name: str) -> None:
             finally:
                 job.state.release_validation_thread(job.task, job.name)
     except Stop:
-        job.state.set_table_stats(job.task, table, ValidationState="Pending validation")
+        job.state.set_table_stats(job.task, table, ValidationState=ValidationState.PENDING_VALIDATION)
         raise
     except (DataError, ConfigError, PositionLost) as exc:
-        verdict = {"ValidationState": "Error", "ValidationStateDetails": describe_error(exc)}
+        verdict = {"ValidationState": ValidationState.ERROR, "ValidationStateDetails": describe_error(exc)}
         log.error("validation_failed", error=describe_error(exc))
     job.state.set_table_stats(job.task, table, **{"ValidationPendingRecords": 0, "ValidationEndTime": time.time(),
                                                   **verdict})
     if settings.ValidationOnly:  # the table's only job is done
-        job.state.set_table_state(job.task, table, "completed")
+        job.state.set_table_state(job.task, table, TableStage.COMPLETED)
 
 
 def _precheck(job: Job, table: TableId) -> dict[str, Any] | None:
     """The verdict for a table that is not to be compared, or None."""
-    if job.state.table_states(job.task).get(str(table)) == "failed":
-        return {"ValidationState": "Table error",
+    if job.state.table_states(job.task).get(str(table)) == TableStage.FAILED:
+        return {"ValidationState": ValidationState.TABLE_ERROR,
                 "ValidationStateDetails": "the table is in error: its data was not all migrated"}
     if not job.maps[table].copied.key and not job.maps[table].source.full_row:  # full rows: compared as multisets
         log.info("validation_no_primary_key")
-        return {"ValidationState": "No primary key",
+        return {"ValidationState": ValidationState.NO_PRIMARY_KEY,
                 "ValidationStateDetails": "validation compares rows by their primary key; this table has none"}
     return None
 
@@ -105,12 +106,12 @@ def _validate(job: Job, mapped: TableMap) -> dict[str, Any]:
     allowance = min(settings.TableFailureMaxCount, settings.FailureMaxCount - failed_before)
     limit_name = "TableFailureMaxCount" if allowance == settings.TableFailureMaxCount else "FailureMaxCount"
     if allowance < 0:
-        return {"ValidationState": "Suspended records",
+        return {"ValidationState": ValidationState.SUSPENDED_RECORDS,
                 "ValidationStateDetails": f"not validated: the task has {failed_before} failed records, more than "
                                           f"FailureMaxCount ({settings.FailureMaxCount})"}
     loaded = int(state.table_stats(task, table).get("FullLoadRows") or 0)
     rows = loaded or mapped.source.rows_estimate  # a validation-only table was not loaded: the source's estimate
-    state.set_table_stats(task, table, ValidationState="Pending records", ValidationPendingRecords=rows,
+    state.set_table_stats(task, table, ValidationState=ValidationState.PENDING_RECORDS, ValidationPendingRecords=rows,
                           ValidationFailedRecords=0, ValidationSuspendedRecords=0, ValidationStateDetails="",
                           ValidationStartTime=time.time())
     # Only while changes are applied can a record differ for a moment; otherwise a difference is final.
@@ -132,16 +133,16 @@ def _validate(job: Job, mapped: TableMap) -> dict[str, Any]:
              seconds=round(first.seconds + (last.seconds if last is not first else 0), 3))
     if failed > allowance:
         limit = getattr(settings, limit_name)
-        return {"ValidationState": "Suspended records", "ValidationFailedRecords": failed,
+        return {"ValidationState": ValidationState.SUSPENDED_RECORDS, "ValidationFailedRecords": failed,
                 # the rows left unread, when the load counted them; the details say so either way
                 "ValidationSuspendedRecords": max(0, loaded - last.source_rows),
                 "ValidationStateDetails": f"validation suspended after more than {limit} failed records "
                                           f"({limit_name}), the rest of the table not compared; "
                                           f"{_details(failed, last)}"}
     if failed:
-        return {"ValidationState": "Mismatched records", "ValidationFailedRecords": failed,
+        return {"ValidationState": ValidationState.MISMATCHED_RECORDS, "ValidationFailedRecords": failed,
                 "ValidationStateDetails": _details(failed, last)}
-    return {"ValidationState": "Validated", "ValidationFailedRecords": 0}
+    return {"ValidationState": ValidationState.VALIDATED, "ValidationFailedRecords": 0}
 
 
 def _pass(job: Job, mapped: TableMap, **options: Any) -> TableResult:

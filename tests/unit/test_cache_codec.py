@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 
 from connectors.base import Change, Column, Op, Position, TableId, TableSchema
+from connectors.model.states import DONE_STAGES, TableStage
 from worker.cache import decode_change, encode_change
-from worker.state import DONE_STATES, TABLE_STATES, schema_from_json, schema_to_json
+from worker.state import schema_from_json, schema_to_json
 
 T = TableId("sales", "orders")
 LOG = "pg:7300000000000000001:dms_task"
@@ -147,6 +148,6 @@ def test_schema_json_of_an_earlier_plan_has_no_row_estimate() -> None:
 
 
 def test_table_states() -> None:
-    assert set(TABLE_STATES) == {"pending", "loading", "loaded", "live", "completed", "failed"}
-    assert TABLE_STATES["pending"] == "Before load" and TABLE_STATES["failed"] == "Table error"
-    assert set(DONE_STATES) <= set(TABLE_STATES)
+    assert {s.value for s in TableStage} == {"pending", "loading", "loaded", "live", "completed", "failed"}
+    assert TableStage("pending").shown == "Before load" and TableStage("failed").shown == "Table error"
+    assert set(DONE_STAGES) <= set(TableStage)

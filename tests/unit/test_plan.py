@@ -7,8 +7,9 @@ import json
 import pytest
 
 from connectors.model.catalog import TaskDef
+from connectors.model.states import TableStage
 from scheduler.plan import initial_table_state, jobs_to_run, phase
-from worker.state import CDC_JOB, FULL_LOAD_PREFIX, TABLE_STATES
+from worker.state import CDC_JOB, FULL_LOAD_PREFIX
 
 MAPPINGS = json.dumps({"rules": [{
     "rule-type": "selection", "rule-id": "1", "rule-name": "1",
@@ -37,7 +38,7 @@ def test_initial_table_state() -> None:
     assert initial_table_state(BOTH) == "pending"
     assert initial_table_state(CDC) == "live"
     for t in (FULL, BOTH, CDC):
-        assert initial_table_state(t) in TABLE_STATES
+        assert initial_table_state(t) in set(TableStage)
 
 
 def test_full_load_fresh() -> None:
