@@ -3,7 +3,7 @@
 A table's job prepares the target table and asks the source to split it into key ranges. A table
 of one range is loaded by that job. A bigger one is recorded as chunks, each loaded by a job of
 its own, so that several workers load it at once; the last chunk to finish marks the table
-loaded, and only then are its cached changes applied (worker/cdc.py).
+loaded, and only then are its cached changes applied (worker/cdc/).
 
 A killed or stopped whole-table load leaves the table "loading"; the next run prepares it again
 (DMS's rule: a partially loaded table reloads from scratch). A chunked table keeps its chunks: the
@@ -183,7 +183,7 @@ class _TableLoad:
     def _after_last(self) -> None:
         """Once no table is left to load, the target gets back what the task's start set aside (foreign
         keys, triggers: Target.after_load); any job may be the last, so each that ends a table asks. With
-        CDC the CDC job does it once every table's cached changes are in (worker/cdc.py)."""
+        CDC the CDC job does it once every table's cached changes are in (worker/cdc/)."""
         d = self.job.definition
         if d.cdc or d.validation_only or self.settings.prep_mode == "drop" or any(
                 s in UNLOADED for s in self.state.table_states(self.task).values()):

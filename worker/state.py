@@ -13,7 +13,7 @@ Every Redis key name lives in this module::
     dms:task:{task}:lease:{job}       string  owner id, with a TTL renewed by the job's heartbeat
     dms:task:{task}:cache:{table}     stream  changes cached while the table loads (worker/cache.py)
     dms:task:{task}:spill:{table}     stream  a live table's changes beyond MemoryLimitTotal, until their
-                                              source transaction ends and applies (worker/cdc.py)
+                                              source transaction ends and applies (worker/cdc/large.py)
     dms:task:{task}:rate:{second}     hash    rows counted in that epoch second (throughput), expires
     dms:task:{task}:chunks:{table}    hash    "ranges" -> the table's load chunks (KeyRange JSON list);
                                               "done:{i}" -> rows loaded by chunk i

@@ -1,6 +1,6 @@
 """A source and a target driven as the worker drives them, without Celery, Redis or the task model.
 
-What the worker does, in the order it does it (worker/full_load.py, worker/cdc.py): start_cdc before
+What the worker does, in the order it does it (worker/full_load.py, worker/cdc/): start_cdc before
 the snapshot; prepare and load; read the stream from P0, cutting batches only at transaction ends;
 decode text values unless the target takes the source's text; skip what the target's checkpoint
 already holds; apply a batch with its checkpoint; acknowledge the source up to what is applied.

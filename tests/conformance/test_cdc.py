@@ -294,7 +294,7 @@ def test_an_acknowledged_heartbeat_sends_nothing_again(case: Case) -> None:
     case.write(("insert", item(6)))
     txns = pipe.read(1)
     pipe.apply(txns, ack=False)
-    heartbeat = pipe.idle()  # the worker flushes at a heartbeat and acknowledges it (worker/cdc.py)
+    heartbeat = pipe.idle()  # the worker flushes at a heartbeat and acknowledges it (worker/cdc/replicator.py)
     assert heartbeat > txns[-1][1]
     pipe.source.ack(heartbeat)
     pipe.close()
