@@ -25,6 +25,7 @@ foreign keys and triggers are the ones set aside.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,6 +84,21 @@ def column_type(schema: TableSchema, name: str) -> str:
     """The column's PostgreSQL type: a PostgreSQL source's own, else by its DMS type (postgres/types.py)."""
     col = next(c for c in schema.columns if c.name == name)
     return TYPES.target_type(schema.engine, col).native
+
+
+# An explicit cast to a length-limited string or bit type cuts a longer value without a word
+# ('abcdef'::varchar(3) is 'abc'), where storing it into the column fails ("value too long"), as the
+# full load's COPY does. Values are cast to the unlimited form, so the column's own limit decides.
+_LIMITED = re.compile(r"^(character varying|varchar|character|char|bpchar|bit varying|varbit|bit)\s*\(\d+\)(\[\])?$")
+_UNLIMITED = {"character varying": "varchar", "varchar": "varchar", "character": "bpchar", "char": "bpchar",
+              "bpchar": "bpchar", "bit varying": "varbit", "varbit": "varbit", "bit": "varbit"}
+
+
+def cast_type(schema: TableSchema, name: str) -> str:
+    """The type a value for the column is cast to in a statement: its type, less any length limit."""
+    native = column_type(schema, name)
+    limited = _LIMITED.match(native.strip().lower())
+    return _UNLIMITED[limited.group(1)] + (limited.group(2) or "") if limited else native
 
 
 

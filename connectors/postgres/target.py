@@ -19,7 +19,7 @@ from .connect import classify, connect, key_range_sql, qualified, quote_ident
 from .copyout import COPY_BINARY, COPY_TEXT, copy_out, row_decoder
 from .copytext import encoder_for, format_rows, format_text_rows
 from .keyless import apply_keyless
-from .prepare import before_load, column_type, prepare_table, replica_role, restore
+from .prepare import before_load, cast_type, column_type, prepare_table, replica_role, restore
 
 _FIRST_USER_OID = 16384  # PostgreSQL's FirstNormalObjectId: every type below it is built in
 
@@ -162,7 +162,7 @@ class PostgresTarget(SqlTarget):
         name = qualified(table.table.schema, table.table.name)
         cols = ", ".join(quote_ident(n) for n in table.column_names)
         sql = f"COPY {name} ({cols}) FROM STDIN" + (" (FORMAT binary)" if binary else "")
-        where, params = key_range_sql(table.key, [column_type(table, k) for k in table.key], within)
+        where, params = key_range_sql(table.key, [cast_type(table, k) for k in table.key], within)
 
         def copy(cur: Any) -> int:
             if where:  # a chunk loaded again: its earlier rows (committed before a crash) go first
@@ -202,7 +202,7 @@ class PostgresTarget(SqlTarget):
                            [encoder_for(column_type(schema, n)) for n in names])
 
     def delete_rows(self, cur: Any, schema: TableSchema, keys: list[tuple], whole: bool) -> int:
-        template = "(" + ", ".join(f"%s::{column_type(schema, k)}" for k in schema.key) + ")"
+        template = "(" + ", ".join(f"%s::{cast_type(schema, k)}" for k in schema.key) + ")"
         return _touched(cur, f"DELETE FROM {self.table_name(schema)} WHERE ({_columns(schema.key)}) IN (VALUES %s)",
                         keys, template, whole)
 
@@ -230,7 +230,7 @@ class PostgresTarget(SqlTarget):
     def update_columns(self, cur: Any, schema: TableSchema, columns: tuple[str, ...], rows: list[tuple],
                        whole: bool) -> int:
         all_cols = columns + schema.key
-        template = "(" + ", ".join(f"%s::{column_type(schema, n)}" for n in all_cols) + ")"
+        template = "(" + ", ".join(f"%s::{cast_type(schema, n)}" for n in all_cols) + ")"
         sets = ", ".join(f"{quote_ident(n)} = v.{quote_ident(n)}" for n in columns)
         match = " AND ".join(f"t.{quote_ident(k)} = v.{quote_ident(k)}" for k in schema.key)
         return _touched(cur, f"UPDATE {self.table_name(schema)} AS t SET {sets} FROM (VALUES %s) AS v "
@@ -239,8 +239,8 @@ class PostgresTarget(SqlTarget):
     def update_one(self, cur: Any, schema: TableSchema, change: Change) -> int:
         after, before = change.after or {}, change.before or {}
         cols = [n for n in schema.column_names if n in after]
-        sets = ", ".join(f"{quote_ident(n)} = %s::{column_type(schema, n)}" for n in cols)
-        match = " AND ".join(f"{quote_ident(k)} = %s::{column_type(schema, k)}" for k in schema.key)
+        sets = ", ".join(f"{quote_ident(n)} = %s::{cast_type(schema, n)}" for n in cols)
+        match = " AND ".join(f"{quote_ident(k)} = %s::{cast_type(schema, k)}" for k in schema.key)
         cur.execute(f"UPDATE {self.table_name(schema)} SET {sets} WHERE {match}",
                     [after[n] for n in cols] + [before[k] for k in schema.key])
         return cur.rowcount
@@ -253,7 +253,7 @@ class PostgresTarget(SqlTarget):
             return []
         aliases = ", ".join(f"_k{i}" for i in range(len(schema.key)))
         match = " AND ".join(f"t.{quote_ident(k)} = v._k{i}" for i, k in enumerate(schema.key))
-        template = "(%s, " + ", ".join(f"%s::{column_type(schema, k)}" for k in schema.key) + ")"
+        template = "(%s, " + ", ".join(f"%s::{cast_type(schema, k)}" for k in schema.key) + ")"
         found = psycopg2.extras.execute_values(
             cur, f"SELECT v.n FROM (VALUES %s) AS v(n, {aliases}) JOIN {self.table_name(schema)} AS t ON {match}",
             [(n, *k) for n, k in enumerate(keys)], template=template, page_size=10_000, fetch=True)
@@ -262,7 +262,7 @@ class PostgresTarget(SqlTarget):
     def apply_keyless(self, cur: Any, schema: TableSchema, changes: Sequence[Change],
                       checked: Mapping[Op, OnConflict] | None) -> list[Conflict]:
         """REPLICA IDENTITY FULL: as PostgreSQL's own subscribers apply it (keyless.py)."""
-        return apply_keyless(cur, schema, self.table_name(schema), changes, column_type, checked)
+        return apply_keyless(cur, schema, self.table_name(schema), changes, cast_type, checked)
 
     # -- read back (validation) ------------------------------------------------------------------
 
