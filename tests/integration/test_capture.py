@@ -104,21 +104,21 @@ def test_positions_beyond_the_wal_before_the_slot_or_garbage_are_refused_at_crea
         ("named", "0/10", f"before {confirmed}, the oldest position replication slot {slot}"),
     ]
     for endpoint, position, says in refusals:
-        proc = create(dms, "pos", endpoint, "posdst", "cdc", "--cdc-start-position", position, check=False)
+        proc = create(dms, "cap-pos", endpoint, "posdst", "cdc", "--cdc-start-position", position, check=False)
         assert proc.returncode == 2, (position, proc.stderr)
         assert says in error_line(proc), (position, proc.stderr)
-    assert "pos" not in dms.dms("task", "list").stdout
+    assert "cap-pos" not in dms.dms("task", "list").stdout
     # Garbage is refused even when the source cannot be asked (nothing listens on its port).
     dms.dms("endpoint", "create", "away", "--type", "source", "--engine", "postgres", "--port", "1",
             "--database", "app", "--user", "dms", "--password", "dms")
-    proc = create(dms, "pos", "away", "posdst", "cdc", "--cdc-start-position", "0/ZZZ", check=False)
+    proc = create(dms, "cap-pos", "away", "posdst", "cdc", "--cdc-start-position", "0/ZZZ", check=False)
     assert proc.returncode == 2 and "is not a PostgreSQL LSN" in error_line(proc)
     # A position the slot still holds is taken; the slot was not moved by any of the above.
-    create(dms, "pos", "named", "posdst", "cdc", "--cdc-start-position", confirmed)
+    create(dms, "cap-pos", "named", "posdst", "cdc", "--cdc-start-position", confirmed)
     assert one(src, "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
                (slot,)) == confirmed
     assert one(src, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'dms_pos'") == 0
-    dms.dms("task", "delete", "pos")
+    dms.dms("task", "delete", "cap-pos")
     execute(src, f"SELECT pg_drop_replication_slot('{slot}')")
 
 

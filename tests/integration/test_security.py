@@ -236,9 +236,9 @@ def test_a_running_worker_without_the_key_fails_the_task_saying_so(dms, src, dst
     other = dms.dms("secrets", "generate-key").stdout.strip()
     dms.start_worker(DMS_SECRET_KEY=other)
     wait_for(lambda: dms.state.workers(dms.instance), 60, "the worker to register")
-    load_events(dms, src, dst, "keyless")  # the CLI's key file encrypts the endpoints' passwords
-    dms.dms("task", "start", "keyless")
-    failed = dms.wait_status("keyless", "failed", timeout=60)
+    load_events(dms, src, dst, "sec-nokey")  # the CLI's key file encrypts the endpoints' passwords
+    dms.dms("task", "start", "sec-nokey")
+    failed = dms.wait_status("sec-nokey", "failed", timeout=60)
     assert failed["LastFailureMessage"].startswith("a worker: cannot decrypt the password of endpoint src-")
     assert "with DMS_SECRET_KEY: it was encrypted with another key" in failed["LastFailureMessage"]
     assert not has_table(dst, "public.events")
