@@ -1,18 +1,16 @@
-"""Fixtures of the conformance suite: every (source engine, target engine) pair, its databases made once
-per test module; PostgreSQL's servers come from tests/services.py (started once per session, and only
-when a PostgreSQL pair runs)."""
+"""Fixtures of the conformance suite: the (source engine, target engine) pairs of engines.pairs(), their
+databases made once per test module; servers come from tests/services.py (started once per session, and
+only when a pair of their engine runs)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 
 import pytest
-from services import fresh_db
 
-from .engines import ENGINES, Engine, MemoryEngine, PostgresEngine, SqliteEngine
+from .engines import ENGINES, Engine, pairs
 
-PAIRS = [pytest.param((s, t), id=f"{s}-{t}") for s, t in itertools.product(ENGINES, ENGINES)]
+PAIRS = [pytest.param((s, t), id=f"{s}-{t}") for s, t in pairs()]
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +20,7 @@ def make_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     made: list[Engine] = []
 
     def make(name: str, role: str) -> Engine:
-        if name == "memory":
-            engine: Engine = MemoryEngine()
-        elif name == "sqlite":
-            engine = SqliteEngine(tmp_path_factory.mktemp(f"sqlite-{role}"))
-        else:
-            # the source server has wal_level=logical; the target server is a second cluster
-            server = request.getfixturevalue("pg" if role == "source" else "pg_target")
-            engine = PostgresEngine(fresh_db(server))
+        engine = ENGINES[name].make(role, request, tmp_path_factory)
         made.append(engine)
         return engine
 

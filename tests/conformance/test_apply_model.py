@@ -20,7 +20,8 @@ import pytest
 from connectors.base import Batch, Change, OnConflict, Op, Position, TableId, TableRule, TableSchema
 from connectors.errors import ApplyConflict, DataError
 
-from .engines import MemoryEngine
+from .engines import ENGINES, TARGETS
+from .engines.memory import MemoryEngine
 
 COLUMNS = [("id", "int8"), ("n", "int4"), ("name", "text"), ("big", "text")]
 SEEDS = int(os.environ.get("DMS_MODEL_SEEDS", "25"))  # 300 agreed on both SQL targets when this was written
@@ -113,7 +114,7 @@ def model() -> Iterator[tuple[MemoryEngine, TableSchema]]:
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+@pytest.mark.parametrize("engine", [t for t in TARGETS if ENGINES[t].sql_target])
 def test_a_collapsed_batch_ends_as_applying_it_change_by_change(engines, model, engine: str, policy: str) -> None:
     memory, schema = model
     oracle, real = _Side(memory, schema), _Side(engines[(engine, "target")], schema)
@@ -133,7 +134,7 @@ GAP = ("a key change whose new image lacks unchanged large (TOAST) values is app
 
 
 @pytest.mark.parametrize("image", ["full", "partial"])
-@pytest.mark.parametrize("engine", ["memory", "sqlite", "postgres"])
+@pytest.mark.parametrize("engine", [t for t in TARGETS if t == "memory" or ENGINES[t].sql_target])
 def test_a_key_change_onto_a_row_only_the_target_has(engines, model, engine: str, image: str,
                                                      request: pytest.FixtureRequest) -> None:
     if engine != "memory" and image == "partial":

@@ -14,7 +14,7 @@ import pytest
 from connectors.base import Condition, Filter, KeyRange, Position, TableRule
 from connectors.errors import ConfigError, PositionLost
 
-from .engines import ENGINES
+from .engines import SOURCES
 
 COLUMNS = [("id", "int8"), ("n", "numeric"), ("s", "string"), ("d", "date"), ("flag", "bool")]
 ROWS = [
@@ -65,7 +65,7 @@ def _open(tables, name: str):
 def _filter_params() -> list:
     return [pytest.param(e, case, id=f"{e}-{case}",
                          marks=[pytest.mark.xfail(reason=GAPS[(e, case)], strict=True)] if (e, case) in GAPS else [])
-            for e in ENGINES for case in FILTERS]
+            for e in SOURCES for case in FILTERS]
 
 
 @pytest.mark.parametrize(("engine", "case"), _filter_params())
@@ -79,7 +79,7 @@ def test_filters_read_the_same_rows(tables, engine: str, case: str) -> None:
     assert got == [r["id"] for r in ROWS if passes(r)]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", SOURCES)
 def test_a_projection_in_key_order(tables, engine: str) -> None:
     source, schema = _open(tables, engine)
     try:
@@ -91,7 +91,7 @@ def test_a_projection_in_key_order(tables, engine: str) -> None:
     assert rows == [{"id": r["id"], "s": r["s"]} for r in ROWS]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", SOURCES)
 def test_a_split_covers_the_table_once(tables, engine: str) -> None:
     source, schema = _open(tables, engine)
     try:
@@ -105,7 +105,7 @@ def test_a_split_covers_the_table_once(tables, engine: str) -> None:
     assert ranges == [KeyRange()] or all(chunks)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", SOURCES)
 def test_keyless_tables_are_refused_for_cdc_and_a_dropped_capture_is_lost(engines, engine: str) -> None:
     side = engines[(engine, "source")]
     source = side.open_source()
@@ -124,7 +124,7 @@ def test_keyless_tables_are_refused_for_cdc_and_a_dropped_capture_is_lost(engine
         source.close()
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", SOURCES)
 def test_start_positions_past_the_log_or_misspelt_are_refused_and_a_dropped_capture_says_so(engines,
                                                                                            engine: str) -> None:
     side = engines[(engine, "source")]

@@ -15,7 +15,8 @@ import pytest
 from connectors.base import Batch, Change, OnConflict, Op, Position, TableId, TableRule, TableSchema
 from connectors.errors import ApplyConflict
 
-from .engines import ENGINES, Engine, MemoryEngine
+from .engines import TARGETS, Engine
+from .engines.memory import MemoryEngine
 
 COLUMNS = [("id", "int8"), ("name", "text"), ("price", "numeric")]
 _names = itertools.count(1)
@@ -54,7 +55,7 @@ class Setup:
         self.src.close()
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=TARGETS)
 def setup(request: pytest.FixtureRequest, engines) -> Iterator[Setup]:
     made = Setup(engines[(request.param, "target")])
     yield made

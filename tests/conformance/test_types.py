@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from .conftest import PAIRS
-from .engines import TYPES
+from .engines import ENGINES, PORTABLE
 from .pipeline import Pipeline
 
 _RANDOM = random.Random(14)
@@ -54,26 +54,10 @@ CASES: dict[str, tuple[str, list[Any]]] = {
 }
 ROWS = max(len(values) for _, values in CASES.values()) + 1  # the last row is all NULLs
 
-# (source or None for any, target or None for any, case) -> the gap. An engine that cannot hold a value
-# fails it as a source (the application could not store it) and as a target alike.
-GAPS: dict[tuple[str | None, str | None, str], str] = {}
-
-
-def _gap(engine: str, case: str, reason: str) -> None:
-    GAPS[(engine, None, case)] = GAPS[(None, engine, case)] = reason
-
-
-_gap("sqlite", "numeric_wide", "SQLite keeps NUMERIC as a 64-bit integer or a double: digits past the 15th are rounded")
-_gap("sqlite", "float8_special", "SQLite has no NaN: a NaN is stored as NULL")
-_gap("postgres", "timestamptz_offset", "a timestamptz travels as text, and PostgreSQL keeps an instant: an offset "
-                                       "comes back as the same instant in UTC, other text than the source's")
-
-
 def _gap_of(source: str, target: str, case: str) -> str | None:
-    for key in ((source, None, case), (None, target, case)):
-        if key in GAPS:
-            return GAPS[key]
-    return None
+    """An engine that cannot hold a value fails it as a source (the application could not store it) and as a
+    target alike."""
+    return ENGINES[source].type_gaps.get(case) or ENGINES[target].type_gaps.get(case)
 
 
 def _params() -> list:
@@ -156,4 +140,4 @@ def test_values_arrive_unchanged(moved, source: str, target: str, path: str, cas
 
 
 def test_every_common_type_is_covered() -> None:
-    assert {common for common, _ in CASES.values()} == set(TYPES)
+    assert {common for common, _ in CASES.values()} == set(PORTABLE)
