@@ -1,0 +1,164 @@
+"""`dms endpoint ...` and `dms instance ...`: where data comes from and goes, and who moves it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from connectors.base import Endpoint
+from connectors.errors import ConfigError
+from connectors.model.catalog import Catalog
+from connectors.model.spec import check_identifier
+from connectors.registry import ENGINES, default_port, open_endpoint
+
+from .capture import leftovers
+from .cli_common import ID, SSL_MODES, emit, live_state
+
+# --- endpoints ------------------------------------------------------------------------------------
+
+
+@click.group()
+def endpoint() -> None:
+    """Source and target endpoints."""
+
+
+def _parse_extra(text: str) -> dict[str, str]:
+    extra = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"extra connection attribute {part!r} is not key=value: write them as k1=v1;k2=v2")
+        extra[key.strip()] = value.strip()
+    return extra
+
+
+@endpoint.command("create")
+@click.argument("endpoint_id", type=ID)
+@click.option("--type", "kind", type=click.Choice(["source", "target"]), required=True)
+@click.option("--engine", type=click.Choice(ENGINES), required=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="default: the engine's usual port")
+@click.option("--database", default="")
+@click.option("--user", default="")
+@click.option("--password", default=None, help="prefer --password-env or the prompt: flags show in `ps`")
+@click.option("--password-env", default=None, metavar="VAR", help="read the password from this variable")
+@click.option("--ssl-mode", type=click.Choice(SSL_MODES), default="none", show_default=True)
+@click.option("--extra", default="", help="extra connection attributes: k1=v1;k2=v2")
+def endpoint_create(endpoint_id: str, kind: str, engine: str, host: str, port: int | None, database: str,
+                    user: str, password: str | None, password_env: str | None, ssl_mode: str, extra: str) -> None:
+    """Define an endpoint (the password is stored encrypted in the catalog, never shown again)."""
+    check_identifier("endpoint", endpoint_id)
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a TCP port: give a number from 1 to 65535")
+    if password is None and password_env:
+        if password_env not in os.environ:
+            raise ConfigError(f"--password-env {password_env}: that environment variable is not set")
+        password = os.environ[password_env]
+    if password is None:
+        interactive = sys.stdin.isatty()
+        password = click.prompt("Password", hide_input=True, default="", show_default=False) if interactive else ""
+    ep = Endpoint(endpoint_id, kind, engine, host, default_port(engine) if port is None else port, database, user,
+                  password, ssl_mode, _parse_extra(extra))
+    catalog = Catalog()
+    catalog.add_endpoint(ep)
+    click.echo(f"endpoint {endpoint_id} created ({kind}, {engine} at {ep.address})")
+    if plain := catalog.plain_text_passwords():
+        click.echo(f"warning: the password of endpoint(s) {', '.join(plain)} is stored in plain text (by an older "
+                   "OpenDMS): encrypt it with `dms secrets rotate`", err=True)
+
+
+def _endpoint_doc(ep: Endpoint) -> dict[str, Any]:
+    return {"EndpointIdentifier": ep.id, "EndpointType": ep.kind, "EngineName": ep.engine, "ServerName": ep.host,
+            "Port": ep.port, "DatabaseName": ep.database, "Username": ep.user, "SslMode": ep.ssl_mode,
+            "ExtraConnectionAttributes": ";".join(f"{k}={v}" for k, v in ep.extra.items())}
+
+
+@endpoint.command("test")
+@click.argument("endpoint_id", type=ID)
+def endpoint_test(endpoint_id: str) -> None:
+    """Connect to the endpoint and report OK or what failed."""
+    ep = Catalog().endpoint(endpoint_id)
+    conn = open_endpoint(ep)
+    try:
+        problems = conn.check(cdc=False) if ep.kind == "source" else conn.check()
+        cdc_problems = conn.check(cdc=True) if ep.kind == "source" and not problems else []
+        orphans = leftovers(Catalog(), conn) if ep.kind == "source" and not problems else []
+    finally:
+        conn.close()
+    if problems:
+        raise ConfigError("; ".join(problems))
+    readiness = ""
+    if ep.kind == "source":
+        readiness = " (ready for CDC)" if not cdc_problems else f" (full load only: {'; '.join(cdc_problems)})"
+    click.echo(f"OK: connected to {ep.where()}{f' as {ep.user}' if ep.user else ''}{readiness}")
+    for line in orphans:
+        click.echo(f"warning: {line}", err=True)
+
+
+@endpoint.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def endpoint_list(as_json: bool) -> None:
+    """List the endpoints: id, type, engine and address (--json: DMS's DescribeEndpoints shape)."""
+    eps = Catalog().endpoints(decrypt=False)
+    if as_json:
+        return emit({"Endpoints": [_endpoint_doc(e) for e in eps]})
+    for e in eps:
+        click.echo(f"{e.id:24} {e.kind:7} {e.engine:10} {e.address}")
+
+
+@endpoint.command("describe")
+@click.argument("endpoint_id", type=ID)
+def endpoint_describe(endpoint_id: str) -> None:
+    """Show one endpoint's settings as JSON; the password is never shown."""
+    emit({"Endpoint": _endpoint_doc(Catalog().endpoint(endpoint_id, decrypt=False))})
+
+
+@endpoint.command("delete")
+@click.argument("endpoint_id", type=ID)
+def endpoint_delete(endpoint_id: str) -> None:
+    """Delete an endpoint that no task uses."""
+    Catalog().delete_endpoint(endpoint_id)
+    click.echo(f"endpoint {endpoint_id} deleted")
+
+
+# --- replication instances ------------------------------------------------------------------------
+
+
+@click.group()
+def instance() -> None:
+    """Replication instances: named pools of workers sharing queues."""
+
+
+@instance.command("create")
+@click.argument("instance_id", type=ID)
+def instance_create(instance_id: str) -> None:
+    """Define a replication instance; workers started with --instance ID serve it."""
+    check_identifier("replication instance", instance_id, 63)
+    Catalog().add_instance(instance_id)
+    click.echo(f"instance {instance_id} created; start workers with: dms worker --instance {instance_id}")
+
+
+@instance.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def instance_list(as_json: bool) -> None:
+    """List the replication instances and the workers alive on each."""
+    items = Catalog().instances()
+    state = live_state() if items else None
+    workers = {i["id"]: state.workers(i["id"]) for i in items}
+    if as_json:
+        return emit({"ReplicationInstances": [{"ReplicationInstanceIdentifier": i["id"],
+                                                "ReplicationInstanceStatus": "available",
+                                                "Workers": workers[i["id"]]} for i in items]})
+    for i in items:
+        click.echo(f"{i['id']:24} {len(workers[i['id']])} worker(s)")
+
+
+@instance.command("delete")
+@click.argument("instance_id", type=ID)
+def instance_delete(instance_id: str) -> None:
+    """Delete a replication instance that no task uses."""
+    Catalog().delete_instance(instance_id)
+    click.echo(f"instance {instance_id} deleted")
