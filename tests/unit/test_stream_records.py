@@ -1,0 +1,92 @@
+"""DMS's JSON records of stream targets (connectors/streams/records.py): the layout, the settings that
+change it, and the fold of a stream back into rows."""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+
+from connectors.base import Change, Column, Op, TableId, TableSchema
+from connectors.positions import Position
+from connectors.streams.records import Fold, Records, RecordSettings
+
+T = TableId("public", "items")
+SCHEMA = TableSchema(T, (Column("id", "int8", False), Column("name", "text"), Column("price", "numeric"),
+                         Column("data", "bytes"), Column("f", "float8")), ("id",))
+
+
+def _change(op: Op, n: int, before=None, after=None) -> Change:
+    return Change(T, op, Position("log", 100 + n, 1, f"0/{n:X}"), before, after, commit_time=0.5, txid=str(700 + n))
+
+
+def test_a_load_record_is_dms_layout_keyed_by_the_primary_key() -> None:
+    records = Records(RecordSettings(message_format="json-unformatted", include_partition_value=True))
+    rec = records.load(SCHEMA, {"id": 7, "name": "", "price": Decimal("1.50"), "data": b"\x01\xff", "f": None})
+    doc = json.loads(rec.value)
+    assert b"\n" not in rec.value and rec.key == "7" and rec.position == ""
+    assert doc["data"] == {"id": 7, "price": "1.50", "data": "0x01FF"}  # NULL and '' left out by default
+    meta = doc["metadata"]
+    assert list(meta) == ["timestamp", "record-type", "operation", "partition-key-type", "partition-key-value",
+                          "schema-name", "table-name"]
+    assert (meta["record-type"], meta["operation"], meta["partition-key-type"], meta["partition-key-value"]) == (
+        "data", "load", "primary-key", "7")
+    assert meta["timestamp"].endswith("Z") and (meta["schema-name"], meta["table-name"]) == ("public", "items")
+
+
+def test_changes_are_keyed_by_schema_table_with_transaction_details_and_before_image() -> None:
+    settings = RecordSettings(include_transaction_details=True, include_null_and_empty=True, no_hex_prefix=True,
+                              partition_include_schema_table=True).with_before_image(
+        {"EnableBeforeImage": True, "FieldName": "before", "ColumnFilter": "pk-only"})
+    records = Records(settings)
+    first = records.change(SCHEMA, _change(Op.INSERT, 1, None, {"id": 1, "name": None, "data": b"\x0a"}))
+    second = records.change(SCHEMA, _change(Op.UPDATE, 2, {"id": 1, "name": "x"}, {"id": 2, "name": "y"}))
+    assert first.key == second.key == "public.items"
+    assert b"\n\t" in first.value  # MessageFormat json: formatted
+    doc = json.loads(second.value)
+    assert doc["data"] == {"id": 2, "name": "y"} and doc["before"] == {"id": 1}
+    meta = doc["metadata"]
+    assert (meta["operation"], meta["partition-key-type"], meta["transaction-id"], meta["transaction-record-id"],
+            meta["prev-transaction-id"], meta["prev-transaction-record-id"], meta["stream-position"]) == (
+        "update", "schema-table", 702, 1, 701, 1, "0/2")
+    assert meta["commit-timestamp"] == "1970-01-01T00:00:00.500000Z"
+    assert json.loads(first.value)["data"] == {"id": 1, "name": None, "data": "0A"}
+    assert second.old_key == "[1]" and Position.decode(second.position).major == 102
+
+
+def test_primary_key_partitioning_of_changes_prefixes_schema_and_table() -> None:
+    records = Records(RecordSettings(cdc_partition="primary-key", partition_include_schema_table=True))
+    rec = records.change(SCHEMA, _change(Op.DELETE, 3, {"id": 5}, None))
+    assert rec.key == "public.items.5"
+    assert json.loads(rec.value)["metadata"]["partition-key-type"] == "primary-key"
+
+
+def test_control_records() -> None:
+    records = Records(RecordSettings())
+    made = json.loads(records.create_table(SCHEMA, task="t1").value)
+    assert made["control"]["table-def"]["columns"]["id"] == {"type": "INT8", "nullable": False}
+    assert made["metadata"]["record-type"] == "control" and made["metadata"]["partition-key-type"] == "task-id"
+    assert records.change(SCHEMA, _change(Op.DDL, 4, None, {"columns": ["id"]})) is None  # not asked for
+    truncate = records.change(SCHEMA, _change(Op.TRUNCATE, 5))
+    assert json.loads(truncate.value)["metadata"]["operation"] == "truncate-table"
+
+
+def test_a_stream_folds_back_into_the_rows() -> None:
+    records = Records(RecordSettings(include_null_and_empty=True))
+    loads = [records.load(SCHEMA, {"id": i, "name": f"n{i}", "price": Decimal(i), "data": b"", "f": math.inf})
+             for i in (1, 2, 3)]
+    changes = [records.change(SCHEMA, c) for c in (
+        _change(Op.UPDATE, 1, {"id": 1}, {"id": 10, "price": Decimal("-0.5")}),  # key change, partial image
+        _change(Op.DELETE, 2, {"id": 2}, None),
+        _change(Op.INSERT, 3, None, {"id": 4, "name": "", "price": None, "data": b"\x00", "f": math.nan}),
+    )]
+    fold = Fold(SCHEMA)
+    items = [(r.value, r.position, r.old_key) for r in [*changes[::-1], *loads]]  # out of order across partitions
+    for value, _position, old_key in Fold.order(items):
+        fold.add(value, old_key)
+    rows = fold.result()
+    assert [r["id"] for r in rows] == [3, 4, 10]
+    assert rows[2] == {"id": 10, "name": "n1", "price": Decimal("-0.5"), "data": b"", "f": math.inf}
+    assert rows[1]["name"] == "" and math.isnan(rows[1]["f"]) and rows[1]["data"] == b"\x00"
+    fold.add(records.change(SCHEMA, _change(Op.TRUNCATE, 9)).value)
+    assert fold.result() == []
