@@ -6,8 +6,9 @@ classes as ``"module:Class"`` strings relative to the package, without importing
 ``PORT``, its usual port (0 for a file), and ``TYPES = "types:TYPES"``, its connectors.types.TypeTable
 (absent: its natives are the portable value classes, as the memory engine's). An engine may offer target
 classes of other kinds (connectors.base.TargetKind) as ``TARGET_KINDS = {"keyed": "module:Class"}``,
-chosen by the endpoint's extra connection attribute ``targetKind``. So a new engine is one new package,
-and one engine's driver never loads another's.
+chosen by the endpoint's extra connection attribute ``targetKind``. An engine with a DMS endpoint settings
+object (``--redis-settings``, ...) names it as ``SETTINGS = "module:NAME"``, a connectors.settings_object
+SettingsObject. So a new engine is one new package, and one engine's driver never loads another's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from types import ModuleType
 import connectors
 from connectors.base import Endpoint, Source, Target
 from connectors.errors import ConfigError
+from connectors.settings_object import SettingsObject
 from connectors.types import TypeTable, portable_table
 
 
@@ -46,6 +48,16 @@ def type_table(engine: str) -> TypeTable:
     spec = getattr(package, "TYPES", None)
     if package is None or spec is None:
         return portable_table(engine)
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(f".{module}", package.__name__), name)
+
+
+def settings_object(engine: str) -> SettingsObject | None:
+    """The engine's endpoint settings object (DMS's keys), or None when it has none."""
+    package = _ENGINES.get(engine)
+    spec = getattr(package, "SETTINGS", None)
+    if spec is None:
+        return None
     module, _, name = spec.partition(":")
     return getattr(importlib.import_module(f".{module}", package.__name__), name)
 

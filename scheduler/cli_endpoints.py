@@ -16,6 +16,7 @@ from connectors.registry import ENGINES, default_port, open_endpoint
 
 from .capture import leftovers
 from .cli_common import ID, SSL_MODES, emit, live_state
+from .endpoint_settings import settings_doc, settings_fields, settings_options, with_settings
 
 # --- endpoints ------------------------------------------------------------------------------------
 
@@ -47,12 +48,15 @@ def _parse_extra(text: str) -> dict[str, str]:
 @click.option("--password-env", default=None, metavar="VAR", help="read the password from this variable")
 @click.option("--ssl-mode", type=click.Choice(SSL_MODES), default="none", show_default=True)
 @click.option("--extra", default="", help="extra connection attributes: k1=v1;k2=v2")
-def endpoint_create(endpoint_id: str, kind: str, engine: str, host: str, port: int | None, database: str,
-                    user: str, password: str | None, password_env: str | None, ssl_mode: str, extra: str) -> None:
+@settings_options
+def endpoint_create(endpoint_id: str, kind: str, engine: str, host: str, port: int | None, database: str, user: str,
+                    password: str | None, password_env: str | None, ssl_mode: str, extra: str, **settings: str) -> None:
     """Define an endpoint (the password is stored encrypted in the catalog, never shown again)."""
     check_identifier("endpoint", endpoint_id)
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(f"--port {port} is not a TCP port: give a number from 1 to 65535")
+    fields, settings_extra = settings_fields(engine, settings)  # a secret among them is the password
+    password = fields.get("password", password)
     if password is None and password_env:
         if password_env not in os.environ:
             raise ConfigError(f"--password-env {password_env}: that environment variable is not set")
@@ -62,6 +66,7 @@ def endpoint_create(endpoint_id: str, kind: str, engine: str, host: str, port: i
         password = click.prompt("Password", hide_input=True, default="", show_default=False) if interactive else ""
     ep = Endpoint(endpoint_id, kind, engine, host, default_port(engine) if port is None else port, database, user,
                   password, ssl_mode, _parse_extra(extra))
+    ep = with_settings(ep, fields, settings_extra)
     catalog = Catalog()
     catalog.add_endpoint(ep)
     click.echo(f"endpoint {endpoint_id} created ({kind}, {engine} at {ep.address})")
@@ -73,7 +78,7 @@ def endpoint_create(endpoint_id: str, kind: str, engine: str, host: str, port: i
 def _endpoint_doc(ep: Endpoint) -> dict[str, Any]:
     return {"EndpointIdentifier": ep.id, "EndpointType": ep.kind, "EngineName": ep.engine, "ServerName": ep.host,
             "Port": ep.port, "DatabaseName": ep.database, "Username": ep.user, "SslMode": ep.ssl_mode,
-            "ExtraConnectionAttributes": ";".join(f"{k}={v}" for k, v in ep.extra.items())}
+            "ExtraConnectionAttributes": ";".join(f"{k}={v}" for k, v in ep.extra.items()), **settings_doc(ep)}
 
 
 @endpoint.command("test")
