@@ -64,6 +64,12 @@ def redis_server() -> Iterator[RedisServer]:
     yield from _serve(RedisServer())
 
 
+@pytest.fixture(scope="session")
+def redis_target() -> Iterator[RedisServer]:
+    """A Redis as a replication target, apart from the one OpenDMS keeps its own state in."""
+    yield from _serve(RedisServer("DMS_TEST_REDIS_TARGET_URL"))
+
+
 @pytest.fixture
 def dms(tmp_path, redis_server) -> Iterator[DmsEnv]:
     """An OpenDMS installation of its own (catalog, instance, workers) on the shared servers."""
