@@ -7,9 +7,12 @@ caught up, validates row by row and leaves everything behind to inspect.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import shutil
 import sqlite3
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -173,6 +176,10 @@ def run(folder: Path, console: Console) -> bool:
                 time.sleep(0.1)
             time.sleep(1.5)  # replication goes on; so does the application, for a moment
             made = writer.stop()
+            for entry in table_statistics(task, state)["TableStatistics"]:  # the last frame shows the end state
+                if entry["TableName"] in bars:
+                    progress.update(bars[entry["TableName"]], completed=entry["FullLoadRows"],
+                                    state=entry["TableState"])
             progress.update(changes, completed=sum(made.values()), state="made on the source")
         doc = describe(task, state)
         if doc["Status"] == Status.FAILED:
@@ -210,8 +217,23 @@ def _summary(console: Console, stats: dict, made: dict[str, int], latency: float
                 console.print(f"  [bold red]{r.table} differs[/]: {r.mismatches} mismatched records")
     console.print(f"  done in {seconds:.1f} s")
     console.print(f"\n  source: {source.resolve()}\n  target: {target.resolve()}")
+    dms = dms_command()
     console.print("  go on with:")
-    for command in (f"dms task stats {TASK}", f"dms task describe {TASK}",
-                    f"dms task start {TASK}      # resumes replication until Ctrl-C",
+    for command in (f"{dms} task stats {TASK}", f"{dms} task describe {TASK}",
+                    f"{dms} task start {TASK}      # resumes replication until Ctrl-C",
                     f"sqlite3 {target} 'SELECT count(*) FROM orders'"):
         console.print(f"    {command}", highlight=False, soft_wrap=True)
+
+
+def dms_command() -> str:
+    """How this shell reaches `dms`: the name when it is on PATH, else the script beside this Python (a
+    virtualenv not activated, as after the README's first command), else the module."""
+    script = Path(sys.executable).parent / "dms"
+    on_path = shutil.which("dms")
+    if on_path and (not script.exists() or Path(on_path).resolve() == script.resolve()):
+        return "dms"
+    if script.exists():
+        with contextlib.suppress(ValueError):
+            return str(script.resolve().relative_to(Path.cwd().resolve()))
+        return str(script)
+    return f"{Path(sys.executable).name} -m scheduler.cli"
