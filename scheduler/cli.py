@@ -31,6 +31,7 @@ from .cli_common import ID, emit, fail, live_state, progress, quiet_logs, redis_
 from .dryrun import print_plan
 from .history import task_events
 from .history import when as _when
+from .homes import check_not_running_elsewhere, elsewhere, state_for, state_or_fail, unreachable
 from .lobs import create_notice
 from .plan import START_TYPES
 
@@ -181,6 +182,7 @@ def task_start(task_id: str, start_type: str | None) -> None:
     from .submit import start_task
 
     catalog, state = Catalog(), live_state(long_running=True)
+    check_not_running_elsewhere(catalog.task(task_id))
     instance_id = catalog.task(task_id).instance
     if embedded() and not state.workers(instance_id):
         from .foreground import run_here
@@ -205,7 +207,7 @@ def task_stop(task_id: str, wait: bool, timeout: float) -> None:
     from .submit import stop_task, wait_until_stopped
 
     definition = Catalog().task(task_id)
-    state = live_state()
+    state = state_or_fail(definition, live_state())
     if state_lost(definition, state.task(task_id)):
         raise ConfigError(f"task {task_id} is failed, not running: {definition.vanished_message()}")
     stop_task(state, task_id)
@@ -227,7 +229,8 @@ def task_describe(task_id: str, as_json: bool) -> None:
     from .status import describe
 
     catalog = Catalog()
-    doc = describe(catalog.task(task_id), live_state())
+    definition = catalog.task(task_id)
+    doc = describe(definition, state_or_fail(definition, live_state()))
     held_lines = describe_retained(catalog, doc)
     if as_json:
         return emit({"ReplicationTasks": [doc]})
@@ -300,7 +303,8 @@ def task_stats(task_id: str, as_json: bool) -> None:
     from .lobs import lob_warnings
     from .status import table_statistics
 
-    definition, state = Catalog().task(task_id), live_state()
+    definition = Catalog().task(task_id)
+    state = state_or_fail(definition, live_state())
     doc = table_statistics(definition, state)
     if as_json:
         return emit(doc)
@@ -359,8 +363,15 @@ def task_list(as_json: bool) -> None:
 
     catalog = Catalog()
     tasks = catalog.tasks()
-    state = live_state() if tasks else None
-    docs, lines, notes = list_view(catalog, tasks, [shown_status(t, state.task(t.id)) for t in tasks])
+    here = live_state() if tasks else None
+    statuses, away = [], []
+    for t in tasks:  # each where it ran: a task of the embedded mode is read there, not shown as new here
+        store = state_for(t, here)
+        statuses.append(shown_status(t, store.task(t.id)) if store else "elsewhere")
+        if store is None:
+            away.append(str(unreachable(t, elsewhere(t) or "")))
+    docs, lines, notes = list_view(catalog, tasks, statuses)
+    notes += away
     if as_json:
         return emit({"ReplicationTasks": docs})
     for line in lines:

@@ -10,6 +10,7 @@ from connectors.model.catalog import Catalog, TaskDef
 from connectors.model.states import ACTIVE, UNLOADED, JobState, Status, StopReason, TableStage, ValidationState
 from connectors.model.tablemap import TableMap, build_maps
 from connectors.registry import open_source, open_target, source_class
+from worker.app import redis_home
 from worker.dispatch import dispatch, enqueue
 from worker.job import settle
 from worker.state import CDC_JOB, StateStore
@@ -38,6 +39,7 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     claimed, status = state.claim_start(task_id)  # two concurrent starts: one wins, one is told
     if not claimed:
         raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}`")
+    catalog.record_home(task_id, redis_home())
     recover = lost and start_type == "resume-processing"
     try:
         _prepare(catalog, task, state, start_type, recover)

@@ -43,6 +43,11 @@ def redis_url() -> str:
     return tls_verified(url)
 
 
+def redis_home() -> str:
+    """Which Redis this process uses, as the catalog records it for a task started here (no password)."""
+    return "embedded" if embedded() else shown_url(os.environ["DMS_REDIS_URL"])
+
+
 def tls_verified(url: str) -> str:
     """A rediss:// URL that verifies the server's certificate unless it says otherwise (ssl_cert_reqs=none):
     redis-py verifies by default and kombu does not, and the broker and the state must agree. Kombu also

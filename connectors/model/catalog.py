@@ -72,6 +72,15 @@ task_runs_table = sa.Table(
     sa.Column("loaded_at", sa.Float, nullable=True),  # when every table's rows were in, none failed, since then
 )
 
+# Which Redis holds a task's live state ("embedded", or the server's URL with its password masked): the
+# embedded mode and a fleet share the catalog but not the Redis, and a task must be looked up where it ran.
+task_homes_table = sa.Table(
+    "dms_task_homes",
+    _meta,
+    sa.Column("task_id", sa.String(255), primary_key=True),
+    sa.Column("redis", sa.String(1000), nullable=False),
+)
+
 
 def data_dir() -> Path:
     """Where OpenDMS keeps its own files on this machine: the default catalog and the embedded Redis."""
@@ -104,6 +113,7 @@ class TaskDef:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_at: float | None = None  # from dms_task_runs: the last fresh start, None if never started
     loaded_at: float | None = None  # every table loaded since then (none failed)
+    redis_home: str | None = None  # the Redis its live state is in (dms_task_homes); None if never started
 
     @property
     def mappings(self) -> TableMappings:
@@ -283,6 +293,8 @@ class Catalog:
             row = conn.execute(sa.select(tasks_table).where(tasks_table.c.id == task_id)).mappings().first()
             runs = sa.select(task_runs_table).where(task_runs_table.c.task_id == task_id)
             run = conn.execute(runs).mappings().first()
+            home = conn.execute(sa.select(task_homes_table.c.redis).where(task_homes_table.c.task_id == task_id)
+                                ).scalar()
         if row is None:
             raise ConfigError(f"task {task_id} does not exist: see `dms task list`")
         return TaskDef(
@@ -290,7 +302,7 @@ class Catalog:
             migration_type=row["migration_type"], table_mappings_json=row["table_mappings"],
             settings_json=row["settings"] or "", cdc_start_position=row["cdc_start_position"] or "",
             created_at=row["created_at"], started_at=run["started_at"] if run else None,
-            loaded_at=run["loaded_at"] if run else None,
+            loaded_at=run["loaded_at"] if run else None, redis_home=home,
         )
 
     def record_start(self, task_id: str, fresh: bool, loaded: bool) -> None:
@@ -309,6 +321,12 @@ class Catalog:
             elif loaded and run["loaded_at"] is None:
                 conn.execute(task_runs_table.update().where(where).values(loaded_at=now))
 
+    def record_home(self, task_id: str, redis: str) -> None:
+        """The Redis the task is started on, where its live state will be."""
+        with self.engine.begin() as conn:
+            conn.execute(task_homes_table.delete().where(task_homes_table.c.task_id == task_id))
+            conn.execute(task_homes_table.insert().values(task_id=task_id, redis=redis))
+
     def record_loaded(self, task_id: str) -> None:
         """Every table of the run is loaded and none failed: the run no longer needs Redis to resume."""
         with self.engine.begin() as conn:
@@ -324,6 +342,7 @@ class Catalog:
         task_id = task_id.lower()
         with self.engine.begin() as conn:
             conn.execute(task_runs_table.delete().where(task_runs_table.c.task_id == task_id))
+            conn.execute(task_homes_table.delete().where(task_homes_table.c.task_id == task_id))
         self._delete(tasks_table, task_id)
 
     # -----------------------------------------------------------------------------------------
