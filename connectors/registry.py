@@ -3,8 +3,9 @@
 Every package in connectors/ is an engine named after its package. Its ``__init__.py`` names its
 classes as ``"module:Class"`` strings relative to the package, without importing them:
 ``SOURCE = "source:PostgresSource"``, ``TARGET = "target:PostgresTarget"`` (either may be absent),
-``PORT``, its usual port (0 for a file), and ``TYPES = "types:TYPES"``, its connectors.types.TypeTable
-(absent: its natives are the portable value classes, as the memory engine's). An engine may offer target
+``PORT``, its usual port (0 for a file), ``ALIASES``, other engine names it serves too, and
+``TYPES = "types:TYPES"``, its connectors.types.TypeTable (absent: its natives are the portable value
+classes, as the memory engine's). An engine may offer target
 classes of other kinds (connectors.base.TargetKind) as ``TARGET_KINDS = {"keyed": "module:Class"}``,
 chosen by the endpoint's extra connection attribute ``targetKind``. An engine with a DMS endpoint settings
 object (``--redis-settings``, ...) names it as ``SETTINGS = "module:NAME"``, a connectors.settings_object
@@ -31,6 +32,9 @@ def _engines() -> dict[str, ModuleType]:
             package = importlib.import_module(f"connectors.{info.name}")
             if hasattr(package, "SOURCE") or hasattr(package, "TARGET"):
                 found[info.name] = package
+                # Other names DMS gives the same engine (a compatible product served by one package).
+                for alias in getattr(package, "ALIASES", ()):
+                    found[alias] = package
     return dict(sorted(found.items()))
 
 

@@ -17,19 +17,30 @@ apt_install() {
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-if [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/bin/redis-server ]; then
-    echo "postgresql-15 and redis-server: already installed"
-else
-    # Tests start their own throwaway servers, so apt must not start the packaged services. A
-    # policy-rc.d does that; it is removed again on exit (left behind, it would keep apt from
-    # starting any service on this machine afterwards), unless the machine had one of its own.
+# Tests start their own throwaway servers, so apt must not start the packaged services. A
+# policy-rc.d does that; it is removed again on exit (left behind, it would keep apt from
+# starting any service on this machine afterwards), unless the machine had one of its own.
+apt_install_servers() {
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         echo "policy-rc.d: keeping apt from starting system services during the install"
         printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
         $SUDO chmod 755 /usr/sbin/policy-rc.d
         trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
     fi
-    apt_install postgresql-15 postgresql-contrib-15 redis-server
+    apt_install "$@"
+}
+
+if [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/bin/redis-server ]; then
+    echo "postgresql-15 and redis-server: already installed"
+else
+    apt_install_servers postgresql-15 postgresql-contrib-15 redis-server
+fi
+
+# MariaDB 10.11 for the mysql/mariadb engines' tests (deploy/mariadb.sh starts its own servers).
+if [ -x /usr/sbin/mariadbd ] && [ -x /usr/bin/mariadb-install-db ]; then
+    echo "mariadb-server: already installed"
+else
+    apt_install_servers mariadb-server mariadb-client
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then

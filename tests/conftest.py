@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dms_env import DmsEnv  # noqa: E402
+from servers_mariadb import MariaDBServer, fresh_mariadb  # noqa: E402
 from services import MissingServiceError, PostgresServer, RedisServer, fresh_db  # noqa: E402
 
 
@@ -57,6 +58,18 @@ def pg_target() -> Iterator[PostgresServer]:
 def pg_replica() -> Iterator[PostgresServer]:
     """A wal_level=replica source, for "not CDC-ready" tests; started only when requested."""
     yield from _serve(PostgresServer("DMS_TEST_PG_REPLICA_URL"), logical=False)
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDBServer]:
+    """A MariaDB 10.11 set up for change capture (deploy/mariadb.sh); started only when requested."""
+    yield from _serve(MariaDBServer())
+
+
+@pytest.fixture
+def mariadb_db(mariadb) -> str:
+    """A fresh database on the MariaDB server (its mysql:// URL)."""
+    return fresh_mariadb(mariadb)
 
 
 @pytest.fixture(scope="session")

@@ -169,13 +169,14 @@ class DmsEnv:
         return json.loads(self.dms(*args, "--json").stdout)
 
     def endpoint(self, name: str, kind: str, url: str) -> str:
-        """An endpoint for a postgresql:// URL or a sqlite:///PATH one."""
+        """An endpoint for a postgresql:// URL, a mysql:// one (MariaDB) or a sqlite:///PATH one."""
         if url.startswith(SQLITE):
             self.dms("endpoint", "create", name, "--type", kind, "--engine", "sqlite",
                      "--database", url.removeprefix(SQLITE))
             return name
         u = urlsplit(url)
-        self.dms("endpoint", "create", name, "--type", kind, "--engine", "postgres", "--host", u.hostname,
+        engine = {"mysql": "mariadb"}.get(u.scheme, "postgres")  # mysql:// URLs are the tests' MariaDB servers
+        self.dms("endpoint", "create", name, "--type", kind, "--engine", engine, "--host", u.hostname,
                  "--port", str(u.port), "--database", u.path.lstrip("/"), "--user", u.username,
                  "--password", u.password or "")
         return name
