@@ -15,11 +15,12 @@ from .settings import REDIS_SETTINGS
 SETTINGS_HINT = "in --redis-settings"
 
 
-def client(ep: Endpoint) -> redis.Redis:
-    """A client as the endpoint's RedisSettings say (TLS, AUTH with a token or an ACL user)."""
+def client(ep: Endpoint, *, timeout: float = 60) -> redis.Redis:
+    """A client as the endpoint's RedisSettings say (TLS, AUTH with a token or an ACL user); ``timeout``:
+    the longest wait for an answer, in seconds."""
     s = REDIS_SETTINGS.values(ep)
-    kw: dict[str, Any] = dict(host=ep.host or "127.0.0.1", port=ep.port or 6379, socket_timeout=60,
-                              socket_connect_timeout=10, health_check_interval=30)
+    kw: dict[str, Any] = dict(host=ep.host or "127.0.0.1", port=ep.port or 6379, socket_timeout=timeout,
+                              socket_connect_timeout=min(10, timeout), health_check_interval=30)
     if s["SslSecurityProtocol"] == "ssl-encryption":
         ca = s["SslCaCertificateArn"]
         if ca and ca.startswith("arn:"):
@@ -56,7 +57,9 @@ def classify(exc: Exception, ep: Endpoint) -> DmsError:
         return ConfigError(f"{where}: TLS failed ({text}): if the server takes plain connections, set "
                            f"SslSecurityProtocol to plaintext {SETTINGS_HINT}")
     if isinstance(exc, (rx.ConnectionError, rx.TimeoutError, ConnectionError, TimeoutError)):
-        return TransientError(f"cannot reach {where}: {text}; is the server up and ServerName/Port right?")
+        other = "TLS" if ep.extra.get("SslSecurityProtocol") == "plaintext" else "plain"
+        return TransientError(f"cannot reach {where}: {text}; is the server up, are ServerName and Port right, and "
+                              f"does it take {other} connections only (SslSecurityProtocol {SETTINGS_HINT})?")
     if isinstance(exc, rx.ResponseError) and (low.startswith("oom") or low.startswith("loading")
                                                or low.startswith("busy") or low.startswith("tryagain")):
         return TransientError(f"{where}: {text}")

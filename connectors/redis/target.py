@@ -47,6 +47,7 @@ from .connect import classify, client
 _T = TypeVar("_T")
 LOAD_ROWS = 2_000  # rows per pipelined round trip of a full load
 SCAN_COUNT = 1_000
+CHECK_SECONDS = 5
 EXCEPTIONS = "awsdms_apply_exceptions"
 
 
@@ -72,6 +73,7 @@ class RedisTarget:
     def check(self) -> list[str]:
         """The server answers, and the user may write, read, scan and run MULTI/EXEC (a probe key, removed)."""
         probe = f"awsdms_probe:{time.time_ns()}"
+        quick = client(self.ep, timeout=CHECK_SECONDS)  # a TLS port read as plain text never answers
 
         def work(r: redis.Redis) -> None:
             r.ping()
@@ -84,9 +86,11 @@ class RedisTarget:
             r.delete(probe)
 
         try:
-            self._run(work)
-        except Exception as exc:  # noqa: BLE001  (every failure is the one line `endpoint test` shows)
-            return [str(exc)]
+            work(quick)
+        except rx.RedisError as exc:
+            return [str(classify(exc, self.ep))]
+        finally:
+            quick.close()
         return []
 
     # -- keys of a table ---------------------------------------------------------------------------
