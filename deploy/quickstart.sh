@@ -18,6 +18,7 @@ if [ "${1:-}" = "stop" ]; then
 fi
 
 bash deploy/install-test-deps.sh >/dev/null
+export PATH="$PWD/${DMS_VENV:-.venv}/bin:$PATH"  # the dms that install-test-deps.sh put in the virtualenv
 mkdir -p "$ROOT" && chmod 755 "$ROOT"
 SRC=$(bash deploy/postgres.sh start "$ROOT/src" "$SRC_PORT" --logical 2>/dev/null | tail -n 1)
 DST=$(bash deploy/postgres.sh start "$ROOT/dst" "$DST_PORT" 2>/dev/null | tail -n 1)
@@ -47,6 +48,10 @@ dms task create demo --source src --target dst --instance ri1 --migration-type f
     --table-mappings "$ROOT/mappings.json"
 dms worker --instance ri1 --loglevel WARNING >"$ROOT/worker.log" 2>&1 &
 echo $! >"$ROOT/worker.pid"
+for _ in $(seq 1 60); do  # the task is handed to a worker that has said it is there
+    dms instance list | grep -Eq '^ri1 +[1-9]' && break
+    sleep 0.5
+done
 
 dms task start demo
 # Changes while the load runs, and after: they are cached, then applied.
@@ -64,7 +69,7 @@ dms task validate demo
 cat <<TEXT
 
 The task keeps replicating. Try, with the same environment:
-  export DMS_REDIS_URL=$DMS_REDIS_URL DMS_CATALOG_URL=$DMS_CATALOG_URL
+  export PATH=$PWD/${DMS_VENV:-.venv}/bin:\$PATH DMS_REDIS_URL=$DMS_REDIS_URL DMS_CATALOG_URL=$DMS_CATALOG_URL
   psql "$SRC" -c "UPDATE customers SET name = 'renamed' WHERE id = 1"
   dms task stats demo; dms task validate demo; dms task stop demo
 Remove everything with: deploy/quickstart.sh stop

@@ -33,30 +33,33 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
 
 
-def render(task: TaskDef, state: StateStore) -> tuple[Any, str]:
-    """The view of the task now, and its status."""
+def render(task: TaskDef, state: StateStore, width: int = 120) -> tuple[Any, str]:
+    """The view of the task now, and its status, laid out for a terminal `width` columns wide (80 and up)."""
     doc = describe(task, state)
     stats = doc["ReplicationTaskStats"]
     figures = task_metrics(state, task.id)
     estimates = {str(t): s.rows_estimate for t, s in state.tables(task.id).items()}
-    header = Table.grid(padding=(0, 2))
-    header.add_row(Text(f"task {task.id}", style="bold"), f"{task.migration_type}",
-                   f"{task.source} -> {task.target} on {task.instance}")
-    header.add_row(f"status {doc['Status']}", f"phase {doc['Phase']}",
-                   f"elapsed {_duration(stats['ElapsedTimeMillis'] / 1000)}")
-    header.add_row(f"tables {stats['TablesLoaded']} loaded, {stats['TablesLoading']} loading, "
-                   f"{stats['TablesQueued']} queued, {stats['TablesErrored']} errored",
-                   f"full load {stats['FullLoadProgressPercent']}%", "")
-    header.add_row(f"full load {_count(figures['FullLoadThroughputRowsTarget'])} rows/s",
-                   f"cdc {_count(figures['CDCThroughputRowsTarget'])} changes/s",
-                   f"latency source {figures['CDCLatencySource']:.2f}s target {figures['CDCLatencyTarget']:.2f}s "
-                   f"backlog {_count(figures['CDCIncomingChanges'])}")
-    for key in ("StopReason", "LastFailureMessage"):
-        if key in doc:
-            header.add_row(Text(f"{key} {doc[key]}", style="red" if key == "LastFailureMessage" else ""), "", "")
+    # One line per fact, wrapped where the terminal ends: a grid of columns was cut at 80 columns.
+    lines = [
+        Text.assemble((f"task {task.id}", "bold"), f"  {task.migration_type}  {task.source} -> {task.target} "
+                      f"on {task.instance}"),
+        Text(f"status {doc['Status']}  phase {doc['Phase']}  elapsed {_duration(stats['ElapsedTimeMillis'] / 1000)}"),
+        Text(f"tables {stats['TablesLoaded']} loaded, {stats['TablesLoading']} loading, {stats['TablesQueued']} "
+             f"queued, {stats['TablesErrored']} errored  full load {stats['FullLoadProgressPercent']}%"),
+        Text(f"full load {_count(figures['FullLoadThroughputRowsTarget'])} rows/s  cdc "
+             f"{_count(figures['CDCThroughputRowsTarget'])} changes/s"),
+        Text(f"latency source {figures['CDCLatencySource']:.2f}s target {figures['CDCLatencyTarget']:.2f}s  "
+             f"backlog {_count(figures['CDCIncomingChanges'])}"),
+    ]
+    if "StopReason" in doc:  # DMS's values read "Stop Reason ..." already
+        lines.append(Text(doc["StopReason"]))
+    if "LastFailureMessage" in doc:
+        lines.append(Text(f"LastFailureMessage {doc['LastFailureMessage']}", style="red"))
 
+    narrow = width < 110  # the bar shrinks, the row count drops its estimate, a long name is cut short
     tables = Table(box=None, padding=(0, 1), header_style="bold")
-    for name, justify in (("table", "left"), ("state", "left"), ("progress", "left"), ("rows", "right"),
+    tables.add_column("table", no_wrap=True, overflow="ellipsis", max_width=18 if narrow else 40)
+    for name, justify in (("state", "left"), ("progress", "left"), ("rows", "right"),
                           ("inserts", "right"), ("updates", "right"), ("deletes", "right")):
         tables.add_column(name, justify=justify, no_wrap=True)
     entries = sorted(table_statistics(task, state)["TableStatistics"],
@@ -67,23 +70,23 @@ def render(task: TaskDef, state: StateStore) -> tuple[Any, str]:
         done = t["TableState"] == TableState.COMPLETED
         # The estimate is the planner's: a table can hold more, and a finished one is whole.
         total = max(rows, 1) if done else max(estimates.get(name, 0), rows, 1)
-        bar = ProgressBar(total=total, completed=rows if rows or not done else total, width=30)
-        tables.add_row(name, t["TableState"], bar, f"{_count(rows)} / ~{_count(total)}",
+        bar = ProgressBar(total=total, completed=rows if rows or not done else total, width=8 if narrow else 30)
+        tables.add_row(name, t["TableState"], bar, _count(rows) if narrow else f"{_count(rows)} / ~{_count(total)}",
                        _count(t["Inserts"]), _count(t["Updates"]), _count(t["Deletes"]))
     if len(entries) > MAX_TABLE_ROWS:
         tables.add_row(f"... and {len(entries) - MAX_TABLE_ROWS} more tables", "", "", "", "", "", "")
     # A line of its own each: in a cell of the header's grid a long warning was squeezed into a narrow column.
     warnings = [Text(f"warning: {line}", style="yellow") for line in doc["Warnings"]]
-    return Group(header, *warnings, Text(""), tables), doc["Status"]
+    return Group(*lines, *warnings, Text(""), tables), doc["Status"]
 
 
 def watch(task: TaskDef, state: StateStore, interval: float = 0.5, console: Console | None = None) -> str:
     """Redraw the view until the task is no longer starting, running or stopping; returns its final status."""
     console = console or Console()
-    view, status = render(task, state)
+    view, status = render(task, state, console.width)
     with Live(view, console=console, refresh_per_second=4, transient=False) as live:
         while status in ACTIVE:
             time.sleep(interval)
-            view, status = render(task, state)
+            view, status = render(task, state, console.width)
             live.update(view, refresh=True)
     return status

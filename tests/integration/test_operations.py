@@ -162,11 +162,11 @@ def test_metrics_under_a_steady_change_rate(dms, src, dst):
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][AB0-2]|\r")
 
 
-def _run_in_terminal(args: list[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
+def _run_in_terminal(args: list[str], env: dict[str, str], timeout: float, columns: int = 160) -> tuple[int, str]:
     """Run a command on a pseudo-terminal (so rich draws live) until it exits; its screen output as text."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
-                            env={**env, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"})
+                            env={**env, "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": "40"})
     os.close(slave)
     out = bytearray()
     deadline = time.monotonic() + timeout
@@ -225,6 +225,13 @@ def test_watch_draws_progress_in_a_terminal_and_ends_when_the_task_stops(dms, sr
     final = screen[screen.rindex("task watch-view"):]  # the last frame drawn
     assert "status stopped" in final and "Stop Reason FULL_LOAD_ONLY_FINISHED" in final
     assert len(re.findall(r"Table completed\s+.*30,000 / ~30,000", final)) == 3
+    # At 80 columns nothing is cut off: every line fits, each table's state and rows still show.
+    code, narrow = _run_in_terminal([sys.executable, "-m", "scheduler.cli", "task", "watch", "watch-view"], dms.env,
+                                    30, columns=80)
+    assert code == 0
+    last = narrow[narrow.rindex("task watch-view"):]  # frames follow each other once cursor moves are gone
+    assert max(len(line) for line in last.splitlines()) <= 80, last
+    assert len(re.findall(r"public\.t\d\s+Table completed\s+.*30,000\s+0\s+0\s+0", last)) == 3, last
 
 
 def _get_json(url: str) -> object:
