@@ -1,4 +1,4 @@
-"""The import arrows of the layout (README, Layout): scheduler -> worker -> connectors, the task model in
+"""The import arrows of the layout (docs/architecture.md, Layout): scheduler -> worker -> connectors, the task model in
 connectors/model imported by both wings, engines importing neither the model nor either wing."""
 
 from __future__ import annotations
