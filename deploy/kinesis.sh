@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# A throwaway Kinesis Data Streams API server for tests: kinesalite (npm), with its data in DIR.
+#   kinesis.sh start DIR PORT   -> last stdout line: http://127.0.0.1:PORT (boto3's endpoint_url)
+#   kinesis.sh stop DIR
+# kinesalite is installed by deploy/install-test-deps.sh into $DMS_NPM_DIR (default ~/.cache/opendms/npm).
+set -euo pipefail
+
+NPM_DIR="${DMS_NPM_DIR:-$HOME/.cache/opendms/npm}"
+CLI="$NPM_DIR/node_modules/kinesalite/cli.js"
+
+usage() { echo "usage: $0 start DIR PORT | stop DIR" >&2; exit 2; }
+
+start() {
+    local dir port; dir="$(realpath -m "$1")"; port="$2"
+    command -v node >/dev/null || { echo "node missing: run deploy/install-test-deps.sh" >&2; exit 3; }
+    [ -f "$CLI" ] || { echo "kinesalite missing ($CLI): run deploy/install-test-deps.sh" >&2; exit 3; }
+    mkdir -p "$dir/data"
+    # Streams are ACTIVE at once (no 500 ms create/delete/update delays), 100 shards allowed.
+    nohup node "$CLI" --port "$port" --path "$dir/data" --createStreamMs 0 --deleteStreamMs 0 \
+        --updateStreamMs 0 --shardLimit 100 >"$dir/kinesalite.log" 2>&1 &
+    echo $! >"$dir/kinesalite.pid"
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "http://127.0.0.1:$port"; return 0; fi
+        kill -0 "$(cat "$dir/kinesalite.pid")" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "kinesalite on port $port did not start; see $dir/kinesalite.log" >&2; exit 1
+}
+
+stop() {
+    local dir pid; dir="$(realpath -m "$1")"
+    [ -f "$dir/kinesalite.pid" ] || return 0
+    pid="$(cat "$dir/kinesalite.pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$dir/kinesalite.pid"
+}
+
+cmd="${1:-}"; shift || true
+case "$cmd" in
+    start) [ $# -eq 2 ] || usage; start "$@" ;;
+    stop)  [ $# -eq 1 ] || usage; stop "$@" ;;
+    *) usage ;;
+esac
