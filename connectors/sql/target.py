@@ -295,15 +295,16 @@ class SqlTarget:
 
 
 def _many(cur: Any, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-    """executemany, and the rows it touched in all (a DB-API cursor, or a sqlite3 connection)."""
+    """executemany, and the rows it touched in all (a DB-API cursor, or a sqlite3 connection; PyMySQL's
+    returns a count, its cursor keeps the rows)."""
     result = cur.executemany(sql, rows)
-    return (result if result is not None else cur).rowcount
+    return (result if hasattr(result, "rowcount") else cur).rowcount
 
 
 def _query(cur: Any, sql: str, params: Sequence[Any]) -> Any:
     """execute, and what to fetch its rows from (a DB-API cursor, or a sqlite3 connection's new cursor)."""
     result = cur.execute(sql, params)
-    return result if result is not None else cur
+    return result if hasattr(result, "fetchall") else cur
 
 
 def _literal(value: Any) -> str:
