@@ -13,6 +13,7 @@ from typing import Any
 import pymysql
 import pymysql.converters
 import pymysql.cursors
+from pymysql.constants import CLIENT
 
 from connectors.base import Endpoint, KeyRange
 
@@ -37,16 +38,23 @@ def _ssl(ep: Endpoint) -> dict[str, Any] | None:
 
 
 def connect(ep: Endpoint, *, autocommit: bool = False, database: str | None = None,
-            cursor: type = pymysql.cursors.Cursor) -> pymysql.connections.Connection:
+            cursor: type = pymysql.cursors.Cursor, target: bool = False,
+            conv: dict | None = None) -> pymysql.connections.Connection:
     """An open connection to the endpoint (``database``: another than the endpoint's, "" for none). Driver
-    errors come out classified: a wrong password, unknown host or database, a refused port as one line."""
+    errors come out classified: a wrong password, unknown host or database, a refused port as one line.
+
+    ``target``: a session that writes replicated rows. An UPDATE counts the rows it found, not only those it
+    changed (CLIENT_FOUND_ROWS: the apply checks row counts), and foreign keys are not checked, as
+    PostgreSQL's replication role does: tables load in parallel and a batch applies table by table."""
     timeout = int(ep.extra.get("connectTimeout", 5))
+    init = _INIT + (", foreign_key_checks = 0" if target else "")
     try:
         return pymysql.connect(
             host=ep.host or "127.0.0.1", port=ep.port or 3306, user=ep.user, password=ep.password,
             database=(ep.database if database is None else database) or None, charset="utf8mb4",
-            autocommit=autocommit, connect_timeout=timeout, local_infile=True, init_command=_INIT,
-            ssl=_ssl(ep), cursorclass=cursor, program_name="opendms",
+            autocommit=autocommit, connect_timeout=timeout, local_infile=True, init_command=init,
+            ssl=_ssl(ep), cursorclass=cursor, program_name="opendms", conv=conv,
+            client_flag=CLIENT.FOUND_ROWS if target else 0,
         )
     except pymysql.err.MySQLError as exc:
         raise classify(exc, ep, connecting=True) from None

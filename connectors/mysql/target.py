@@ -7,29 +7,42 @@ database named by its (mapped) schema, created when missing, as DMS does by defa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import hashlib
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar
 
 import pymysql
+import pymysql.converters
 
-from connectors.base import Endpoint, TableSchema
-from connectors.errors import ConfigError, DmsError
+from connectors.base import Batch, Change, Endpoint, KeyRange, PrepMode, Row, TableSchema
+from connectors.errors import ConfigError, DataError, DmsError
 from connectors.sql.target import SqlTarget
 
-from .classify import classify
-from .connect import connect, literal, quote_ident
+from .classify import classify, error_number
+from .connect import connect, key_range_sql, literal, quote_ident
+from .encode import bind_value, load_encoder, row_binder, row_decoder, select_list
+from .prepare import binary_collation, create_sql, has_primary_key
+from .values import LOAD_CONVERSIONS
 
 _DB_TYPES = ("SPECIFIC_DATABASE", "MULTIPLE_DATABASES")
+_READ_CONVERSIONS = {**pymysql.converters.conversions, **LOAD_CONVERSIONS}
+_CHUNK = 1000  # keys per DELETE ... IN (...)
 
 
 class MysqlTarget(SqlTarget):
-    driver_errors = (pymysql.err.MySQLError, OSError)
+    """The shared SQL target with MySQL's SQL: LOAD DATA LOCAL INFILE from a pipe for the full load, multi-row
+    upserts, and updates joined from a temporary staging table, so a batch is a few statements per table."""
+
+    driver_errors = (pymysql.err.MySQLError,)
     param = "%s"
     key_text = "varchar(255)"  # a TEXT column cannot be part of a key
     text = "longtext"
     name_text = "varchar(128)"
-    stamp = ("datetime(6)", "UTC_TIMESTAMP(6)")
-    utc_time = ("datetime(6)", "UTC_TIMESTAMP(6)")
+    stamp = ("datetime(6)", "(UTC_TIMESTAMP(6))")
+    utc_time = ("datetime(6)", "(UTC_TIMESTAMP(6))")
+    text_engine: ClassVar[str | None] = None
 
     def __init__(self, endpoint: Endpoint) -> None:
         db_type = endpoint.extra.get("targetDbType", "SPECIFIC_DATABASE").upper()
@@ -39,7 +52,8 @@ class MysqlTarget(SqlTarget):
             raise ConfigError(f"endpoint {endpoint.id}: give the database the tables go to (--database), or set "
                               "the extra connection attribute targetDbType=MULTIPLE_DATABASES")
         self.multiple = db_type == "MULTIPLE_DATABASES"
-        super().__init__(endpoint, connect(endpoint))
+        super().__init__(endpoint, connect(endpoint, target=True))
+        self._collation = ""
 
     # -- the transaction and its errors ----------------------------------------------------------
 
@@ -70,7 +84,7 @@ class MysqlTarget(SqlTarget):
         return quote_ident(schema.table.name)
 
     def on_duplicate(self, key: Sequence[str], columns: Sequence[str]) -> str:
-        """MySQL's upsert: ON DUPLICATE KEY UPDATE (any unique key, as DMS's own MySQL target does)."""
+        """MySQL's upsert: ON DUPLICATE KEY UPDATE (OpenDMS creates no unique index but the primary key)."""
         if not columns:
             first = self.quote(key[0])
             return f"ON DUPLICATE KEY UPDATE {first} = {first}"
@@ -79,3 +93,235 @@ class MysqlTarget(SqlTarget):
     def render(self, cur: Any, sql: str, params: Sequence[Any]) -> str:
         parts = sql.split(self.param)
         return parts[0] + "".join(literal(v) + rest for v, rest in zip(params, parts[1:], strict=False))
+
+    def bind(self, values: Sequence[Any]) -> list[Any]:
+        return list(values)  # rows are bound by column (encode_rows, _bound): only they know the types
+
+    def insert_rows(self, cur: Any, head: str, row: str, rows: Sequence[Sequence[Any]], tail: str = "") -> int:
+        """PyMySQL sends executemany's rows of an INSERT ... VALUES as multi-row statements."""
+        if not rows:
+            return 0
+        cur.executemany(f"{head} VALUES {row} {tail}", rows)
+        return cur.rowcount
+
+    # -- full load -------------------------------------------------------------------------------
+
+    def prepare(self, table: TableSchema, mode: PrepMode, *, with_key: bool = True) -> None:
+        name = self.table_name(table)
+
+        def prep(cur: Any) -> None:
+            if not self._collation:
+                self._collation = binary_collation(self.conn)
+            if self.multiple:
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(table.table.schema)} CHARACTER SET utf8mb4")
+            if mode == "drop":
+                cur.execute(f"DROP TABLE IF EXISTS {name}")
+            cur.execute(create_sql(table, name, with_key=with_key, collation=self._collation))
+            if mode == "truncate":
+                cur.execute(f"TRUNCATE TABLE {name}")
+
+        self._run(prep)
+
+    def before_load(self, task: str, tables: Sequence[TableSchema], mode: PrepMode) -> list[str]:
+        """Foreign keys need no setting aside: the session does not check them (connect.py). Triggers fire:
+        MySQL cannot switch them off for a session. TRUNCATE_BEFORE_LOAD empties the selected tables that
+        exist (each TRUNCATE commits on its own: MySQL has no transactional TRUNCATE)."""
+        if mode != "truncate":
+            return []
+
+        def empty(cur: Any) -> list[str]:
+            found = 0
+            for table in tables:
+                schema = table.table.schema if self.multiple else None
+                cur.execute("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) "
+                            "AND TABLE_NAME = %s", (schema, table.table.name))
+                if cur.fetchone():
+                    cur.execute(f"TRUNCATE TABLE {self.table_name(table)}")
+                    found += 1
+            return [f"TRUNCATE_BEFORE_LOAD emptied the {found} selected table(s)"]
+
+        return self._run(empty)
+
+    def create_keys(self, table: TableSchema) -> list[str]:
+        """The primary key after a load made without it (CreatePkAfterFullLoad). Unique indexes are not
+        created: see prepare.py."""
+        if not table.key:
+            return []
+
+        def work(cur: Any) -> None:
+            if not has_primary_key(cur, table.table.schema if self.multiple else None, table.table.name):
+                cur.execute(f"ALTER TABLE {self.table_name(table)} ADD PRIMARY KEY "
+                            f"({', '.join(quote_ident(k) for k in table.key)})")
+
+        self._run(work)
+        return []
+
+    def bulk_format(self, table: TableSchema) -> str | None:
+        return None  # rows, always: LOAD DATA's text is written here
+
+    def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
+        """One LOAD DATA LOCAL INFILE per call, its file a pipe this thread writes the rows into while another
+        thread runs the statement: rows stream to the server as the source reads them, never a file on disk.
+        LOCAL makes the server turn bad values and duplicate keys into warnings (it cannot stop the client
+        mid-file): any warning fails the load, so nothing is cut or dropped without a word."""
+        name = self.table_name(table)
+        where, bounds = key_range_sql(table.key, within)
+        columns, sets = [], []
+        for i, c in enumerate(table.columns):
+            if c.type == "bytes":  # hex on the wire: any byte, whatever the file's character set
+                columns.append(f"@h{i}")
+                sets.append(f"{quote_ident(c.name)} = UNHEX(@h{i})")
+            else:
+                columns.append(quote_ident(c.name))
+        encode = load_encoder(table)
+
+        def run(cur: Any) -> int:
+            if where:  # a chunk loaded again: its earlier rows (committed before a crash) go first
+                cur.execute(f"DELETE FROM {name}{where}", bounds)
+            read_end, write_end = os.pipe()
+            sql = (f"LOAD DATA LOCAL INFILE '/dev/fd/{read_end}' INTO TABLE {name} CHARACTER SET utf8mb4 "
+                   "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+                   f"({', '.join(columns)})" + (f" SET {', '.join(sets)}" if sets else ""))
+            outcome: dict[str, Any] = {}
+
+            def statement() -> None:
+                try:
+                    outcome["rows"] = cur.execute(sql)
+                except BaseException as exc:  # noqa: BLE001 - handed to the writing thread
+                    outcome["error"] = exc
+                finally:
+                    os.close(read_end)  # a writer still writing now gets a broken pipe, not a hang
+
+            loader = threading.Thread(target=statement, name="mysql-load", daemon=True)
+            loader.start()
+            try:
+                with os.fdopen(write_end, "wb", buffering=1 << 20) as out:
+                    for batch in batches:
+                        data = encode(batch.rows())
+                        if data:
+                            out.write(data)
+            except BrokenPipeError:
+                pass  # the statement ended early: its error says why
+            finally:
+                loader.join()
+            if "error" in outcome:
+                raise outcome["error"]
+            cur.execute("SHOW WARNINGS LIMIT 3")
+            warnings = cur.fetchall()
+            if warnings:
+                said = "; ".join(f"{w[2]} (error {w[1]})" for w in warnings)
+                raise DataError(f"table {table.table}: the target refused or changed rows of the load: {said}; "
+                                "make the target column fit the source's values, then reload the table")
+            return outcome["rows"]
+
+        return self._run(run)
+
+    # -- change apply: MySQL's statements for connectors/sql/apply.py -----------------------------
+
+    def encode_rows(self, schema: TableSchema, rows: list[Row], text: bool) -> list[tuple]:
+        bind = row_binder(schema, schema.column_names)
+        return [bind(row) for row in rows]
+
+    def _bound(self, schema: TableSchema, names: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[tuple]:
+        cols = [next(c for c in schema.columns if c.name == n) for n in names]
+        return [tuple(bind_value(c, v) for c, v in zip(cols, row, strict=True)) for row in rows]
+
+    def delete_rows(self, cur: Any, schema: TableSchema, keys: list[tuple], whole: bool) -> int:
+        keys = self._bound(schema, schema.key, keys)
+        one = len(schema.key) == 1
+        head = ("(" + ", ".join(quote_ident(k) for k in schema.key) + ")") if not one else quote_ident(schema.key[0])
+        row = "%s" if one else "(" + ", ".join(["%s"] * len(schema.key)) + ")"
+        done = 0
+        for at in range(0, len(keys), _CHUNK):
+            part = keys[at:at + _CHUNK]
+            params = [v for k in part for v in k]
+            done += cur.execute(f"DELETE FROM {self.table_name(schema)} WHERE {head} IN "
+                                f"({', '.join([row] * len(part))})", params)
+        return done
+
+    def write_rows(self, cur: Any, schema: TableSchema, rows: Any, expected: bool | None) -> int:
+        """An upsert or an insert: multi-row INSERTs (PyMySQL batches executemany's rows); an update of rows
+        that must be there: through the staging table. An insert meeting a row already there fails at
+        that row: a mismatch, as its row count would say."""
+        names, key = schema.column_names, schema.key
+        if expected is True:
+            return self._update_from_stage(cur, schema, names, rows)
+        others = [] if expected is False else [n for n in names if n not in key]
+        tail = self.on_duplicate(key, others) if expected is None else ""
+        try:
+            return self.insert_rows(cur, f"INSERT INTO {self.table_name(schema)} ({self._list(names)})",
+                                    f"({', '.join(['%s'] * len(names))})", rows, tail)
+        except pymysql.err.IntegrityError as exc:
+            if expected is False and error_number(exc) == 1062:
+                return -1
+            raise
+
+    def update_columns(self, cur: Any, schema: TableSchema, columns: tuple[str, ...], rows: list[tuple],
+                       whole: bool) -> int:
+        names = columns + schema.key
+        return self._update_from_stage(cur, schema, names, self._bound(schema, names, rows))
+
+    def update_one(self, cur: Any, schema: TableSchema, change: Change) -> int:
+        after, before = change.after or {}, change.before or {}
+        cols = [n for n in schema.column_names if n in after]
+        values = self._bound(schema, cols + list(schema.key), [[after[n] for n in cols] + [before[k] for k in
+                                                                                         schema.key]])[0]
+        return cur.execute(f"UPDATE {self.table_name(schema)} SET {self._match(cols, ', ')} "
+                           f"WHERE {self._match(schema.key)}", values)
+
+    def existing(self, cur: Any, schema: TableSchema, keys: list[tuple]) -> list[tuple]:
+        if not keys:
+            return []
+        stage = self._stage(cur, schema, schema.key, numbered=True)
+        self.insert_rows(cur, f"INSERT INTO {stage} (`_dms_n`, {self._list(schema.key)})",
+                         f"({', '.join(['%s'] * (len(schema.key) + 1))})",
+                         [(n, *k) for n, k in enumerate(self._bound(schema, schema.key, keys))])
+        match = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in schema.key)
+        cur.execute(f"SELECT s.`_dms_n` FROM {stage} AS s JOIN {self.table_name(schema)} AS t ON {match}")
+        found = [keys[n] for (n,) in cur.fetchall()]
+        cur.execute(f"DELETE FROM {stage}")
+        return found
+
+    def _stage(self, cur: Any, schema: TableSchema, names: Sequence[str], numbered: bool = False) -> str:
+        """A temporary table of the target's own column types (its collations too, so joins compare as the
+        table does) for ``names``: filled, joined, emptied within a transaction; made once per session."""
+        digest = hashlib.sha1(f"{schema.table}|{'|'.join(names)}|{numbered}".encode()).hexdigest()[:16]
+        stage = f"`_dms_stage_{digest}`"
+        if stage not in self._made:
+            first = "0 AS `_dms_n`, " if numbered else ""
+            cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ENGINE=InnoDB AS SELECT {first}"
+                        f"{self._list(names)} FROM {self.table_name(schema)} LIMIT 0")
+            self._made.add(stage)
+        return stage
+
+    def _update_from_stage(self, cur: Any, schema: TableSchema, names: Sequence[str], rows: Sequence[tuple]) -> int:
+        """``rows`` (values of ``names``, the key among them) onto the table's rows of their keys; the rows found."""
+        if not rows:
+            return 0
+        stage = self._stage(cur, schema, names)
+        self.insert_rows(cur, f"INSERT INTO {stage} ({self._list(names)})", f"({', '.join(['%s'] * len(names))})",
+                         rows)
+        others = [n for n in names if n not in schema.key] or list(schema.key)
+        sets = ", ".join(f"t.{quote_ident(n)} = s.{quote_ident(n)}" for n in others)
+        match = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in schema.key)
+        done = cur.execute(f"UPDATE {self.table_name(schema)} AS t JOIN {stage} AS s ON {match} SET {sets}")
+        cur.execute(f"DELETE FROM {stage}")
+        return done
+
+    # -- read back (validation) ------------------------------------------------------------------
+
+    def read(self, table: TableSchema, *, batch_rows: int = 50_000) -> Iterator[list[dict[str, Any]]]:
+        """The table's rows in key order, on a connection of its own that streams them (SSCursor)."""
+        order = f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}" if table.key else ""
+        sql = f"SELECT {select_list(table, quote_ident)} FROM {self.table_name(table)}{order}"
+        decode = row_decoder(table)
+        conn = connect(self.ep, cursor=pymysql.cursors.SSCursor, conv=_READ_CONVERSIONS)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                while rows := cur.fetchmany(batch_rows):
+                    yield [decode(r) for r in rows]
+        except self.driver_errors as exc:
+            raise self.classify(exc) from None
+        finally:
+            conn.close()

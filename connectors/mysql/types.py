@@ -28,7 +28,8 @@ _LENGTHED = re.compile(r"^(varchar|varbinary)\((\d+)\)$")
 _MICROSECONDS = "MySQL keeps microseconds: fraction digits past the 6th are rounded"
 _ZONE = ("MySQL's DATETIME has no time zone: the instant is kept as its UTC wall-clock time, the offset "
          "is dropped")
-_FLOAT_SPECIAL = "MySQL has no NaN or infinity in FLOAT/DOUBLE: such a value fails the row"
+_FLOAT_SPECIAL = "MySQL has no NaN or infinity in FLOAT/DOUBLE: such a value is stored as NULL"
+_NO_INFINITY = "MySQL has no infinite or BC dates: PostgreSQL's infinity, -infinity and BC dates are stored as NULL"
 _DECIMAL = ("MySQL's DECIMAL holds at most 65 digits, 30 after the point: a NUMERIC without precision or wider "
             "becomes DECIMAL(65,30) (or its scale 30); values with more digits fail the row, or are rounded past "
             "the 30th after the point")
@@ -99,10 +100,10 @@ TYPES = _MysqlTypes("mysql", [
     FromDms("BOOLEAN", "tinyint(1)"),
     FromDms("BYTES", "varbinary({length})", "longblob"),
     FromDms("BLOB", "longblob"),
-    FromDms("DATE", "date"),
+    FromDms("DATE", "date", lossy=_NO_INFINITY),
     FromDms("TIME", "time({scale})", "time(6)", lossy=_MICROSECONDS, above=("scale", 6)),
     FromDms("DATETIME", "datetime({scale})", "datetime(6)", lossy=_MICROSECONDS, above=("scale", 6)),
-    FromDms("DATETIME", "datetime({scale})", "datetime(6)", portable="timestamptz", lossy=_ZONE),
+    FromDms("DATETIME", "datetime({scale})", "datetime(6)", portable="timestamptz", lossy=_ZONE + "; " + _NO_INFINITY),
     FromDms("INT1", "tinyint"),
     FromDms("INT2", "smallint"),
     FromDms("INT4", "int"),
@@ -116,7 +117,7 @@ TYPES = _MysqlTypes("mysql", [
     FromDms("REAL4", "float", lossy=_FLOAT_SPECIAL),
     FromDms("REAL8", "double", lossy=_FLOAT_SPECIAL),
     FromDms("STRING", "varchar({length})", "longtext"),
-    FromDms("STRING", "char(36)", portable="uuid"),
+    FromDms("STRING", "char(36) CHARACTER SET ascii COLLATE ascii_bin", portable="uuid"),
     FromDms("WSTRING", "varchar({length})", "longtext"),
     FromDms("CLOB", "longtext"),
     FromDms("NCLOB", "longtext"),
@@ -164,13 +165,28 @@ def _fits(native: str, budget: int) -> str:
 def declared_type(schema: TableSchema, col: Column) -> str:
     """The type a MySQL/MariaDB target declares for ``col``: a MySQL source's own, else by the DMS type,
     bounded by InnoDB: too long a VARCHAR becomes LONGTEXT, and a key column of text or bytes becomes a
-    VARCHAR/VARBINARY sharing the 3072 bytes an index key may hold."""
+    VARCHAR/VARBINARY sharing the 3072 bytes an index key may hold with the key's other columns."""
     if schema.engine == TYPES.engine and col.native:
         return col.native
     native = TYPES.declare(common_type(col), col.type).native
-    keyed = set(schema.key).union(*schema.unique)
-    if col.name in keyed:
-        wide = [c for c in schema.columns if c.name in keyed and c.type in ("string", "text", "json", "bytes",
-                                                                           "other", "array")]
-        return _fits(native, INDEX_BYTES // max(len(wide), 1))
+    if col.name in schema.key:
+        keyed = [c for c in schema.columns if c.name in schema.key]
+        wide = [c for c in keyed if c.type in _WIDE]
+        narrow = sum(_key_bytes(TYPES.declare(common_type(c), c.type).native) for c in keyed if c.type not in _WIDE)
+        return _fits(native, (INDEX_BYTES - narrow) // max(len(wide), 1))
     return native
+
+
+_WIDE = frozenset({"string", "text", "json", "bytes", "other", "array"})
+_SIZED = re.compile(r"^(var)?(char|binary)\((\d+)\)( character set ascii)?")
+_DECIMAL_SIZE = re.compile(r"^decimal\((\d+)")
+
+
+def _key_bytes(native: str) -> int:
+    """At most what a column of this declaration takes of an index key."""
+    native = native.lower()
+    if found := _SIZED.match(native):
+        return int(found.group(3)) * (4 if found.group(2) == "char" and not found.group(4) else 1)
+    if found := _DECIMAL_SIZE.match(native):
+        return int(found.group(1)) // 2 + 2
+    return 16

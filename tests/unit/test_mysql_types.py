@@ -57,7 +57,8 @@ TARGET = [
     ("NUMERIC", "numeric", "decimal(65,30)"), ("REAL4", "float4", "float"), ("REAL8", "float8", "double"),
     ("WSTRING(40)", "string", "varchar(40)"), ("WSTRING(20000)", "string", "longtext"),
     ("WSTRING", "string", "longtext"), ("NCLOB", "text", "longtext"), ("NCLOB", "json", "json"),
-    ("STRING(36)", "uuid", "char(36)"), ("BYTES(16)", "bytes", "varbinary(16)"), ("BYTES(70000)", "bytes", "longblob"),
+    ("STRING(36)", "uuid", "char(36) CHARACTER SET ascii COLLATE ascii_bin"), ("BYTES(16)", "bytes", "varbinary(16)"),
+    ("BYTES(70000)", "bytes", "longblob"),
     ("BLOB", "bytes", "longblob"), ("DATE", "date", "date"), ("TIME", "time", "time(6)"),
     ("DATETIME", "timestamp", "datetime(6)"), ("DATETIME(3)", "timestamp", "datetime(3)"),
     ("DATETIME(6)", "timestamptz", "datetime(6)"),
@@ -78,6 +79,8 @@ def test_a_mysql_source_keeps_its_declarations() -> None:
 def test_text_and_bytes_keys_fit_an_index() -> None:
     text, data = Column("k", "text", False, "text", "NCLOB"), Column("b", "bytes", False, "bytea", "BLOB")
     assert declared_type(_schema(text, key=("k",)), text) == "varchar(768)"  # 3072 bytes of utf8mb4
+    with_id = _schema(text, key=("id", "k"))
+    assert declared_type(with_id, text) == "varchar(764)"  # 16 bytes kept for the bigint
     both = _schema(text, data, key=("k", "b"))
     assert (declared_type(both, text), declared_type(both, data)) == ("varchar(384)", "varbinary(1536)")
     name = Column("n", "string", False, "varchar(40)", "WSTRING(40)")
