@@ -22,7 +22,7 @@ from connectors.model.catalog import Catalog, TaskDef
 from connectors.model.mappings import check_mappings_size, parse_table_mappings
 from connectors.model.settings import parse_task_settings
 from connectors.model.spec import MIGRATION_TYPES, check_identifier
-from connectors.model.states import Status
+from connectors.model.states import ACTIVE, Status
 from connectors.model.target_rules import check_target_settings
 from connectors.registry import open_source, target_class
 
@@ -108,39 +108,94 @@ def task_create(task_id: str, source: str, target: str, instance: str, migration
     """Define a task; nothing moves until `dms task start`."""
     check_identifier("task", task_id)
     catalog = Catalog()
-    src, tgt = catalog.endpoint(source), catalog.endpoint(target)
-    if src.kind != "source":
-        raise ConfigError(f"endpoint {source} is a {src.kind} endpoint: --source needs a source endpoint")
-    if tgt.kind != "target":
-        raise ConfigError(f"endpoint {target} is a {tgt.kind} endpoint: --target needs a target endpoint")
-    catalog.instance(instance)
-    with contextlib.suppress(OSError):  # a file over DMS's cap is not even read (_read_file names other errors)
-        check_mappings_size(Path(mappings).stat().st_size, f"table mappings file {mappings}")
-    mappings_json = _read_file(mappings, "table mappings", 'a JSON object {"rules": [...]} with a selection rule')
+    mappings_json = _mappings_file(mappings)
     settings_json = _read_file(settings, "task settings", "a JSON object, {} for DMS's defaults") if settings else ""
-    parsed = parse_task_settings(settings_json, f"task settings file {settings}")
-    for line in (*parse_table_mappings(mappings_json, f"table mappings file {mappings}").warnings,
-                 *parsed.warnings(), *create_notice(parsed)):
-        click.echo(f"warning: {line}", err=True)
-    if cdc_start_position and migration_type != "cdc":
-        raise ConfigError("--cdc-start-position goes with --migration-type cdc only")
-    refusals, notes = check_target_settings(parsed, target_class(tgt).kind, f"target {tgt.id} ({tgt.engine})")
-    if refusals:
-        raise ConfigError("; ".join(refusals))
-    for line in notes:
-        click.echo(f"warning: {line}", err=True)
-    definition = TaskDef(task_id, source, target, instance, migration_type, mappings_json, settings_json,
-                         cdc_start_position)
-    if definition.validation_only and migration_type != "full-load":
-        click.echo(f"warning: ValidationSettings.ValidationOnly with --migration-type {migration_type}: each table is "
-                   "validated once and the task stops; changes are neither captured nor validated as they go on",
-                   err=True)
+    definition = _checked(catalog, TaskDef(task_id, source, target, instance, migration_type, mappings_json,
+                                           settings_json, cdc_start_position), mappings, settings)
+    src, tgt = catalog.endpoint(source), catalog.endpoint(target)
     maps = _check_rules(definition, src, dry_run)
     if dry_run:
         return print_plan(maps, definition.settings, click.echo, tgt.engine)
     catalog.add_task(definition)
     click.echo(f"task {task_id} created ({migration_type}, {source} -> {target} on {instance}); "
                f"start it with: dms task start {task_id}")
+
+
+def _mappings_file(path: str) -> str:
+    with contextlib.suppress(OSError):  # a file over DMS's cap is not even read (_read_file names other errors)
+        check_mappings_size(Path(path).stat().st_size, f"table mappings file {path}")
+    return _read_file(path, "table mappings", 'a JSON object {"rules": [...]} with a selection rule')
+
+
+def _checked(catalog: Catalog, definition: TaskDef, mappings: str | None, settings: str | None) -> TaskDef:
+    """A task definition checked as `task create` and `task modify` check it; warnings printed."""
+    src, tgt = catalog.endpoint(definition.source), catalog.endpoint(definition.target)
+    if src.kind != "source":
+        raise ConfigError(f"endpoint {src.id} is a {src.kind} endpoint: --source needs a source endpoint")
+    if tgt.kind != "target":
+        raise ConfigError(f"endpoint {tgt.id} is a {tgt.kind} endpoint: --target needs a target endpoint")
+    catalog.instance(definition.instance)
+    parsed = parse_task_settings(definition.settings_json, f"task settings file {settings}" if settings else
+                                 f"the settings of task {definition.id}")
+    where = f"table mappings file {mappings}" if mappings else f"the table mappings of task {definition.id}"
+    for line in (*parse_table_mappings(definition.table_mappings_json, where).warnings, *parsed.warnings(),
+                 *create_notice(parsed)):
+        click.echo(f"warning: {line}", err=True)
+    if definition.cdc_start_position and definition.migration_type != "cdc":
+        raise ConfigError("--cdc-start-position goes with --migration-type cdc only")
+    refusals, notes = check_target_settings(parsed, target_class(tgt).kind, f"target {tgt.id} ({tgt.engine})")
+    if refusals:
+        raise ConfigError("; ".join(refusals))
+    for line in notes:
+        click.echo(f"warning: {line}", err=True)
+    if definition.validation_only and definition.migration_type != "full-load":
+        click.echo(f"warning: ValidationSettings.ValidationOnly with --migration-type {definition.migration_type}: "
+                   "each table is validated once and the task stops; changes are neither captured nor validated as "
+                   "they go on", err=True)
+    return definition
+
+
+@task.command("modify")
+@click.argument("task_id", type=ID)
+@click.option("--migration-type", type=click.Choice(MIGRATION_TYPES), default=None)
+@click.option("--table-mappings", "mappings", default=None, metavar="FILE", help="DMS table-mapping JSON")
+@click.option("--settings", default=None, metavar="FILE", help="DMS task-settings JSON (replaces the task's)")
+@click.option("--cdc-start-position", default=None, help="cdc only: engine position to start from")
+@click.option("--instance", type=ID, default=None, help="move the task to another replication instance")
+def task_modify(task_id: str, migration_type: str | None, mappings: str | None, settings: str | None,
+                cdc_start_position: str | None, instance: str | None) -> None:
+    """Change a stopped task (DMS's ModifyReplicationTask; its endpoints stay). New settings take effect at
+    the next start; new table mappings or migration type need `--type reload-target` once the task has run."""
+    from dataclasses import replace
+
+    from .homes import check_not_running_elsewhere
+
+    catalog = Catalog()
+    old = catalog.task(task_id)
+    check_not_running_elsewhere(old)
+    status = (state_for(old, live_state()) or live_state()).status(task_id)
+    if status in ACTIVE:
+        raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}` (DMS modifies "
+                          "stopped tasks only)")
+    new = replace(old, migration_type=migration_type or old.migration_type,
+                  table_mappings_json=_mappings_file(mappings) if mappings else old.table_mappings_json,
+                  settings_json=_read_file(settings, "task settings", "a JSON object, {} for DMS's defaults")
+                  if settings else old.settings_json,
+                  cdc_start_position=old.cdc_start_position if cdc_start_position is None else cdc_start_position,
+                  instance=instance or old.instance)
+    if migration_type and migration_type != "cdc" and cdc_start_position is None:
+        new = replace(new, cdc_start_position="")  # a start position goes with cdc only
+    new = _checked(catalog, new, mappings, settings)
+    _check_rules(new, catalog.endpoint(new.source), False)
+    catalog.update_task(new)
+    changed = [what for what, differs in (("table mappings", new.table_mappings_json != old.table_mappings_json),
+                                           ("migration type", new.migration_type != old.migration_type)) if differs]
+    if changed and old.started_at is not None:
+        catalog.record_changed(task_id, ", ".join(changed))
+        click.echo(f"task {task_id} modified; its {' and '.join(changed)} changed since it ran: start it with "
+                   f"`dms task start {task_id} --type reload-target`")
+    else:
+        click.echo(f"task {task_id} modified")
 
 
 def _check_rules(task: TaskDef, src: Endpoint, required: bool) -> dict:

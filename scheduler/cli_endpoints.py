@@ -12,11 +12,13 @@ from connectors.base import Endpoint
 from connectors.errors import ConfigError
 from connectors.model.catalog import Catalog
 from connectors.model.spec import check_identifier
+from connectors.model.states import ACTIVE
 from connectors.registry import ENGINES, default_port, open_endpoint
 
 from .capture import leftovers
 from .cli_common import ID, SSL_MODES, emit, live_state
 from .endpoint_settings import settings_doc, settings_fields, settings_options, with_settings
+from .homes import state_for
 
 # --- endpoints ------------------------------------------------------------------------------------
 
@@ -73,6 +75,57 @@ def endpoint_create(endpoint_id: str, kind: str, engine: str, host: str, port: i
     if plain := catalog.plain_text_passwords():
         click.echo(f"warning: the password of endpoint(s) {', '.join(plain)} is stored in plain text (by an older "
                    "OpenDMS): encrypt it with `dms secrets rotate`", err=True)
+
+
+@endpoint.command("modify")
+@click.argument("endpoint_id", type=ID)
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@click.option("--database", default=None)
+@click.option("--user", default=None)
+@click.option("--password", default=None, help="prefer --password-env or --password-prompt: flags show in `ps`")
+@click.option("--password-env", default=None, metavar="VAR", help="read the password from this variable")
+@click.option("--password-prompt", is_flag=True, help="ask for the password")
+@click.option("--ssl-mode", type=click.Choice(SSL_MODES), default=None)
+@click.option("--extra", default=None, help="extra connection attributes, replacing the endpoint's: k1=v1;k2=v2")
+@settings_options
+def endpoint_modify(endpoint_id: str, host: str | None, port: int | None, database: str | None, user: str | None,
+                    password: str | None, password_env: str | None, password_prompt: bool, ssl_mode: str | None,
+                    extra: str | None, **settings: str) -> None:
+    """Change an endpoint's connection (DMS's ModifyEndpoint); what is not given stays. Tasks that use it take
+    the change at their next start, so none may be running."""
+    from dataclasses import replace
+
+    catalog = Catalog()
+    ep = catalog.endpoint(endpoint_id)
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a TCP port: give a number from 1 to 65535")
+    users = [t for t in catalog.tasks() if endpoint_id in (t.source, t.target)]
+    here = live_state() if users else None
+    for t in users:
+        store = state_for(t, here)
+        status = store.status(t.id) if store else "unknown"
+        if status in ACTIVE or store is None:
+            raise ConfigError(f"endpoint {endpoint_id} is used by task {t.id}, which is {status}: stop it first "
+                              f"(`dms task stop {t.id}`)")
+    fields, settings_extra = settings_fields(ep.engine, settings)
+    if password is None and password_env:
+        if password_env not in os.environ:
+            raise ConfigError(f"--password-env {password_env}: that environment variable is not set")
+        password = os.environ[password_env]
+    if password is None and password_prompt:
+        password = click.prompt("Password", hide_input=True, default="", show_default=False)
+    changes = {k: v for k, v in (("host", host), ("port", port), ("database", database), ("user", user),
+                                 ("password", password), ("ssl_mode", ssl_mode)) if v is not None}
+    if extra is not None:
+        changes["extra"] = _parse_extra(extra)
+    new = with_settings(replace(ep, **changes), fields, settings_extra)
+    if new == ep:
+        raise ConfigError(f"nothing to change on endpoint {endpoint_id}: give the options to change "
+                          f"(`dms endpoint modify --help`)")
+    catalog.update_endpoint(new)
+    click.echo(f"endpoint {endpoint_id} modified ({new.kind}, {new.engine} at {new.address}); check it with: "
+               f"dms endpoint test {endpoint_id}")
 
 
 def _endpoint_doc(ep: Endpoint) -> dict[str, Any]:

@@ -35,6 +35,9 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
         )
     if start_type == "resume-processing" and not has_run:
         start_type = "start-replication"
+    if start_type == "resume-processing" and task.changed:
+        raise ConfigError(f"task {task_id}'s {task.changed} changed since its run (dms task modify), and its run "
+                          "cannot go on with them: start it with --type reload-target to load everything again")
 
     claimed, status = state.claim_start(task_id)  # two concurrent starts: one wins, one is told
     if not claimed:

@@ -158,8 +158,10 @@ class DmsEnv:
 
     # -- CLI ------------------------------------------------------------------------------------
 
-    def dms(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "scheduler.cli", *args], env=self.env, capture_output=True,
+    def dms(self, *args: str, check: bool = True, timeout: float = 120,
+            env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "scheduler.cli", *args], env={**self.env, **(env_extra or {})},
+                              capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         if check and proc.returncode != 0:
             raise AssertionError(f"dms {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")

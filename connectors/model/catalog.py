@@ -72,6 +72,15 @@ task_runs_table = sa.Table(
     sa.Column("loaded_at", sa.Float, nullable=True),  # when every table's rows were in, none failed, since then
 )
 
+# What `task modify` changed since the task's last fresh start that its run cannot resume with (table
+# mappings, migration type): the next start must load again. Cleared by a fresh start.
+task_changes_table = sa.Table(
+    "dms_task_changes",
+    _meta,
+    sa.Column("task_id", sa.String(255), primary_key=True),
+    sa.Column("what", sa.String(1000), nullable=False),
+)
+
 # Which Redis holds a task's live state ("embedded", or the server's URL with its password masked): the
 # embedded mode and a fleet share the catalog but not the Redis, and a task must be looked up where it ran.
 task_homes_table = sa.Table(
@@ -114,6 +123,7 @@ class TaskDef:
     started_at: float | None = None  # from dms_task_runs: the last fresh start, None if never started
     loaded_at: float | None = None  # every table loaded since then (none failed)
     redis_home: str | None = None  # the Redis its live state is in (dms_task_homes); None if never started
+    changed: str | None = None  # what `task modify` changed that a resume cannot take (dms_task_changes)
 
     @property
     def mappings(self) -> TableMappings:
@@ -187,6 +197,14 @@ class Catalog:
             "ssl_mode": ep.ssl_mode, "extra": json.dumps(dict(ep.extra)), "created_at": datetime.now(UTC),
         }
         self._insert(endpoints_table, row, f"endpoint {ep.id} already exists: pick another id or delete it first")
+
+    def update_endpoint(self, ep: Endpoint) -> None:
+        """Replace an endpoint's settings (its id, type and engine stay)."""
+        row = {"host": ep.host, "port": ep.port, "database": ep.database, "username": ep.user,
+               "password": secret_key.encrypt(ep.password), "ssl_mode": ep.ssl_mode,
+               "extra": json.dumps(dict(ep.extra))}
+        with self.engine.begin() as conn:
+            conn.execute(endpoints_table.update().where(endpoints_table.c.id == ep.id.lower()).values(**row))
 
     def endpoint(self, endpoint_id: str, decrypt: bool = True) -> Endpoint:
         """The endpoint with its password decrypted (`decrypt` False: without its password, and no key needed)."""
@@ -287,6 +305,24 @@ class Catalog:
         }
         self._insert(tasks_table, row, f"task {task.id} already exists: pick another id or delete it first")
 
+    def update_task(self, task: TaskDef) -> None:
+        """Replace what `task modify` may change: migration type, mappings, settings, start position, instance."""
+        row = {"instance": task.instance.lower(), "migration_type": task.migration_type,
+               "table_mappings": task.table_mappings_json, "settings": task.settings_json,
+               "cdc_start_position": task.cdc_start_position}
+        with self.engine.begin() as conn:
+            conn.execute(tasks_table.update().where(tasks_table.c.id == task.id.lower()).values(**row))
+
+    def record_changed(self, task_id: str, what: str) -> None:
+        """A modification the task's run cannot resume with; kept until its next fresh start."""
+        task_id = task_id.lower()
+        with self.engine.begin() as conn:
+            old = conn.execute(sa.select(task_changes_table.c.what).where(task_changes_table.c.task_id == task_id)
+                               ).scalar()
+            conn.execute(task_changes_table.delete().where(task_changes_table.c.task_id == task_id))
+            both = ", ".join(dict.fromkeys([*(old.split(", ") if old else []), *what.split(", ")]))
+            conn.execute(task_changes_table.insert().values(task_id=task_id, what=both))
+
     def task(self, task_id: str) -> TaskDef:
         task_id = task_id.lower()
         with self.engine.connect() as conn:
@@ -295,6 +331,8 @@ class Catalog:
             run = conn.execute(runs).mappings().first()
             home = conn.execute(sa.select(task_homes_table.c.redis).where(task_homes_table.c.task_id == task_id)
                                 ).scalar()
+            changed = conn.execute(sa.select(task_changes_table.c.what)
+                                   .where(task_changes_table.c.task_id == task_id)).scalar()
         if row is None:
             raise ConfigError(f"task {task_id} does not exist: see `dms task list`")
         return TaskDef(
@@ -302,7 +340,7 @@ class Catalog:
             migration_type=row["migration_type"], table_mappings_json=row["table_mappings"],
             settings_json=row["settings"] or "", cdc_start_position=row["cdc_start_position"] or "",
             created_at=row["created_at"], started_at=run["started_at"] if run else None,
-            loaded_at=run["loaded_at"] if run else None, redis_home=home,
+            loaded_at=run["loaded_at"] if run else None, redis_home=home, changed=changed,
         )
 
     def record_start(self, task_id: str, fresh: bool, loaded: bool) -> None:
@@ -318,6 +356,8 @@ class Catalog:
             elif fresh:
                 conn.execute(task_runs_table.update().where(where).values(started_at=now,
                                                                           loaded_at=now if loaded else None))
+            if fresh:
+                conn.execute(task_changes_table.delete().where(task_changes_table.c.task_id == task_id))
             elif loaded and run["loaded_at"] is None:
                 conn.execute(task_runs_table.update().where(where).values(loaded_at=now))
 
@@ -343,6 +383,7 @@ class Catalog:
         with self.engine.begin() as conn:
             conn.execute(task_runs_table.delete().where(task_runs_table.c.task_id == task_id))
             conn.execute(task_homes_table.delete().where(task_homes_table.c.task_id == task_id))
+            conn.execute(task_changes_table.delete().where(task_changes_table.c.task_id == task_id))
         self._delete(tasks_table, task_id)
 
     # -----------------------------------------------------------------------------------------
