@@ -360,6 +360,16 @@ class Source:
     def close(self) -> None:
         """Release the connection (idempotent)."""
 
+    # -- discovery (`dms endpoint discover`, `dms task assess`) -----------------------------------
+
+    def server(self) -> dict[str, str]:
+        """What the server says of itself, e.g. {"EngineVersion": "15.4"}; {} when the engine cannot say."""
+        return {}
+
+    def table_bytes(self, tables: Sequence[TableId]) -> dict[TableId, int]:
+        """Each table's size in storage (data and indexes) where the engine can say; absent: unknown."""
+        return {}
+
     # -- change capture (Capability.CDC) ---------------------------------------------------------
 
     def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:

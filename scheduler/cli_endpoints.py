@@ -156,6 +156,22 @@ def endpoint_test(endpoint_id: str) -> None:
         click.echo(f"warning: {line}", err=True)
 
 
+@endpoint.command("discover")
+@click.argument("endpoint_id", type=ID)
+@click.option("--schema", default="%", show_default=True, help="schema name pattern (% and _ as in DMS rules)")
+@click.option("--table", default="%", show_default=True, help="table name pattern")
+@click.option("--json", "as_json", is_flag=True)
+def endpoint_discover(endpoint_id: str, schema: str, table: str, as_json: bool) -> None:
+    """List what the endpoint's database holds: schemas, tables, row estimates, sizes, keys, engine version."""
+    from .discover import discover, lines
+
+    doc = discover(Catalog().endpoint(endpoint_id), schema, table)
+    if as_json:
+        return emit(doc)
+    for line in lines(doc):
+        click.echo(line)
+
+
 @endpoint.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def endpoint_list(as_json: bool) -> None:

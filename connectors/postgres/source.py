@@ -176,6 +176,17 @@ class PostgresSource(Source):
                                        full_row=not key and ident == "f"))
         return schemas
 
+    def server(self) -> dict[str, str]:
+        (version,), = self._query("SHOW server_version")
+        return {"EngineVersion": version}
+
+    def table_bytes(self, tables: Sequence[TableId]) -> dict[TableId, int]:
+        if not tables:
+            return {}
+        names = [qualified(t.schema, t.name) for t in tables]
+        sizes = self._query("SELECT n, pg_total_relation_size(n::regclass) FROM unnest(%s::text[]) n", (names,))
+        return dict(zip(tables, (size for _, size in sizes), strict=True))
+
     def _estimate(self, schema: str, name: str, reltuples: int) -> int:
         """pg_class.reltuples, or for a table never analyzed (-1) the planner's guess from its size."""
         if reltuples >= 0:

@@ -103,6 +103,19 @@ class SqliteSource(Source):
             schemas.append(TableSchema(TableId(SCHEMA, name), columns, key, "sqlite"))
         return schemas
 
+    def server(self) -> dict[str, str]:
+        return {"EngineVersion": sqlite3.sqlite_version}
+
+    def table_bytes(self, tables: Sequence[TableId]) -> dict[TableId, int]:
+        sizes = {}
+        for table in tables:
+            try:  # dbstat is a compile-time option of the SQLite library: without it, sizes are unknown
+                (size,), = self._conn.execute("SELECT sum(pgsize) FROM dbstat WHERE name = ?", (table.name,)).fetchall()
+            except sqlite3.Error:
+                return {}
+            sizes[table] = size or 0
+        return sizes
+
     def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:
         keyless = [t.table.name for t in tables if not t.key]
         if keyless:
