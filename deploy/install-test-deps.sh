@@ -69,6 +69,18 @@ else
     npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error kinesalite@3.3.3 >/dev/null
 fi
 
+# The S3-compatible test server (deploy/s3.sh): gofakes3, MIT, built from the Go module proxy.
+GOFAKES3="${OPENDMS_CACHE:-$HOME/.cache/opendms}/bin/gofakes3"
+if [ -x "$GOFAKES3" ]; then
+    echo "gofakes3: already installed"
+elif command -v go >/dev/null 2>&1; then
+    echo "go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0"
+    GOBIN="$(dirname "$GOFAKES3")" GOFLAGS=-modcacherw go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0
+else
+    apt_install golang-go
+    GOBIN="$(dirname "$GOFAKES3")" GOFLAGS=-modcacherw go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0
+fi
+
 echo "$VENV/bin/pip install -e .[test]"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
 echo "done"

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dms_env import DmsEnv  # noqa: E402
 from servers_kinesis import KinesisServer  # noqa: E402
 from servers_mariadb import MariaDBServer, fresh_mariadb  # noqa: E402
+from servers_s3 import S3Server  # noqa: E402
 from services import MissingServiceError, PostgresServer, RedisServer, fresh_db  # noqa: E402
 
 
@@ -88,6 +89,12 @@ def redis_target() -> Iterator[RedisServer]:
 def kinesis_server() -> Iterator[KinesisServer]:
     """kinesalite, a Kinesis Data Streams API server (deploy/kinesis.sh)."""
     yield from _serve(KinesisServer())
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3-compatible server (gofakes3) for the S3 target, started only when a test asks for it."""
+    yield from _serve(S3Server())
 
 
 @pytest.fixture

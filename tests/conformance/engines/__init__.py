@@ -45,6 +45,7 @@ class Engine:
     truncate_as_deletes = False  # its capture sees a TRUNCATE as a delete per row
     doc_type = ""  # the type a documents table's body column gets on it as a target ("" when it keeps no schema)
     sql_target = False  # it applies a batch as SQL statements (the apply-model tests compare it with memory)
+    keeps_unsent_values = True  # a value an update did not carry (unchanged TOAST) keeps what the row had
 
     @classmethod
     def make(cls, role: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
@@ -85,7 +86,7 @@ def key_tuple(key: Any) -> tuple:
     return key if isinstance(key, tuple) else (key,)
 
 
-from . import kinesis, mariadb, memory, postgres, redis, sqlite  # noqa: E402,F401  (each registers its engine)
+from . import kinesis, mariadb, memory, postgres, redis, s3, sqlite  # noqa: E402,F401  (each registers its engine)
 
 SOURCES = [n for n, e in ENGINES.items() if "source" in e.roles]
 TARGETS = [n for n, e in ENGINES.items() if "target" in e.roles]

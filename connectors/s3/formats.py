@@ -1,0 +1,329 @@
+"""DMS's file formats: CSV as DMS writes it, and Parquet through pyarrow; each written and read back.
+
+A record is (op, timestamp, row): ``op`` is "I", "U", "D" or None (no op column), ``timestamp`` the text of
+TimestampColumnName's column or None, ``row`` the values in column order. A column missing from an update's
+image (a value the source did not send, PostgreSQL's unchanged TOAST) is ``NOSUP``: CSV writes
+CsvNoSupValue for it when UseCsvNoSupValue is set (DMS's key for it), NULL otherwise; Parquet writes NULL.
+
+CSV values: NULL is CsvNullValue unquoted; a text equal to it, or holding the delimiter, the row delimiter,
+a quote or a line break, is quoted (Rfc4180, quotes doubled); booleans are ``true``/``false``, bytes hex,
+numbers as the source's digits. Reading back takes the same rules, so a file round-trips exactly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import IO, Any
+
+import structlog
+
+from connectors.base import Column
+from connectors.errors import DataError
+
+from .settings import S3Config
+
+log = structlog.get_logger("opendms.s3")
+NOSUP = object()  # a value the change did not carry
+OP_COLUMN = "Op"
+Record = tuple[str | None, str | None, Sequence[Any]]
+
+
+def header(config: S3Config, columns: Sequence[Column], with_op: bool) -> list[str]:
+    names = [OP_COLUMN] if with_op else []
+    if config["TimestampColumnName"]:
+        names.append(config["TimestampColumnName"])
+    return names + [c.name for c in columns]
+
+
+# -- CSV -----------------------------------------------------------------------------------------
+
+
+class CsvWriter:
+    """Records -> CSV bytes in DMS's spelling, into a binary file (gzipped whole when asked)."""
+
+    def __init__(self, config: S3Config, columns: Sequence[Column], with_op: bool, out: IO[bytes]) -> None:
+        self.delimiter, self.row_end = config["CsvDelimiter"], config["CsvRowDelimiter"]
+        self.null = config["CsvNullValue"]
+        self.nosup = config["CsvNoSupValue"] if config["UseCsvNoSupValue"] else self.null
+        self.quoting = config["Rfc4180"]
+        self.pad = " " if config["AddTrailingPaddingCharacter"] else ""
+        self.with_op, self.stamp = with_op, bool(config["TimestampColumnName"])
+        gz = config["CompressionType"] == "gzip"
+        self.gz = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) if gz else None
+        self.out = self.gz or out
+        self.specials = re.compile("|".join(re.escape(s) for s in {self.delimiter, self.row_end, '"', "\n", "\r"}))
+        if config["AddColumnName"]:
+            self.out.write(self._line(header(config, columns, with_op)).encode())
+
+    def _field(self, value: Any) -> str:
+        if value is None:
+            return self.null
+        if value is NOSUP:
+            return self.nosup
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, bytes):
+            text = value.hex()
+        elif isinstance(value, float):
+            text = _float_text(value)
+        elif isinstance(value, Decimal):
+            text = format(value, "f") if value.is_finite() else str(value)
+        else:
+            text = str(value)
+        if self.quoting and (text == self.null or text == self.nosup or self.specials.search(text)
+                             or (text == "" and self.null == "")):
+            return '"' + text.replace('"', '""') + '"'
+        return text
+
+    def _line(self, fields: Iterable[str]) -> str:
+        return self.delimiter.join(fields) + self.pad + self.row_end
+
+    def write(self, records: Iterable[Record]) -> None:
+        field, lines = self._field, []
+        for op, stamp, row in records:
+            lead = ([op] if self.with_op else []) + ([stamp] if self.stamp else [])
+            lines.append(self._line([*lead, *map(field, row)]))
+        self.out.write("".join(lines).encode())
+
+    def close(self) -> None:
+        if self.gz is not None:
+            self.gz.close()
+
+
+def _float_text(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return repr(value)
+
+
+def read_csv(config: S3Config, data: bytes, columns: Sequence[Column], with_op: bool) -> Iterator[Record]:
+    """The records of one CSV file, values typed by the columns."""
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    text = data.decode()
+    delimiter, row_end = config["CsvDelimiter"], config["CsvRowDelimiter"]
+    null = config["CsvNullValue"]
+    nosup = config["CsvNoSupValue"] if config["UseCsvNoSupValue"] else None
+    lead = int(with_op) + int(bool(config["TimestampColumnName"]))
+    # AddTrailingPaddingCharacter ends each line with a space before the row delimiter
+    lines = _split(text, delimiter, (" " if config["AddTrailingPaddingCharacter"] else "") + row_end)
+    if config["AddColumnName"]:
+        next(lines, None)
+    for fields in lines:
+        if len(fields) != lead + len(columns):
+            raise DataError(f"a CSV line has {len(fields)} fields where {lead + len(columns)} were expected")
+        op = fields[0][0] if with_op else None
+        stamp = fields[lead - 1][0] if config["TimestampColumnName"] else None
+        row = []
+        for (value, quoted), column in zip(fields[lead:], columns, strict=True):
+            if not quoted and nosup is not None and value == nosup:
+                row.append(NOSUP)
+            elif not quoted and value == null:
+                row.append(None)
+            else:
+                row.append(_typed(value, column))
+        yield op, stamp, row
+
+
+def _split(text: str, delimiter: str, row_end: str) -> Iterator[list[tuple[str, bool]]]:
+    """Lines of (field, quoted) pairs, quotes undone."""
+    i, n = 0, len(text)
+    while i < n:
+        fields: list[tuple[str, bool]] = []
+        while True:
+            if text.startswith('"', i):
+                j, parts = i + 1, []
+                while True:
+                    k = text.index('"', j)
+                    parts.append(text[j:k])
+                    if text.startswith('"', k + 1):
+                        parts.append('"')
+                        j = k + 2
+                    else:
+                        i = k + 1
+                        break
+                fields.append(("".join(parts), True))
+            else:
+                ends = [p for p in (text.find(delimiter, i), text.find(row_end, i)) if p >= 0]
+                k = min(ends) if ends else n
+                fields.append((text[i:k], False))
+                i = k
+            if text.startswith(delimiter, i):
+                i += len(delimiter)
+                continue
+            i += len(row_end)
+            break
+        yield fields
+
+
+def _typed(text: str, column: Column) -> Any:
+    kind = column.type
+    try:
+        if kind == "bool":
+            return text == "true"
+        if kind in ("int2", "int4", "int8"):
+            return int(text)
+        if kind in ("float4", "float8"):
+            return float(text)
+        if kind == "numeric":
+            return Decimal(text)
+        if kind == "bytes":
+            return bytes.fromhex(text)
+    except ValueError:
+        raise DataError(f"column {column.name}: {text[:40]!r} is not a {kind} value") from None
+    return text
+
+
+# -- Parquet -------------------------------------------------------------------------------------
+
+
+def arrow_type(column: Column, config: S3Config):
+    """The Parquet (Arrow) type of a column, from its value class and DMS type."""
+    import pyarrow as pa
+
+    unit = "ms" if config["ParquetTimestampInMillisecond"] else "us"
+    kind = column.type
+    simple = {"bool": pa.bool_(), "int2": pa.int16(), "int4": pa.int32(), "int8": pa.int64(),
+              "float4": pa.float32(), "float8": pa.float64(), "bytes": pa.binary(), "date": pa.date32(),
+              "time": pa.time64("us"), "timestamp": pa.timestamp(unit), "timestamptz": pa.timestamp(unit, tz="UTC")}
+    if kind in simple:
+        return simple[kind]
+    if kind == "numeric":
+        match = re.match(r"NUMERIC\((\d+),(\d+)\)", column.dms.replace(" ", "").upper())
+        if match and 0 < int(match.group(1)) <= 38:
+            return pa.decimal128(int(match.group(1)), int(match.group(2)))
+        return pa.string()  # a numeric without precision (or above 38 digits) keeps its digits as text
+    return pa.string()
+
+
+def _arrow_value(value: Any, column: Column) -> Any:
+    if value is None or value is NOSUP:
+        return None
+    kind = column.type
+    if kind == "date":
+        return date.fromisoformat(value)
+    if kind == "time":
+        return time.fromisoformat(value)
+    if kind == "timestamp":
+        return datetime.fromisoformat(value)
+    if kind == "timestamptz":
+        return datetime.fromisoformat(value).astimezone(UTC)
+    if kind == "numeric" and isinstance(value, Decimal) is False:
+        return Decimal(str(value))
+    return value
+
+
+class ParquetWriter:
+    """Records -> one Parquet file (a row group per write), DMS's Parquet settings applied."""
+
+    def __init__(self, config: S3Config, columns: Sequence[Column], with_op: bool, out: IO[bytes]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.columns, self.with_op = columns, with_op
+        self.stamp = bool(config["TimestampColumnName"])
+        fields = [pa.field(OP_COLUMN, pa.string())] if with_op else []
+        if self.stamp:
+            fields.append(pa.field(config["TimestampColumnName"], pa.string()))
+        fields += [pa.field(c.name, arrow_type(c, config)) for c in columns]
+        self.schema = pa.schema(fields)
+        self.converts = [column.type in ("date", "time", "timestamp", "timestamptz") or self.schema.field(
+            column.name).type == pa.string() and column.type == "numeric" for column in columns]
+        encoding = config["EncodingType"]
+        self.writer = pq.ParquetWriter(
+            out, self.schema, version="1.0" if config["ParquetVersion"] == "parquet-1-0" else "2.6",
+            write_statistics=config["EnableStatistics"], use_dictionary=encoding != "plain",
+            dictionary_pagesize_limit=config["DictPageSizeLimit"] or None,
+            data_page_size=config["DataPageSize"] or None,
+            compression="gzip" if config["CompressionType"] == "gzip" else "none")
+        self.group = config["RowGroupLength"] or None
+        self.unfit: set[str] = set()
+
+    def write(self, records: Sequence[Record]) -> None:
+        import pyarrow as pa
+
+        if not records:
+            return
+        arrays = []
+        if self.with_op:
+            arrays.append(pa.array([r[0] for r in records], pa.string()))
+        if self.stamp:
+            arrays.append(pa.array([r[1] for r in records], pa.string()))
+        for i, (column, convert) in enumerate(zip(self.columns, self.converts, strict=True)):
+            kind = self.schema.field(column.name).type
+            if convert:
+                values = [_text_numeric(r[2][i]) if kind == pa.string() else self._value(r[2][i], column)
+                          for r in records]
+            else:
+                values = [None if r[2][i] is NOSUP else r[2][i] for r in records]
+            try:
+                arrays.append(pa.array(values, kind))
+            except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+                raise DataError(f"column {column.name}: a value does not fit Parquet's {kind}: {exc}") from None
+        self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema), row_group_size=self.group)
+
+    def _value(self, value: Any, column: Column) -> Any:
+        try:
+            return _arrow_value(value, column)
+        except ValueError:
+            # Parquet's dates and timestamps hold no infinity and no BC date: NULL, and said once per column.
+            if column.name not in self.unfit:
+                self.unfit.add(column.name)
+                log.warning("s3_parquet_value_unfit", column=column.name, value=str(value)[:40],
+                            written="NULL")
+            return None
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _text_numeric(value: Any) -> Any:
+    if value is None or value is NOSUP:
+        return None
+    return format(value, "f") if isinstance(value, Decimal) and value.is_finite() else str(value)
+
+
+def read_parquet(data: bytes, columns: Sequence[Column], with_op: bool, config: S3Config) -> Iterator[Record]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(data))
+    names = table.column_names
+    ops = table.column(OP_COLUMN).to_pylist() if with_op and OP_COLUMN in names else None
+    stamp_name = config["TimestampColumnName"]
+    stamps = table.column(stamp_name).to_pylist() if stamp_name and stamp_name in names else None
+    values = [[_from_arrow(v, c) for v in table.column(c.name).to_pylist()] for c in columns]
+    for i in range(table.num_rows):
+        yield (ops[i] if ops else None, stamps[i] if stamps else None, [col[i] for col in values])
+
+
+def _from_arrow(value: Any, column: Column) -> Any:
+    """Parquet's typed values back to the portable spelling (PostgreSQL's text form of temporal values)."""
+    if value is None:
+        return None
+    kind = column.type
+    if kind == "numeric" and isinstance(value, str):
+        return Decimal(value)
+    if kind == "date":
+        return value.isoformat()
+    if kind == "time":
+        return _trim(value.isoformat())
+    if kind == "timestamp":
+        return _trim(value.isoformat(sep=" "))
+    if kind == "timestamptz":
+        return _trim(value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")) + "+00"
+    return value
+
+
+def _trim(text: str) -> str:
+    """'12:00:00.500000' -> '12:00:00.5', as PostgreSQL prints fractions."""
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
