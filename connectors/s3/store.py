@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from connectors.errors import ConfigError, DmsError, TransientError
 
@@ -170,9 +171,6 @@ class _FolderWriter(Writer):
 
 class BucketStore(Store):
     def __init__(self, config: S3Config) -> None:
-        import boto3
-        from botocore.config import Config
-
         self.bucket = config["BucketName"]
         self.url = config["EndpointUrl"] or None
         self.owner = config["ExpectedBucketOwner"]
@@ -184,12 +182,7 @@ class BucketStore(Store):
             self.extra["ServerSideEncryption"] = "aws:kms"
             if config["ServerSideEncryptionKmsKeyId"]:
                 self.extra["SSEKMSKeyId"] = config["ServerSideEncryptionKmsKeyId"]
-        # Credentials: boto3's own chain (environment, shared files, instance role); never stored here.
-        session = boto3.session.Session()
-        self.client = session.client(
-            "s3", endpoint_url=self.url, region_name=session.region_name or "us-east-1",
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60,
-                          s3={"addressing_style": "path"} if self.url else None))
+        self.client = _client(self.url)
 
     def _owner(self) -> dict[str, str]:
         return {"ExpectedBucketOwner": self.owner} if self.owner else {}
@@ -275,6 +268,30 @@ class BucketStore(Store):
         if code in ("SlowDown", "ServiceUnavailable", "InternalError", "503", "500", "RequestTimeout"):
             return TransientError(f"{at}: the server is busy ({code}): retrying")
         return TransientError(f"{at}: {code or type(exc).__name__}: {exc}")
+
+
+_CLIENTS: dict[tuple[int, str | None, str | None], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _client(url: str | None) -> Any:
+    """One boto3 client per server and credentials profile in a process: making one takes a third of a
+    second, and a worker opens its target per job. Credentials: boto3's own chain (environment, shared
+    files, instance role), never stored by OpenDMS."""
+    import boto3
+    from botocore.config import Config
+
+    with _CLIENTS_LOCK:
+        # Keyed by process too: a client's connections must not be shared with a forked pool's children.
+        key = (os.getpid(), url, os.environ.get("AWS_PROFILE"))
+        found = _CLIENTS.get(key)
+        if found is None:
+            session = boto3.session.Session()
+            found = _CLIENTS[key] = session.client(
+                "s3", endpoint_url=url, region_name=session.region_name or "us-east-1",
+                config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60,
+                              s3={"addressing_style": "path"} if url else None))
+        return found
 
 
 def _code(exc: Exception) -> str:

@@ -1,0 +1,97 @@
+"""The S3 target in local-folder mode (no server needed): DMS's layout and CSV spelling, settings refused
+with the closest key, crash safety of CDC files, and Parquet read back by pyarrow itself."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connectors.base import Batch, Change, Column, Endpoint, Op, Position, TableId, TableSchema
+from connectors.errors import ConfigError
+from connectors.registry import open_target
+from connectors.s3.settings import S3Config
+
+TABLE = TableSchema(TableId("public", "items"), (Column("id", "int8", False), Column("name", "text"),
+                                                 Column("price", "numeric", dms="NUMERIC(10,2)")), ("id",))
+
+
+def target(folder: Path, **settings: str):
+    return open_target(Endpoint("files", "target", "s3", extra={"BucketName": f"file://{folder}", **settings}))
+
+
+def change(n: int, op: Op, before: dict | None, after: dict | None, when: float = 1_700_000_000.5) -> Change:
+    return Change(TABLE.table, op, Position("t", n, 1, str(n)), before, after, commit_time=when)
+
+
+def files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_full_load_and_changes_in_dms_layout_and_spelling(tmp_path: Path) -> None:
+    t = target(tmp_path, BucketFolder="lake", CsvDelimiter="|", CsvNullValue="", MaxFileSize="1")
+    t.prepare(TABLE, "drop")
+    rows = [{"id": i, "name": None if i == 2 else f"n|{i}", "price": Decimal("1.50")} for i in range(1, 41)]
+    assert t.load(TABLE, [Batch(len(rows), rows)]) == 40
+    t.apply("task", {TABLE: [change(1, Op.INSERT, None, {"id": 99, "name": "", "price": Decimal("2")}),
+                             change(1, Op.UPDATE, {"id": 1}, {"id": 1, "name": "x\ny", "price": None}),
+                             change(2, Op.DELETE, {"id": 3}, None)]})
+    names = files(tmp_path)
+    assert "lake/public/items/LOAD00000001.csv" in names and "lake/public/items/20231114-2213205000.csv" in names
+    first = (tmp_path / "lake/public/items/LOAD00000001.csv").read_text()
+    assert first.startswith('1|"n|1"|1.50\n2||1.50\n')  # NULL is CsvNullValue, a delimiter is quoted
+    cdc = (tmp_path / "lake/public/items/20231114-2213205000.csv").read_text()
+    assert cdc == 'I|99|""|2\nU|1|"x\ny"|\nD|3||\n'  # '' quoted apart from NULL ('' here)
+    got = [r for batch in t.read(TABLE) for r in batch]
+    assert got[0] == {"id": 1, "name": "x\ny", "price": None} and {"id": 99, "name": "", "price": Decimal("2")} in got
+    assert [r["id"] for r in got] == [1, 2, *range(4, 41), 99]
+    assert t.applied("task") == {TABLE.table: Position("t", 2, 1, "2")}
+
+
+def test_a_batch_replayed_after_a_crash_replaces_its_files(tmp_path: Path) -> None:
+    t = target(tmp_path, DatePartitionEnabled="true", DatePartitionDelimiter="DASH")
+    t.prepare(TABLE, "drop")
+    t.apply("task", {TABLE: [change(1, Op.INSERT, None, {"id": 1, "name": "a", "price": None})]})
+    # a batch whose checkpoint never landed (the worker died): its file is there, the checkpoint is not
+    lost = target(tmp_path, DatePartitionEnabled="true", DatePartitionDelimiter="DASH")
+    lost._write_changes(TABLE, [change(2, Op.INSERT, None, {"id": 2, "name": "b", "price": None}, 1_700_000_100)],
+                        t._read_checkpoint("task")["public.items"]["file"])
+    assert len([f for f in files(tmp_path) if f.startswith("public/items/2023-11-14/")]) == 2
+    again = target(tmp_path, DatePartitionEnabled="true", DatePartitionDelimiter="DASH")  # the restarted worker
+    again.apply("task", {TABLE: [change(2, Op.INSERT, None, {"id": 2, "name": "b", "price": None}, 1_700_000_101),
+                                 change(3, Op.INSERT, None, {"id": 3, "name": "c", "price": None})]})
+    assert [r["id"] for batch in again.read(TABLE) for r in batch] == [1, 2, 3]
+    assert len([f for f in files(tmp_path) if f.startswith("public/items/2023-11-14/")]) == 2
+
+
+def test_parquet_files_read_back_by_pyarrow(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    t = target(tmp_path, DataFormat="parquet", IncludeOpForFullLoad="true", TimestampColumnName="ts")
+    t.prepare(TABLE, "drop")
+    rows = [{"id": 1, "name": "a", "price": Decimal("1.25")}, {"id": 2, "name": None, "price": None}]
+    t.load(TABLE, [Batch(2, rows)])
+    table = pq.read_table(tmp_path / "public/items/LOAD00000001.parquet")
+    assert table.column_names == ["Op", "ts", "id", "name", "price"]
+    assert str(table.schema.field("price").type) == "decimal128(10, 2)"
+    assert table.column("Op").to_pylist() == ["I", "I"] and table.column("price").to_pylist()[0] == Decimal("1.25")
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"BucketName": "b", "CsvDelimeter": ";"}, "S3Settings has no key 'CsvDelimeter': did you mean CsvDelimiter?"),
+    ({"BucketName": "b", "DataFormat": "orc"}, "S3Settings.DataFormat 'orc' is not one of csv, parquet"),
+    ({"BucketName": "b", "CdcMaxBatchInterval": "soon"}, "S3Settings.CdcMaxBatchInterval must be a whole number"),
+    ({"BucketName": "b", "CdcInsertsOnly": True, "CdcInsertsAndUpdates": True}, "cannot both be true"),
+    ({"DataFormat": "csv"}, "S3Settings.BucketName is missing"),
+    ({"BucketName": "b", "MaxFileSize": 0}, "MaxFileSize 0 is out of range"),
+    ({"BucketName": "b", "IgnoreHeaderRows": 1}, "is for an S3 source"),
+])
+def test_bad_settings_are_refused_in_one_line(given: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("?", r"\?")):
+        S3Config.parse(given)
+
+
+def test_a_missing_folder_is_one_clear_line(tmp_path: Path) -> None:
+    assert target(tmp_path / "nowhere").check() == [
+        f"S3Settings.BucketName: folder {tmp_path / 'nowhere'} does not exist: create it or give another"]
