@@ -7,4 +7,5 @@ files, instance roles) and are never stored by OpenDMS. docs/engines/s3.md has t
 """
 
 TARGET = "target:S3Target"
+SETTINGS = "settings:S3_SETTINGS"
 PORT = 0

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.base import Endpoint
 from connectors.errors import ConfigError
+from connectors.settings_object import Key, SettingsObject
 
 OBJECT = "S3Settings"
 
@@ -103,6 +104,23 @@ def check_value(name: str, value: Any) -> Any:
             return lowered[value.lower()]
         raise ConfigError(f"{OBJECT}.{name} {value!r} is not one of {', '.join(allowed)}")
     return value
+
+
+class _S3Settings(SettingsObject):
+    """`--s3-settings` as the CLI takes it: each key checked as the target checks it, then the whole object
+    (a missing BucketName, keys that cannot go together), so `endpoint create` refuses what a task would."""
+
+    def _check(self, name: str, value: Any) -> Any:
+        return check_value(name, value)
+
+    def parse(self, text: str) -> dict[str, Any]:
+        values = super().parse(text)
+        S3Config.parse(values)
+        return values
+
+
+S3_SETTINGS = _S3Settings("S3Settings", "s3-settings", tuple(
+    Key(name, kind, default, allowed, ours=name == "EndpointUrl") for name, (kind, default, allowed) in KEYS.items()))
 
 
 def _kind(kind: type, allowed: tuple[str, ...]) -> str:

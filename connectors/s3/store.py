@@ -8,6 +8,7 @@ connectors/errors.py here, in ``classify``, each one line with the fix.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import tempfile
@@ -281,6 +282,8 @@ def _client(url: str | None) -> Any:
     import boto3
     from botocore.config import Config
 
+    # "Found credentials in environment variables." on every start is noise on a CLI's one-line answers.
+    logging.getLogger("botocore.credentials").setLevel(logging.WARNING)
     with _CLIENTS_LOCK:
         # Keyed by process too: a client's connections must not be shared with a forked pool's children.
         key = (os.getpid(), url, os.environ.get("AWS_PROFILE"))
