@@ -81,6 +81,22 @@ else
     GOBIN="$(dirname "$GOFAKES3")" GOFLAGS=-modcacherw go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0
 fi
 
+# The test MongoDB server (deploy/mongodb.sh): mongo-java-server from Maven Central, with the small main
+# of deploy/mongodb-server/, built into a cache outside the work tree.
+MONGO_CACHE="${OPENDMS_CACHE:-$HOME/.cache/opendms}/mongodb-server"
+if [ -f "$MONGO_CACHE/lib/mongodb-test-server-1.jar" ] && \
+   [ "$MONGO_CACHE/lib/mongodb-test-server-1.jar" -nt deploy/mongodb-server/src/main/java/opendms/MongoTestServer.java ]; then
+    echo "MongoDB test server: already built"
+else
+    command -v mvn >/dev/null || apt_install maven
+    echo "mvn package (deploy/mongodb-server) -> $MONGO_CACHE"
+    mkdir -p "$MONGO_CACHE/lib"
+    (cd deploy/mongodb-server && mvn -q -B package dependency:copy-dependencies \
+        -DoutputDirectory="$MONGO_CACHE/lib" -Dmaven.build.directory="$MONGO_CACHE/build" >/dev/null)
+    cp deploy/mongodb-server/target/mongodb-test-server-1.jar "$MONGO_CACHE/lib/"
+    rm -rf deploy/mongodb-server/target
+fi
+
 echo "$VENV/bin/pip install -e .[test]"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
 echo "done"

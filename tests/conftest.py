@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dms_env import DmsEnv  # noqa: E402
 from servers_kinesis import KinesisServer  # noqa: E402
 from servers_mariadb import MariaDBServer, fresh_mariadb  # noqa: E402
+from servers_mongodb import MongoServer  # noqa: E402
 from servers_s3 import S3Server  # noqa: E402
 from services import MissingServiceError, PostgresServer, RedisServer, fresh_db  # noqa: E402
 
@@ -95,6 +96,18 @@ def kinesis_server() -> Iterator[KinesisServer]:
 def s3_server() -> Iterator[S3Server]:
     """An S3-compatible server (gofakes3) for the S3 target, started only when a test asks for it."""
     yield from _serve(S3Server())
+
+
+@pytest.fixture(scope="session")
+def mongodb() -> Iterator[MongoServer]:
+    """A MongoDB wire-protocol server answering as a one-member replica set (tests/servers_mongodb.py)."""
+    yield from _serve(MongoServer())
+
+
+@pytest.fixture(scope="session")
+def mongodb_standalone() -> Iterator[MongoServer]:
+    """A MongoDB wire-protocol server that is not in a replica set; started only when requested."""
+    yield from _serve(MongoServer(), standalone=True)
 
 
 @pytest.fixture

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Throwaway MongoDB wire-protocol servers for tests: mongo-java-server (deploy/mongodb-server/, built by
+# deploy/install-test-deps.sh), in memory, answering as the primary of a one-member replica set rs0 with
+# change streams; --standalone answers as a server that is not in a replica set (no change streams).
+#   mongodb.sh start DIR PORT [--standalone]  -> last stdout line: mongodb://127.0.0.1:PORT/?directConnection=true
+#   mongodb.sh stop DIR
+# Its data lives in the server's memory (DIR holds its pid and log): a stop loses it.
+set -euo pipefail
+
+CACHE="${OPENDMS_CACHE:-$HOME/.cache/opendms}/mongodb-server"
+
+usage() { echo "usage: $0 start DIR PORT [--standalone] | stop DIR" >&2; exit 2; }
+
+start() {
+    local dir port; dir="$(realpath -m "$1")"; port="$2"; shift 2
+    [ -f "$CACHE/lib/mongodb-test-server-1.jar" ] || {
+        echo "the test MongoDB server is not built in $CACHE: run deploy/install-test-deps.sh" >&2; exit 3; }
+    command -v java >/dev/null || { echo "java not found: run deploy/install-test-deps.sh" >&2; exit 3; }
+    mkdir -p "$dir"
+    # setsid: the server outlives this script and is stopped by its pid alone.
+    setsid java -Xmx512m -cp "$CACHE/lib/*" opendms.MongoTestServer "$port" "$@" >"$dir/mongodb.log" 2>&1 &
+    echo $! >"$dir/mongodb.pid"
+    for _ in $(seq 300); do
+        if grep -q "^listening on" "$dir/mongodb.log" 2>/dev/null; then
+            echo "mongodb://127.0.0.1:$port/?directConnection=true"; return 0
+        fi
+        kill -0 "$(cat "$dir/mongodb.pid")" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "the MongoDB test server on port $port did not start; see $dir/mongodb.log" >&2; exit 1
+}
+
+stop() {
+    local dir pid; dir="$(realpath -m "$1")"
+    [ -f "$dir/mongodb.pid" ] || return 0
+    pid="$(cat "$dir/mongodb.pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$dir/mongodb.pid"
+}
+
+cmd="${1:-}"; shift || true
+case "$cmd" in
+    start) [ $# -ge 2 ] || usage; start "$@" ;;
+    stop)  [ $# -eq 1 ] || usage; stop "$@" ;;
+    *) usage ;;
+esac
