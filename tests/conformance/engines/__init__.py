@@ -46,6 +46,9 @@ class Engine:
     doc_type = ""  # the type a documents table's body column gets on it as a target ("" when it keeps no schema)
     sql_target = False  # it applies a batch as SQL statements (the apply-model tests compare it with memory)
     keeps_unsent_values = True  # a value an update did not carry (unchanged TOAST) keeps what the row had
+    # It is a source of schemaless tables (documents mode): test_documents.py writes documents to it with
+    # create_documents / write_documents and replicates them to targets.
+    doc_source = False
 
     @classmethod
     def make(cls, role: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
@@ -70,6 +73,14 @@ class Engine:
         a key is the key's value, or a tuple of them for a key of several columns."""
         raise NotImplementedError
 
+    def create_documents(self, name: str) -> TableId:
+        """An empty schemaless table (a collection) of a documents source."""
+        raise NotImplementedError
+
+    def write_documents(self, table: TableId, ops: Sequence[tuple]) -> None:
+        """("insert", doc) / ("replace", doc) / ("delete", _id) on a documents source, in order."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 
@@ -86,10 +97,11 @@ def key_tuple(key: Any) -> tuple:
     return key if isinstance(key, tuple) else (key,)
 
 
-from . import kinesis, mariadb, memory, postgres, redis, s3, sqlite  # noqa: E402,F401  (each registers its engine)
+from . import kinesis, mariadb, memory, mongodb, postgres, redis, s3, sqlite  # noqa: E402,F401  (each registers its engine)
 
 SOURCES = [n for n, e in ENGINES.items() if "source" in e.roles]
 TARGETS = [n for n, e in ENGINES.items() if "target" in e.roles]
+DOC_SOURCES = [n for n, e in ENGINES.items() if e.doc_source]
 
 
 def pairs() -> list[tuple[str, str]]:

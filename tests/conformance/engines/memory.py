@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from connectors import memory
-from connectors.base import Column, Endpoint, TableId, TableSchema
+from connectors.base import Column, Endpoint, TableId, TableSchema, document_row, document_table
 
 from . import PORTABLE, Engine, key_tuple, register
 from .postgres import DECLS as NATIVE  # a memory column keeps a native declaration; PostgreSQL's has the limits
@@ -20,6 +20,7 @@ class MemoryEngine(Engine):
     schema = "public"
     core = True
     doc_type = ""
+    doc_source = True
 
     @classmethod
     def make(cls, role: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
@@ -49,6 +50,20 @@ class MemoryEngine(Engine):
                     tx.delete(table, key_tuple(args[0]))
                 else:
                     tx.truncate(table)
+
+    def create_documents(self, name: str) -> TableId:
+        tid = TableId(self.schema, name)
+        self.db.create_table(document_table(tid, engine="memory"))
+        return tid
+
+    def write_documents(self, table: TableId, ops: Sequence[tuple]) -> None:
+        for op, arg in ops:
+            if op == "insert":
+                self.db.insert(table, document_row(arg["_id"], arg))
+            elif op == "replace":
+                self.db.update(table, (str(arg["_id"]),), {"_doc": document_row(arg["_id"], arg)["_doc"]})
+            else:
+                self.db.delete(table, (str(arg),))
 
     def close(self) -> None:
         memory.drop_database(self.database)

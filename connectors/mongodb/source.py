@@ -1,0 +1,285 @@
+"""MongoDB source: collections as tables (document or table mode), full load by cursor, change data capture
+from change streams, positioned by cluster time and resumed by resume token."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import structlog
+
+from connectors.base import (
+    DOC_ID,
+    Batch,
+    Capability,
+    Change,
+    Endpoint,
+    Filter,
+    KeyRange,
+    Op,
+    Position,
+    Positions,
+    Source,
+    TableId,
+    TableRule,
+    TableSchema,
+    document_table,
+    selects,
+)
+from connectors.errors import ConfigError, PositionLost
+
+from .connect import classify, client, not_replica_set, replica_set_name, settings
+from .values import document_row, id_text, infer, table_row
+
+log = structlog.get_logger(__name__)
+
+LOG = "oplog"  # one log: the replica set's oplog, ordered by cluster time
+SYSTEM_DATABASES = ("admin", "local", "config")
+POLL = 0.2  # seconds between polls of an idle change stream
+
+
+def major_of(seconds: int, increment: int) -> int:
+    """A cluster time (seconds, increment) as one ordered integer."""
+    return (seconds << 32) | increment
+
+
+def position(seconds: int, increment: int, minor: int = 0, token: str = "") -> Position:
+    """A position at a cluster time; its token is the time as T.I, then :RESUMETOKEN when a change has one."""
+    spelled = f"{seconds}.{increment}" + (f":{token}" if token else "")
+    return Position(LOG, major_of(seconds, increment), minor, spelled)
+
+
+class MongoSource(Source):
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.CDC})
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.ep = endpoint
+        self.settings = settings(endpoint)
+        self.client = client(endpoint)
+        self._schemas: dict[TableId, TableSchema] = {}
+
+    def _fail(self, exc: BaseException):
+        return classify(exc, self.ep.where())
+
+    # -- discovery -------------------------------------------------------------------------------
+
+    def check(self, cdc: bool) -> list[str]:
+        try:
+            self.client.admin.command("ping")
+            if cdc and replica_set_name(self.client.admin) is None:
+                return [not_replica_set(self.ep.where())]
+        except Exception as exc:  # noqa: BLE001 -- every driver error becomes one line
+            return [str(self._fail(exc))]
+        return []
+
+    def _databases(self) -> list[str]:
+        if self.ep.database:
+            return [self.ep.database]
+        return sorted(d for d in self.client.list_database_names() if d not in SYSTEM_DATABASES)
+
+    def tables(self, rules: Sequence[TableRule]) -> list[TableSchema]:
+        found = []
+        try:
+            for database in self._databases():
+                db = self.client[database]
+                for name in sorted(db.list_collection_names()):
+                    table = TableId(database, name)
+                    if name.startswith("system.") or not selects(rules, table):
+                        continue
+                    found.append(self._describe(table))
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+        return found
+
+    def _describe(self, table: TableId) -> TableSchema:
+        coll = self.client[table.schema][table.name]
+        estimate = coll.estimated_document_count()
+        if self.settings["NestingLevel"] == "one":
+            sample = int(self.settings["DocsToInvestigate"] or 0)
+            if sample <= 0:
+                raise ConfigError(f"{self.ep.where()}: MongoDbSettings.DocsToInvestigate must be greater than 0")
+            schema = infer(table, coll.find().limit(sample), estimate)
+        else:
+            schema = document_table(table, engine="mongodb", rows_estimate=estimate)
+        self._schemas[table] = schema
+        return schema
+
+    def _row(self, doc: dict, table: TableSchema) -> dict[str, Any]:
+        # by the endpoint's mode, not by TableSchema.documents: a schema stored with a task may lack the flag
+        return table_row(doc, table) if self.settings["NestingLevel"] == "one" else document_row(doc)
+
+    # -- full load -------------------------------------------------------------------------------
+
+    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
+                 where: Sequence[Filter] = (), within: KeyRange | None = None,
+                 raw: str | None = None, at=None) -> Iterator[Batch]:
+        if where:
+            raise ConfigError(f"{self.ep.where()}: source filters are not supported on MongoDB collections "
+                              f"({table.table}), as in DMS: remove the filter rule")
+        return self._batches(table, batch_rows, ordered, within)
+
+    def _batches(self, table: TableSchema, batch_rows: int, ordered: bool,
+                 within: KeyRange | None) -> Iterator[Batch]:
+        coll = self.client[table.table.schema][table.table.name]
+        try:
+            if ordered or (within is not None and not within.whole):
+                # the key is the identity's text, whose order is not BSON's: read all, order by the text
+                rows = sorted((self._row(d, table) for d in coll.find()), key=lambda r: r[DOC_ID])
+                if within is not None and not within.whole:
+                    rows = [r for r in rows if (within.after is None or (r[DOC_ID],) > tuple(within.after))
+                            and (within.upto is None or (r[DOC_ID],) <= tuple(within.upto))]
+                for i in range(0, len(rows), max(1, batch_rows)):
+                    part = rows[i:i + batch_rows]
+                    yield Batch(len(part), part)
+                return
+            part: list[dict[str, Any]] = []
+            for doc in coll.find(batch_size=min(batch_rows, 10_000)):
+                part.append(self._row(doc, table))
+                if len(part) >= batch_rows:
+                    yield Batch(len(part), part)
+                    part = []
+            if part:
+                yield Batch(len(part), part)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+
+    # -- change capture --------------------------------------------------------------------------
+
+    def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:
+        """Change streams need no capture object: the position is the newest change of the oplog (read with
+        DMS's documented read access to the local database), else the server's operation time now: at or
+        before every change the snapshot that follows may miss."""
+        try:
+            if replica_set_name(self.client.admin) is None:
+                raise ConfigError(not_replica_set(self.ep.where()))
+            newest = self._edge(-1)
+            if newest is not None:  # that change is in the snapshot: the stream starts after it
+                return position(newest >> 32, newest & 0xFFFFFFFF, 1)
+            at = self.client.admin.command("ping").get("operationTime")
+        except ConfigError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+        if at is None:
+            raise ConfigError(f"{self.ep.where()} gives no operation time: it is not a replica set member that "
+                              "change streams can follow")
+        return position(at.time, at.inc)
+
+    @staticmethod
+    def position_error(text: str) -> str | None:
+        time_part = text.strip().split(":", 1)[0]
+        seconds, _, increment = time_part.partition(".")
+        if seconds.isdigit() and (increment or "0").isdigit():
+            return None
+        return (f"CDC start position {text!r} is not a MongoDB cluster time: give SECONDS.INCREMENT, e.g. "
+                "1700000000.1, optionally followed by :RESUMETOKEN as RecoveryCheckpoint shows it")
+
+    def parse_position(self, task: str, text: str) -> Position:
+        problem = self.position_error(text)
+        if problem:
+            raise ConfigError(problem)
+        time_part, _, token = text.strip().partition(":")
+        seconds, _, increment = time_part.partition(".")
+        return position(int(seconds), int(increment or 0), 0, token)
+
+    def _edge(self, order: int) -> int | None:
+        """The cluster time of the oldest (1) or newest (-1) entry of the oplog, or None when it cannot be
+        read here (no access to the local database, or nothing in it)."""
+        try:
+            first = self.client.local["oplog.rs"].find_one({}, sort=[("$natural", order)], projection={"ts": 1})
+        except Exception:  # noqa: BLE001 -- no access to the local database: the server says it when resuming
+            return None
+        return None if first is None else major_of(first["ts"].time, first["ts"].inc)
+
+    def check_position(self, task: str, at: Position) -> str | None:
+        oldest = self._edge(1)
+        # by the second: a start position is the start of a second (connectors/mongodb: start_cdc), at or
+        # before the first operation of that second that the oplog may hold
+        if oldest is not None and at.major >> 32 < oldest >> 32:
+            return (f"position {at.token} of task {task} is older than the oldest change the oplog of "
+                    f"{self.ep.where()} holds ({oldest >> 32}.{oldest & 0xFFFFFFFF}): reload the task, and size "
+                    "the oplog for the task's longest stop")
+        return None
+
+    def stream(self, task: str, start: Position | Positions,
+               tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
+        at = start.single() if isinstance(start, Positions) else start
+        lost = self.check_position(task, at)
+        if lost:
+            raise PositionLost(lost)
+        return self._changes(at, {t.table: t for t in tables})
+
+    def _open(self, database: str, names: list[str], at: Position) -> list[tuple[Any, dict[str, str]]]:
+        """One change stream per collection from ``at``, each with the namespace its events may lack
+        (mongo-java-server's do; it has no database-wide streams). A single collection resumes after the
+        position's resume token; several start at its cluster time (inclusive: what was sent is skipped), as
+        one collection's token does not resume another's stream."""
+        from bson import Timestamp
+
+        options: dict[str, Any] = {"full_document": "updateLookup" if self.settings["UseUpdateLookUp"] else None}
+        _, _, token = at.token.partition(":")
+        if token and len(names) == 1:
+            options["resume_after"] = {"_data": token}
+        else:
+            options["start_at_operation_time"] = Timestamp(at.major >> 32, at.major & 0xFFFFFFFF)
+        db = self.client[database]
+        return [(db[name].watch(**options), {"db": database, "coll": name}) for name in names]
+
+    def _changes(self, start: Position, tables: dict[TableId, TableSchema]) -> Iterator[Change | Position]:
+        last = start
+        by_db: dict[str, list[str]] = {}
+        for table in tables:
+            by_db.setdefault(table.schema, []).append(table.name)
+        try:
+            streams = [s for database, names in sorted(by_db.items()) for s in self._open(database, names, start)]
+            while True:
+                events = []
+                for s, ns in streams:
+                    while (event := s.try_next()) is not None:
+                        event["ns"] = {**ns, **(event.get("ns") or {})}
+                        events.append(event)
+                if not events:
+                    after = last.major + 1
+                    yield position(after >> 32, after & 0xFFFFFFFF)
+                    time.sleep(POLL)
+                    continue
+                events.sort(key=lambda e: (e["clusterTime"].time, e["clusterTime"].inc))
+                for event in events:
+                    change = self._change(event, tables)
+                    if change is None or not change.position > last:
+                        continue
+                    last = change.position
+                    yield change
+                    yield change.position
+        except GeneratorExit:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+
+    def _change(self, event: dict, tables: dict[TableId, TableSchema]) -> Change | None:
+        ns = event.get("ns") or {}
+        kind = event.get("operationType")
+        stamp = event["clusterTime"]
+        at = position(stamp.time, stamp.inc, 1, (event.get("_id") or {}).get("_data", ""))
+        table = tables.get(TableId(ns.get("db", ""), ns.get("coll", "")))
+        if table is None:
+            return None
+        when = float(stamp.time)
+        if kind in ("insert", "update", "replace"):
+            doc = event.get("fullDocument")
+            if doc is None:  # deleted since: the delete follows in the stream
+                return None
+            row = self._row(doc, table)
+            op = Op.INSERT if kind == "insert" else Op.UPDATE
+            return Change(table.table, op, at, {DOC_ID: row[DOC_ID]} if op is Op.UPDATE else None, row, when)
+        if kind == "delete":
+            key = (event.get("documentKey") or {}).get("_id")
+            return Change(table.table, Op.DELETE, at, {DOC_ID: id_text(key)}, None, when)
+        if kind == "drop":
+            # the collection and its documents are gone: the table is emptied (it stays on the target)
+            return Change(table.table, Op.TRUNCATE, at, None, None, when)
+        return None
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,131 @@
+"""MongoDB -> PostgreSQL through the real `dms` CLI and workers (mongo-java-server as the replica set, see
+docs/engines/mongodb.md): full-load-and-cdc in document mode while a writer changes the collection, every
+document equal after a round trip of its JSON; and a server outside a replica set refused in one line."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import random
+import threading
+from typing import Any
+
+import pytest
+from bson import Decimal128, ObjectId
+from dms_env import DmsEnv, connect, wait_for
+
+from connectors.mongodb.values import from_json
+
+pytestmark = pytest.mark.integration
+
+DOCS = 2_000
+UTC = datetime.UTC
+
+
+def _doc(i: int, rng: random.Random) -> dict[str, Any]:
+    return {"_id": ObjectId() if i % 3 else i, "n": i, "name": f"customer {i} 'é' \"q\"",
+            "when": datetime.datetime(2024, 1, 1, tzinfo=UTC) + datetime.timedelta(seconds=37 * i),
+            "price": Decimal128(f"{rng.randint(0, 10**8) / 100:.2f}"),
+            "items": [{"sku": f"s{j}", "qty": j} for j in range(i % 4)], "address": {"zip": f"{i:05d}"}}
+
+
+def _endpoint(dms: DmsEnv, name: str, port: int, database: str) -> str:
+    dms.dms("endpoint", "create", name, "--type", "source", "--engine", "mongodb", "--mongo-db-settings",
+            json.dumps({"ServerName": "127.0.0.1", "Port": port, "DatabaseName": database}))
+    return name
+
+
+def _target_docs(url: str, table: str) -> dict[str, Any]:
+    conn = connect(url)
+    cur = conn.cursor()
+    cur.execute(f'SELECT _id, _doc::text FROM {table}')
+    found = {k: doc if doc is None else from_json(doc) for k, doc in cur.fetchall()}
+    conn.close()
+    return found
+
+
+def _source_docs(coll) -> dict[str, Any]:
+    return {str(d["_id"]) if not isinstance(d["_id"], int) else str(d["_id"]): d for d in coll.find()}
+
+
+class _Writer(threading.Thread):
+    """Inserts, updates and deletes on the collection until stopped, as an application would."""
+
+    def __init__(self, coll) -> None:
+        super().__init__(daemon=True)
+        self.coll, self.made, self.halt = coll, {"insert": 0, "update": 0, "delete": 0}, threading.Event()
+
+    def run(self) -> None:
+        rng, i = random.Random(5), 0
+        while not self.halt.is_set() and i < 5_000:
+            i += 1
+            self.coll.insert_one(_doc(100_000 + i, rng))
+            self.made["insert"] += 1
+            self.made["update"] += self.coll.update_one({"n": rng.randrange(DOCS)},
+                                                        {"$set": {"name": f"changed {i}"}}).modified_count
+            if i % 4 == 0:
+                self.made["delete"] += self.coll.delete_one({"n": rng.randrange(DOCS)}).deleted_count
+
+    def stop(self) -> dict[str, int]:
+        self.halt.set()
+        self.join(30)
+        return self.made
+
+
+def test_full_load_and_cdc_from_mongodb_into_postgres_with_writes_during_the_load(dms, mongodb, dst):
+    client = mongodb.client()
+    database = f"shop_{dms.suffix}"
+    coll = client[database]["orders"]
+    rng = random.Random(3)
+    coll.insert_many([_doc(i, rng) for i in range(DOCS)])
+    source = _endpoint(dms, f"mongo-{dms.suffix}", mongodb.port, database)
+    target = dms.endpoint(f"pg-{dms.suffix}", "target", dst)
+    mappings = dms.tmp / "mongo-mappings.json"
+    mappings.write_text(json.dumps({"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "1",
+                                               "object-locator": {"schema-name": database, "table-name": "%"},
+                                               "rule-action": "include"}]}))
+    task = f"mongo-pg-{dms.suffix}"
+    dms.dms("task", "create", task, "--source", source, "--target", target, "--instance", dms.instance,
+            "--migration-type", "full-load-and-cdc", "--table-mappings", str(mappings))
+    writer = _Writer(coll)
+    dms.start_worker()
+    writer.start()
+    dms.dms("task", "start", task)
+    dms.wait_live(task)
+    made = writer.stop()
+    assert made["insert"] > 10 and made["update"] > 5, made
+    coll.update_many({"n": {"$lt": 20}}, {"$set": {"after": {"load": True}}})
+    coll.delete_many({"n": {"$gte": 20, "$lt": 30}})
+    coll.replace_one({"n": 30}, {"_id": 30, "replaced": [1, 2, 3]})
+    table = f'"{database}"."orders"'
+    want = _source_docs(client.get_database(database, codec_options=coll.codec_options.with_options(
+        tz_aware=True, tzinfo=UTC))["orders"])
+    try:
+        wait_for(lambda: _target_docs(dst, table) == want, 90, "every document on the target")
+    except AssertionError:
+        got = _target_docs(dst, table)
+        bad = [(k, got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)]
+        raise AssertionError(f"{len(bad)} differ, e.g. {bad[:3]}\n{dms.worker_log()[-3000:]}") from None
+    stats = dms.stats(task)[f"{database}.orders"]
+    assert stats["TableState"] == "Table completed" and stats["Inserts"] >= 1, stats
+    dms.dms("task", "stop", task)
+    dms.wait_status(task, "stopped")
+    dms.dms("task", "delete", task)
+    client.drop_database(database)
+    client.close()
+
+
+def test_capture_from_a_server_outside_a_replica_set_is_refused_in_one_line(dms, mongodb_standalone, dst):
+    source = _endpoint(dms, f"alone-{dms.suffix}", mongodb_standalone.port, "db")
+    target = dms.endpoint(f"pg-alone-{dms.suffix}", "target", dst)
+    mappings = dms.tmp / "alone-mappings.json"
+    mappings.write_text(json.dumps({"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "1",
+                                               "object-locator": {"schema-name": "db", "table-name": "%"},
+                                               "rule-action": "include"}]}))
+    task = f"mongo-alone-{dms.suffix}"
+    dms.dms("task", "create", task, "--source", source, "--target", target, "--instance", dms.instance,
+            "--migration-type", "full-load-and-cdc", "--table-mappings", str(mappings))
+    proc = dms.dms("task", "start", task, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "is not a replica set" in lines[0], proc.stderr
