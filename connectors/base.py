@@ -370,6 +370,11 @@ class Source:
         """Each table's size in storage (data and indexes) where the engine can say; absent: unknown."""
         return {}
 
+    def largest_values(self, table: TableSchema, columns: Sequence[str]) -> dict[str, int]:
+        """The largest value of each column, in bytes of its text or binary form (a scan of the table); a
+        column absent: unknown. For `task assess`, against the task's LOB limits."""
+        return {}
+
     # -- change capture (Capability.CDC) ---------------------------------------------------------
 
     def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:

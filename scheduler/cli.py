@@ -410,6 +410,30 @@ def task_validate(task_id: str, as_json: bool) -> None:
         sys.exit(1)
 
 
+@task.command("assess")
+@click.argument("task_id", type=ID)
+@click.option("--json", "as_json", is_flag=True)
+def task_assess(task_id: str, as_json: bool) -> None:
+    """Premigration assessment against the real endpoints: rights, CDC readiness, tables without keys,
+    lossy types, LOB sizes against the LOB settings; exit 1 if a check fails."""
+    from .assess import assess, overall
+
+    with progress(f"assessing task {task_id}: reading the source and the target"):
+        checks = assess(Catalog(), Catalog().task(task_id))
+    verdict = overall(checks)
+    if as_json:
+        emit({"ReplicationTaskIdentifier": task_id, "PremigrationAssessmentStatus": verdict,
+              "Results": [c.to_json() for c in checks]})
+    else:
+        for c in checks:
+            click.echo(f"{c.status.upper():8} {c.name}")
+            for detail in c.details if c.status != "passed" or len(c.details) < 20 else c.details[:3]:
+                click.echo(f"         {detail}")
+        click.echo(f"assessment {verdict}")
+    if verdict == "failed":
+        sys.exit(1)
+
+
 @task.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def task_list(as_json: bool) -> None:

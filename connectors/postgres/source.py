@@ -187,6 +187,15 @@ class PostgresSource(Source):
         sizes = self._query("SELECT n, pg_total_relation_size(n::regclass) FROM unnest(%s::text[]) n", (names,))
         return dict(zip(tables, (size for _, size in sizes), strict=True))
 
+    def largest_values(self, table: TableSchema, columns: Sequence[str]) -> dict[str, int]:
+        if not columns:
+            return {}
+        as_text = {c.name: "" if c.native == "bytea" else "::text" for c in table.columns}
+        sizes = ", ".join(f"coalesce(max(octet_length({quote_ident(c)}{as_text.get(c, '::text')})), 0)"
+                          for c in columns)
+        (row,) = self._query(f"SELECT {sizes} FROM {qualified(table.table.schema, table.table.name)}")
+        return dict(zip(columns, row, strict=True))
+
     def _estimate(self, schema: str, name: str, reltuples: int) -> int:
         """pg_class.reltuples, or for a table never analyzed (-1) the planner's guess from its size."""
         if reltuples >= 0:

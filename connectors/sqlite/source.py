@@ -116,6 +116,13 @@ class SqliteSource(Source):
             sizes[table] = size or 0
         return sizes
 
+    def largest_values(self, table: TableSchema, columns: Sequence[str]) -> dict[str, int]:
+        if not columns:
+            return {}
+        sizes = ", ".join(f"coalesce(max(length(CAST({quote_ident(c)} AS BLOB))), 0)" for c in columns)
+        (row,) = self._query(f"SELECT {sizes} FROM {quote_ident(table.table.name)}")
+        return dict(zip(columns, row, strict=True))
+
     def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:
         keyless = [t.table.name for t in tables if not t.key]
         if keyless:
