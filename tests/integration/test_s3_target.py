@@ -81,6 +81,8 @@ def test_full_load_and_cdc_with_writes_during_the_load_and_a_worker_killed(dms, 
     assert changes and all(re.fullmatch(r"lake/public/orders/\d{4}/\d{2}/\d{2}/\d{8}-\d{10}" + re.escape(suffix), k)
                            for k in changes), changes[:3]
     assert dms.describe(task)["Status"] == "running"
+    # `dms task validate` reads the files back itself and compares them with the source, row by row.
+    assert "source and target are identical (1 tables)" in dms.dms("task", "validate", task).stdout
 
 
 def _pg(url: str) -> tuple:
