@@ -29,6 +29,9 @@ _MICROSECONDS = "MySQL keeps microseconds: fraction digits past the 6th are roun
 _ZONE = ("MySQL's DATETIME has no time zone: the instant is kept as its UTC wall-clock time, the offset "
          "is dropped")
 _FLOAT_SPECIAL = "MySQL has no NaN or infinity in FLOAT/DOUBLE: such a value is stored as NULL"
+_AS_TEXT = ("MySQL has no such type (a PostgreSQL range, interval, network address, bit string or geometric value): "
+            "the values arrive as their text")
+_ARRAY = "MySQL has no arrays: a PostgreSQL array arrives as its text ({1,2,3}) in a LONGTEXT"
 _NO_INFINITY = "MySQL has no infinite or BC dates: PostgreSQL's infinity, -infinity and BC dates are stored as NULL"
 _DECIMAL = ("MySQL's DECIMAL holds at most 65 digits, 30 after the point: a NUMERIC without precision or wider "
             "becomes DECIMAL(65,30) (or its scale 30); values with more digits fail the row, or are rounded past "
@@ -117,10 +120,14 @@ TYPES = _MysqlTypes("mysql", [
     FromDms("REAL4", "float", lossy=_FLOAT_SPECIAL),
     FromDms("REAL8", "double", lossy=_FLOAT_SPECIAL),
     FromDms("STRING", "varchar({length})", "longtext"),
+    FromDms("STRING", "varchar({length})", "longtext", portable="other", lossy=_AS_TEXT),
     FromDms("STRING", "char(36) CHARACTER SET ascii COLLATE ascii_bin", portable="uuid"),
     FromDms("WSTRING", "varchar({length})", "longtext"),
     FromDms("CLOB", "longtext"),
+    FromDms("CLOB", "longtext", portable="other", lossy=_AS_TEXT),
     FromDms("NCLOB", "longtext"),
+    FromDms("NCLOB", "longtext", portable="other", lossy=_AS_TEXT),
+    FromDms("NCLOB", "longtext", portable="array", lossy=_ARRAY),
     FromDms("NCLOB", "json", portable="json",
             lossy="MariaDB keeps JSON as text (as written); MySQL 8's JSON type normalises whitespace and key order"),
 ])

@@ -127,3 +127,23 @@ def test_errors_are_classified() -> None:
 def test_decimals_past_mysqls_limits_are_clamped() -> None:
     assert TYPES.declare(DmsType.parse("NUMERIC(70,2)"), "numeric").native == "decimal(65,2)"
     assert TYPES.declare(DmsType.parse("NUMERIC(40,35)"), "numeric").native == "decimal(65,30)"
+
+
+def test_the_dry_run_names_what_postgresql_types_lose_in_mysql() -> None:
+    from connectors.postgres.types import TYPES as PG
+    from scheduler.dryrun import column_types
+
+    def planned(native: str, value: str) -> tuple[str, str]:
+        col = Column("c", value, True, native, str(PG.dms_type(native, "NCLOB" if value == "array" else None)))
+        return column_types(_schema(col), col, col, "mariadb")
+
+    cases = {("integer[]", "array"): ("integer[] -> NCLOB -> longtext", "no arrays"),
+             ("int4range", "other"): ("int4range -> STRING(255) -> varchar(255)", "range"),
+             ("interval", "other"): ("interval -> STRING(128) -> varchar(128)", "interval"),
+             ("numeric", "numeric"): ("numeric -> NUMERIC -> decimal(65,30)", "without precision"),
+             ("timestamp with time zone", "timestamptz"): ("-> DATETIME -> datetime(6)", "offset is dropped"),
+             ("numeric(12,2)", "numeric"): ("-> NUMERIC(12,2) -> decimal(12,2)", "")}
+    for (native, value), (types, lossy) in cases.items():
+        got_types, got_lossy = planned(native, value)
+        assert types in got_types and lossy in got_lossy and bool(lossy) == bool(got_lossy), (native, got_types,
+                                                                                              got_lossy)
