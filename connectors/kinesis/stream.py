@@ -5,6 +5,7 @@ shards back, and the one classifier of the engine's errors."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ RETRIES = 12  # rounds of retrying failed entries (back-off 0.05 s doubling to 2
 HINT = "in --kinesis-settings"
 _TRANSIENT = {"ProvisionedThroughputExceededException", "LimitExceededException", "InternalFailure",
               "ServiceUnavailable", "ThrottlingException", "KMSThrottlingException", "ResourceInUseException"}
+# Which link of its chain boto3 took the credentials from is no news worth a line of every command's output.
+logging.getLogger("botocore.credentials").setLevel(logging.WARNING)
 _CREDENTIALS = {"UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException",
                 "ExpiredTokenException", "IncompleteSignature", "MissingAuthenticationToken"}
 
@@ -57,7 +60,7 @@ def stream_name(arn: str | None) -> tuple[str, str]:
 
 
 def classify(exc: Exception, ep: Endpoint, name: str) -> DmsError:
-    where = f"{ep.where()} (stream {name})"
+    where = f"{ep.engine} endpoint {ep.id} (stream {name})"
     if isinstance(exc, bx.NoCredentialsError):
         return ConfigError(f"{where}: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
                            "AWS_PROFILE (boto3's usual chain; OpenDMS keeps none in its catalog)")

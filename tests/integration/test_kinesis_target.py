@@ -1,0 +1,107 @@
+"""Kinesis through the real `dms` CLI on kinesalite: --kinesis-settings, `endpoint test` with one line per
+mistake, and PostgreSQL -> Kinesis full load and CDC whose records fold back into the source's rows."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from urllib.parse import urlsplit
+
+import pytest
+from dms_env import execute, wait_for
+from servers_kinesis import CREDENTIALS
+
+from connectors.base import Endpoint, TableRule
+from connectors.errors import DmsError
+from connectors.registry import open_source, open_target
+
+pytestmark = pytest.mark.integration
+
+ORDERS = "CREATE TABLE orders (id bigint PRIMARY KEY, i int, t text, n numeric(12,4))"
+
+
+def arn(stream: str) -> str:
+    return f"arn:aws:kinesis:us-east-1:000000000000:stream/{stream}"
+
+
+def kinesis_endpoint(dms, name: str, server, stream: str, **settings) -> str:
+    given = {"StreamArn": arn(stream), "EndpointUrl": server.url, "IncludeNullAndEmpty": True, **settings}
+    dms.dms("endpoint", "create", name, "--type", "target", "--engine", "kinesis",
+            "--kinesis-settings", json.dumps(given))
+    return name
+
+
+@pytest.fixture
+def stream(kinesis_server) -> str:
+    name = f"it-{secrets.token_hex(4)}"
+    kinesis_server.client().create_stream(StreamName=name, ShardCount=2)
+    return name
+
+
+def test_endpoint_test_names_each_mistake_in_one_line(dms, kinesis_server, stream, monkeypatch):
+    kinesis_endpoint(dms, "good", kinesis_server, stream)
+    assert "OK: connected to kinesis endpoint good" in dms.dms("endpoint", "test", "good").stdout
+    described = json.loads(dms.dms("endpoint", "describe", "good").stdout)["Endpoint"]["KinesisSettings"]
+    assert described["StreamArn"] == arn(stream) and described["EndpointUrl"] == kinesis_server.url
+    kinesis_endpoint(dms, "missing", kinesis_server, "no-such-stream")
+    failed = dms.dms("endpoint", "test", "missing", check=False)
+    assert failed.returncode == 2 and failed.stderr.count("\n") == 1 and "does not exist" in failed.stderr
+    good = {"StreamArn": arn(stream), "EndpointUrl": kinesis_server.url}
+    mistakes = {  # the same checks in this process (each `dms` costs seconds on a busy machine)
+        "not-arn": ({"StreamArn": "my-stream"}, "is not a stream's ARN: give arn:aws:kinesis:REGION"),
+        "away": ({"EndpointUrl": "http://127.0.0.1:9"}, "cannot reach kinesis endpoint away (stream"),
+    }
+    for name, (change, message) in mistakes.items():
+        problems = _problems(Endpoint(name, "target", "kinesis", extra={**good, **change}))
+        assert len(problems) == 1 and message in problems[0] and "\n" not in problems[0], (name, problems)
+    for key in CREDENTIALS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    (problem,) = _problems(Endpoint("bare", "target", "kinesis", extra=good))
+    assert "no AWS credentials: set AWS_ACCESS_KEY_ID" in problem
+
+
+def _problems(ep: Endpoint) -> list[str]:
+    try:
+        target = open_target(ep)
+    except DmsError as exc:
+        return [str(exc)]
+    try:
+        return target.check()
+    finally:
+        target.close()
+
+
+def test_full_load_and_cdc_fold_back_into_the_source_rows(dms, src, kinesis_server, stream):
+    execute(src, ORDERS, "INSERT INTO orders SELECT g, g % 10, 'order ' || g, g * 0.5 FROM generate_series(1, 2000) g")
+    source = dms.endpoint(f"src-{dms.suffix}", "source", src)
+    target = kinesis_endpoint(dms, f"kin-{dms.suffix}", kinesis_server, stream)
+    (dms.tmp / "all.json").write_text(json.dumps({"rules": [{
+        "rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",
+        "object-locator": {"schema-name": "public", "table-name": "orders"}}]}))
+    dms.dms("task", "create", "to-kinesis", "--source", source, "--target", target, "--instance", dms.instance,
+            "--migration-type", "full-load-and-cdc", "--table-mappings", str(dms.tmp / "all.json"))
+    dms.start_worker()
+    dms.dms("task", "start", "to-kinesis")
+    dms.wait_live("to-kinesis")
+    execute(src, "UPDATE orders SET t = 'changed' WHERE id % 100 = 0", "DELETE FROM orders WHERE id % 7 = 0",
+            "UPDATE orders SET id = id + 100000 WHERE id % 13 = 0", "INSERT INTO orders VALUES (99999, 1, NULL, 2.5)")
+    src_ep = Endpoint("s", "source", "postgres", *_pg(src))
+    kin_ep = Endpoint("k", "target", "kinesis", extra={"StreamArn": arn(stream), "EndpointUrl": kinesis_server.url,
+                                                        "IncludeNullAndEmpty": "true"})
+    source_conn, target_conn = open_source(src_ep), open_target(kin_ep)
+    try:
+        (schema,) = source_conn.tables([TableRule("public", "orders", "explicit")])
+        expected = [r for b in source_conn.snapshot(schema, ordered=True) for r in b.rows()]
+        wait_for(lambda: [r for rows in target_conn.read(schema) for r in rows] == expected, 90,
+                 "the folded stream to equal the source")
+    finally:
+        source_conn.close()
+        target_conn.close()
+
+
+def _pg(url: str) -> tuple:
+    u = urlsplit(url)
+    return u.hostname, u.port, u.path.lstrip("/"), u.username or "", u.password or ""
