@@ -1,7 +1,9 @@
-"""python -m bench {all,full-load,cdc,latency,memory} [--smoke] [--json FILE] [sizes]
+"""python -m bench {all,full-load,cdc,latency,memory,kafka} [--smoke] [--json FILE] [sizes]
 
 Starts throwaway PostgreSQL and Redis servers (deploy/), runs the chosen benchmarks on them, prints
 one table of figures per benchmark and writes them all to --json. --smoke runs tiny sizes, as CI does.
+`kafka` (PostgreSQL -> Kafka, with a throwaway Kafka broker of its own) runs only when named: `all` leaves it
+out, so that CI's smoke run needs no Java.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import cdc, full_load, latency, memory
+from . import cdc, full_load, kafka, latency, memory
 from .common import servers
 
-BENCHES = ("full-load", "cdc", "latency", "memory")
+BENCHES = ("full-load", "cdc", "latency", "memory", "kafka")
 FULL = {"rows": 5_000_000, "tables": 20, "table_rows": 250_000, "repeat": 5, "workers": 2, "updates": 1_000_000,
-        "rate": 2_000, "seconds": 60.0, "memory_sizes": "1000000,5000000"}
+        "rate": 2_000, "seconds": 60.0, "memory_sizes": "1000000,5000000", "kafka_rows": 1_000_000}
 SMOKE = {"rows": 20_000, "tables": 3, "table_rows": 5_000, "repeat": 1, "workers": 2, "updates": 2_000,
-         "rate": 500, "seconds": 2.0, "memory_sizes": "5000,20000"}
+         "rate": 500, "seconds": 2.0, "memory_sizes": "5000,20000", "kafka_rows": 5_000}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--updates", type=int, help=f"single-row updates of each CDC run (default {FULL['updates']:,})")
     parser.add_argument("--rate", type=int, help="changes/s of the latency run (default 2,000)")
     parser.add_argument("--seconds", type=float, help="length of the latency run (default 60)")
+    parser.add_argument("--kafka-rows", type=int, help="rows of the PostgreSQL -> Kafka full load (default 1,000,000)")
     parser.add_argument("--memory-sizes", help="comma-separated table sizes of the memory run (default 1M,5M)")
     args = parser.parse_args(argv)
     size = dict(SMOKE if args.smoke else FULL)
@@ -50,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         "cdc": lambda srv: cdc.run(srv, updates=size["updates"]),
         "latency": lambda srv: latency.run(srv, rate=size["rate"], seconds=size["seconds"]),
         "memory": lambda srv: memory.run(srv, sizes=tuple(int(n) for n in size["memory_sizes"].split(","))),
+        "kafka": lambda srv: kafka.run(srv, rows=size["kafka_rows"], updates=size["updates"]),
     }
-    names = list(BENCHES) if args.bench == "all" else [args.bench]
+    names = [b for b in BENCHES if b != "kafka"] if args.bench == "all" else [args.bench]
     results: dict = {"machine": _machine(), "sizes": size, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     with servers() as srv:
         for name in names:

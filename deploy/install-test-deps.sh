@@ -43,6 +43,20 @@ else
     apt_install_servers mariadb-server mariadb-client
 fi
 
+# Apache Kafka (KRaft) for the Kafka target's tests: the broker's jars from Maven Central into a cache
+# (deploy/kafka/pom.xml), run by deploy/kafka.sh with the machine's Java.
+KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
+KAFKA_LIBS="${KAFKA_LIBS:-$HOME/.cache/opendms/kafka-$KAFKA_VERSION/libs}"
+if ls "$KAFKA_LIBS"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1; then
+    echo "kafka $KAFKA_VERSION jars: already in $KAFKA_LIBS"
+else
+    command -v java >/dev/null || apt_install default-jre-headless
+    command -v mvn >/dev/null || apt_install maven
+    echo "mvn dependency:copy-dependencies (kafka $KAFKA_VERSION) -> $KAFKA_LIBS"
+    mvn -q -B -f deploy/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS"
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
     echo "python3 -m venv $VENV"
     if ! python3 -m venv "$VENV" >/dev/null 2>&1; then

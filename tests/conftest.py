@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dms_env import DmsEnv  # noqa: E402
+from servers_kafka import KafkaServer  # noqa: E402
 from servers_kinesis import KinesisServer  # noqa: E402
 from servers_mariadb import MariaDBServer, fresh_mariadb  # noqa: E402
 from servers_mongodb import MongoServer  # noqa: E402
@@ -84,6 +85,12 @@ def redis_server() -> Iterator[RedisServer]:
 def redis_target() -> Iterator[RedisServer]:
     """A Redis as a replication target, apart from the one OpenDMS keeps its own state in."""
     yield from _serve(RedisServer("DMS_TEST_REDIS_TARGET_URL"))
+
+
+@pytest.fixture(scope="session")
+def kafka_server() -> Iterator[KafkaServer]:
+    """An Apache Kafka broker (KRaft), started when a test first asks for it."""
+    yield from _serve(KafkaServer())
 
 
 @pytest.fixture(scope="session")

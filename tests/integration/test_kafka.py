@@ -1,0 +1,181 @@
+"""PostgreSQL -> Apache Kafka through the dms CLI, checked by a consumer as an application would read the
+topic (read_committed): every change exactly once, in source order, after writes during the load and a
+worker killed while changes flow; and the endpoint's bad input, one clear line each."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any
+
+import pytest
+from dms_env import SELECT_ALL, Writer, execute, rows, wait_for
+from kafka import KafkaConsumer, TopicPartition
+from servers_kafka import SASL_PASSWORD, SASL_USER
+from services import fresh_db
+
+pytestmark = pytest.mark.integration
+
+ITEMS = "CREATE TABLE items (id bigint PRIMARY KEY, seq bigint NOT NULL, t text)"
+SEED = "INSERT INTO items SELECT g, 0, 'row ' || g FROM generate_series(1, 3000) g"
+
+
+def consume(broker: str, topic: str) -> list[tuple[int, dict[str, Any]]]:
+    """Every committed record of the topic as (partition, JSON), each partition in offset order."""
+    consumer = KafkaConsumer(bootstrap_servers=broker, isolation_level="read_committed", enable_auto_commit=False,
+                             group_id=None)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        ends = consumer.end_offsets(parts)
+        out: dict[int, list] = {p.partition: [] for p in parts}
+        deadline = time.monotonic() + 60
+        while any(consumer.position(p) < ends[p] for p in parts) and time.monotonic() < deadline:
+            for tp, messages in consumer.poll(timeout_ms=500).items():
+                out[tp.partition] += [json.loads(m.value) for m in messages if m.offset < ends[tp]]
+        return [(p, doc) for p in sorted(out) for doc in out[p]]
+    finally:
+        consumer.close()
+
+
+class SeqWriter(Writer):
+    """One change per transaction, each numbered: inserts and updates set ``seq`` to the change's number, a
+    delete removes a row never deleted before; so a consumer can tell a duplicate, a gap and the order."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, "items", 100_000)
+        self.seq = 0
+        self.deleted: dict[int, int] = {}  # id -> the number of the change that deleted it
+
+    def run(self) -> None:
+        import psycopg2
+
+        rng = random.Random(16)
+        conn = psycopg2.connect(self.url)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                while not self.stop_event.is_set():
+                    self.seq += 1
+                    roll = rng.random()
+                    if roll < 0.3:
+                        cur.execute("INSERT INTO items VALUES (%s, %s, 'new')", (100_000 + self.seq, self.seq))
+                    elif roll < 0.9 or len(self.deleted) > 200:
+                        cur.execute("UPDATE items SET seq = %s WHERE id = %s", (self.seq, rng.randint(1001, 3000)))
+                    else:
+                        victim = 1 + len(self.deleted)  # ids 1..: never updated (those are 1001..3000)
+                        cur.execute("DELETE FROM items WHERE id = %s", (victim,))
+                        self.deleted[victim] = self.seq
+                    time.sleep(0.003)
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+        finally:
+            conn.close()
+
+    def stop(self) -> int:  # type: ignore[override]
+        super().stop()
+        return self.seq
+
+
+def _kafka_endpoint(dms, name: str, settings: dict[str, Any], check: bool = True):
+    return dms.dms("endpoint", "create", name, "--type", "target", "--engine", "kafka",
+                   "--kafka-settings", json.dumps(settings), check=check)
+
+
+def test_postgres_to_kafka_every_change_exactly_once_in_order_through_a_worker_kill(dms, pg, kafka_server):
+    src = fresh_db(pg)
+    execute(src, ITEMS, SEED)
+    topic = f"items-{dms.suffix}"
+    source = dms.endpoint(f"src-{dms.suffix}", "source", src)
+    _kafka_endpoint(dms, f"kafka-{dms.suffix}", {"Broker": kafka_server.broker, "Topic": topic,
+                                                  "MessageFormat": "json-unformatted",
+                                                  "IncludeTransactionDetails": True})
+    assert "OK" in dms.dms("endpoint", "test", f"kafka-{dms.suffix}").stdout
+    mappings = dms.tmp / "mappings.json"
+    mappings.write_text(json.dumps(SELECT_ALL))
+    dms.dms("task", "create", "tokafka", "--source", source, "--target", f"kafka-{dms.suffix}", "--instance",
+            dms.instance, "--migration-type", "full-load-and-cdc", "--table-mappings", str(mappings))
+    worker = dms.start_worker()
+    dms.dms("task", "start", "tokafka")
+    writer = SeqWriter(src)
+    writer.start()  # during the load
+    dms.wait_live("tokafka")
+    time.sleep(1.0)
+    dms.kill(worker)  # mid-stream: whatever batch it had open is aborted, never half-visible
+    time.sleep(1.0)
+    dms.start_worker()
+    time.sleep(2.0)
+    last = writer.stop() + 1
+    execute(src, f"UPDATE items SET seq = {last} WHERE id = 3000")  # the last change, to wait for
+
+    def cdc() -> list[tuple[int, dict[str, Any]]]:
+        return [(p, d) for p, d in consume(kafka_server.broker, topic) if d["metadata"]["operation"] != "load"
+                and d["metadata"]["record-type"] == "data"]
+
+    wait_for(lambda: any(d["data"].get("seq") == last for _, d in cdc()), 120, "the last change to reach the topic")
+    records = cdc()
+    # Each record's change number (a delete's from the writer's note of it): once each, in order, no gap.
+    seqs = [writer.deleted[d["data"]["id"]] if d["metadata"]["operation"] == "delete" else d["data"]["seq"]
+            for _, d in records]
+    assert len(seqs) == len(set(seqs)), "a change reached the topic twice"
+    assert seqs == sorted(seqs), "changes out of source order"
+    assert seqs == list(range(seqs[0], last + 1)), "a change is missing"
+    assert {p for p, _ in records} == {records[0][0]}  # schema.table: one partition for the table's changes
+    meta = records[0][1]["metadata"]
+    assert (meta["partition-key-type"], meta["schema-name"], meta["table-name"]) == ("schema-table", "public", "items")
+    assert {"transaction-id", "commit-timestamp", "stream-position"} <= set(meta)
+
+    # The topic folded into rows (the latest image per key) is the source table.
+    image: dict[int, dict] = {}
+    for _, doc in consume(kafka_server.broker, topic):
+        if doc["metadata"]["record-type"] != "data":
+            continue
+        if doc["metadata"]["operation"] == "delete":
+            image.pop(doc["data"]["id"], None)
+        else:
+            image[doc["data"]["id"]] = {**image.get(doc["data"]["id"], {}), **doc["data"]}
+    assert sorted((r["id"], r["seq"], r.get("t")) for r in image.values()) == rows(src, "items", "id")
+    assert dms.describe("tokafka")["Status"] == "running"
+    assert "source and target are identical (1 tables)" in dms.dms("task", "validate", "tokafka").stdout
+
+
+def test_bad_kafka_endpoints_say_what_is_wrong_in_one_line(dms, kafka_server):
+    unknown = _kafka_endpoint(dms, f"k-typo-{dms.suffix}", {"Broker": kafka_server.broker, "Topik": "x"}, check=False)
+    assert unknown.returncode == 2 and "KafkaSettings has no key 'Topik': did you mean Topic?" in unknown.stderr
+
+    _kafka_endpoint(dms, f"k-away-{dms.suffix}", {"Broker": "127.0.0.1:1", "Topic": "x"})
+    away = dms.dms("endpoint", "test", f"k-away-{dms.suffix}", check=False)
+    assert away.returncode != 0 and "Traceback" not in away.stderr
+    assert "the broker at 127.0.0.1:1 does not answer" in away.stderr and len(away.stderr.strip().splitlines()) == 1
+
+    sasl = {"Broker": f"127.0.0.1:{kafka_server.sasl_port}", "Topic": f"sasl-{dms.suffix}",
+            "SecurityProtocol": "sasl-plaintext", "SaslMechanism": "plain", "SaslUsername": SASL_USER}
+    _kafka_endpoint(dms, f"k-bad-{dms.suffix}", {**sasl, "SaslPassword": "wrong"})
+    bad = dms.dms("endpoint", "test", f"k-bad-{dms.suffix}", check=False)
+    assert bad.returncode == 2 and "the broker refused the SASL login" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and "wrong" not in bad.stderr
+    _kafka_endpoint(dms, f"k-good-{dms.suffix}", {**sasl, "SaslPassword": SASL_PASSWORD})
+    assert "OK" in dms.dms("endpoint", "test", f"k-good-{dms.suffix}").stdout
+    shown = dms.dms("endpoint", "describe", f"k-good-{dms.suffix}").stdout
+    assert "KafkaSettings" in shown and "sasl-plaintext" in shown and SASL_PASSWORD not in shown
+
+
+def test_a_message_over_message_max_bytes_fails_its_table(dms, pg, kafka_server):
+    src = fresh_db(pg)
+    execute(src, "CREATE TABLE small (id int PRIMARY KEY, t text)", "CREATE TABLE big (id int PRIMARY KEY, t text)",
+            "INSERT INTO small VALUES (1, 'a')", "INSERT INTO big VALUES (1, repeat('x', 5000))")
+    source = dms.endpoint(f"src-{dms.suffix}", "source", src)
+    _kafka_endpoint(dms, f"k-max-{dms.suffix}", {"Broker": kafka_server.broker, "Topic": f"max-{dms.suffix}",
+                                                 "MessageMaxBytes": 1000})
+    mappings = dms.tmp / "mappings.json"
+    mappings.write_text(json.dumps(SELECT_ALL))
+    dms.dms("task", "create", "kmax", "--source", source, "--target", f"k-max-{dms.suffix}", "--instance",
+            dms.instance, "--migration-type", "full-load", "--table-mappings", str(mappings))
+    dms.start_worker()
+    dms.dms("task", "start", "kmax")
+    wait_for(lambda: dms.stats("kmax").get("public.big", {}).get("TableState") == "Table error", 60, "big to fail")
+    stats = dms.stats("kmax")
+    assert "MessageMaxBytes" in stats["public.big"]["TableError"]
+    wait_for(lambda: dms.stats("kmax")["public.small"]["TableState"] == "Table completed", 60, "small to load")
