@@ -45,3 +45,13 @@ def test_bad_settings_are_refused_in_one_line(cli, given, error):
     code, out = cli("endpoint", "create", "m2", "--type", "source", "--engine", "mongodb",
                     "--mongo-db-settings", given)
     assert code == 2 and error in out and len(out.strip().splitlines()) == 1, out
+
+
+def test_docdb_is_the_same_engine_under_documentdbs_name_and_settings(cli):
+    code, out = cli("endpoint", "create", "d1", "--type", "target", "--engine", "docdb", "--doc-db-settings",
+                    '{"ServerName": "docdb.example", "Port": 27017, "DatabaseName": "app", "ExtractDocId": true}')
+    assert code == 0, out
+    assert settings(Catalog().endpoint("d1"))["ExtractDocId"] is True
+    code, out = cli("endpoint", "create", "d2", "--type", "source", "--engine", "docdb", "--doc-db-settings",
+                    '{"AuthSource": "admin"}')
+    assert code == 2 and "DocDbSettings has no key 'AuthSource'" in out, out

@@ -1,5 +1,5 @@
-"""MongoDB (mongo-java-server, a one-member replica set: tests/servers_mongodb.py): a source of schemaless
-tables in documents mode, one database per test module."""
+"""MongoDB (mongo-java-server, a one-member replica set: tests/servers_mongodb.py): a keyed target of every
+table, and a source of schemaless tables in documents mode; one database per test module and role."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from . import Engine, register
 @register
 class MongoEngine(Engine):
     name = "mongodb"
-    roles = ()  # not a source of typed tables: its collections are documents (doc_source)
+    roles = ("target",)  # as a source its collections are documents (doc_source), not tables of typed columns
+    pairs = (("postgres", "mongodb"),)
     doc_source = True
 
     @classmethod
@@ -25,7 +26,7 @@ class MongoEngine(Engine):
 
     def __init__(self, server) -> None:
         self.server = server
-        self.schema = f"conformance_{secrets.token_hex(4)}"
+        self.schema = f"conformance_{secrets.token_hex(4)}"  # a database, as a target's too
         self.client = server.client()
 
     def endpoint(self, kind: str) -> Endpoint:

@@ -1,0 +1,275 @@
+"""MongoDB / DocumentDB target (keyed): each row a document upserted or deleted by ``_id`` (connectors/mongodb/
+documents.py), a collection per table in the endpoint's database (else one named after the source schema).
+
+A CDC batch is worked out here first, change by change as the Target contract states the result (the rows
+its keys have now read first, the apply-error policies checked against them), then each key it touched is
+written once, to its final document or deleted, by one ordered bulk write per table; each table's checkpoint
+is written after the server acknowledged those writes (collection ``awsdms_txn_state``). A crash between the
+two replays writes that are already there, which changes nothing (the keyed kind's promise).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+from connectors.base import (
+    Batch,
+    Capability,
+    Change,
+    Changes,
+    Conflict,
+    Endpoint,
+    KeyRange,
+    OnConflict,
+    Op,
+    Position,
+    PrepMode,
+    TableId,
+    TableSchema,
+    TargetKind,
+    parts_of,
+)
+from connectors.errors import DataError
+from connectors.net_effect import checking, checks, conflict_error, raise_fatal
+
+from . import documents as D
+from .connect import classify, client
+
+CHECKPOINTS = "awsdms_txn_state"
+EXCEPTIONS = "awsdms_apply_exceptions"
+LOAD_DOCS = 1_000  # documents per bulk write of a full load
+MAX_DOCUMENT = 16 * 1024 * 1024  # MongoDB's and DocumentDB's limit on one document
+
+
+def sized(table: TableSchema, doc: dict[str, Any]) -> dict[str, Any]:
+    """The document, or a DataError in one line when it is over the server's size limit (checked here: a
+    server may just drop the connection)."""
+    from bson import encode
+
+    size = len(encode(doc))
+    if size > MAX_DOCUMENT:
+        raise DataError(f"the document of {table.table} with _id {doc.get('_id')!r} is {size / 2**20:.1f} MB, over "
+                        "MongoDB's 16 MB limit: exclude or shorten the column that makes it (a LOB setting, "
+                        "a transformation), or keep the table elsewhere")
+    return doc
+
+
+class MongoTarget:
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_BACK})
+    kind: ClassVar[TargetKind] = TargetKind.KEYED
+    text_engine: ClassVar[str | None] = None
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.ep = endpoint
+        self.client = client(endpoint)
+
+    def _fail(self, exc: BaseException):
+        return classify(exc, self.ep.where())
+
+    def _db(self, table: TableId):
+        return self.client[self.ep.database or table.schema]
+
+    def _coll(self, table: TableId):
+        return self._db(table)[table.name]
+
+    def _control(self):
+        return self.client[self.ep.database or "awsdms_control"]
+
+    def check(self) -> list[str]:
+        try:
+            self.client.admin.command("ping")
+        except Exception as exc:  # noqa: BLE001 -- every driver error becomes one line
+            return [str(self._fail(exc))]
+        return []
+
+    # -- full load -------------------------------------------------------------------------------
+
+    def prepare(self, table: TableSchema, mode: PrepMode, *, with_key: bool = True) -> None:
+        """A collection needs no definition: "drop" drops it, "truncate" empties it, "keep" leaves it."""
+        try:
+            if mode == "drop":
+                self._coll(table.table).drop()
+            elif mode == "truncate":
+                self._coll(table.table).delete_many({})
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+
+    def before_load(self, task: str, tables: Sequence[TableSchema], mode: PrepMode) -> list[str]:
+        if mode != "truncate":
+            return []
+        try:
+            found = [t for t in tables if t.table.name in self._db(t.table).list_collection_names()]
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+        for t in found:
+            self.prepare(t, "truncate")
+        return [f"TRUNCATE_BEFORE_LOAD emptied the {len(found)} selected table(s) (collections)"]
+
+    def after_load(self, task: str, *, replicating: bool) -> list[str]:
+        return []
+
+    def create_keys(self, table: TableSchema) -> list[str]:
+        return []  # _id is always unique and indexed
+
+    def bulk_format(self, table: TableSchema) -> str | None:
+        return None
+
+    def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
+        """Documents in unordered bulk writes; a chunk loaded again replaces its documents (upserts), so a
+        reload is harmless."""
+        from pymongo import InsertOne, ReplaceOne
+
+        coll = self._coll(table.table)
+        again = within is not None and not within.whole
+        count = 0
+        try:
+            for batch in batches:
+                docs = [sized(table, D.document(table, r)) for r in batch.rows()]
+                for i in range(0, len(docs), LOAD_DOCS):
+                    part = docs[i:i + LOAD_DOCS]
+                    ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) if again else InsertOne(d) for d in part]
+                    if ops:
+                        coll.bulk_write(ops, ordered=False)
+                    count += len(part)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+        return count
+
+    # -- change apply ----------------------------------------------------------------------------
+
+    def plan(self, changes: Mapping[TableSchema, Sequence[Change]],
+             on_conflict: Mapping[Op, OnConflict] | None = None) -> Mapping[TableSchema, Sequence[Change]]:
+        return changes
+
+    def _current(self, table: TableSchema, keys: set[tuple]) -> dict[tuple, dict[str, Any]]:
+        """The rows the keys have now."""
+        ids = [i for k in keys for i in D.ids_of_key(table, k)]
+        found: dict[tuple, dict[str, Any]] = {}
+        for i in range(0, len(ids), 1000):
+            for doc in self._coll(table.table).find({"_id": {"$in": ids[i:i + 1000]}}):
+                r = D.row(table, doc)
+                found[D.key(table, r)] = r
+        return found
+
+    def apply(self, task: str, changes: Changes, on_conflict: Mapping[Op, OnConflict] | None = None) -> list[Conflict]:
+        checked = checking(on_conflict)
+        work: dict[TableSchema, list[Change]] = {}
+        for part in parts_of(changes):
+            for schema, items in part.items():
+                work.setdefault(schema, []).extend(items)
+        conflicts: list[Conflict] = []
+        plans = []
+        try:
+            for schema, items in work.items():
+                if items:
+                    plans.append((schema, items[-1].position, *self._work_out(schema, items, checked, conflicts)))
+            raise_fatal(conflicts, checked)
+            for schema, _, emptied, final in plans:
+                self._write(schema, emptied, final)
+            for schema, at, _, _ in plans:
+                self._control()[CHECKPOINTS].replace_one(
+                    {"_id": f"{task}|{schema.table}"},
+                    {"task_name": task, "table_name": str(schema.table), "position": at.encode(),
+                     "updated_at": datetime.datetime.now(datetime.UTC)}, upsert=True)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+        return conflicts
+
+    def _work_out(self, schema: TableSchema, items: Sequence[Change], checked, conflicts: list[Conflict]
+                  ) -> tuple[bool, dict[tuple, dict[str, Any] | None]]:
+        """The table's changes one by one on the rows their keys have now: (emptied first, key -> its final
+        row or None for deleted), conflicts appended."""
+        keys: set[tuple] = set()
+        for ch in items:
+            for image in (ch.before, ch.after):
+                if image is not None and all(k in image for k in schema.key):
+                    keys.add(D.key(schema, image))
+        rows: dict[tuple, dict[str, Any] | None] = dict(self._current(schema, keys))
+        touched: dict[tuple, dict[str, Any] | None] = {}
+        emptied = False
+        for ch in items:
+            op = ch.op
+            if op is Op.TRUNCATE:
+                emptied, rows, touched = True, {}, {}
+                continue
+            if op is Op.DDL:
+                continue
+            if op is Op.DELETE:
+                k = D.key(schema, ch.before or {})
+                if rows.get(k) is None and checks(checked, op):
+                    conflicts.append(Conflict(schema, ch, conflict_error(schema, ch, k)))
+                    continue
+                rows[k] = touched[k] = None
+                continue
+            after = ch.after or {}
+            new_k = D.key(schema, after)
+            old_k = D.key(schema, ch.before) if ch.before else new_k
+            current = rows.get(old_k)
+            if (current is not None) != (op is Op.UPDATE) and checks(checked, op):
+                conflicts.append(Conflict(schema, ch, conflict_error(schema, ch, old_k)))
+                continue
+            if op is Op.INSERT or current is None:
+                if op is Op.UPDATE and not all(c.name in after for c in schema.columns):
+                    continue  # an update of a missing row without its unchanged columns: nothing to insert
+                new = {c.name: after.get(c.name) for c in schema.columns}
+            else:
+                new = {**current, **after}
+            if old_k != new_k:
+                rows[old_k] = touched[old_k] = None
+            rows[new_k] = touched[new_k] = new
+        return emptied, touched
+
+    def _write(self, schema: TableSchema, emptied: bool, final: Mapping[tuple, dict[str, Any] | None]) -> None:
+        from pymongo import DeleteMany, ReplaceOne
+
+        coll = self._coll(schema.table)
+        if emptied:
+            coll.delete_many({})
+        ops: list[Any] = []
+        for k, r in final.items():
+            ops.append(DeleteMany({"_id": {"$in": D.ids_of_key(schema, k)}}))
+            if r is not None:
+                doc = sized(schema, D.document(schema, r))
+                ops.append(ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
+        for i in range(0, len(ops), LOAD_DOCS):
+            coll.bulk_write(ops[i:i + LOAD_DOCS], ordered=True)
+
+    def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
+        image = change.after if change.after is not None else change.before or {}
+        try:
+            self._control()[EXCEPTIONS].insert_one({
+                "TASK_NAME": task, "TABLE_OWNER": table.table.schema, "TABLE_NAME": table.table.name,
+                "ERROR_TIME": datetime.datetime.now(datetime.UTC), "STATEMENT": f"{change.op.value} {dict(image)!r}",
+                "ERROR": error})
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+
+    def applied(self, task: str) -> dict[TableId, Position]:
+        try:
+            found = list(self._control()[CHECKPOINTS].find({"task_name": task}))
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+        return {TableId.parse(d["table_name"]): Position.decode(d["position"]) for d in found}
+
+    def forget(self, task: str) -> list[str]:
+        try:
+            self._control()[CHECKPOINTS].delete_many({"task_name": task})
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+        return []
+
+    # -- read back (validation) ------------------------------------------------------------------
+
+    def read(self, table: TableSchema, *, batch_rows: int = 50_000) -> Iterator[list[dict[str, Any]]]:
+        try:
+            rows = sorted((D.row(table, d) for d in self._coll(table.table).find()),
+                          key=lambda r: D.key(table, r))
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+        for i in range(0, len(rows), max(1, batch_rows)):
+            yield rows[i:i + batch_rows]
+
+    def close(self) -> None:
+        self.client.close()
