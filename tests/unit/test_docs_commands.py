@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # `dms GROUP VERB` or `dms COMMAND`, verbs may be listed as a|b|c; then the rest of the line for its options
 USE = re.compile(r"(?<![\w/.-])dms ((?:[a-z][a-z-]*)(?: [a-z][a-z|-]*)?)((?: [^`\n]*)?)")
-OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z-]*)")
+OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 
 
 def _uses() -> list[tuple[str, str, str]]:
