@@ -410,6 +410,21 @@ def task_validate(task_id: str, as_json: bool) -> None:
         sys.exit(1)
 
 
+@task.command("reload-tables")
+@click.argument("task_id", type=ID)
+@click.option("--table", "tables", multiple=True, metavar="SCHEMA.NAME", help="a table to reload (up to 10)")
+@click.option("--validate-only", is_flag=True, help="validate the tables again instead of reloading them")
+def task_reload_tables(task_id: str, tables: tuple[str, ...], validate_only: bool) -> None:
+    """Reload tables of a running task (DMS's ReloadTables) while the others keep replicating; the target
+    table is prepared as TargetTablePrepMode says first (with DO_NOTHING, empty it yourself)."""
+    from .reload import reload_tables
+
+    catalog = Catalog()
+    definition = catalog.task(task_id)
+    for line in reload_tables(catalog, state_or_fail(definition, live_state()), task_id, list(tables), validate_only):
+        click.echo(line)
+
+
 @task.command("assess")
 @click.argument("task_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)

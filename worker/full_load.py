@@ -25,7 +25,7 @@ from connectors.model.states import BUSY, UNLOADED, JobState, TableStage
 from connectors.model.tablemap import TableMap
 from connectors.registry import open_source, open_target
 
-from . import logs
+from . import logs, reloads
 from .app import CHUNK_ROWS
 from .job import Job, describe_error, retrying
 from .precreated import put_back
@@ -67,6 +67,10 @@ class _TableLoad:
             # TRUNCATE_BEFORE_LOAD emptied every selected table at the task's start (Target.before_load): a
             # table's first load takes it as it is; a load begun before ("loading") empties it alone again.
             self.fresh = self.state.table_states(self.task).get(str(self.table)) == TableStage.PENDING
+            if reloads.requested(self.state, self.task, self.table):
+                self.fresh = False  # a reload empties the table as TargetTablePrepMode says, as DMS does
+                if self.job.definition.cdc:
+                    reloads.wait_until_cached(self.job, self.table)
             started = time.monotonic()
             ok, rows = self._guarded("full_load", self._start, stopped=TableStage.PENDING)
             if not ok:
@@ -74,6 +78,7 @@ class _TableLoad:
             if rows is not None:
                 self.state.set_table_state(self.task, self.table, self.final, FullLoadRows=rows,
                                            FullLoadEndTime=time.time())
+                reloads.done(self.state, self.task, self.table)
                 self._validate()
                 self._after_last()
                 seconds = time.monotonic() - started
@@ -176,6 +181,7 @@ class _TableLoad:
 
         if self.settings.prep_mode != "drop" or self._guarded("create_keys", attempt, stopped=None)[0]:
             self.state.set_table_state(self.task, self.table, self.final, FullLoadEndTime=time.time())
+            reloads.done(self.state, self.task, self.table)
             log.info("table_loaded", chunks=True)
             self._validate()
             self._after_last()

@@ -15,7 +15,7 @@ from connectors.errors import ConfigError, DataError, PositionLost, Stop
 from connectors.model.states import CACHING, UNLOADED, Status, StopReason, TableStage
 from connectors.registry import open_source, open_target
 
-from .. import logs
+from .. import logs, reloads
 from ..cache import ChangeCache
 from ..job import Job, describe_error, retrying
 from ..precreated import put_back_aside
@@ -102,6 +102,7 @@ class Replicator:
             router.applied = self.target.applied(self.task)
             self.state.drop_spills(self.task)  # a spill of an earlier run is read again from the source
             router.states = self.state.table_states(self.task)
+            self._cache_reloads({})
             self._drain_loaded()
             log.info("cdc_connecting", start=self.p0.token, tables=len(router.tables))
             last_flush = time.monotonic()
@@ -173,12 +174,23 @@ class Replicator:
         now = time.time()
         self.stats.report(in_memory=in_memory, cached=cached, last=router.last, caught_up=router.caught_up,
                           last_commit_read=router.last_commit_read, oldest=oldest, now=now)
-        router.states = self.state.table_states(self.task)
+        before, router.states = router.states, self.state.table_states(self.task)
+        self._cache_reloads(before)
         self._stop_hooks()
         self._drain_loaded()
         self._stop_hooks()
         if source is not None and now - self.last_ack >= ACK_SECONDS:
             self._ack(source)
+
+    def _cache_reloads(self, before: dict[str, str]) -> None:
+        """Tables put back to pending since the last flush (ReloadTables): what was batched for them is on
+        the target first, then their reloads may empty them (worker/reloads.py)."""
+        newly = [name for name, s in self.router.states.items() if s in CACHING and before.get(name) not in CACHING]
+        asked = reloads.waiting(self.state, self.task, newly) if newly else []
+        if asked:
+            self._settle()
+            reloads.acknowledge(self.state, self.task, asked)
+            log.info("reload_cached", tables=asked)
 
     def _ack(self, source) -> None:
         """Acknowledge the source up to what the target has, so that it can free its log."""
