@@ -23,7 +23,7 @@ from connectors.sql.target import SqlTarget
 from .classify import classify, error_number
 from .connect import connect, key_range_sql, literal, quote_ident
 from .encode import bind_value, load_encoder, row_binder, row_decoder, select_list
-from .prepare import binary_collation, create_sql, has_primary_key
+from .prepare import binary_collation, check_names, create_sql, has_primary_key
 from .values import LOAD_CONVERSIONS
 
 _DB_TYPES = ("SPECIFIC_DATABASE", "MULTIPLE_DATABASES")
@@ -107,6 +107,7 @@ class MysqlTarget(SqlTarget):
     # -- full load -------------------------------------------------------------------------------
 
     def prepare(self, table: TableSchema, mode: PrepMode, *, with_key: bool = True) -> None:
+        check_names(table)
         name = self.table_name(table)
 
         def prep(cur: Any) -> None:

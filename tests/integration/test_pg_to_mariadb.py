@@ -22,7 +22,7 @@ def _identical(dms, task: str) -> bool:
 
 
 def test_full_load_and_cdc_with_writes_during_the_load_validates_by_value(dms, src, mariadb_db):
-    execute(src, ORDERS, orders_rows(20_000), TYPED, typed_rows(1_000))
+    execute(src, ORDERS, orders_rows(5_000), TYPED, typed_rows(1_000))
     dms.task("pgmy", src, mariadb_db, "full-load-and-cdc")
     dms.start_worker()
     writer = Writer(src, "orders", 100_000)
