@@ -93,6 +93,7 @@ class Stream:
                                         read_timeout=60)
         self.client: Any = boto3.session.Session().client("kinesis", region_name=self.region, config=config,
                                                           endpoint_url=settings["EndpointUrl"] or None)
+        self._read: dict[str, tuple[list[Read], str]] = {}  # shard -> what was read of it, its last sequence
 
     def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -142,22 +143,32 @@ class Stream:
         return out
 
     def read(self, only_key: str | None = None) -> Iterator[Read]:
-        """Every record of every shard from the oldest kept (with ``only_key``, of the shard that key maps to)."""
+        """Every record of every shard from the oldest kept (with ``only_key``, of the shard that key maps to).
+        What was read once is kept: a later read asks each shard only for what came after it."""
         shards = self.shards()
         if only_key is not None:
             point = int(hashlib.md5(only_key.encode()).hexdigest(), 16)  # noqa: S324  (Kinesis's own key hash)
             shards = [s for s in shards if int(s["HashKeyRange"]["StartingHashKey"]) <= point
                       <= int(s["HashKeyRange"]["EndingHashKey"])]
-        for index, shard in enumerate(shards):
-            it = self.call("get_shard_iterator", ShardId=shard["ShardId"],
-                           ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        for shard in shards:
+            sid = shard["ShardId"]
+            held, last = self._read.get(sid, ([], ""))
+            start = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": last} if last \
+                else {"ShardIteratorType": "TRIM_HORIZON"}
+            it = self.call("get_shard_iterator", ShardId=sid, **start)["ShardIterator"]
+            index = int(sid.rsplit("-", 1)[-1]) if sid.rsplit("-", 1)[-1].isdigit() else 0
             while it:
                 page = _unnamed(self, "get_records", ShardIterator=it, Limit=10_000)
-                for r in page.get("Records", []):
-                    yield Read(r["ApproximateArrivalTimestamp"].timestamp(), index, int(r["SequenceNumber"]), r["Data"])
-                if not page.get("Records") or page.get("MillisBehindLatest", 0) == 0 and len(page["Records"]) < 10_000:
+                records = page.get("Records", [])
+                for r in records:
+                    held.append(Read(r["ApproximateArrivalTimestamp"].timestamp(), index, int(r["SequenceNumber"]),
+                                     r["Data"]))
+                    last = r["SequenceNumber"]
+                if not records or page.get("MillisBehindLatest", 0) == 0 and len(records) < 10_000:
                     break
                 it = page.get("NextShardIterator")
+            self._read[sid] = (held, last)
+            yield from held
 
 
 def _unnamed(stream: Stream, method: str, **kwargs: Any) -> dict[str, Any]:

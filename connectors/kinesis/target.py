@@ -64,6 +64,7 @@ class KinesisTarget:
         self.stream = Stream(endpoint)
         self.records = Records(RecordSettings.from_values(self.settings))
         self.indent = "\t" if self.settings["MessageFormat"] == "json" else None
+        self._marks: dict[str, dict[str, str]] = {}  # task -> its checkpoint as read, then as written here
 
     def check(self) -> list[str]:
         """The stream exists and is writable, and the credentials may describe and list it."""
@@ -156,12 +157,20 @@ class KinesisTarget:
             return []
         self.stream.put(entries)
         self.stream.put([self._control(checkpoint_key(task), CHECKPOINT, {"task-name": task, "positions": marks})])
+        if task in self._marks:
+            self._marks[task].update(marks)
         return []
 
     def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
         log.warning("change_not_applied", task=task, table=str(table.table), op=change.op.value, error=error)
 
     def applied(self, task: str) -> dict[TableId, Position]:
+        """The task's checkpoint: read from its shard once, then kept as this target writes it."""
+        if task not in self._marks:
+            self._marks[task] = self._read_marks(task)
+        return {TableId.parse(t): Position.decode(p) for t, p in self._marks[task].items()}
+
+    def _read_marks(self, task: str) -> dict[str, str]:
         marks: dict[str, str] = {}
         for read in self.stream.read(only_key=checkpoint_key(task)):
             doc = json.loads(read.data)
@@ -172,10 +181,11 @@ class KinesisTarget:
                 marks.update(body.get("positions", {}))
             elif op == FORGET:
                 marks.clear()
-        return {TableId.parse(t): Position.decode(p) for t, p in marks.items()}
+        return marks
 
     def forget(self, task: str) -> list[str]:
         self.stream.put([self._control(checkpoint_key(task), FORGET, {"task-name": task})])
+        self._marks[task] = {}
         return []
 
     # -- read back (validation) ------------------------------------------------------------------
