@@ -13,7 +13,7 @@ import redis
 from dms_env import Writer, connect, execute, wait_for
 from services import AclRedisServer
 
-from connectors.base import Endpoint
+from connectors.base import Batch, Change, Column, Endpoint, Op, Position, TableId, TableSchema
 from connectors.redis import values
 from connectors.registry import open_target
 
@@ -107,3 +107,33 @@ def test_endpoint_test_over_tls_with_an_acl_user_and_one_line_per_mistake(dms, a
         finally:
             target.close()
         assert len(problems) == 1 and message in problems[0] and "\n" not in problems[0], (name, problems)
+
+
+def test_auth_token_loads_and_applies_and_a_wrong_token_is_one_line(redis_target):
+    """AuthType auth-token is Redis's AUTH with a password (requirepass), set on the target for this test only."""
+    u = urlsplit(redis_target.url)
+    admin = redis.Redis(u.hostname, u.port)
+    token = "t0ken-" + u.hostname.replace(".", "")
+    admin.config_set("requirepass", token)
+    try:
+        def target(password: str):
+            return open_target(Endpoint("tok", "target", "redis", u.hostname, u.port, password=password,
+                                        extra={"SslSecurityProtocol": "plaintext", "AuthType": "auth-token"}))
+
+        bad = target("wrong")
+        (problem,) = bad.check()
+        bad.close()
+        assert "authentication failed" in problem and "AuthPassword in --redis-settings" in problem
+        good = target(token)
+        try:
+            assert good.check() == []
+            schema = TableSchema(TableId("app", "tokens"), (Column("id", "int4"), Column("v", "text")), ("id",))
+            good.prepare(schema, "drop")
+            assert good.load(schema, [Batch(2, [{"id": 1, "v": "a"}, {"id": 2, "v": None}])]) == 2
+            good.apply("tok-task", {schema: [Change(schema.table, Op.DELETE, Position("l", 1, 1), {"id": 1})]})
+            assert [r for rows in good.read(schema) for r in rows] == [{"id": 2, "v": None}]
+            assert good.applied("tok-task") == {schema.table: Position("l", 1, 1)}
+        finally:
+            good.close()
+    finally:
+        redis.Redis(u.hostname, u.port, password=token).config_set("requirepass", "")
