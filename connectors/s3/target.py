@@ -42,6 +42,7 @@ from connectors.base import (
     TargetKind,
     parts_of,
 )
+from connectors.errors import DmsError
 
 from .formats import NOSUP, CsvWriter, ParquetWriter, Record, read_csv, read_parquet
 from .settings import S3Config
@@ -63,6 +64,8 @@ class S3Target:
         self.config = S3Config.of(endpoint)
         self.store: Store = open_store(self.config)
         self._swept: set[TableId] = set()  # tables whose files left by an unfinished batch were removed
+        self._tasks: set[str] = set()  # tasks applied through this target: their parts are flushed at close
+        self._schemas: dict[TableId, TableSchema] = {}
 
     def check(self) -> list[str]:
         return self.store.check()
@@ -160,42 +163,57 @@ class S3Target:
             for schema, items in part.items():
                 if items:
                     gathered.setdefault(schema.table, (schema, []))[1].extend(items)
+                    self._schemas[schema.table] = schema
         if not gathered:
             return []
         marks = self._read_checkpoint(task)
+        self._tasks.add(task)
         try:
             for table_id, (schema, items) in gathered.items():
-                mark = marks.get(str(table_id), {})
+                mark = dict(marks.get(str(table_id), {}))
                 if table_id not in self._swept:
-                    self._sweep(table_id, mark.get("file", ""))
-                written = self._write_changes(schema, items, mark.get("file", ""))
-                marks[str(table_id)] = {"position": items[-1].position.encode(),
-                                        "file": written or mark.get("file", "")}
+                    self._sweep(task, table_id, mark)
+                self._take(task, schema, items, mark)
+                mark["position"] = items[-1].position.encode()
+                marks[str(table_id)] = mark
+            merged = self._merge(task, {s.table: s for s, _ in gathered.values()}, marks, force=False)
             self.store.put(self._checkpoint_key(task), json.dumps(marks, sort_keys=True).encode())
+            self.store.delete(merged)  # the parts the checkpoint no longer lists
         except BaseException:
             self._swept.clear()  # what this batch wrote is replayed: its files go before the next one
             raise
         return []
 
-    def _sweep(self, table: TableId, last: str) -> None:
-        """Remove the CDC files past the checkpoint's last one: a batch wrote them and stopped before its
-        checkpoint, so its changes come again (maybe cut otherwise) and would be written twice."""
+    def _pending(self, task: str, table: TableId) -> str:
+        return f"{self.config.folder}{CONTROL}/pending/{task}/{table.schema}/{table.name}/"
+
+    def _sweep(self, task: str, table: TableId, mark: Mapping[str, Any]) -> None:
+        """Remove what a batch wrote before it stopped short of its checkpoint: CDC files past the checkpoint's
+        last one, and parts it does not list. Their changes come again (maybe cut otherwise)."""
+        last = mark.get("file", "")
         floor = _tick_of(last) if last else -1
         orphans = [key for key in self.store.list(self._folder(table))
                    if (m := _CDC.match(key.rsplit("/", 1)[-1])) and _tick_of(m.group(1)) > floor]
+        listed = set(mark.get("parts", ()))
+        orphans += [key for key in self.store.list(self._pending(task, table))
+                    if key.rsplit("/", 1)[-1].split(".")[0] not in listed]
         if orphans:
             log.warning("s3_unfinished_batch_removed", table=str(table), files=len(orphans))
             self.store.delete(orphans)
         self._swept.add(table)
 
-    def _write_changes(self, table: TableSchema, changes: Sequence[Change], last: str) -> str:
-        """The changes as records in one CDC file (a TRUNCATE removes the table's files first); its name."""
+    def _take(self, task: str, table: TableSchema, changes: Sequence[Change], mark: dict[str, Any]) -> None:
+        """The batch's changes of one table: straight into a CDC file when files are cut at every batch
+        (CdcMaxBatchInterval 0), else into a part of the next file, kept under _opendms/pending/ until the
+        file is due. A TRUNCATE removes the table's files and its parts first."""
         names = table.column_names
         records: list[Record] = []
         first_time: float | None = None
         for ch in changes:
             if ch.op is Op.TRUNCATE:
                 self._remove(table.table)
+                self.store.delete(self.store.list(self._pending(task, table.table)))
+                mark.update(parts=[], bytes=0, since=0)
                 records.clear()
                 continue
             if ch.op is Op.DDL:
@@ -204,20 +222,69 @@ class S3Target:
                 first_time = ch.commit_time
             records.extend(self._records(table, names, ch))
         if not records:
-            return ""
-        name = _cdc_name(first_time, last)
-        when = first_time if first_time is not None else _time_of(name)
-        key = f"{self._folder(table.table)}{self.config.date_folder(when)}{name}{self.config.suffix}"
+            return
+        parts = mark.setdefault("parts", [])
+        name = _cdc_name(first_time, parts[-1] if parts else mark.get("file", ""))
+        if not self.config["CdcMaxBatchInterval"] and not parts:
+            self._write_file(table, self._visible(table.table, name), records)
+            mark["file"] = name
+            return
+        size = self._write_file(table, f"{self._pending(task, table.table)}{name}{self.config.suffix}", records)
+        parts.append(name)
+        mark["bytes"] = mark.get("bytes", 0) + size
+        mark["since"] = mark.get("since") or time.time()
+
+    def _visible(self, table: TableId, name: str) -> str:
+        return f"{self._folder(table)}{self.config.date_folder(_time_of(name))}{name}{self.config.suffix}"
+
+    def _write_file(self, table: TableSchema, key: str, records: Sequence[Record]) -> int:
         writer = self.store.writer(key)
         try:
             out = _format_writer(self.config, table, self.config.op_in_cdc(), writer.file)
             out.write(records)
             out.close()
+            size = writer.file.tell()
             writer.commit()
         except BaseException:
             writer.abort()
             raise
-        return name
+        return size
+
+    def _merge(self, task: str, tables: Mapping[TableId, TableSchema], marks: dict[str, dict[str, Any]],
+               force: bool) -> list[str]:
+        """Each table whose parts are due (CdcMaxBatchInterval since its first, CdcMinFileSize reached, or
+        ``force``) gets them as one CDC file named after the first part; returns the parts' keys, to delete
+        once the checkpoint no longer lists them."""
+        config, now, gone = self.config, time.time(), []
+        for table_id, schema in tables.items():
+            mark = marks.get(str(table_id), {})
+            parts = mark.get("parts") or []
+            if not parts or not (force or now - mark.get("since", now) >= config["CdcMaxBatchInterval"]
+                                 or mark.get("bytes", 0) >= config["CdcMinFileSize"] * 1024):
+                continue
+            keys = [f"{self._pending(task, table_id)}{name}{config.suffix}" for name in parts]
+            records = [r for key in keys for r in self._read_file(schema, key, config.op_in_cdc(), None)]
+            self._write_file(schema, self._visible(table_id, parts[0]), records)
+            mark.update(file=parts[0], parts=[], bytes=0, since=0)
+            gone += keys
+        return gone
+
+    def flush(self, task: str) -> None:
+        """Every part of the task's tables into its CDC file now (a stopping task, as DMS writes its files)."""
+        marks = self._read_checkpoint(task)
+        tables = {TableId.parse(name): name for name, mark in marks.items() if mark.get("parts")}
+        if not tables:
+            return
+        columns = {}
+        for table_id in tables:
+            schema = self._schemas.get(table_id)
+            if schema is None:
+                log.warning("s3_parts_left", table=str(table_id), reason="the table's columns are unknown here")
+                continue
+            columns[table_id] = schema
+        gone = self._merge(task, columns, marks, force=True)
+        self.store.put(self._checkpoint_key(task), json.dumps(marks, sort_keys=True).encode())
+        self.store.delete(gone)
 
     def _records(self, table: TableSchema, names: Sequence[str], ch: Change) -> list[Record]:
         config = self.config
@@ -263,7 +330,8 @@ class S3Target:
                 for name, mark in self._read_checkpoint(task).items()}
 
     def forget(self, task: str) -> list[str]:
-        self.store.delete([self._checkpoint_key(task)])
+        self.store.delete([self._checkpoint_key(task),
+                           *self.store.list(f"{self.config.folder}{CONTROL}/pending/{task}/")])
         return []
 
     # -- read back: the files folded into rows ---------------------------------------------------
@@ -288,16 +356,32 @@ class S3Target:
             yield from self._read_file(table, key, self.config.op_in_load(), "I")
         for _base, key in sorted(changes):
             yield from self._read_file(table, key, self.config.op_in_cdc(), "I")
+        # then the parts not yet in a CDC file, of every task that lists them in its checkpoint
+        for key in self.store.list(f"{self.config.folder}{CONTROL}/checkpoints/"):
+            task = key.rsplit("/", 1)[-1].removesuffix(".json")
+            mark = json.loads(self.store.get(key) or b"{}").get(str(table.table), {})
+            for name in mark.get("parts", ()):
+                part = f"{self._pending(task, table.table)}{name}{self.config.suffix}"
+                yield from self._read_file(table, part, self.config.op_in_cdc(), "I")
 
     def _read_file(self, table: TableSchema, key: str, with_op: bool, default_op: str) -> Iterator[Record]:
-        data = self.store.get(key) or b""
+        data = self.store.get(key)
+        if data is None:
+            return  # a part removed by a TRUNCATE before the checkpoint said so
         reader = (read_parquet(data, table.columns, with_op, self.config) if self.config.parquet
                   else read_csv(self.config, data, table.columns, with_op))
         for op, stamp, row in reader:
             yield op or default_op, stamp, row
 
     def close(self) -> None:
-        pass
+        """A stopping worker closes its target: the parts it holds become CDC files (best effort: a store
+        that cannot be reached now keeps them, and they are written with the next batch)."""
+        for task in sorted(self._tasks):
+            try:
+                self.flush(task)
+            except DmsError as exc:
+                log.warning("s3_flush_at_close_failed", task=task, error=str(exc))
+        self._tasks.clear()
 
 
 class _LoadFile:

@@ -74,15 +74,19 @@ def test_full_load_and_cdc_with_writes_during_the_load_and_a_worker_killed(dms, 
 
     expected = source_rows(src)
     wait_for(lambda: folded() == expected, 90, "the rows rebuilt from the files to equal the source")
+    assert dms.describe(task)["Status"] == "running"
+    # `dms task validate` reads the files back itself and compares them with the source, row by row.
+    assert "source and target are identical (1 tables)" in dms.dms("task", "validate", task).stdout
+    # CDC files gather batches for CdcMaxBatchInterval (60 s); the task's stop writes what its parts hold.
+    dms.dms("task", "stop", task)
+    wait_for(lambda: dms.describe(task)["Status"] == "stopped", 60, "the task to stop")
+    assert s3.store.list("lake/_opendms/pending/") == [] and folded() == expected
     suffix = ".parquet" if data_format == "parquet" else ".csv"
     keys = s3.store.list("lake/public/orders/")
     assert "lake/public/orders/LOAD00000001" + suffix in keys
     changes = [k for k in keys if "LOAD" not in k]
     assert changes and all(re.fullmatch(r"lake/public/orders/\d{4}/\d{2}/\d{2}/\d{8}-\d{10}" + re.escape(suffix), k)
                            for k in changes), changes[:3]
-    assert dms.describe(task)["Status"] == "running"
-    # `dms task validate` reads the files back itself and compares them with the source, row by row.
-    assert "source and target are identical (1 tables)" in dms.dms("task", "validate", task).stdout
 
 
 def _pg(url: str) -> tuple:

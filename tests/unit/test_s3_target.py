@@ -18,6 +18,7 @@ TABLE = TableSchema(TableId("public", "items"), (Column("id", "int8", False), Co
 
 
 def target(folder: Path, **settings: str):
+    settings.setdefault("CdcMaxBatchInterval", "0")  # a CDC file per batch, unless a test says otherwise
     return open_target(Endpoint("files", "target", "s3", extra={"BucketName": f"file://{folder}", **settings}))
 
 
@@ -55,8 +56,8 @@ def test_a_batch_replayed_after_a_crash_replaces_its_files(tmp_path: Path) -> No
     t.apply("task", {TABLE: [change(1, Op.INSERT, None, {"id": 1, "name": "a", "price": None})]})
     # a batch whose checkpoint never landed (the worker died): its file is there, the checkpoint is not
     lost = target(tmp_path, DatePartitionEnabled="true", DatePartitionDelimiter="DASH")
-    lost._write_changes(TABLE, [change(2, Op.INSERT, None, {"id": 2, "name": "b", "price": None}, 1_700_000_100)],
-                        t._read_checkpoint("task")["public.items"]["file"])
+    lost._take("task", TABLE, [change(2, Op.INSERT, None, {"id": 2, "name": "b", "price": None}, 1_700_000_100)],
+               dict(t._read_checkpoint("task")["public.items"]))
     assert len([f for f in files(tmp_path) if f.startswith("public/items/2023-11-14/")]) == 2
     again = target(tmp_path, DatePartitionEnabled="true", DatePartitionDelimiter="DASH")  # the restarted worker
     again.apply("task", {TABLE: [change(2, Op.INSERT, None, {"id": 2, "name": "b", "price": None}, 1_700_000_101),
@@ -95,3 +96,36 @@ def test_bad_settings_are_refused_in_one_line(given: dict, message: str) -> None
 def test_a_missing_folder_is_one_clear_line(tmp_path: Path) -> None:
     assert target(tmp_path / "nowhere").check() == [
         f"S3Settings.BucketName: folder {tmp_path / 'nowhere'} does not exist: create it or give another"]
+
+
+def test_batches_gather_into_one_file_until_cdc_max_batch_interval_or_the_stop(tmp_path: Path) -> None:
+    t = target(tmp_path, CdcMaxBatchInterval="60")
+    t.prepare(TABLE, "drop")
+    t.apply("task", {TABLE: [change(1, Op.INSERT, None, {"id": 1, "name": "a", "price": None})]})
+    t.apply("task", {TABLE: [change(2, Op.UPDATE, {"id": 1}, {"id": 1, "name": "b", "price": None}, 1_700_000_001)]})
+    assert [f for f in files(tmp_path) if f.startswith("public/")] == []  # not due: two parts, no CDC file yet
+    assert len([f for f in files(tmp_path) if f.startswith("_opendms/pending/task/public/items/")]) == 2
+    assert [r for batch in t.read(TABLE) for r in batch] == [{"id": 1, "name": "b", "price": None}]  # parts count
+    # a worker killed after writing a third part but before its checkpoint: the part is not listed
+    lost = target(tmp_path, CdcMaxBatchInterval="60")
+    mark = lost._read_checkpoint("task")["public.items"]
+    lost._take("task", TABLE, [change(3, Op.INSERT, None, {"id": 3, "name": "lost", "price": None}, 1_700_000_002)],
+               dict(mark, parts=list(mark["parts"])))
+    again = target(tmp_path, CdcMaxBatchInterval="60")
+    again.apply("task", {TABLE: [change(3, Op.INSERT, None, {"id": 3, "name": "c", "price": None}, 1_700_000_002)]})
+    again.close()  # the stop: every part into one file, named after the first
+    assert [f for f in files(tmp_path) if not f.startswith("_opendms/load/")] == [
+        "_opendms/checkpoints/task.json", "public/items/20231114-2213205000.csv"]
+    assert (tmp_path / "public/items/20231114-2213205000.csv").read_text() == "I,1,a,NULL\nU,1,b,NULL\nI,3,c,NULL\n"
+    assert again.applied("task") == {TABLE.table: Position("t", 3, 1, "3")}
+
+
+def test_cdc_min_file_size_cuts_a_file_once_its_parts_hold_that_much(tmp_path: Path) -> None:
+    t = target(tmp_path, CdcMaxBatchInterval="3600", CdcMinFileSize="1")
+    t.prepare(TABLE, "drop")
+    big = "x" * 700
+    for i in range(1, 4):
+        t.apply("task", {TABLE: [change(i, Op.INSERT, None, {"id": i, "name": big, "price": None}, 1_700_000_000 + i)]})
+    made = [f for f in files(tmp_path) if f.startswith("public/")]
+    assert made == ["public/items/20231114-2213210000.csv"]  # parts 1 and 2 (over 1 KB); part 3 waits
+    assert [r["id"] for batch in t.read(TABLE) for r in batch] == [1, 2, 3]

@@ -34,8 +34,7 @@ class _S3Engine(Engine):
         self.url, self.bucket = url, bucket
 
     def endpoint(self, kind: str) -> Endpoint:
-        extra = {"BucketName": self.bucket, "EndpointUrl": self.url, "BucketFolder": "dms",
-                 "CdcMaxBatchInterval": "0", **self.settings}
+        extra = {"BucketName": self.bucket, "EndpointUrl": self.url, "BucketFolder": "dms", **self.settings}
         return Endpoint(f"{self.name}-{kind}", kind, "s3", extra=extra)
 
 
@@ -45,8 +44,9 @@ class S3CsvEngine(_S3Engine):
     pairs = (("postgres", "s3csv"), ("sqlite", "s3csv"))
     # A column an update did not carry (PostgreSQL's unchanged TOAST values) is written as DMS's
     # CsvNoSupValue, so the rows folded from the files keep it.
+    # A CDC file per batch here (CdcMaxBatchInterval 0); the Parquet engine gathers batches (DMS's 60 s).
     settings: ClassVar[dict[str, str]] = {"UseCsvNoSupValue": "true", "CsvNoSupValue": "@NOSUP@",
-                                          "AddColumnName": "true"}
+                                          "AddColumnName": "true", "CdcMaxBatchInterval": "0"}
 
 
 @register
