@@ -9,9 +9,11 @@ comparison for ValidationSettings, with its failure limits and re-check.
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import Row, Source, TableSchema, Target
@@ -79,6 +81,34 @@ def _same(a: Any, b: Any) -> bool:
     return a == b or (a != a and b != b)  # NaN (float or Decimal) equals NaN here, as in PostgreSQL
 
 
+def _document(value: Any) -> Any:
+    try:
+        return json.loads(value) if isinstance(value, str | bytes) else value
+    except ValueError:
+        return value
+
+
+def _instant(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value  # infinity, a BC date: compared as text
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment
+
+
+def _by_value(kind: str) -> Callable[[Any, Any], bool]:
+    """Equality of two values of a column as values, not as text: engines spell the same value differently (a
+    JSON document's spacing and key order, a timestamp's fraction and offset: 12:00:00.5 and 12:00:00.500000,
+    +00 and +00:00, or 17:30+05:30 and 12:00+00 for one instant)."""
+    parse = {"json": _document, "timestamptz": _instant, "timestamp": _instant, "date": _instant,
+             "time": lambda v: _instant(f"2000-01-01 {v}") if isinstance(v, str) else v}.get(kind)
+    if parse is None:
+        return _same
+    return lambda a, b: _same(a, b) or (a is not None and b is not None and _same(parse(a), parse(b)))
+
+
 class _Enough(Exception):
     """More mismatches than the caller's limit: stop reading."""
 
@@ -95,6 +125,7 @@ def compare(schema: TableSchema, source_rows: Iterator[list[Row]], target_rows: 
     """
     result = TableResult(str(schema.table))
     names = schema.column_names
+    checks = [(c.name, _by_value(c.type)) for c in schema.columns]
     key_names = schema.key or names  # a keyless table is compared as a multiset of whole rows
 
     def key_of(row: Row) -> tuple:
@@ -122,7 +153,7 @@ def compare(schema: TableSchema, source_rows: Iterator[list[Row]], target_rows: 
                 other = partners.pop()
                 if not partners:
                     del theirs[k]
-                if any(not _same(row.get(n), other.get(n)) for n in names):
+                if any(not same(row.get(n), other.get(n)) for n, same in checks):
                     pair = (row, other) if from_source else (other, row)
                     mismatch(result.cut if cut is not None and cut(*pair) else result.different, k)
             else:

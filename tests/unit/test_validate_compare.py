@@ -154,3 +154,21 @@ def test_keep_remembers_a_bounded_number_of_keys() -> None:
 def test_only_counts_the_keys_being_rechecked() -> None:
     r = compare(KEYED, iter([rows(1, 2, 3)]), iter([rows(2, v="y") + rows(3)]), only={(2,), (9,)})
     assert r.mismatches == 1 and r.different == [[2]] and r.missing_in_target == []
+
+
+def test_values_compare_as_values_not_as_their_text() -> None:
+    """Another engine spells the same value otherwise: a JSON document's spacing and key order, a timestamp's
+    fraction, an instant's offset. Those are equal; other values are not."""
+    cols = (Column("id", "int4"), Column("j", "json"), Column("tz", "timestamptz"), Column("ts", "timestamp"),
+            Column("t", "time"), Column("n", "numeric"))
+    schema = TableSchema(TableId("public", "t"), cols, ("id",))
+    source = [{"id": 1, "j": '{"b": [1, 2], "a": "x"}', "tz": "2024-06-30 12:00:00+05:30",
+               "ts": "2000-02-29 12:00:00.5", "t": "12:34:56.5", "n": Decimal("1.5")},
+              {"id": 2, "j": '{"a": 1}', "tz": "2024-06-30 12:00:00+00", "ts": "2000-01-01 00:00:00", "t": None,
+               "n": Decimal("2")}]
+    target = [{"id": 1, "j": '{"a":"x","b":[1,2]}', "tz": "2024-06-30 06:30:00+00",
+               "ts": "2000-02-29 12:00:00.500000", "t": "12:34:56.500000", "n": Decimal("1.5000")},
+              {"id": 2, "j": '{"a": 2}', "tz": "2024-06-30 12:00:01+00", "ts": "2000-01-01 00:00:00", "t": "00:00:00",
+               "n": 2}]
+    r = compare(schema, iter([source]), iter([target]))
+    assert r.different == [[2]] and r.mismatches == 1
