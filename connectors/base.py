@@ -142,6 +142,7 @@ class Capability(str, Enum):
     CDC = "cdc"
     BEFORE_IMAGE = "before_image"
     READ_BACK = "read_back"  # the target can be read for validation
+    SEQUENCES = "sequences"  # the target keeps sequences: `task cutover` sets them (SequenceTarget)
 
 
 class TargetKind(str, Enum):
@@ -370,6 +371,10 @@ class Source:
         """Each table's size in storage (data and indexes) where the engine can say; absent: unknown."""
         return {}
 
+    def sequences(self, tables: Sequence[TableSchema]) -> list[SequenceValue]:
+        """The sequences that fill columns of these tables, with their last values (`task cutover`)."""
+        return []
+
     def largest_values(self, table: TableSchema, columns: Sequence[str]) -> dict[str, int]:
         """The largest value of each column, in bytes of its text or binary form (a scan of the table); a
         column absent: unknown. For `task assess`, against the task's LOB limits."""
@@ -478,6 +483,25 @@ Changes = Mapping[TableSchema, Sequence[Change]] | Iterable[Mapping[TableSchema,
 
 def parts_of(changes: Changes) -> Iterable[Mapping[TableSchema, Sequence[Change]]]:
     return (changes,) if isinstance(changes, Mapping) else changes
+
+
+@dataclass(frozen=True)
+class SequenceValue:
+    """A sequence that fills a column (serial, identity) and the last value it gave, for `task cutover`."""
+
+    table: TableId
+    column: str
+    name: str  # the sequence's own name on the source, without schema
+    last_value: int | None  # None: it never gave one
+
+
+class SequenceTarget(Protocol):
+    """A target with Capability.SEQUENCES."""
+
+    def set_sequences(self, values: Sequence[SequenceValue], *, attach: bool) -> list[str]:
+        """Each column's sequence (created when missing) set past both the source's last value and the
+        target column's largest; ``attach``: the column's default draws from it. One line per action."""
+        ...
 
 
 class Target(Protocol):

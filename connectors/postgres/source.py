@@ -25,6 +25,7 @@ from connectors.base import (
     Retained,
     Row,
     Selection,
+    SequenceValue,
     Source,
     TableId,
     TableRule,
@@ -37,6 +38,7 @@ from . import pgoutput, slots
 from .connect import classify, connect, key_range_sql, qualified, quote_ident, task_object_name
 from .copyout import COPY_BINARY, copy_out, copy_out_binary, row_decoder
 from .copytext import decoder_for
+from .sequences import source_sequences
 from .types import TYPES
 
 # Tables with storage only: a partitioned table is read (and replicated) through its leaf partitions,
@@ -186,6 +188,9 @@ class PostgresSource(Source):
         names = [qualified(t.schema, t.name) for t in tables]
         sizes = self._query("SELECT n, pg_total_relation_size(n::regclass) FROM unnest(%s::text[]) n", (names,))
         return dict(zip(tables, (size for _, size in sizes), strict=True))
+
+    def sequences(self, tables: Sequence[TableSchema]) -> list[SequenceValue]:
+        return source_sequences(self._query, tables)
 
     def largest_values(self, table: TableSchema, columns: Sequence[str]) -> dict[str, int]:
         if not columns:

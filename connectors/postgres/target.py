@@ -11,7 +11,20 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
-from connectors.base import Batch, Change, Conflict, Endpoint, KeyRange, OnConflict, Op, PrepMode, Row, TableSchema
+from connectors.base import (
+    Batch,
+    Capability,
+    Change,
+    Conflict,
+    Endpoint,
+    KeyRange,
+    OnConflict,
+    Op,
+    PrepMode,
+    Row,
+    SequenceValue,
+    TableSchema,
+)
 from connectors.errors import DmsError
 from connectors.sql.target import SqlTarget
 
@@ -20,6 +33,7 @@ from .copyout import COPY_BINARY, COPY_TEXT, copy_out, row_decoder
 from .copytext import encoder_for, format_rows, format_text_rows
 from .keyless import apply_keyless
 from .prepare import before_load, cast_type, column_type, prepare_table, replica_role, restore
+from .sequences import set_sequences
 
 _FIRST_USER_OID = 16384  # PostgreSQL's FirstNormalObjectId: every type below it is built in
 
@@ -47,6 +61,7 @@ class PostgresTarget(SqlTarget):
     applied as set operations (COPY into a staging table, VALUES lists) instead of row by row."""
 
     text_engine: ClassVar[str | None] = "postgres"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_BACK, Capability.SEQUENCES})
     driver_errors = (psycopg2.Error,)
     param = "%s"
     key_text = text = "text"
@@ -93,6 +108,9 @@ class PostgresTarget(SqlTarget):
         return _touched(cur, f"{head} VALUES %s {tail}", list(rows), row, True)
 
     # -- full load -------------------------------------------------------------------------------
+
+    def set_sequences(self, values: Sequence[SequenceValue], *, attach: bool) -> list[str]:
+        return self._run(lambda cur: set_sequences(cur, values, attach))
 
     def prepare(self, table: TableSchema, mode: PrepMode, *, with_key: bool = True) -> None:
         prepare_table(self._run, table, mode, with_key=with_key, ep=self.ep, replica=self.replica)
