@@ -10,19 +10,20 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import pymysql
 import pymysql.converters
 
-from connectors.base import Batch, Change, Endpoint, KeyRange, PrepMode, Row, TableSchema
+from connectors.base import Batch, Change, Conflict, Endpoint, KeyRange, OnConflict, Op, PrepMode, Row, TableSchema
 from connectors.errors import ConfigError, DataError, DmsError
 from connectors.sql.target import SqlTarget
 
 from .classify import classify, error_number
 from .connect import connect, key_range_sql, literal, quote_ident
 from .encode import bind_value, load_encoder, row_binder, row_decoder, select_list
+from .keyless import apply_keyless
 from .prepare import binary_collation, check_names, create_sql, has_primary_key
 from .values import LOAD_CONVERSIONS
 
@@ -269,6 +270,11 @@ class MysqlTarget(SqlTarget):
                                                                                          schema.key]])[0]
         return cur.execute(f"UPDATE {self.table_name(schema)} SET {self._match(cols, ', ')} "
                            f"WHERE {self._match(schema.key)}", values)
+
+    def apply_keyless(self, cur: Any, schema: TableSchema, changes: Sequence[Change],
+                      checked: Mapping[Op, OnConflict] | None) -> list[Conflict]:
+        """A keyless table whose source logs whole old rows: each change on one row equal to its old row."""
+        return apply_keyless(cur, schema, self.table_name(schema), changes, checked)
 
     def existing(self, cur: Any, schema: TableSchema, keys: list[tuple]) -> list[tuple]:
         if not keys:

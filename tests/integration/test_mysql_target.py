@@ -92,3 +92,26 @@ def test_multiple_databases_puts_each_schema_in_its_database(mariadb_db) -> None
     finally:
         target.close()
         execute(mariadb_db, f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def test_a_keyless_table_with_whole_old_rows_applies_one_row_per_change(mariadb_db) -> None:
+    cols = (Column("a", "int4", True, "integer", "INT4"), Column("f", "float4", True, "real", "REAL4"),
+            Column("t", "text", True, "text", "NCLOB"))
+    schema = TableSchema(TableId("public", "log"), cols, (), "postgres", full_row=True)
+    target = _target(mariadb_db)
+    dup = {"a": 1, "f": 1.1, "t": "same"}
+
+    def change(op: Op, n: int, before=None, after=None) -> Change:
+        return Change(schema.table, op, Position("", n, 1), before=before, after=after)
+
+    try:
+        target.prepare(schema, "drop")
+        target.load(schema, [Batch(3, [dup, dup, {"a": 2, "f": None, "t": None}])])
+        target.apply("k", {schema: [change(Op.DELETE, 1, before=dup),  # one of the two equal rows
+                                    change(Op.UPDATE, 2, before={"a": 2, "f": None, "t": None},
+                                           after={"a": 2, "f": 2.5, "t": "now"}),
+                                    change(Op.INSERT, 3, after={"a": 3, "f": None, "t": "new"})]})
+        got = sorted(r for batch in target.read(schema) for r in map(lambda x: tuple(x.values()), batch))
+        assert got == [(1, 1.1, "same"), (2, 2.5, "now"), (3, None, "new")]
+    finally:
+        target.close()
