@@ -19,7 +19,7 @@ def validate_task(
     task = catalog.task(task_id)
     tables = state.tables(task_id)
     source = open_source(catalog.endpoint(task.source))
-    target = open_target(catalog.endpoint(task.target))
+    target = open_target(catalog.target_endpoint(task))
     try:
         if Capability.READ_BACK not in target.capabilities:
             raise ConfigError(f"target {task.target} cannot be read back, so it cannot be validated")

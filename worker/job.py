@@ -75,7 +75,7 @@ class Job:
         self.catalog = catalog or _catalog()
         self.definition: TaskDef = self.catalog.task(task)
         self.source_ep: Endpoint = self.catalog.endpoint(self.definition.source)
-        self.target_ep: Endpoint = self.catalog.endpoint(self.definition.target)
+        self.target_ep: Endpoint = self.catalog.target_endpoint(self.definition)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.failed = False  # this job failed the task: what it read but did not apply must be read again
         self.ttl_ms = int(LEASE_SECONDS * 1000)

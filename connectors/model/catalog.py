@@ -133,6 +133,20 @@ class TaskDef:
     def settings(self) -> TaskSettings:
         return parse_task_settings(self.settings_json)
 
+    def target_options(self) -> dict[str, str]:
+        """What of the task a target reads from its endpoint's extra attributes (JSON text under keys starting
+        ``task.``): ``task.BeforeImageSettings``, the settings object when set; ``task.ObjectMappings``, the
+        table mappings' object-mapping rules as given (stream targets route and key tables by them)."""
+        out: dict[str, str] = {}
+        settings = json.loads(self.settings_json or "{}")
+        if isinstance(settings, dict) and settings.get("BeforeImageSettings"):
+            out["task.BeforeImageSettings"] = json.dumps(settings["BeforeImageSettings"])
+        rules = json.loads(self.table_mappings_json or "{}").get("rules", [])
+        objects = [r for r in rules if isinstance(r, dict) and r.get("rule-type") == "object-mapping"]
+        if objects:
+            out["task.ObjectMappings"] = json.dumps(objects)
+        return out
+
     @property
     def cdc(self) -> bool:
         """Changes are captured and applied (a validation-only task captures none, whatever its type)."""
@@ -227,6 +241,13 @@ class Catalog:
             database=row["database"], user=row["username"], password=password,
             ssl_mode=row["ssl_mode"], extra=json.loads(row["extra"] or "{}"),
         )
+
+    def target_endpoint(self, task: TaskDef) -> Endpoint:
+        """The task's target endpoint as the task's jobs open it: with the task's target options in its extra
+        attributes (TaskDef.target_options), so a target keys and routes records as the task says."""
+        ep = self.endpoint(task.target)
+        options = task.target_options()
+        return replace(ep, extra={**ep.extra, **options}) if options else ep
 
     def endpoints(self, decrypt: bool = True) -> list[Endpoint]:
         with self.engine.connect() as conn:
