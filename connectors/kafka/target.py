@@ -39,7 +39,7 @@ from connectors.base import (
     parts_of,
 )
 from connectors.errors import DataError
-from connectors.streams.records import Fold, Record, Records, RecordSettings
+from connectors.streams.records import Fold, Record, Records, RecordSettings, Route
 
 from . import client
 from . import settings as kafka_settings
@@ -61,7 +61,11 @@ class KafkaTarget:
         self.checkpoints: str = self.settings["CheckpointTopic"]
         self.exactly_once: bool = self.settings["ExactlyOnce"]
         self.max_bytes: int = self.settings["MessageMaxBytes"]
-        self.records = Records(RecordSettings.from_values(self.settings))
+        before = endpoint.extra.get("task.BeforeImageSettings")
+        self.records = Records(RecordSettings.from_values(self.settings).with_before_image(
+            json.loads(before) if before else None))
+        self.routes = kafka_settings.table_routes(endpoint)
+        self._routed: dict[TableId, tuple[str, Route | None]] = {}
         self._producers: dict[str, Any] = {}
         self._topics: set[str] = set()
 
@@ -86,6 +90,15 @@ class KafkaTarget:
                 producer.close(timeout=5)
             except Exception:  # a producer that failed may not close cleanly: it is gone either way
                 pass
+
+    def _route(self, table: TableId) -> tuple[str, Route | None]:
+        """The table's topic and partitioning: its first object-mapping rule's, else the endpoint's topic and
+        DMS's default keys."""
+        found = self._routed.get(table)
+        if found is None:
+            rule = next((r for r in self.routes if r.rule.matches(table)), None)
+            found = self._routed[table] = (rule.topic or self.topic, rule.route) if rule else (self.topic, None)
+        return found
 
     def _ensure_topic(self, topic: str) -> None:
         if topic not in self._topics:
@@ -137,7 +150,8 @@ class KafkaTarget:
         """The topic exists (made when missing); a load starting afresh ("drop", "truncate") sends a control
         record saying so (``drop-table``/``truncate-table``), then the table's definition with
         IncludeControlDetails (``create-table``)."""
-        self._ensure_topic(self.topic)
+        topic, _route = self._route(table.table)
+        self._ensure_topic(topic)
         sent: list[Record] = []
         if mode in ("drop", "truncate"):
             sent.append(self.records.control(table, "drop-table" if mode == "drop" else "truncate-table"))
@@ -146,7 +160,7 @@ class KafkaTarget:
         if sent:
             def body(producer: Any) -> None:
                 for record in sent:
-                    self._send(producer, self.topic, record, table.table)
+                    self._send(producer, topic, record, table.table)
             self._transaction(f"prepare-{_digest(str(table.table))}", body)
 
     def before_load(self, task: str, tables: Sequence[TableSchema], mode: PrepMode) -> list[str]:
@@ -164,14 +178,15 @@ class KafkaTarget:
     def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
         """One transaction per chunk: a chunk loaded again after a worker died mid-way leaves the first try's
         records aborted (a chunk loaded again after its commit is sent twice: its rows' latest images stand)."""
-        self._ensure_topic(self.topic)
+        topic, route = self._route(table.table)
+        self._ensure_topic(topic)
         name = f"load-{_digest(str(table.table), json.dumps((within or KeyRange()).to_json(), default=str))}"
 
         def body(producer: Any) -> int:
             count = 0
             for batch in batches:
                 for row in batch.rows():
-                    self._send(producer, self.topic, self.records.load(table, row), table.table)
+                    self._send(producer, topic, self.records.load(table, row, route=route), table.table)
                     count += 1
             return count
         try:
@@ -184,17 +199,18 @@ class KafkaTarget:
     def apply(self, task: str, changes: Changes, on_conflict: Mapping[Op, OnConflict] | None = None) -> list[Conflict]:
         """The batch's records and each table's checkpoint in one transaction. Nothing is read back, so there
         are no conflicts to check: every change is appended (``on_conflict`` has nothing to act on)."""
-        self._ensure_topic(self.topic)
         self._ensure_topic(self.checkpoints)
 
         def body(producer: Any) -> None:
             marks: dict[TableId, Position] = {}
             for part in parts_of(changes):
                 for schema, items in part.items():
+                    topic, route = self._route(schema.table)
+                    self._ensure_topic(topic)
                     for change in items:
-                        record = self.records.change(schema, change)
+                        record = self.records.change(schema, change, route=route)
                         if record is not None:
-                            self._send(producer, self.topic, record, schema.table)
+                            self._send(producer, topic, record, schema.table)
                     if items:
                         marks[schema.table] = items[-1].position
             for table, position in marks.items():
@@ -244,7 +260,7 @@ class KafkaTarget:
         fold = Fold(table)
         mine: list[tuple[tuple, tuple[bytes, str, str]]] = []
         want = (table.table.schema, table.table.name)
-        for message in client.read_topic(self.config, self.ep, self.topic):
+        for message in client.read_topic(self.config, self.ep, self._route(table.table)[0]):
             if message.value is None:
                 continue
             meta = json.loads(message.value).get("metadata", {})

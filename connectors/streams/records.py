@@ -89,6 +89,18 @@ class RecordSettings:
                        before_image_columns=settings.get("ColumnFilter") or "pk-only")
 
 
+ROUTE_TYPES = ("primary-key", "schema-table", "attribute-name", "transaction-id")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """An object-mapping rule's partitioning of one table: ``mapping-parameters.partition-key-type`` (one of
+    ROUTE_TYPES) and, for ``attribute-name``, ``partition-key-name``, the column whose value is the key."""
+
+    key_type: str = "schema-table"
+    attribute: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     key: str  # the partition key
@@ -136,7 +148,9 @@ class Records:
         return {name: self.value(v) for name, v in row.items() if keep or (v is not None and v != "")}
 
     def _dumps(self, doc: Mapping[str, Any]) -> bytes:
-        return json.dumps(doc, ensure_ascii=False, indent=self._indent, allow_nan=False).encode()
+        separators = (",", ": ") if self._indent else (",", ":")  # json-unformatted: no space either
+        return json.dumps(doc, ensure_ascii=False, indent=self._indent, separators=separators,
+                          allow_nan=False).encode()
 
     # -- partition keys ----------------------------------------------------------------------------
 
@@ -157,14 +171,29 @@ class Records:
         meta["table-name"] = schema.table.name
         return meta
 
-    def load(self, schema: TableSchema, row: Row) -> Record:
-        key = self.key_of(schema, row)
-        meta = self._metadata(schema, "load", "data", "primary-key", key)
+    def _key(self, schema: TableSchema, row: Row, key_type: str, route: Route | None, txid: Any = None
+             ) -> tuple[str, str]:
+        """(partition-key-type, partition key) of a record: an object-mapping rule's ``route`` where given."""
+        if route is not None:
+            key_type = route.key_type
+            if key_type == "attribute-name":
+                return key_type, str(self.value(row.get(route.attribute)))
+            if key_type == "transaction-id":
+                return key_type, str(txid if txid is not None else "")
+        if key_type == "primary-key":
+            return key_type, self.key_of(schema, row)
+        return "schema-table", str(schema.table)
+
+    def load(self, schema: TableSchema, row: Row, *, route: Route | None = None) -> Record:
+        key_type, key = self._key(schema, row, "primary-key", route)
+        meta = self._metadata(schema, "load", "data", key_type, key)
         return Record(key, self._dumps({"data": self.data(row), "metadata": meta}))
 
-    def change(self, schema: TableSchema, change: Change, previous: Row | None = None) -> Record | None:
+    def change(self, schema: TableSchema, change: Change, previous: Row | None = None, *,
+               route: Route | None = None) -> Record | None:
         """The record of one change (None for a change that has none: a column change without
-        IncludeTableAlterOperations). ``previous``: nothing (the before image of an update is the change's)."""
+        IncludeTableAlterOperations), keyed as ``route`` says (an object-mapping rule) or by the settings.
+        ``previous``: nothing (the before image of an update is the change's)."""
         if change.op is Op.TRUNCATE:
             return self.control(schema, "truncate-table", position=change.position)
         if change.op is Op.DDL:
@@ -174,10 +203,8 @@ class Records:
                                 body={"columns": list((change.after or {}).get("columns", []))})
         row = change.before if change.op is Op.DELETE else change.after
         row = row or {}
-        if self.settings.cdc_partition == "primary-key":
-            key_type, key = "primary-key", self.key_of(schema, row)
-        else:
-            key_type, key = "schema-table", str(schema.table)
+        key_type, key = self._key(schema, row, self.settings.cdc_partition, route,
+                                  change.txid if change.txid is not None else change.position.major)
         meta = self._metadata(schema, change.op.value, "data", key_type, key)
         if self.settings.include_transaction_details:
             self._transaction(meta, change)

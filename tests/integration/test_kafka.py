@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 import time
 from typing import Any
 
@@ -90,6 +91,7 @@ def test_postgres_to_kafka_every_change_exactly_once_in_order_through_a_worker_k
     topic = f"items-{dms.suffix}"
     source = dms.endpoint(f"src-{dms.suffix}", "source", src)
     _kafka_endpoint(dms, f"kafka-{dms.suffix}", {"Broker": kafka_server.broker, "Topic": topic,
+                                                  "CheckpointTopic": f"checkpoints-{dms.suffix}",
                                                   "MessageFormat": "json-unformatted",
                                                   "IncludeTransactionDetails": True})
     assert "OK" in dms.dms("endpoint", "test", f"kafka-{dms.suffix}").stdout
@@ -168,6 +170,7 @@ def test_a_message_over_message_max_bytes_fails_its_table(dms, pg, kafka_server)
             "INSERT INTO small VALUES (1, 'a')", "INSERT INTO big VALUES (1, repeat('x', 5000))")
     source = dms.endpoint(f"src-{dms.suffix}", "source", src)
     _kafka_endpoint(dms, f"k-max-{dms.suffix}", {"Broker": kafka_server.broker, "Topic": f"max-{dms.suffix}",
+                                                 "CheckpointTopic": f"checkpoints-{dms.suffix}",
                                                  "MessageMaxBytes": 1000})
     mappings = dms.tmp / "mappings.json"
     mappings.write_text(json.dumps(SELECT_ALL))
@@ -179,3 +182,44 @@ def test_a_message_over_message_max_bytes_fails_its_table(dms, pg, kafka_server)
     stats = dms.stats("kmax")
     assert "MessageMaxBytes" in stats["public.big"]["TableError"]
     wait_for(lambda: dms.stats("kmax")["public.small"]["TableState"] == "Table completed", 60, "small to load")
+
+
+def test_object_mapping_routes_a_table_to_its_topic_and_keys_and_before_images_follow_the_task(kafka_server):
+    """What a task's object-mapping rule and BeforeImageSettings do to the records (TaskDef.target_options puts
+    them on the target's endpoint), through the connector on the real broker."""
+    from connectors.base import Batch, Change, Column, Endpoint, Op, TableId, TableSchema
+    from connectors.model.catalog import TaskDef
+    from connectors.positions import Position
+    from connectors.registry import open_target
+
+    suffix = secrets.token_hex(3)
+    rules = [*SELECT_ALL["rules"],
+             {"rule-type": "object-mapping", "rule-id": "2", "rule-name": "2", "rule-action": "map-record-to-record",
+              "object-locator": {"schema-name": "public", "table-name": "orders"},
+              "kafka-target-topic": f"orders-{suffix}",
+              "mapping-parameters": {"partition-key-type": "attribute-name", "partition-key-name": "customer"}}]
+    task = TaskDef("routed", "src", "dst", "ri", "full-load-and-cdc", json.dumps({"rules": rules}),
+                   json.dumps({"BeforeImageSettings": {"EnableBeforeImage": True, "FieldName": "before-image",
+                                                       "ColumnFilter": "all"}}))
+    extra = {"Broker": kafka_server.broker, "Topic": f"other-{suffix}", "CheckpointTopic": f"checkpoints-{suffix}",
+             **task.target_options()}
+    target = open_target(Endpoint("routed", "target", "kafka", extra=extra))
+    orders = TableSchema(TableId("public", "orders"), (Column("id", "int8", False), Column("customer", "text")),
+                         ("id",))
+    other = TableSchema(TableId("public", "other"), (Column("id", "int8", False),), ("id",))
+    try:
+        for table in (orders, other):
+            target.prepare(table, "drop")
+        assert target.load(orders, [Batch(2, [{"id": 1, "customer": "ann"}, {"id": 2, "customer": "bob"}])]) == 2
+        assert target.load(other, [Batch(1, [{"id": 7}])]) == 1
+        target.apply("routed", {orders: [Change(orders.table, Op.UPDATE, Position("l", 5, 1, "5"),
+                                                {"id": 1, "customer": "ann"}, {"id": 1, "customer": "cat"})]})
+        assert [r for rows in target.read(orders) for r in rows] == [{"id": 1, "customer": "cat"},
+                                                                     {"id": 2, "customer": "bob"}]
+    finally:
+        target.close()
+    routed = [d for _, d in consume(kafka_server.broker, f"orders-{suffix}") if d["metadata"]["record-type"] == "data"]
+    assert [d["metadata"]["partition-key-type"] for d in routed] == ["attribute-name"] * 3
+    assert routed[-1]["before-image"] == {"id": 1, "customer": "ann"} and routed[-1]["data"]["customer"] == "cat"
+    rest = [d for _, d in consume(kafka_server.broker, f"other-{suffix}") if d["metadata"]["record-type"] == "data"]
+    assert [(d["data"], d["metadata"]["partition-key-type"]) for d in rest] == [({"id": 7}, "primary-key")]

@@ -24,7 +24,7 @@ def test_a_load_record_is_dms_layout_keyed_by_the_primary_key() -> None:
     records = Records(RecordSettings(message_format="json-unformatted", include_partition_value=True))
     rec = records.load(SCHEMA, {"id": 7, "name": "", "price": Decimal("1.50"), "data": b"\x01\xff", "f": None})
     doc = json.loads(rec.value)
-    assert b"\n" not in rec.value and rec.key == "7" and rec.position == ""
+    assert b"\n" not in rec.value and b'"operation":"load"' in rec.value and rec.key == "7" and rec.position == ""
     assert doc["data"] == {"id": 7, "price": "1.50", "data": "0x01FF"}  # NULL and '' left out by default
     meta = doc["metadata"]
     assert list(meta) == ["timestamp", "record-type", "operation", "partition-key-type", "partition-key-value",
@@ -90,3 +90,28 @@ def test_a_stream_folds_back_into_the_rows() -> None:
     assert rows[1]["name"] == "" and math.isnan(rows[1]["f"]) and rows[1]["data"] == b"\x00"
     fold.add(records.change(SCHEMA, _change(Op.TRUNCATE, 9)).value)
     assert fold.result() == []
+
+
+def test_a_task_hands_its_object_mappings_and_before_image_settings_to_the_target() -> None:
+    from connectors.model.catalog import TaskDef
+
+    rules = [{"rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",
+              "object-locator": {"schema-name": "%", "table-name": "%"}},
+             {"rule-type": "object-mapping", "rule-id": "2", "rule-name": "2", "rule-action": "map-record-to-record",
+              "object-locator": {"schema-name": "public", "table-name": "items"}, "kafka-target-topic": "t"}]
+    task = TaskDef("t", "s", "d", "ri", "cdc", json.dumps({"rules": rules}),
+                   json.dumps({"BeforeImageSettings": {"EnableBeforeImage": True, "FieldName": "bi"}}))
+    options = task.target_options()
+    assert json.loads(options["task.ObjectMappings"]) == rules[1:]
+    assert json.loads(options["task.BeforeImageSettings"]) == {"EnableBeforeImage": True, "FieldName": "bi"}
+    assert TaskDef("t", "s", "d", "ri", "cdc", json.dumps({"rules": rules[:1]})).target_options() == {}
+
+
+def test_routes_key_records_by_an_attribute_or_the_transaction() -> None:
+    from connectors.streams.records import Route
+
+    records = Records(RecordSettings())
+    load = records.load(SCHEMA, {"id": 1, "name": "ann"}, route=Route("attribute-name", "name"))
+    assert load.key == "ann" and json.loads(load.value)["metadata"]["partition-key-type"] == "attribute-name"
+    change = records.change(SCHEMA, _change(Op.INSERT, 1, None, {"id": 1}), route=Route("transaction-id"))
+    assert change.key == "701"

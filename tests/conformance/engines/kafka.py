@@ -36,6 +36,8 @@ class KafkaEngine(Engine):
         self.topic = f"conformance-{secrets.token_hex(4)}"
 
     def endpoint(self, kind: str) -> Endpoint:
-        # NULL and '' are told apart only with IncludeNullAndEmpty (DMS leaves both out by default).
-        return Endpoint(f"kafka-{kind}", kind, "kafka", extra={"Broker": self.broker, "Topic": self.topic,
-                                                               "IncludeNullAndEmpty": "true"})
+        # NULL and '' are told apart only with IncludeNullAndEmpty (DMS leaves both out by default). Checkpoints
+        # of its own: task names repeat from run to run, and a broker given by DMS_TEST_KAFKA_URL outlives runs.
+        return Endpoint(f"kafka-{kind}", kind, "kafka", extra={
+            "Broker": self.broker, "Topic": self.topic, "CheckpointTopic": f"{self.topic}-checkpoints",
+            "IncludeNullAndEmpty": "true"})
