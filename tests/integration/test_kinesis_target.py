@@ -98,6 +98,7 @@ def test_full_load_and_cdc_fold_back_into_the_source_rows(dms, src, kinesis_serv
     finally:
         source_conn.close()
         target_conn.close()
+    assert "source and target are identical (1 tables)" in dms.dms("task", "validate", "to-kinesis").stdout
 
 
 def _pg(url: str) -> tuple:

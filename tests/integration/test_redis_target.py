@@ -74,6 +74,7 @@ def test_full_load_and_cdc_with_writes_during_the_load_and_a_worker_killed(dms, 
     expected = source_hashes(src)
     wait_for(lambda: target_hashes(redis_target.url) == expected, 90, "the Redis keyspace to equal the source")
     assert target_hashes(redis_target.url)["public.orders.2"]["n"] == values.text(Decimal("1.0000"))
+    assert "source and target are identical (1 tables)" in dms.dms("task", "validate", "to-redis").stdout
     assert dms.describe("to-redis")["Status"] == "running"
 
 
