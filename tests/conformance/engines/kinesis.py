@@ -18,7 +18,7 @@ APPEND = "an append target checks no change against what the stream holds: apply
 class KinesisEngine(Engine):
     name = "kinesis"
     roles = ("target",)
-    pairs = (("postgres", "kinesis"),)
+    pairs = (("postgres", "kinesis"), ("sqlite", "kinesis"))
     cannot = {
         "test_conflicts_are_skipped_and_reported": APPEND,
         "test_a_failing_conflict_applies_nothing": APPEND,

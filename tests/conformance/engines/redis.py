@@ -17,7 +17,7 @@ from . import Engine, register
 class RedisEngine(Engine):
     name = "redis"
     roles = ("target",)
-    pairs = (("postgres", "redis"),)
+    pairs = (("postgres", "redis"), ("sqlite", "redis"))
 
     @classmethod
     def make(cls, role: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
