@@ -91,6 +91,10 @@ class CsvWriter:
             lines.append(self._line([*lead, *map(field, row)]))
         self.out.write("".join(lines).encode())
 
+    def write_rows(self, ops: Sequence[str | None], stamps: Sequence[str | None], rows: Sequence[Sequence[Any]],
+                   whole: bool = False) -> None:
+        self.write(zip(ops, stamps, rows, strict=True))
+
     def close(self) -> None:
         if self.gz is not None:
             self.gz.close()
@@ -248,27 +252,45 @@ class ParquetWriter:
         self.unfit: set[str] = set()
 
     def write(self, records: Sequence[Record]) -> None:
+        if records:
+            self.write_rows([r[0] for r in records], [r[1] for r in records], [r[2] for r in records])
+
+    def write_rows(self, ops: Sequence[str | None], stamps: Sequence[str | None], rows: Sequence[Sequence[Any]],
+                   whole: bool = False) -> None:
+        """Rows of values in column order (with their op and timestamp values), as one row group per call;
+        ``whole``: every value is there (a full load's rows), none is NOSUP."""
         import pyarrow as pa
 
-        if not records:
+        if not rows:
             return
         arrays = []
         if self.with_op:
-            arrays.append(pa.array([r[0] for r in records], pa.string()))
+            arrays.append(pa.array(ops, pa.string()))
         if self.stamp:
-            arrays.append(pa.array([r[1] for r in records], pa.string()))
-        for i, (column, convert) in enumerate(zip(self.columns, self.converts, strict=True)):
+            arrays.append(pa.array(stamps, pa.string()))
+        for column, convert, values in zip(self.columns, self.converts, zip(*rows, strict=True), strict=True):
             kind = self.schema.field(column.name).type
-            if convert:
-                values = [_text_numeric(r[2][i]) if kind == pa.string() else self._value(r[2][i], column)
-                          for r in records]
-            else:
-                values = [None if r[2][i] is NOSUP else r[2][i] for r in records]
+            if not whole and any(v is NOSUP for v in values):
+                values = [None if v is NOSUP else v for v in values]
             try:
-                arrays.append(pa.array(values, kind))
+                arrays.append(self._convert(values, column, kind) if convert else pa.array(values, kind))
             except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
                 raise DataError(f"column {column.name}: a value does not fit Parquet's {kind}: {exc}") from None
         self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema), row_group_size=self.group)
+
+    def _convert(self, values: Sequence[Any], column: Column, kind: Any) -> Any:
+        """Text values into the column's Parquet type: by Arrow's own parser (ISO dates and timestamps, with
+        offsets), else one by one (times, and a batch holding a value Arrow refuses)."""
+        import pyarrow as pa
+
+        if kind == pa.string():
+            return pa.array([_text_numeric(v) for v in values], kind)
+        if column.type != "time":
+            try:
+                return pa.array(values, pa.string()).cast(kind)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        return pa.array([self._value(v, column) for v in values], kind)
 
     def _value(self, value: Any, column: Column) -> Any:
         try:

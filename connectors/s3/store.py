@@ -292,7 +292,9 @@ def _client(url: str | None) -> Any:
             session = boto3.session.Session()
             found = _CLIENTS[key] = session.client(
                 "s3", endpoint_url=url, region_name=session.region_name or "us-east-1",
-                config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60,
+                # Two tries here: the worker retries a TransientError itself, with back-off, and `endpoint
+                # test` of an unreachable server answers in a second instead of eight.
+                config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=60,
                               s3={"addressing_style": "path"} if url else None))
         return found
 

@@ -16,6 +16,7 @@ take the same number, and a chunk loaded again removes the files of its key rang
 from __future__ import annotations
 
 import json
+import operator
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -118,7 +119,9 @@ class S3Target:
         stamp = _stamp(time.time()) if self.config["TimestampColumnName"] else None
         op = "I" if self.config.op_in_load() else None
         limit = self.config["MaxFileSize"] * 1024
-        key_at = [table.column_names.index(k) for k in table.key]
+        names = table.column_names
+        values = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+        key_at = [names.index(k) for k in table.key]
         count = 0
         current: _LoadFile | None = None
         try:
@@ -128,8 +131,11 @@ class S3Target:
                     continue
                 if current is None:
                     current = _LoadFile(self, table, self.config.op_in_load())
-                records = [(op, stamp, [r.get(c) for c in table.column_names]) for r in rows]
-                current.write(records, key_at)
+                try:
+                    tuples = list(map(values, rows))
+                except KeyError:  # a row without some column: NULL there
+                    tuples = [tuple(r.get(c) for c in names) for r in rows]
+                current.write([op] * len(tuples), [stamp] * len(tuples), tuples, key_at)
                 count += len(rows)
                 if current.size() >= limit:
                     current.commit()
@@ -402,14 +408,16 @@ class _LoadFile:
         self.low: tuple | None = None
         self.high: tuple | None = None
 
-    def write(self, records: list[Record], key_at: list[int]) -> None:
-        self.out.write(records)
+    def write(self, ops: list, stamps: list, rows: list[tuple], key_at: list[int]) -> None:
+        self.out.write_rows(ops, stamps, rows, whole=True)
         if key_at:
-            keys = [tuple(r[2][i] for i in key_at) for r in records]
+            keys = [r[key_at[0]] for r in rows] if len(key_at) == 1 else [tuple(r[i] for i in key_at) for r in rows]
             try:
                 low, high = min(keys), max(keys)
             except TypeError:
                 return
+            if len(key_at) == 1:
+                low, high = (low,), (high,)
             self.low = low if self.low is None or low < self.low else self.low
             self.high = high if self.high is None or high > self.high else self.high
 
