@@ -31,7 +31,13 @@ start() {
         --appendonly yes --appendfsync always --save "" \
         --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
     for _ in $(seq 100); do
-        [ "$("$REDIS_CLI" -p "$port" ping 2>/dev/null)" = PONG ] && { echo "redis://127.0.0.1:$port/0"; return 0; }
+        # Our server is the one serving this dir: when the port was taken, the Redis answering there is
+        # another one (a parallel test session's), and ours has already exited.
+        [ "$("$REDIS_CLI" -p "$port" config get dir 2>/dev/null | tail -n 1)" = "$dir" ] \
+            && { echo "redis://127.0.0.1:$port/0"; return 0; }
+        if grep -q "Address already in use" "$dir/redis.log" 2>/dev/null; then
+            echo "port $port is taken; see $dir/redis.log" >&2; exit 4
+        fi
         sleep 0.1
     done
     echo "redis on port $port did not answer PING; see $dir/redis.log" >&2; exit 1

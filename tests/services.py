@@ -1,8 +1,10 @@
 """Throwaway PostgreSQL and Redis servers for tests, driven by the scripts in deploy/.
 
 Each server lives in its own temp dir under <repo>/.test-servers/ on a free port, so parallel
-sessions never collide. Setting DMS_TEST_PG_URL, DMS_TEST_PG_TARGET_URL, DMS_TEST_PG_REPLICA_URL
-or DMS_TEST_REDIS_URL points a server at an existing instance instead of starting one.
+sessions never collide: each pytest-xdist worker process is a session of its own, with its own servers.
+Setting DMS_TEST_PG_URL, DMS_TEST_PG_TARGET_URL, DMS_TEST_PG_REPLICA_URL or DMS_TEST_REDIS_URL points a
+server at an existing instance instead of starting one (then every worker shares it: tests name their
+databases, tasks, instances and slots uniquely, so that works too, except for the tests that restart it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ DEPLOY = REPO / "deploy"
 SERVERS_DIR = REPO / ".test-servers"
 PG_BIN = Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"))
 INSTALL_HINT = "run deploy/install-test-deps.sh"
+# A free port can be taken by another server between free_port() and the server's bind: parallel
+# sessions (pytest-xdist workers, other checkouts) start servers at the same moment.
+PORT_TRIES = 3
 
 
 class MissingServiceError(RuntimeError):
@@ -71,13 +76,18 @@ class _Server:
         return urlsplit(self.url).port or 0
 
     def _start_script(self, script: str, prefix: str) -> None:
-        """deploy/SCRIPT start DIR PORT on a fresh dir and a free port; its last line is the URL."""
-        self.dir = _make_dir(prefix)
-        try:
-            self.url = _run(script, "start", str(self.dir), str(free_port()))
-        except RuntimeError:
-            self.stop()
-            raise
+        """deploy/SCRIPT start DIR PORT on a fresh dir and a free port; its last line is the URL. A script
+        that says the port "is taken" (redis.sh) is tried again on another one."""
+        for _ in range(PORT_TRIES):
+            self.dir = _make_dir(prefix)
+            try:
+                self.url = _run(script, "start", str(self.dir), str(free_port()))
+                return
+            except RuntimeError as e:
+                self.stop()
+                if "is taken" not in str(e):
+                    raise
+        raise RuntimeError(f"deploy/{script}: each of {PORT_TRIES} free ports was taken before the server bound it")
 
     def _cleanup(self) -> None:
         if self.dir is not None:
@@ -99,14 +109,17 @@ class PostgresServer(_Server):
         if os.geteuid() == 0:
             pg = pwd.getpwnam("postgres")
             os.chown(self.dir, pg.pw_uid, pg.pw_gid)
-        args = [str(self.dir), str(free_port())] + (["--logical"] if logical else [])
-        try:
-            self.url = _run("postgres.sh", "start", *args)
-        except RuntimeError as e:
-            log = self.dir / "log"
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            self.stop()
-            raise RuntimeError(f"{e}\n--- server log ---\n{tail}") from None
+        for attempt in range(PORT_TRIES):
+            try:
+                self.url = _run("postgres.sh", "start", str(self.dir), str(free_port()), *(["--logical"] * logical))
+                break
+            except RuntimeError as e:
+                log = self.dir / "log"
+                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                if "could not bind" in tail and attempt < PORT_TRIES - 1:
+                    continue  # another server (a parallel session's) took the free port first: another one
+                self.stop()
+                raise RuntimeError(f"{e}\n--- server log ---\n{tail}") from None
         if settings:
             conn = psycopg2.connect(self.url)
             conn.autocommit = True  # ALTER SYSTEM cannot run in a transaction
