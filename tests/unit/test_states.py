@@ -63,13 +63,13 @@ def test_every_table_stage_shows_a_table_state() -> None:
     assert TableStage.LOADED.shown == TableState.FULL_LOAD and TableStage.LIVE.shown == TableState.COMPLETED
 
 
-@pytest.mark.parametrize(("previous", "new"), [(p, n) for p, news in TASK_TRANSITIONS.items() for n in news])
+@pytest.mark.parametrize(("previous", "new"), [(p, n) for p, news in TASK_TRANSITIONS.items() for n in sorted(news)])
 def test_task_transition_allowed(previous: Status | None, new: Status) -> None:
     assert check(TASK_TRANSITIONS, previous, new)
     assert previous not in refused(TASK_REFUSED, new)
 
 
-@pytest.mark.parametrize(("previous", "new"), [(p, n) for p, news in TABLE_TRANSITIONS.items() for n in news])
+@pytest.mark.parametrize(("previous", "new"), [(p, n) for p, news in TABLE_TRANSITIONS.items() for n in sorted(news)])
 def test_table_transition_allowed(previous: TableStage | None, new: TableStage) -> None:
     assert check(TABLE_TRANSITIONS, previous, new)
     assert previous not in refused(TABLE_REFUSED, new)
