@@ -82,6 +82,15 @@ else
     mkdir -p "$NPM_DIR"
     npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error kinesalite@3.3.3 >/dev/null
 fi
+# dynalite (a DynamoDB API server, for the DynamoDB target's tests: deploy/dynamodb.sh), the same way.
+if [ -f "$NPM_DIR/node_modules/dynalite/cli.js" ]; then
+    echo "dynalite: already installed"
+else
+    command -v npm >/dev/null || apt_install nodejs npm
+    echo "npm install dynalite@4.0.0 into $NPM_DIR"
+    mkdir -p "$NPM_DIR"
+    npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error dynalite@4.0.0 >/dev/null
+fi
 
 # The S3-compatible test server (deploy/s3.sh): gofakes3, MIT, built from the Go module proxy.
 GOFAKES3="${OPENDMS_CACHE:-$HOME/.cache/opendms}/bin/gofakes3"

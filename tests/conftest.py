@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dms_env import DmsEnv  # noqa: E402
+from servers_dynamodb import DynamoServer  # noqa: E402
 from servers_kafka import KafkaServer  # noqa: E402
 from servers_kinesis import KinesisServer  # noqa: E402
 from servers_mariadb import MariaDBServer, fresh_mariadb  # noqa: E402
@@ -103,6 +104,12 @@ def kinesis_server() -> Iterator[KinesisServer]:
 def s3_server() -> Iterator[S3Server]:
     """An S3-compatible server (gofakes3) for the S3 target, started only when a test asks for it."""
     yield from _serve(S3Server())
+
+
+@pytest.fixture(scope="session")
+def dynamodb_server() -> Iterator[DynamoServer]:
+    """dynalite, a DynamoDB API server (deploy/dynamodb.sh)."""
+    yield from _serve(DynamoServer())
 
 
 @pytest.fixture(scope="session")

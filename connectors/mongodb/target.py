@@ -32,7 +32,8 @@ from connectors.base import (
     parts_of,
 )
 from connectors.errors import DataError
-from connectors.net_effect import checking, checks, conflict_error, raise_fatal
+from connectors.keyed import work_out
+from connectors.net_effect import checking, raise_fatal
 
 from . import documents as D
 from .connect import classify, client
@@ -143,10 +144,10 @@ class MongoTarget:
              on_conflict: Mapping[Op, OnConflict] | None = None) -> Mapping[TableSchema, Sequence[Change]]:
         return changes
 
-    def _current(self, table: TableSchema, keys: set[tuple]) -> dict[tuple, dict[str, Any]]:
+    def _current(self, table: TableSchema, keys: set[tuple]) -> dict[tuple, dict[str, Any] | None]:
         """The rows the keys have now."""
         ids = [i for k in keys for i in D.ids_of_key(table, k)]
-        found: dict[tuple, dict[str, Any]] = {}
+        found: dict[tuple, dict[str, Any] | None] = {}
         for i in range(0, len(ids), 1000):
             for doc in self._coll(table.table).find({"_id": {"$in": ids[i:i + 1000]}}):
                 r = D.row(table, doc)
@@ -164,7 +165,8 @@ class MongoTarget:
         try:
             for schema, items in work.items():
                 if items:
-                    plans.append((schema, items[-1].position, *self._work_out(schema, items, checked, conflicts)))
+                    worked = work_out(schema, items, lambda keys, s=schema: self._current(s, keys), checked, conflicts)
+                    plans.append((schema, items[-1].position, *worked))
             raise_fatal(conflicts, checked)
             for schema, _, emptied, final in plans:
                 self._write(schema, emptied, final)
@@ -176,50 +178,6 @@ class MongoTarget:
         except Exception as exc:  # noqa: BLE001
             raise self._fail(exc) from exc
         return conflicts
-
-    def _work_out(self, schema: TableSchema, items: Sequence[Change], checked, conflicts: list[Conflict]
-                  ) -> tuple[bool, dict[tuple, dict[str, Any] | None]]:
-        """The table's changes one by one on the rows their keys have now: (emptied first, key -> its final
-        row or None for deleted), conflicts appended."""
-        keys: set[tuple] = set()
-        for ch in items:
-            for image in (ch.before, ch.after):
-                if image is not None and all(k in image for k in schema.key):
-                    keys.add(D.key(schema, image))
-        rows: dict[tuple, dict[str, Any] | None] = dict(self._current(schema, keys))
-        touched: dict[tuple, dict[str, Any] | None] = {}
-        emptied = False
-        for ch in items:
-            op = ch.op
-            if op is Op.TRUNCATE:
-                emptied, rows, touched = True, {}, {}
-                continue
-            if op is Op.DDL:
-                continue
-            if op is Op.DELETE:
-                k = D.key(schema, ch.before or {})
-                if rows.get(k) is None and checks(checked, op):
-                    conflicts.append(Conflict(schema, ch, conflict_error(schema, ch, k)))
-                    continue
-                rows[k] = touched[k] = None
-                continue
-            after = ch.after or {}
-            new_k = D.key(schema, after)
-            old_k = D.key(schema, ch.before) if ch.before else new_k
-            current = rows.get(old_k)
-            if (current is not None) != (op is Op.UPDATE) and checks(checked, op):
-                conflicts.append(Conflict(schema, ch, conflict_error(schema, ch, old_k)))
-                continue
-            if op is Op.INSERT or current is None:
-                if op is Op.UPDATE and not all(c.name in after for c in schema.columns):
-                    continue  # an update of a missing row without its unchanged columns: nothing to insert
-                new = {c.name: after.get(c.name) for c in schema.columns}
-            else:
-                new = {**current, **after}
-            if old_k != new_k:
-                rows[old_k] = touched[old_k] = None
-            rows[new_k] = touched[new_k] = new
-        return emptied, touched
 
     def _write(self, schema: TableSchema, emptied: bool, final: Mapping[tuple, dict[str, Any] | None]) -> None:
         from pymongo import DeleteMany, ReplaceOne

@@ -97,7 +97,7 @@ def key_tuple(key: Any) -> tuple:
     return key if isinstance(key, tuple) else (key,)
 
 
-from . import kafka, kinesis, mariadb, memory, mongodb, postgres, redis, s3, sqlite  # noqa: E402,F401  (each registers its engine)
+from . import dynamodb, kafka, kinesis, mariadb, memory, mongodb, postgres, redis, s3, sqlite  # noqa: E402,F401  (each registers its engine)
 
 SOURCES = [n for n, e in ENGINES.items() if "source" in e.roles]
 TARGETS = [n for n, e in ENGINES.items() if "target" in e.roles]

@@ -1,5 +1,6 @@
-"""`dms endpoint create --mongo-db-settings`: DMS's MongoDbSettings keys, defaults, unknown keys refused naming
-the closest (the shared mechanism of connectors/settings_object.py), and the values the connector reads."""
+"""`dms endpoint create --mongo-db-settings`, `--doc-db-settings` and `--dynamo-db-settings`: DMS's keys,
+defaults, unknown keys refused naming the closest (the shared mechanism of connectors/settings_object.py),
+and the values the connectors read."""
 
 from __future__ import annotations
 
@@ -55,3 +56,15 @@ def test_docdb_is_the_same_engine_under_documentdbs_name_and_settings(cli):
     code, out = cli("endpoint", "create", "d2", "--type", "source", "--engine", "docdb", "--doc-db-settings",
                     '{"AuthSource": "admin"}')
     assert code == 2 and "DocDbSettings has no key 'AuthSource'" in out, out
+
+
+def test_dynamodb_takes_dms_key_and_our_endpoint_url(cli):
+    code, out = cli("endpoint", "create", "y1", "--type", "target", "--engine", "dynamodb", "--dynamo-db-settings",
+                    '{"ServiceAccessRoleArn": "arn:aws:iam::1:role/r", "EndpointUrl": "http://127.0.0.1:4567"}')
+    assert code == 0, out
+    from connectors.registry import settings_object
+
+    assert settings_object("dynamodb").values(Catalog().endpoint("y1"))["EndpointUrl"] == "http://127.0.0.1:4567"
+    code, out = cli("endpoint", "create", "y2", "--type", "target", "--engine", "dynamodb",
+                    "--dynamo-db-settings", '{"EndpointURL": "x"}')
+    assert code == 2 and "did you mean EndpointUrl?" in out, out
