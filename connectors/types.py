@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from connectors.base import Column
+from connectors.base import Column, TableSchema
 
 DMS_TYPE_NAMES = ("BOOLEAN", "BYTES", "DATE", "TIME", "DATETIME", "INT1", "INT2", "INT4", "INT8", "UINT1", "UINT2",
                   "UINT4", "UINT8", "NUMERIC", "REAL4", "REAL8", "STRING", "WSTRING", "BLOB", "CLOB", "NCLOB")
@@ -198,6 +198,12 @@ class TypeTable:
         if engine == self.engine and column.native:
             return Mapped(column.native)
         return self.declare(common_type(column), column.type)
+
+
+    def column_type(self, table: TableSchema, column: Column) -> Mapped:
+        """The type a target of this engine gives ``column`` of the planned ``table``: as ``target_type``, unless
+        the engine's rules depend on the rest of the table (a key's columns sharing an index's length)."""
+        return self.target_type(table.engine, column)
 
 
 def common_type(column: Column) -> DmsType:

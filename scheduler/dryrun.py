@@ -13,7 +13,7 @@ from connectors.types import common_type
 def column_types(table: TableSchema, column: Column | None, target: Column, target_engine: str) -> tuple[str, str]:
     """``source type -> DMS type -> target type`` of one column of the planned target ``table`` (from
     ``column`` of the source), and why some values change on the way ("" when none do)."""
-    mapped = type_table(target_engine).target_type(table.engine, target)
+    mapped = type_table(target_engine).column_type(table, target)
     origin = (column.native or column.type) if column is not None else "(computed)"
     if column is not None and (column.dms != target.dms or column.type != target.type):
         origin = f"{origin} (change-data-type)"

@@ -69,6 +69,16 @@ class _MysqlTypes(TypeTable):
         return mapped
 
 
+    def column_type(self, table: TableSchema, column: Column) -> Mapped:
+        mapped = self.target_type(table.engine, column)
+        native = declared_type(table, column)
+        if native == mapped.native:
+            return mapped
+        shorter = (f"a key column of InnoDB holds at most {native}: longer values fail the row (the key's "
+                   "columns share 3072 bytes of index)")
+        return Mapped(native, f"{mapped.lossy}; {shorter}" if mapped.lossy else shorter)
+
+
 TYPES = _MysqlTypes("mysql", [
     *_integer_rows(),
     ToDms(("bool", "boolean"), "BOOLEAN", "bool"),

@@ -147,3 +147,13 @@ def test_the_dry_run_names_what_postgresql_types_lose_in_mysql() -> None:
         got_types, got_lossy = planned(native, value)
         assert types in got_types and lossy in got_lossy and bool(lossy) == bool(got_lossy), (native, got_types,
                                                                                               got_lossy)
+
+
+def test_the_dry_run_shows_a_text_key_as_the_varchar_it_becomes() -> None:
+    from scheduler.dryrun import column_types
+
+    key = Column("k", "text", False, "text", "NCLOB")
+    types, lossy = column_types(_schema(key, key=("k",)), key, key, "mariadb")
+    assert types == "text -> NCLOB -> varchar(768) NOT NULL" and "at most varchar(768)" in lossy
+    other = Column("v", "text", True, "text", "NCLOB")
+    assert column_types(_schema(key, other, key=("k",)), other, other, "mariadb") == ("text -> NCLOB -> longtext", "")
