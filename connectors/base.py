@@ -142,7 +142,7 @@ class Capability(str, Enum):
     CDC = "cdc"
     BEFORE_IMAGE = "before_image"
     READ_BACK = "read_back"  # the target can be read for validation
-    SEQUENCES = "sequences"  # the target keeps sequences: `task cutover` sets them (SequenceTarget)
+    CUTOVER = "cutover"  # the target takes sequences and schema objects at `task cutover` (CutoverTarget)
 
 
 class TargetKind(str, Enum):
@@ -375,6 +375,11 @@ class Source:
         """The sequences that fill columns of these tables, with their last values (`task cutover`)."""
         return []
 
+    def schema_objects(self, tables: Sequence[TableSchema]) -> list[SchemaObject]:
+        """Foreign keys, non-unique indexes, defaults and views of these tables, as DDL a target of the same
+        engine runs (`task cutover --schema-objects`); [] when the engine cannot say."""
+        return []
+
     def largest_values(self, table: TableSchema, columns: Sequence[str]) -> dict[str, int]:
         """The largest value of each column, in bytes of its text or binary form (a scan of the table); a
         column absent: unknown. For `task assess`, against the task's LOB limits."""
@@ -495,12 +500,26 @@ class SequenceValue:
     last_value: int | None  # None: it never gave one
 
 
-class SequenceTarget(Protocol):
-    """A target with Capability.SEQUENCES."""
+@dataclass(frozen=True)
+class SchemaObject:
+    """Something DMS does not migrate (a foreign key, an index, a default, a view), as its engine's DDL."""
+
+    kind: str
+    table: TableId  # the table it belongs to (a view: itself)
+    name: str
+    definition: str
+
+
+class CutoverTarget(Protocol):
+    """A target with Capability.CUTOVER."""
 
     def set_sequences(self, values: Sequence[SequenceValue], *, attach: bool) -> list[str]:
         """Each column's sequence (created when missing) set past both the source's last value and the
         target column's largest; ``attach``: the column's default draws from it. One line per action."""
+        ...
+
+    def create_objects(self, objects: Sequence[SchemaObject]) -> list[str]:
+        """A same-engine source's schema objects, each made or said why not; one line per object."""
         ...
 
 

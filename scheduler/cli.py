@@ -430,7 +430,9 @@ def task_reload_tables(task_id: str, tables: tuple[str, ...], validate_only: boo
 @click.option("--timeout", default=300.0, show_default=True, help="seconds to wait for the task to catch up")
 @click.option("--attach-sequences", is_flag=True,
               help="on tables DMS created, make each carried-over sequence its column's default")
-def task_cutover(task_id: str, timeout: float, attach_sequences: bool) -> None:
+@click.option("--schema-objects", "objects", is_flag=True,
+              help="same engine: also create the source's foreign keys, indexes, defaults and views on the target")
+def task_cutover(task_id: str, timeout: float, attach_sequences: bool, objects: bool) -> None:
     """Move the application to the target: wait until nothing is pending, stop the task at a known position,
     carry the sequences over, and print what is left to do. Stop the application's writes first."""
     from .cutover import cutover
@@ -438,7 +440,8 @@ def task_cutover(task_id: str, timeout: float, attach_sequences: bool) -> None:
     catalog = Catalog()
     definition = catalog.task(task_id)
     state = state_or_fail(definition, live_state())
-    for line in cutover(catalog, state, task_id, timeout=timeout, attach=attach_sequences, say=click.echo):
+    for line in cutover(catalog, state, task_id, timeout=timeout, attach=attach_sequences, objects=objects,
+                        say=click.echo):
         click.echo(line)
 
 

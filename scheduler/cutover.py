@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import cast
 
-from connectors.base import Capability, SequenceTarget, SequenceValue
+from connectors.base import Capability, CutoverTarget, SequenceValue
 from connectors.errors import ConfigError
 from connectors.model.catalog import Catalog, TaskDef
 from connectors.model.states import ACTIVE, UNLOADED, Status, TableStage
@@ -45,7 +45,7 @@ def drain_and_stop(state: StateStore, task: TaskDef, timeout: float, say: Callab
     return state.task(task.id).get("RecoveryCheckpoint", "")
 
 
-def cutover(catalog: Catalog, state: StateStore, task_id: str, *, timeout: float, attach: bool,
+def cutover(catalog: Catalog, state: StateStore, task_id: str, *, timeout: float, attach: bool, objects: bool,
             say: Callable[[str], None]) -> list[str]:
     """Drain and stop (a replicating task), carry the sequences over; returns the report."""
     task = catalog.task(task_id)
@@ -59,15 +59,16 @@ def cutover(catalog: Catalog, state: StateStore, task_id: str, *, timeout: float
         raise ConfigError(f"task {task_id} is {status} and still loading: run cutover once its full load has ended")
     elif status == Status.FAILED:
         raise ConfigError(f"task {task_id} failed: its target may lack changes; fix and resume it, then cut over")
-    source, target = open_source(catalog.endpoint(task.source)), open_target(catalog.endpoint(task.target))
+    src_ep, tgt_ep = catalog.endpoint(task.source), catalog.endpoint(task.target)
+    source, target = open_source(src_ep), open_target(tgt_ep)
     try:
         schemas = source.tables(task.mappings.selections)
         maps = check_rules(task, source, schemas)
         values = [v for v in (_on_target(v, maps) for v in source.sequences(schemas)) if v is not None]
         if not values:
             report.append("no sequence fills a column of the selected tables")
-        elif Capability.SEQUENCES in target.capabilities:
-            report += cast(SequenceTarget, target).set_sequences(values, attach=attach)
+        elif Capability.CUTOVER in target.capabilities:
+            report += cast(CutoverTarget, target).set_sequences(values, attach=attach)
             if not attach:
                 report.append("the sequences are set but no column's default draws from them on tables DMS created: "
                               "run again with --attach-sequences, or set the defaults yourself")
@@ -75,11 +76,30 @@ def cutover(catalog: Catalog, state: StateStore, task_id: str, *, timeout: float
             report += [f"{v.table}.{v.column}: the source's sequence {v.name} is at {v.last_value}; the target "
                        f"({task.target}) keeps no sequences: start the application's own key values above it"
                        for v in values]
+        if objects:
+            report += _carry_schema((src_ep.engine, tgt_ep.engine), source, target, schemas, maps)
     finally:
         source.close()
         target.close()
-    report.append(LEFT_TO_DO)
+    report.append(LEFT_TO_DO if not objects else "triggers and grants are not migrated: create them on the "
+                  "target from the source's schema")
     return report
+
+
+def _carry_schema(engines: tuple[str, str], source, target, schemas: list, maps: dict) -> list[str]:
+    """Same engine: the source's foreign keys, indexes, defaults and views made on the target, for tables
+    whose names the mappings keep (a renamed table's objects name the old one)."""
+    src_engine, tgt_engine = engines
+    if src_engine != tgt_engine or Capability.CUTOVER not in target.capabilities:
+        return [f"--schema-objects: the source ({src_engine}) and the target ({tgt_engine}) are not one engine: "
+                "their schema objects cannot be carried as they are"]
+    kept = {s.table for s in schemas if maps[s.table].target.table == s.table}
+    objects = [o for o in source.schema_objects([s for s in schemas if s.table in kept])]
+    if not objects:
+        return ["--schema-objects: the selected tables have no foreign keys, indexes, defaults or views to carry"]
+    skipped = [f"{s.table} is renamed on the target: its objects are not carried"
+               for s in schemas if s.table not in kept]
+    return skipped + cast(CutoverTarget, target).create_objects(objects)
 
 
 def _on_target(value: SequenceValue, maps: dict) -> SequenceValue | None:

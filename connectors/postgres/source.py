@@ -24,6 +24,7 @@ from connectors.base import (
     Position,
     Retained,
     Row,
+    SchemaObject,
     Selection,
     SequenceValue,
     Source,
@@ -38,7 +39,7 @@ from . import pgoutput, slots
 from .connect import classify, connect, key_range_sql, qualified, quote_ident, task_object_name
 from .copyout import COPY_BINARY, copy_out, copy_out_binary, row_decoder
 from .copytext import decoder_for
-from .sequences import source_sequences
+from .cutover import source_objects, source_sequences
 from .types import TYPES
 
 # Tables with storage only: a partitioned table is read (and replicated) through its leaf partitions,
@@ -191,6 +192,9 @@ class PostgresSource(Source):
 
     def sequences(self, tables: Sequence[TableSchema]) -> list[SequenceValue]:
         return source_sequences(self._query, tables)
+
+    def schema_objects(self, tables: Sequence[TableSchema]) -> list[SchemaObject]:
+        return source_objects(self._query, tables)
 
     def largest_values(self, table: TableSchema, columns: Sequence[str]) -> dict[str, int]:
         if not columns:

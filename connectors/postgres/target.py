@@ -22,6 +22,7 @@ from connectors.base import (
     Op,
     PrepMode,
     Row,
+    SchemaObject,
     SequenceValue,
     TableSchema,
 )
@@ -31,9 +32,9 @@ from connectors.sql.target import SqlTarget
 from .connect import classify, connect, key_range_sql, qualified, quote_ident
 from .copyout import COPY_BINARY, COPY_TEXT, copy_out, row_decoder
 from .copytext import encoder_for, format_rows, format_text_rows
+from .cutover import create_objects, set_sequences
 from .keyless import apply_keyless
 from .prepare import before_load, cast_type, column_type, prepare_table, replica_role, restore
-from .sequences import set_sequences
 
 _FIRST_USER_OID = 16384  # PostgreSQL's FirstNormalObjectId: every type below it is built in
 
@@ -61,7 +62,7 @@ class PostgresTarget(SqlTarget):
     applied as set operations (COPY into a staging table, VALUES lists) instead of row by row."""
 
     text_engine: ClassVar[str | None] = "postgres"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_BACK, Capability.SEQUENCES})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_BACK, Capability.CUTOVER})
     driver_errors = (psycopg2.Error,)
     param = "%s"
     key_text = text = "text"
@@ -111,6 +112,9 @@ class PostgresTarget(SqlTarget):
 
     def set_sequences(self, values: Sequence[SequenceValue], *, attach: bool) -> list[str]:
         return self._run(lambda cur: set_sequences(cur, values, attach))
+
+    def create_objects(self, objects: Sequence[SchemaObject]) -> list[str]:
+        return self._run(lambda cur: create_objects(cur, objects))
 
     def prepare(self, table: TableSchema, mode: PrepMode, *, with_key: bool = True) -> None:
         prepare_table(self._run, table, mode, with_key=with_key, ep=self.ep, replica=self.replica)

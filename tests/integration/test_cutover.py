@@ -26,3 +26,26 @@ def test_cutover_carries_sequences_so_the_application_goes_on_on_the_target(dms,
             "(nextval('public.items_n_seq'), 'after cutover')")
     assert rows(dst, "orders WHERE t = 'after cutover'", "id")[0][0] == 106
     assert rows(dst, "items WHERE t = 'after cutover'", "n")[0][0] == 8
+
+
+def test_cutover_copies_the_schema_objects_dms_leaves_behind(dms, src, dst):
+    execute(src, "CREATE TABLE parents (id int PRIMARY KEY, name text NOT NULL DEFAULT 'unnamed')",
+            "CREATE TABLE kids (id int PRIMARY KEY, parent int REFERENCES parents (id), made date DEFAULT now())",
+            "CREATE INDEX kids_parent ON kids (parent)",
+            "CREATE VIEW family AS SELECT p.name, count(k.id) AS kids FROM parents p "
+            "LEFT JOIN kids k ON k.parent = p.id GROUP BY p.name",
+            "INSERT INTO parents VALUES (1, 'ann'), (2, 'bob')", "INSERT INTO kids VALUES (10, 1, '2020-01-01')")
+    dms.task("cut2", src, dst, "full-load")
+    dms.start_worker()
+    dms.dms("task", "start", "cut2")
+    dms.wait_status("cut2", "stopped")
+    out = dms.dms("task", "cutover", "cut2", "--schema-objects").stdout
+    for made in ("foreign key kids_parent_fkey of public.kids: created", "index kids_parent of public.kids: created",
+                 "default name of public.parents: created", "default made of public.kids: created",
+                 "view family of public.family: created"):
+        assert made in out, out
+    assert rows(dst, "family", "name") == [("ann", 1), ("bob", 0)]
+    execute(dst, "INSERT INTO parents (id) VALUES (3)")
+    assert rows(dst, "parents WHERE id = 3")[0][1] == "unnamed"
+    with pytest.raises(Exception, match="foreign key"):
+        execute(dst, "INSERT INTO kids (id, parent) VALUES (11, 99)")
