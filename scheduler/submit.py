@@ -126,7 +126,7 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
         )
     maps = check_rules(task, source, schemas)
     state.reset_run(task.id)
-    state.clear_task_fields(task.id, "stop_hook_done", FAILED_OVERALL)
+    state.clear_task_fields(task.id, "stop_hook_done", "cdc_acked", FAILED_OVERALL)  # a new P0 follows
     if not task.validation_only:  # a validation-only task only reads the target
         target.forget(task.id)
     _before_load(task, target, state, [maps[s.table].target for s in schemas])
@@ -170,13 +170,16 @@ def _recover(task: TaskDef, source, state: StateStore) -> None:
     if not task.resumable_without_state:
         raise ConfigError(task.vanished_message())
     _resume(task, source, state)  # the source's capture must still be there
+    p0 = source.resume_position(task.id)
+    if p0 is None:  # the source keeps no capture of its own: where the task stood was only in the live state
+        raise ConfigError(f"live state of task {task.id} vanished from Redis, and source {task.source} keeps no record "
+                          f"of where its changes were read: run `dms task start {task.id} --type reload-target`")
     schemas = source.tables(task.mappings.selections)
     check_rules(task, source, schemas)
     state.reset_run(task.id)
     state.clear_task_fields(task.id, "stop_hook_done", FAILED_OVERALL)
     # Every table was loaded (resumable_without_state): all apply changes from where capture resumes on.
     _plan_tables(task, state, schemas, TableStage.LIVE)
-    p0 = source.resume_position(task.id)
     state.set_task(task.id, FreshStartDate=task.started_at, p0=p0, RecoveryCheckpoint=p0.token,
                    CdcStartPosition=task.cdc_start_position or p0.token)
     state.add_event(task.id, "state change", f"resumed from the source's capture at {p0.token} and the target's "

@@ -74,6 +74,7 @@ class Replicator:
         if p0 is None:
             raise ConfigError(f"task {self.task} has no CDC start position: start it with `dms task start`")
         self.p0 = p0
+        self.start = self.state.resume_at(self.task) or p0
         self.cache = ChangeCache(self.state, self.task, p0.log)
         self.router = Router(tables, maps, self.cache,
                              keep_truncates=settings.ddl_handling.HandleSourceTableTruncated,
@@ -104,12 +105,12 @@ class Replicator:
             router.states = self.state.table_states(self.task)
             self._cache_reloads({})
             self._drain_loaded()
-            log.info("cdc_connecting", start=self.p0.token, tables=len(router.tables))
+            log.info("cdc_connecting", start=self.start.token, tables=len(router.tables))
             last_flush = time.monotonic()
             opened = False
             route, boundary = router.route, router.boundary
             max_batch, max_transaction = batching.max_batch, batching.max_transaction
-            reader = Reader(source.stream(self.task, self.p0, list(router.tables.values())))
+            reader = Reader(source.stream(self.task, self.start, list(router.tables.values())))
             for item in reader:
                 if not opened:
                     opened = True
