@@ -111,14 +111,12 @@ class Assembler:
         return []
 
     def idle(self) -> list[Position]:
-        """A heartbeat at where the next transaction starts, unless inside one or nothing moved since the last."""
+        """A heartbeat at where the next transaction starts (again and again while the log is quiet: callers
+        check for stops at each), unless inside a transaction."""
         if self.in_txn:
             return []
-        here = self.here()
-        if here <= self.sent_end:
-            return []
-        self.sent_end = here
-        return [Position(self.log, here, 0, logpos.token(self.file, self.end))]
+        self.sent_end = self.here()
+        return [Position(self.log, self.sent_end, 0, logpos.token(self.file, self.end))]
 
     def _token(self, major: int) -> str:
         return logpos.token(logpos.file_of(self.log, major), logpos.offset_of(major))

@@ -133,6 +133,10 @@ def _bits(native: str, as_bool: bool) -> Convert:
     return convert
 
 
+def _decimal(value: Any) -> Decimal:
+    return value if type(value) is Decimal else Decimal(value)
+
+
 def _set(native: str) -> Convert:
     order = {m: i for i, m in enumerate(members(native))}
 
@@ -185,7 +189,7 @@ def converter(column: Column, *, log: bool) -> Convert | None:
     if base == "year":
         return (lambda v: 0 if v == 1900 else v) if log else None  # mysql-replication reads YEAR 0000 as 1900
     if kind == "numeric":
-        return Decimal if log else None  # PyMySQL gives DECIMALs as Decimal; the log an unsigned BIGINT as int
+        return _decimal  # DECIMALs come as Decimal, an unsigned BIGINT as int
     if base == "float" or kind == "float4":
         return _float4
     if kind in ("timestamp", "timestamptz") or base in ("datetime", "timestamp"):

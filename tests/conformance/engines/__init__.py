@@ -43,6 +43,9 @@ class Engine:
     # target checks no change against what it holds)
     cannot: ClassVar[dict[str, str]] = {}
     truncate_as_deletes = False  # its capture sees a TRUNCATE as a delete per row
+    # its capture is objects on the source that drop_cdc removes (False: the server's own log, kept for every
+    # reader, as MySQL's binlog: nothing to drop, and a stream after drop_cdc still reads)
+    drops_capture = True
     doc_type = ""  # the type a documents table's body column gets on it as a target ("" when it keeps no schema)
     sql_target = False  # it applies a batch as SQL statements (the apply-model tests compare it with memory)
     keeps_unsent_values = True  # a value an update did not carry (unchanged TOAST) keeps what the row had

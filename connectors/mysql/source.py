@@ -1,0 +1,266 @@
+"""MySQL/MariaDB source: discovery from information_schema, snapshots in consistent-snapshot transactions, and
+change capture from the binlog (capture.py)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
+
+import pymysql
+import pymysql.cursors
+
+from connectors.base import (
+    Batch,
+    Capability,
+    Change,
+    Column,
+    Endpoint,
+    Filter,
+    KeyRange,
+    Position,
+    Selection,
+    Source,
+    TableId,
+    TableRule,
+    TableSchema,
+)
+from connectors.errors import ConfigError
+from connectors.filters import where_clause
+
+from . import capture, logpos
+from .classify import classify
+from .connect import connect, key_range_sql, qualified, quote_ident
+from .types import TYPES
+from .types import column as discovered
+from .values import LOAD_CONVERSIONS, row_converter
+
+_SYSTEM = ("mysql", "information_schema", "performance_schema", "sys")
+
+_TABLES_SQL = f"""
+SELECT TABLE_SCHEMA, TABLE_NAME, COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES
+WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ({", ".join(f"'{s}'" for s in _SYSTEM)})
+  AND TABLE_NAME NOT LIKE 'awsdms\\_%%'
+ORDER BY TABLE_SCHEMA, TABLE_NAME
+"""
+
+# Generated columns are left out: a target computes its own, and one of the same engine refuses values for them.
+_COLUMNS_SQL = """
+SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA IN %s AND EXTRA NOT LIKE '%%GENERATED%%'
+ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION
+"""
+
+# Unique indexes whole (an index on a prefix of a column cannot key the target): the key is the primary key,
+# else the first unique index of NOT NULL columns, as InnoDB's own clustered index chooses.
+_INDEXES_SQL = """
+SELECT s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.COLUMN_NAME, s.SUB_PART
+FROM information_schema.STATISTICS s
+WHERE s.TABLE_SCHEMA IN %s AND s.NON_UNIQUE = 0
+ORDER BY s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME = 'PRIMARY' DESC, s.INDEX_NAME, s.SEQ_IN_INDEX
+"""
+
+
+# MariaDB's JSON is LONGTEXT with a json_valid(`column`) check: the check says the column holds JSON documents.
+_JSON_CHECKS_SQL = """
+SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
+WHERE CONSTRAINT_SCHEMA IN %s AND CHECK_CLAUSE LIKE 'json_valid(%%'
+"""
+_JSON_CHECK = re.compile(r"^json_valid\(`((?:[^`]|``)+)`\)$")
+
+
+class MysqlSource(Source):
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.CDC, Capability.BEFORE_IMAGE})
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.ep = endpoint
+        self._conn = connect(endpoint, autocommit=True)
+        self._server: capture.Server | None = None
+
+    def query(self, sql: str, args: Any = None) -> list[tuple]:
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute(sql, args)
+                return list(cur.fetchall()) if cur.description else []
+        except pymysql.Error as exc:
+            raise classify(exc, self.ep) from None
+
+    @property
+    def server(self) -> capture.Server:
+        """The server's binlog settings (read once per connection)."""
+        if self._server is None:
+            self._server = capture.Server.read(self.query, self.ep)
+        return self._server
+
+    # -- discovery -------------------------------------------------------------------------------
+
+    def check(self, cdc: bool) -> list[str]:
+        return capture.problems(self.query, self.ep, self.server) if cdc else []
+
+    def tables(self, rules: Sequence[TableRule]) -> list[TableSchema]:
+        selection = Selection(rules)
+        found = [(TableId(s, n), rows) for s, n, rows in self.query(_TABLES_SQL)
+                 if selection.selects(TableId(s, n))]
+        if not found:
+            return []
+        schemas = tuple({t.schema for t, _ in found})
+        documents = self._json_columns(schemas)
+        columns: dict[TableId, list[Column]] = {}
+        for schema, name, col, native, nullable in self.query(_COLUMNS_SQL, (schemas,)):
+            if (schema, name, col) in documents:
+                native = "json"
+            columns.setdefault(TableId(schema, name), []).append(discovered(col, native, nullable == "YES"))
+        unique: dict[TableId, dict[str, list[str]]] = {}
+        usable: dict[TableId, dict[str, bool]] = {}
+        for schema, name, index, column, prefix in self.query(_INDEXES_SQL, (schemas,)):
+            table = TableId(schema, name)
+            unique.setdefault(table, {}).setdefault(index, []).append(column)
+            ok = usable.setdefault(table, {}).get(index, True)
+            usable[table][index] = ok and prefix is None
+        whole_rows = self.server.row_image == "FULL"
+        out = []
+        for table, estimate in found:
+            indexes = [tuple(cols) for index, cols in unique.get(table, {}).items() if usable[table][index]]
+            names = {c.name: c for c in columns.get(table, ())}
+            keys = [cols for cols in indexes if all(not names[c].nullable for c in cols if c in names)]
+            key = keys[0] if keys else ()
+            others = tuple(u for u in indexes if u != key)
+            out.append(TableSchema(table, tuple(columns.get(table, ())), key, TYPES.engine, int(estimate), others,
+                                   full_row=not key and whole_rows))
+        return out
+
+    def _json_columns(self, schemas: tuple[str, ...]) -> set[tuple[str, str, str]]:
+        """(schema, table, column) of MariaDB's JSON columns (MySQL's say json themselves)."""
+        if not self.server.mariadb:
+            return set()
+        found = set()
+        for schema, name, clause in self.query(_JSON_CHECKS_SQL, (schemas,)):
+            column = _JSON_CHECK.match(clause.strip())
+            if column:
+                found.add((schema, name, column.group(1).replace("``", "`")))
+        return found
+
+    def advice(self, cdc: bool) -> list[str]:
+        line = capture.retention_warning(self.ep, self.server) if cdc else None
+        return [line] if line else []
+
+    # -- full load -------------------------------------------------------------------------------
+
+    def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
+                 where: Sequence[Filter] = (), within: KeyRange | None = None,
+                 raw: str | None = None, at: Callable[[int, str], None] | None = None) -> Iterator[Batch]:
+        cols = ", ".join(quote_ident(c) for c in table.column_names)
+        chunk, params = key_range_sql(table.key, within)
+        chunk = chunk.removeprefix(" WHERE ")
+        filters, values = where_clause(where, lambda c: quote_ident(c).replace("%", "%%"), "%s")
+        conditions = " AND ".join(c.removeprefix(" WHERE ") for c in (chunk, filters) if c)
+        sql = f"SELECT {cols} FROM {_name(table.table)}" + (f" WHERE {conditions}" if conditions else "")
+        if ordered and table.key:
+            sql += f" ORDER BY {', '.join(quote_ident(k) for k in table.key)}"
+        conn = self._snapshot_connection(table, at)
+        return self._rows(conn, sql, params + values, table, batch_rows)
+
+    def _snapshot_connection(self, table: TableSchema, at: Callable[[int, str], None] | None) -> Any:
+        """A connection in a consistent-snapshot transaction (taken after start_cdc's P0, so the table's changes
+        from P0 replayed onto it converge). With ``at``, the binlog position of exactly that snapshot."""
+        # UTC (connect's session setup): TIMESTAMPs read as the binlog holds them
+        conn = connect(self.ep, cursor=pymysql.cursors.SSCursor)
+        conn.decoders = LOAD_CONVERSIONS  # temporal values as the server's text (values.py)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                if at is None:
+                    cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                    return conn
+                file, offset = capture.snapshot_position(cur, self.ep, table.table)
+            at(logpos.major(file, offset), logpos.token(file, offset))
+            return conn
+        except pymysql.Error as exc:
+            conn.close()
+            raise classify(exc, self.ep) from None
+        except BaseException:
+            conn.close()
+            raise
+
+    def _rows(self, conn: Any, sql: str, args: list, table: TableSchema, batch_rows: int) -> Iterator[Batch]:
+        names = table.column_names
+        convert = row_converter(table.columns, log=False)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, args or None)
+                while True:
+                    rows = cur.fetchmany(batch_rows)
+                    if not rows:
+                        break
+                    yield Batch(len(rows), [dict(zip(names, convert(r), strict=True)) for r in rows])
+            conn.commit()
+        except pymysql.Error as exc:
+            raise classify(exc, self.ep) from None
+        finally:
+            conn.close()
+
+    def split(self, table: TableSchema, rows_per_chunk: int) -> list[KeyRange]:
+        """Equal spans of a single integer key, sized from the table's row estimate."""
+        whole = [KeyRange()]
+        if len(table.key) != 1 or not next(c for c in table.columns if c.name == table.key[0]).type.startswith("int"):
+            return whole
+        key = quote_ident(table.key[0])
+        (low, high), = self.query(f"SELECT MIN({key}), MAX({key}) FROM {_name(table.table)}")
+        if low is None:
+            return whole
+        rows = table.rows_estimate or high - low + 1
+        chunks = min(round(rows / rows_per_chunk), high - low + 1)
+        if chunks < 2:
+            return whole
+        span = (high - low + 1) / chunks
+        return KeyRange.between([(low - 1 + round(span * i),) for i in range(1, chunks)])
+
+    # -- change capture --------------------------------------------------------------------------
+
+    def start_cdc(self, task: str, tables: Sequence[TableSchema]) -> Position:
+        problems = self.check(cdc=True)
+        if problems:
+            raise ConfigError("; ".join(problems))
+        keyless = [t.table for t in tables if not t.key and not t.full_row]
+        if keyless:
+            raise ConfigError(
+                f"table(s) {', '.join(map(str, keyless))} have no primary key or unique index of NOT NULL columns and "
+                f"the binlog does not log whole rows on {self.ep.where()}: set binlog_row_image=FULL, add a key, or "
+                "exclude them with a selection rule")
+        return self.server.current(self.query)
+
+    @staticmethod
+    def position_error(text: str) -> str | None:
+        return logpos.position_error(text)
+
+    def parse_position(self, task: str, text: str) -> Position:
+        problem = logpos.position_error(text)
+        if problem:
+            raise ConfigError(problem)
+        file, offset = logpos.parse(text)
+        if logpos.basename(file) != self.server.basename:
+            raise ConfigError(f"CDC start position {text}: the binlog files of {self.ep.where()} are named "
+                              f"{self.server.basename}.NNNNNN: give one of SHOW BINARY LOGS")
+        return logpos.position(self.server.log, file, offset)
+
+    def check_position(self, task: str, position: Position) -> str | None:
+        return capture.check_position(self.query, self.ep, self.server, position)
+
+    @classmethod
+    def whole_rows_cure(cls, table: TableId) -> str:
+        return "set binlog_row_image=FULL on the source server (SET GLOBAL binlog_row_image='FULL' and in its config)"
+
+    def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
+        return capture.Reader(self.ep, self.server, task, start, tables, self.query).changes()
+
+    def close(self) -> None:
+        try:
+            self._conn.close()
+        except pymysql.Error:
+            pass
+
+
+def _name(table: TableId) -> str:
+    return qualified(table.schema, table.name)
+
+
