@@ -15,6 +15,7 @@ from connectors.base import (
     Capability,
     Change,
     Column,
+    Condition,
     Endpoint,
     Filter,
     KeyRange,
@@ -33,7 +34,7 @@ from .classify import classify
 from .connect import connect, key_range_sql, qualified, quote_ident
 from .types import TYPES
 from .types import column as discovered
-from .values import LOAD_CONVERSIONS, row_converter
+from .values import LOAD_CONVERSIONS, base_name, row_converter
 
 _SYSTEM = ("mysql", "information_schema", "performance_schema", "sys")
 
@@ -149,10 +150,12 @@ class MysqlSource(Source):
     def snapshot(self, table: TableSchema, *, batch_rows: int = 50_000, ordered: bool = False,
                  where: Sequence[Filter] = (), within: KeyRange | None = None,
                  raw: str | None = None, at: Callable[[int, str], None] | None = None) -> Iterator[Batch]:
-        cols = ", ".join(quote_ident(c) for c in table.column_names)
+        # A FLOAT read as text has 6 digits (16777216 reads 16777200): read as a double, it is the stored number
+        cols = ", ".join(f"{quote_ident(c.name)} + 0e0" if base_name(c.native) == "float" else quote_ident(c.name)
+                         for c in table.columns)
         chunk, params = key_range_sql(table.key, within)
         chunk = chunk.removeprefix(" WHERE ")
-        filters, values = where_clause(where, lambda c: quote_ident(c).replace("%", "%%"), "%s")
+        filters, values = _where(table, where)
         conditions = " AND ".join(c.removeprefix(" WHERE ") for c in (chunk, filters) if c)
         sql = f"SELECT {cols} FROM {_name(table.table)}" + (f" WHERE {conditions}" if conditions else "")
         if ordered and table.key:
@@ -258,6 +261,20 @@ class MysqlSource(Source):
             self._conn.close()
         except pymysql.Error:
             pass
+
+
+def _where(table: TableSchema, where: Sequence[Filter]) -> tuple[str, list[str]]:
+    """DMS's filters as a WHERE clause: a BOOLEAN (BIT(1), TINYINT(1)) compared as a number with 'true' as 1."""
+    flags = {c.name for c in table.columns if c.type == "bool"}
+    truth = {"true": "1", "false": "0"}
+    where = [Filter(f.column, tuple(Condition(c.op, truth.get(str(c.value).lower(), c.value),
+                                              truth.get(str(c.end).lower(), c.end)) for c in f.conditions))
+             if f.column in flags else f for f in where]
+
+    def column(name: str) -> str:  # a % in a name is doubled: PyMySQL reads it as a placeholder
+        quoted = quote_ident(name).replace("%", "%%")
+        return f"({quoted} + 0)" if name in flags else quoted
+    return where_clause(where, column, "%s")
 
 
 def _name(table: TableId) -> str:

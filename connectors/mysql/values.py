@@ -21,6 +21,7 @@ import datetime
 import json
 import re
 import struct
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -80,8 +81,8 @@ def _stamp(zone: str) -> Convert:
     def convert(value: Any) -> Any:
         if isinstance(value, str):
             return None if _zero(value) else _trim_fraction(value) + zone
-        if isinstance(value, datetime.datetime):
-            text = value.strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(value, datetime.datetime):  # not strftime: it writes the year 1 as "1"
+            text = f"{value.date().isoformat()} {value.hour:02d}:{value.minute:02d}:{value.second:02d}"
             if value.microsecond:
                 text += f".{value.microsecond:06d}".rstrip("0")
             return text + zone
@@ -172,6 +173,14 @@ def _binary(size: int | None) -> Convert:
     return convert
 
 
+def _uuid(value: Any) -> Any:
+    """MariaDB's UUID: 16 bytes in the binlog (in the text's order, as 10.11 logs it), its text in a query."""
+    # trailing zero bytes are left out of the log, as a BINARY's padding
+    if isinstance(value, (bytes, bytearray)) or value == "":  # all zeros: mysql-replication gives ''
+        return str(uuid.UUID(bytes=bytes(value or b"").ljust(16, b"\0")))
+    return value
+
+
 def _string(value: Any) -> Any:
     return value.decode() if isinstance(value, (bytes, bytearray)) else value
 
@@ -205,6 +214,8 @@ def converter(column: Column, *, log: bool) -> Convert | None:
         return _binary(_length(column.native) or 1)
     if kind == "bytes":
         return _binary(None)
+    if base == "uuid":
+        return _uuid
     if kind in ("string", "text", "uuid"):
         return _string
     return None

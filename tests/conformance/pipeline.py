@@ -71,7 +71,7 @@ class Pipeline:
         """Whole transactions (changes, end) from the stream, up to the one that brings ``changes`` changes
         the target's checkpoint does not hold yet (a source may send again what it was not told was applied)."""
         if self.stream is None:
-            self.stream = self.source.stream(self.task, self.p0, [self.schema])
+            self.stream = self.source.stream(self.task, self.start(), [self.schema])
         done = self.checkpoint()
         deadline = time.monotonic() + READ_SECONDS
         txns: list[tuple[list[Change], Position]] = []
@@ -94,7 +94,7 @@ class Pipeline:
     def idle(self) -> Position:
         """Read on until the source says it is idle (a heartbeat); nothing but heartbeats may come first."""
         if self.stream is None:
-            self.stream = self.source.stream(self.task, self.p0, [self.schema])
+            self.stream = self.source.stream(self.task, self.start(), [self.schema])
         deadline = time.monotonic() + READ_SECONDS
         for item in self.stream:
             assert isinstance(item, Position), f"a change while idle: {item}"
@@ -122,9 +122,19 @@ class Pipeline:
         batch = self.batch(txns)
         self.target.apply(self.task, self.target.plan(batch, on_conflict), on_conflict)
         if ack and txns:
-            self.source.ack(txns[-1][1])
-            self.acked = txns[-1][1]
+            self.ack(txns[-1][1])
         return len(batch[self.schema])
+
+    def ack(self, upto: Position) -> None:
+        """Acknowledge the source, and remember it as the worker does (its stream resumes from there)."""
+        self.source.ack(upto)
+        self.acked = upto
+
+    def start(self) -> Position:
+        """Where a stream starts, as the worker's (StateStore.resume_at): P0, or the last acknowledgement after it."""
+        assert self.p0 is not None
+        acked = self.acked
+        return acked if acked is not None and acked.log == self.p0.log and acked > self.p0 else self.p0
 
     def replicate(self, changes: int) -> int:
         return self.apply(self.read(changes))

@@ -57,7 +57,8 @@ ROWS = max(len(values) for _, values in CASES.values()) + 1  # the last row is a
 def _gap_of(source: str, target: str, case: str) -> str | None:
     """An engine that cannot hold a value fails it as a source (the application could not store it) and as a
     target alike."""
-    return ENGINES[source].type_gaps.get(case) or ENGINES[target].type_gaps.get(case)
+    return (ENGINES[source].source_type_gaps.get(case) or ENGINES[source].type_gaps.get(case)
+            or ENGINES[target].type_gaps.get(case))
 
 
 def _params() -> list:

@@ -78,6 +78,8 @@ def col(name: str, kind: str, native: str) -> Column:
     (col("z", "date", "date"), "0000-00-00", None, None),
     (col("dt", "timestamp", "datetime(6)"), "2024-01-02 03:04:05.500000",
      datetime.datetime(2024, 1, 2, 3, 4, 5, 500000), "2024-01-02 03:04:05.5"),
+    (col("old", "timestamp", "datetime"), "0001-01-01 00:00:00", datetime.datetime(1, 1, 1), "0001-01-01 00:00:00"),
+    (col("uz", "uuid", "uuid"), "00000000-0000-0000-0000-000000000000", b"", "00000000-0000-0000-0000-000000000000"),
     (col("dt0", "timestamp", "datetime"), "2024-01-02 03:04:05", datetime.datetime(2024, 1, 2, 3, 4, 5),
      "2024-01-02 03:04:05"),
     (col("ts", "timestamptz", "timestamp(3)"), "2024-01-02 03:04:05.120",
@@ -92,6 +94,8 @@ def col(name: str, kind: str, native: str) -> Column:
     (col("v", "string", "varchar(20)"), "h😀", "h😀", "h😀"),
     (col("bin", "bytes", "binary(4)"), b"\x01\x00\x00\x00", b"\x01", b"\x01\x00\x00\x00"),
     (col("vb", "bytes", "varbinary(4)"), b"\x01\x00", b"\x01\x00", b"\x01\x00"),
+    (col("uu", "uuid", "uuid"), "6ccd780c-baba-1026-9564-5b8c656024db",
+     bytes.fromhex("6ccd780cbaba102695645b8c656024db"), "6ccd780c-baba-1026-9564-5b8c656024db"),
     (col("dec", "numeric", "decimal(65,30)"), Decimal("1.5"), Decimal("1.5"), Decimal("1.5")),
 ])
 def test_both_reads_give_one_value(column: Column, loaded, logged, common) -> None:

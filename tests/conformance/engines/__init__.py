@@ -39,6 +39,7 @@ class Engine:
     decls: ClassVar[dict[str, str]] = {}  # common type -> this engine's declaration
     # test case -> why this engine cannot hold it (a strict xfail, as a source and as a target)
     type_gaps: ClassVar[dict[str, str]] = {}
+    source_type_gaps: ClassVar[dict[str, str]] = {}  # the same, only when this engine is the source
     # test name -> why this engine, as a target, cannot do what it checks (a strict xfail; e.g. an append
     # target checks no change against what it holds)
     cannot: ClassVar[dict[str, str]] = {}
