@@ -25,6 +25,7 @@ from .connect import connect, key_range_sql, literal, quote_ident
 from .encode import bind_value, load_encoder, row_binder, row_decoder, select_list
 from .keyless import apply_keyless
 from .prepare import binary_collation, check_names, create_sql, has_primary_key
+from .types import declared_type
 from .values import LOAD_CONVERSIONS
 
 _DB_TYPES = ("SPECIFIC_DATABASE", "MULTIPLE_DATABASES")
@@ -173,6 +174,9 @@ class MysqlTarget(SqlTarget):
             if c.type == "bytes":  # hex on the wire: any byte, whatever the file's character set
                 columns.append(f"@h{i}")
                 sets.append(f"{quote_ident(c.name)} = UNHEX(@h{i})")
+            elif c.type == "bool" and declared_type(table, c).lower().startswith("bit"):  # a BIT(1) from MySQL:
+                columns.append(f"@b{i}")  # LOAD DATA's text '1' would be the byte 0x31, too wide for one bit
+                sets.append(f"{quote_ident(c.name)} = CAST(@b{i} AS UNSIGNED)")
             else:
                 columns.append(quote_ident(c.name))
         encode = load_encoder(table)
