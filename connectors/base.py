@@ -474,6 +474,11 @@ class Source:
         """The source log kept for the task's capture now, or None when nothing (known) is kept."""
         return None
 
+    def advice(self, cdc: bool) -> list[str]:
+        """Settings of the source that work but put a task at risk (its log kept too briefly for a stopped task to
+        resume, ...), one line each with the fix: printed by `endpoint test`, and an event of a task that starts."""
+        return []
+
     def leftovers(self, tasks: Iterable[str]) -> list[str]:
         """Capture objects of OpenDMS on the source that belong to none of ``tasks``: one line each, saying
         what it holds and how to drop it."""

@@ -144,6 +144,7 @@ def endpoint_test(endpoint_id: str) -> None:
         problems = conn.check(cdc=False) if ep.kind == "source" else conn.check()
         cdc_problems = conn.check(cdc=True) if ep.kind == "source" and not problems else []
         orphans = leftovers(Catalog(), conn) if ep.kind == "source" and not problems else []
+        orphans += conn.advice(cdc=True) if ep.kind == "source" and not problems and not cdc_problems else []
     finally:
         conn.close()
     if problems:

@@ -144,6 +144,8 @@ def _fresh(task: TaskDef, source, target, state: StateStore) -> None:
                 source.drop_cdc(task.id)  # capture left behind would keep the source's log growing
                 raise
         p0 = given or p0
+        for line in source.advice(cdc=True):
+            state.add_event(task.id, "configuration change", f"source: warning: {line}")
     if not task.full_load and not task.validation_only:
         for schema in schemas:  # cdc only: create missing tables, never drop or empty existing ones
             target.prepare(maps[schema.table].target, "keep")
