@@ -223,3 +223,33 @@ def test_object_mapping_routes_a_table_to_its_topic_and_keys_and_before_images_f
     assert routed[-1]["before-image"] == {"id": 1, "customer": "ann"} and routed[-1]["data"]["customer"] == "cat"
     rest = [d for _, d in consume(kafka_server.broker, f"other-{suffix}") if d["metadata"]["record-type"] == "data"]
     assert [(d["data"], d["metadata"]["partition-key-type"]) for d in rest] == [({"id": 7}, "primary-key")]
+
+
+def test_without_transactions_every_change_record_carries_its_source_position(kafka_server):
+    """ExactlyOnce false (a broker or a user without transactions): at-least-once, each change's position in the
+    header dms-position, by which a consumer drops what it already has; the checkpoint still reads back."""
+    from connectors.base import Change, Column, Endpoint, Op, TableId, TableSchema
+    from connectors.positions import Position
+    from connectors.registry import open_target
+
+    suffix = secrets.token_hex(3)
+    target = open_target(Endpoint("plain", "target", "kafka", extra={
+        "Broker": kafka_server.broker, "Topic": f"plain-{suffix}", "CheckpointTopic": f"checkpoints-{suffix}",
+        "ExactlyOnce": "false"}))
+    table = TableSchema(TableId("public", "t"), (Column("id", "int8", False),), ("id",))
+    changes = [Change(table.table, Op.INSERT, Position("l", n, 1, str(n)), None, {"id": n}) for n in (3, 4)]
+    try:
+        target.prepare(table, "drop")
+        target.apply("plain", {table: changes})
+        target.apply("plain", {table: changes[1:]})  # sent again, as after a crash before the checkpoint
+        assert target.applied("plain") == {table.table: changes[1].position}
+        assert [r for rows in target.read(table) for r in rows] == [{"id": 3}, {"id": 4}]
+    finally:
+        target.close()
+    consumer = KafkaConsumer(f"plain-{suffix}", bootstrap_servers=kafka_server.broker, auto_offset_reset="earliest",
+                             consumer_timeout_ms=3000, group_id=None)
+    try:
+        seen = [dict(m.headers).get("dms-position") for m in consumer if b'"data"' in m.value]
+    finally:
+        consumer.close()
+    assert seen == [p.encode() for p in ("l|3|1|3", "l|4|1|4", "l|4|1|4")]  # the duplicate is known by it
