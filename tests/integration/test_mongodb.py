@@ -18,7 +18,7 @@ from connectors.mongodb.values import from_json
 
 pytestmark = pytest.mark.integration
 
-DOCS = 2_000
+DOCS = 1_000
 UTC = datetime.UTC
 
 
@@ -57,7 +57,7 @@ class _Writer(threading.Thread):
 
     def run(self) -> None:
         rng, i = random.Random(5), 0
-        while not self.halt.is_set() and i < 5_000:
+        while not self.halt.is_set() and i < 500:
             i += 1
             self.coll.insert_one(_doc(100_000 + i, rng))
             self.made["insert"] += 1
