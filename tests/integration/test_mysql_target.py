@@ -115,3 +115,20 @@ def test_a_keyless_table_with_whole_old_rows_applies_one_row_per_change(mariadb_
         assert got == [(1, 1.1, "same"), (2, 2.5, "now"), (3, None, "new")]
     finally:
         target.close()
+
+
+def test_a_server_refusing_local_files_is_loaded_by_inserts(mariadb_db) -> None:
+    execute(mariadb_db, "SET GLOBAL local_infile = 0")  # MySQL 8's default
+    try:
+        target = _target(mariadb_db)
+        schema = _schema("plain")
+        try:
+            target.prepare(schema, "drop")
+            assert target.load(schema, [Batch(2, ROWS[:2]), Batch(1, ROWS[2:])]) == 3
+            assert target._infile is False  # the INSERT path ran: LOAD DATA LOCAL would have been refused
+            assert query(mariadb_db, "SELECT `select`, `order`, CAST(`when` AS CHAR) FROM plain ORDER BY 1") == [
+                (1, "a\tb\\c\nd", "2024-06-30 06:30:00.000000"), (2, None, None), (3, "", "2000-01-01 00:00:00.000000")]
+        finally:
+            target.close()
+    finally:
+        execute(mariadb_db, "SET GLOBAL local_infile = 1")
