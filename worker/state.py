@@ -313,17 +313,14 @@ class StateStore:
         return Position.decode(text) if text else None
 
     def resume_at(self, task: str) -> Position | None:
-        """Where the task's change stream starts: P0, or the position the source was last acknowledged up to
-        (everything before it is on the target) when that is later in the same log. A source that keeps no
-        capture of its own (a log the server keeps for everyone) would otherwise read again from P0."""
+        """Where the task's change stream starts: P0, or the position last acknowledged (all before it is on the
+        target) when later in the same log: a source keeping no capture of its own would read again from P0."""
         p0, acked = self.r.hmget(self.task_key(task), ["p0", "cdc_acked"])
         if not p0:
             return None
         start = Position.decode(p0)
-        if acked:
-            upto = Position.decode(acked)
-            if upto.log == start.log and upto > start:
-                return upto
+        if acked and (upto := Position.decode(acked)).log == start.log and upto > start:
+            return upto
         return start
 
     def forget_task(self, task: str) -> None:
