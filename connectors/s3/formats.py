@@ -278,6 +278,29 @@ class ParquetWriter:
                 raise DataError(f"column {column.name}: a value does not fit Parquet's {kind}: {exc}") from None
         self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema), row_group_size=self.group)
 
+    def write_arrow(self, part: Any, op: str | None, stamp: str | None) -> None:
+        """A table of the columns as Arrow read them (``source_text``): temporal columns still text."""
+        import pyarrow as pa
+
+        n = part.num_rows
+        arrays = []
+        if self.with_op:
+            arrays.append(pa.array([op] * n, pa.string()))
+        if self.stamp:
+            arrays.append(pa.array([stamp] * n, pa.string()))
+        for column, convert in zip(self.columns, self.converts, strict=True):
+            kind = self.schema.field(column.name).type
+            values = part.column(column.name).combine_chunks()
+            if values.type != kind:
+                try:
+                    values = values.cast(kind) if not convert or column.type != "time" else None
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    values = None
+                if values is None:
+                    values = self._convert(part.column(column.name).to_pylist(), column, kind)
+            arrays.append(values)
+        self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema), row_group_size=self.group)
+
     def _convert(self, values: Sequence[Any], column: Column, kind: Any) -> Any:
         """Text values into the column's Parquet type: by Arrow's own parser (ISO dates and timestamps, with
         offsets), else one by one (times, and a batch holding a value Arrow refuses)."""
@@ -305,6 +328,35 @@ class ParquetWriter:
 
     def close(self) -> None:
         self.writer.close()
+
+
+# The bulk text a PostgreSQL source sends with its rows (tab-separated, \N for NULL, backslash escapes):
+# Arrow reads it straight into columns when no value needed an escape.
+SOURCE_TEXT = "postgres-copy-text"
+_ARROW_PARSES = ("bool", "int2", "int4", "int8", "float4", "float8")
+
+
+def source_text(data: bytes, columns: Sequence[Column], config: S3Config) -> Any:
+    """The source's bulk text as an Arrow table (temporal and numeric-as-text columns still text), or None
+    when a value carries an escape (a tab, a newline, a backslash, bytes) or Arrow refuses a value: then
+    the rows decoded by the source are taken instead."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    if data.count(b"\\") != data.count(b"\\N"):
+        return None
+    types = {}
+    for column in columns:
+        kind = arrow_type(column, config)
+        types[column.name] = kind if column.type in _ARROW_PARSES or pa.types.is_decimal(kind) else pa.string()
+    try:
+        return pcsv.read_csv(
+            io.BytesIO(data), read_options=pcsv.ReadOptions(column_names=[c.name for c in columns]),
+            parse_options=pcsv.ParseOptions(delimiter="\t", quote_char=False, double_quote=False, escape_char=False),
+            convert_options=pcsv.ConvertOptions(column_types=types, null_values=["\\N"], strings_can_be_null=True,
+                                                true_values=["t"], false_values=["f"]))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
 
 
 def _text_numeric(value: Any) -> Any:

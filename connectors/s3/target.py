@@ -45,7 +45,7 @@ from connectors.base import (
 )
 from connectors.errors import DmsError
 
-from .formats import NOSUP, CsvWriter, ParquetWriter, Record, read_csv, read_parquet
+from .formats import NOSUP, SOURCE_TEXT, CsvWriter, ParquetWriter, Record, read_csv, read_parquet, source_text
 from .settings import S3Config
 from .store import Store, open_store
 
@@ -126,17 +126,16 @@ class S3Target:
         current: _LoadFile | None = None
         try:
             for batch in batches:
-                rows = batch.rows()
-                if not rows:
+                if batch.raw is None and not batch.rows():
                     continue
                 if current is None:
                     current = _LoadFile(self, table, self.config.op_in_load())
-                try:
-                    tuples = list(map(values, rows))
-                except KeyError:  # a row without some column: NULL there
-                    tuples = [tuple(r.get(c) for c in names) for r in rows]
-                current.write([op] * len(tuples), [stamp] * len(tuples), tuples, key_at)
-                count += len(rows)
+                if self.config.parquet and batch.raw is not None and batch.raw[0] == SOURCE_TEXT and (
+                        part := source_text(batch.raw[1], table.columns, self.config)) is not None:
+                    current.write_arrow(part, op, stamp, key_at)  # Arrow read the source's text: no rows made
+                    count += part.num_rows
+                else:
+                    count += self._write_rows(current, batch, names, values, op, stamp, key_at)
                 if current.size() >= limit:
                     current.commit()
                     current = None
@@ -148,6 +147,17 @@ class S3Target:
                 current.abort()
         log.info("s3_loaded", table=str(table.table), rows=count)
         return count
+
+    @staticmethod
+    def _write_rows(current: _LoadFile, batch: Batch, names: Sequence[str], values: Any, op: str | None,
+                    stamp: str | None, key_at: list[int]) -> int:
+        rows = batch.rows()
+        try:
+            tuples = list(map(values, rows))
+        except KeyError:  # a row without some column: NULL there
+            tuples = [tuple(r.get(c) for c in names) for r in rows]
+        current.write([op] * len(tuples), [stamp] * len(tuples), tuples, key_at)
+        return len(tuples)
 
     def _remove_range(self, table: TableSchema, within: KeyRange) -> None:
         """A chunk loaded again: the LOAD files whose keys all lie in its range are its own earlier ones."""
@@ -418,6 +428,20 @@ class _LoadFile:
                 return
             if len(key_at) == 1:
                 low, high = (low,), (high,)
+            self.low = low if self.low is None or low < self.low else self.low
+            self.high = high if self.high is None or high > self.high else self.high
+
+    def write_arrow(self, part: Any, op: str | None, stamp: str | None, key_at: list[int]) -> None:
+        import pyarrow.compute as pc
+
+        self.out.write_arrow(part, op, stamp)
+        if key_at and part.num_rows:
+            if len(key_at) == 1:
+                bounds = pc.min_max(part.column(key_at[0]))
+                low, high = (bounds["min"].as_py(),), (bounds["max"].as_py(),)
+            else:
+                keys = list(zip(*(part.column(i).to_pylist() for i in key_at), strict=True))
+                low, high = min(keys), max(keys)
             self.low = low if self.low is None or low < self.low else self.low
             self.high = high if self.high is None or high > self.high else self.high
 
