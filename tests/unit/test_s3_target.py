@@ -129,3 +129,30 @@ def test_cdc_min_file_size_cuts_a_file_once_its_parts_hold_that_much(tmp_path: P
     made = [f for f in files(tmp_path) if f.startswith("public/")]
     assert made == ["public/items/20231114-2213210000.csv"]  # parts 1 and 2 (over 1 KB); part 3 waits
     assert [r["id"] for batch in t.read(TABLE) for r in batch] == [1, 2, 3]
+
+
+def test_a_source_bulk_text_goes_straight_into_parquet_unless_a_value_is_escaped(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from connectors.s3.formats import SOURCE_TEXT
+
+    columns = (Column("id", "int8", False), Column("b", "bool"), Column("n", "numeric", dms="NUMERIC(12,2)"),
+               Column("ts", "timestamptz"), Column("s", "text"))
+    table = TableSchema(TableId("public", "t"), columns, ("id",))
+    decoded = []
+
+    def decode(data: bytes) -> list[dict]:
+        decoded.append(data)
+        return [{"id": 3, "b": None, "n": None, "ts": None, "s": "tab\there"}]
+
+    t = target(tmp_path, DataFormat="parquet")
+    t.prepare(table, "drop")
+    plain = b"1\tt\t1.50\t2024-01-01 00:00:01+00\t\n2\t\\N\t\\N\t\\N\t\\N\n"
+    escaped = b"3\t\\N\t\\N\t\\N\ttab\\there\n"
+    assert t.load(table, [Batch(2, raw=(SOURCE_TEXT, plain), decode=decode),
+                          Batch(1, raw=(SOURCE_TEXT, escaped), decode=decode)]) == 3
+    assert decoded == [escaped]  # only the batch with an escaped value was made into rows
+    got = pq.read_table(tmp_path / "public/t/LOAD00000001.parquet").to_pylist()
+    assert [r["id"] for r in got] == [1, 2, 3] and got[0]["b"] is True and got[0]["n"] == Decimal("1.50")
+    assert got[0]["s"] == "" and got[1]["s"] is None and got[2]["s"] == "tab\there"
+    assert [r for rows in t.read(table) for r in rows][0]["ts"] == "2024-01-01 00:00:01+00"
