@@ -1,4 +1,4 @@
-"""python -m bench {all,full-load,cdc,latency,memory,kafka,s3} [--smoke] [--json FILE] [sizes]
+"""python -m bench {all,full-load,cdc,latency,memory,kafka,s3,mongodb} [--smoke] [--json FILE] [sizes]
 
 Starts throwaway PostgreSQL and Redis servers (deploy/), runs the chosen benchmarks on them, prints
 one table of figures per benchmark and writes them all to --json. --smoke runs tiny sizes, as CI does.
@@ -17,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import cdc, full_load, kafka, latency, memory, s3
+from . import cdc, full_load, kafka, latency, memory, mongodb, s3
 from .common import servers
 
-BENCHES = ("full-load", "cdc", "latency", "memory", "kafka", "s3")
+BENCHES = ("full-load", "cdc", "latency", "memory", "kafka", "s3", "mongodb")
 FULL = {"rows": 5_000_000, "tables": 20, "table_rows": 250_000, "repeat": 5, "workers": 2, "updates": 1_000_000,
         "rate": 2_000, "seconds": 60.0, "memory_sizes": "1000000,5000000", "kafka_rows": 1_000_000}
 SMOKE = {"rows": 20_000, "tables": 3, "table_rows": 5_000, "repeat": 1, "workers": 2, "updates": 2_000,
@@ -55,9 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         "memory": lambda srv: memory.run(srv, sizes=tuple(int(n) for n in size["memory_sizes"].split(","))),
         "kafka": lambda srv: kafka.run(srv, rows=size["kafka_rows"], updates=size["updates"]),
         "s3": lambda srv: s3.run(srv, rows=size["rows"], repeat=size["repeat"]),
+        "mongodb": lambda srv: mongodb.run(srv, rows=size["rows"], repeat=size["repeat"]),
     }
     # kafka needs a broker of its own; s3 is a full load again, into files: each only when named
-    names = [b for b in BENCHES if b not in ("kafka", "s3")] if args.bench == "all" else [args.bench]
+    # (mongodb: a load again, from the tests' MongoDB server, which needs Java)
+    names = [b for b in BENCHES if b not in ("kafka", "s3", "mongodb")] if args.bench == "all" else [args.bench]
     results: dict = {"machine": _machine(), "sizes": size, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     with servers() as srv:
         for name in names:
