@@ -16,7 +16,12 @@ An endpoint's database names a :class:`store.Database` of this process, made fir
   ``connectors.base.document_table`` is schemaless, its rows ``_id`` + ``_doc`` (documents mode).
 """
 
-from .store import Database, database, drop_database
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import Database, database, drop_database
 
 SOURCE = "source:MemorySource"
 TARGET = "target:MemoryTarget"
@@ -27,3 +32,12 @@ TARGET_KINDS = {"transactional": "target:MemoryTarget", "keyed": "target:MemoryK
 PORT = 0
 
 __all__ = ["Database", "database", "drop_database"]
+
+
+def __getattr__(name: str) -> Any:
+    """The store on first use: the registry imports every engine's package at every CLI start."""
+    if name in __all__:
+        from . import store
+
+        return getattr(store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

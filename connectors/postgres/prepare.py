@@ -25,6 +25,7 @@ foreign keys and triggers are the ones set aside.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -80,12 +81,6 @@ ORDER BY 1, 2
 """
 
 
-def column_type(schema: TableSchema, name: str) -> str:
-    """The column's PostgreSQL type: a PostgreSQL source's own, else by its DMS type (postgres/types.py)."""
-    col = next(c for c in schema.columns if c.name == name)
-    return TYPES.target_type(schema.engine, col).native
-
-
 # An explicit cast to a length-limited string or bit type cuts a longer value without a word
 # ('abcdef'::varchar(3) is 'abc'), where storing it into the column fails ("value too long"), as the
 # full load's COPY does. Values are cast to the unlimited form, so the column's own limit decides.
@@ -94,11 +89,26 @@ _UNLIMITED = {"character varying": "varchar", "varchar": "varchar", "character":
               "bpchar": "bpchar", "bit varying": "varbit", "varbit": "varbit", "bit": "varbit"}
 
 
+def column_type(schema: TableSchema, name: str) -> str:
+    """The column's PostgreSQL type: a PostgreSQL source's own, else by its DMS type (postgres/types.py)."""
+    return table_types(schema)[name][0]
+
+
 def cast_type(schema: TableSchema, name: str) -> str:
     """The type a value for the column is cast to in a statement: its type, less any length limit."""
-    native = column_type(schema, name)
-    limited = _LIMITED.match(native.strip().lower())
-    return _UNLIMITED[limited.group(1)] + (limited.group(2) or "") if limited else native
+    return table_types(schema)[name][1]
+
+
+@functools.lru_cache(maxsize=1024)
+def table_types(schema: TableSchema) -> dict[str, tuple[str, str]]:
+    """Each column's (type, cast type), worked out once per table: every batch's statements and COPY
+    encoders ask for them, and the type table's lookup per column per batch was measurable CPU."""
+    types = {}
+    for col in schema.columns:
+        native = TYPES.target_type(schema.engine, col).native
+        limited = _LIMITED.match(native.strip().lower())
+        types[col.name] = (native, _UNLIMITED[limited.group(1)] + (limited.group(2) or "") if limited else native)
+    return types
 
 
 

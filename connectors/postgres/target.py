@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import psycopg2
@@ -44,7 +45,7 @@ class _BatchStream:
 
     def __init__(self, schema: TableSchema, batches: Iterable[Batch]) -> None:
         self.batches = iter(batches)
-        self.encoders = [encoder_for(column_type(schema, n)) for n in schema.column_names]
+        self.encoders = _encoders(schema)
         self.names = schema.column_names
 
     def read(self, size: int = -1) -> bytes:
@@ -211,17 +212,16 @@ class PostgresTarget(SqlTarget):
     def start_apply(self, cur: Any) -> None:
         # Every statement here finds its rows by key, one probe per changed row. Unanalyzed
         # staging tables make the planner hash-join instead, reading the whole table per batch.
-        cur.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
         # Source transactions apply whole but table by table: deferrable keys are checked at commit.
-        cur.execute("SET CONSTRAINTS ALL DEFERRED")
+        # One round trip for the three, once per batch's transaction.
+        cur.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET CONSTRAINTS ALL DEFERRED")
 
     def encode_rows(self, schema: TableSchema, rows: list[Row], text: bool) -> bytes:
         """COPY text, written by plan() on the worker's other thread."""
         names = schema.column_names
         if text:  # already PostgreSQL's spelling: only COPY's escaping to add
             return format_text_rows(rows, names)
-        return format_rows((list(map(row.get, names)) for row in rows),
-                           [encoder_for(column_type(schema, n)) for n in names])
+        return format_rows((list(map(row.get, names)) for row in rows), _encoders(schema))
 
     def delete_rows(self, cur: Any, schema: TableSchema, keys: list[tuple], whole: bool) -> int:
         template = "(" + ", ".join(f"%s::{cast_type(schema, k)}" for k in schema.key) + ")"
@@ -308,6 +308,12 @@ WHERE i.indrelid = %s::regclass AND i.indisunique AND k.ord <= i.indnkeyatts
 GROUP BY i.indexrelid, i.indisprimary
 ORDER BY i.indisprimary DESC, i.indexrelid
 """
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoders(schema: TableSchema) -> tuple[Callable[[Any], str], ...]:
+    """The table's COPY text encoders, in column order: made once per table, not per batch."""
+    return tuple(encoder_for(column_type(schema, n)) for n in schema.column_names)
 
 
 def _columns(names: Sequence[str]) -> str:
