@@ -99,6 +99,28 @@ def test_full_load_and_cdc_fold_back_into_the_source_rows(dms, src, kinesis_serv
         source_conn.close()
         target_conn.close()
     assert "source and target are identical (1 tables)" in dms.dms("task", "validate", "to-kinesis").stdout
+    raw = _raw(kinesis_server, stream)  # DMS's layout, partition keys as DMS chooses them, our position
+    loads = [(k, d) for k, d in raw if d["metadata"].get("operation") == "load"]
+    assert len(loads) == 2000 and all(k == str(d["data"]["id"]) for k, d in loads)
+    changes = [(k, d) for k, d in raw if d["metadata"].get("operation") in ("insert", "update", "delete")]
+    assert changes and all(k == "public.orders" and d["metadata"]["partition-key-type"] == "schema-table"
+                           and d["metadata"]["opendms-position"] and set(d) == {"data", "metadata"} for k, d in changes)
+    moved = [d for _, d in changes if "opendms-old-key" in d["metadata"]]
+    assert moved and all(d["metadata"]["opendms-old-key"][0] % 13 == 0 for d in moved)
+
+
+def _raw(server, stream: str) -> list[tuple[str, dict]]:
+    client, out = server.client(), []
+    for shard in client.list_shards(StreamName=stream)["Shards"]:
+        it = client.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],
+                                       ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while it:
+            page = client.get_records(ShardIterator=it, Limit=10_000)
+            out += [(r["PartitionKey"], json.loads(r["Data"])) for r in page["Records"]]
+            if not page["Records"]:
+                break
+            it = page.get("NextShardIterator")
+    return out
 
 
 def _pg(url: str) -> tuple:
