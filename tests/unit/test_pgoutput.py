@@ -324,15 +324,16 @@ def test_public_names() -> None:
 
 
 def test_decoder_is_fast_enough() -> None:
-    """A loose floor (the real figure is several hundred thousand per second)."""
+    """A loose floor (the real figure is several hundred thousand per second), in this process's CPU time:
+    tests run in parallel, and wall time on a busy machine says nothing of the decoder."""
     payload = b"I" + struct.pack(">I", 16384) + b"N" + struct.pack(">H", 9)
     for v in [b"1", b"hello", b"12.50", b"t", b"\\x00ff", b'{"a": 1}', b"2024-01-01 00:00:00+00", b"{1}"]:
         payload += b"t" + len(v).to_bytes(4, "big") + v
     payload += b"u"
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(20_000):
         decode(payload)
-    assert 20_000 / (time.perf_counter() - start) > 20_000
+    assert 20_000 / max(time.process_time() - start, 1e-9) > 20_000
 
 
 # --------------------------------------------------------------------------- straight into rows
