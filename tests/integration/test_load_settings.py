@@ -35,7 +35,7 @@ def test_one_subtask_loads_tables_one_at_a_time_in_load_order_even_when_a_worker
     dms.dms("task", "start", "onebyone")
     state = dms.state
     # Kill the worker in the middle of the second table: its job is taken over, the others still wait.
-    wait_for(lambda: state.table_states("onebyone").get("public.t1") == "loading", 60, "the second table to load",
+    wait_for(lambda: state.table_states("onebyone").get("public.t1") == "loading", 180, "the second table to load",
              interval=0.02)
     jobs = state.jobs("onebyone")
     assert sorted(jobs.values()) == ["done", "running", "waiting", "waiting"], jobs
