@@ -80,7 +80,9 @@ def test_a_keyless_table_with_replica_identity_full_replicates_with_its_duplicat
     wait_for(lambda: converged(src, dst, "events"), 60, "target to equal source")
     rows = table_text(dst, "events")  # every row's text, sorted: the same multiset, each duplicate counted
     assert rows == table_text(src, "events")
-    assert len(rows) - len(set(rows)) > 39_000  # the copies are all there
+    # the copies are all there: 40,000 extra copies loaded, less at most one per update or delete since
+    # (a machine that loads slowly churns longer: the bound moves with what the churn did)
+    assert len(rows) - len(set(rows)) >= 40_000 - counts["update"] - counts["delete"] - 10
     proc = dms.dms("task", "validate", "kl", "--json", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (table,) = json.loads(proc.stdout)["Tables"]
