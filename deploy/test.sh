@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, CI): install what the tests need, lint, run every test.
-#   ./deploy/test.sh                 everything (about 10 minutes on 2 cores)
-#   ./deploy/test.sh tests/unit      the unit tests alone (about 20 seconds)
+#   ./deploy/test.sh                 everything (about 20 minutes on 2 cores)
+#   ./deploy/test.sh tests/unit      the unit tests alone (about a minute)
 #   DMS_TEST_WORKERS=1 ./deploy/test.sh   one test at a time, in one process (as -n 0 does)
 # Integration tests start their own PostgreSQL and Redis servers on free loopback ports.
 set -euo pipefail
