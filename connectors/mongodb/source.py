@@ -153,10 +153,10 @@ class MongoSource(Source):
         try:
             if replica_set_name(self.client.admin) is None:
                 raise ConfigError(not_replica_set(self.ep.where()))
-            newest = self._edge(-1)
+            at = self.client.admin.command("ping").get("operationTime")
+            newest = self._newest(at)
             if newest is not None:  # that change is in the snapshot: the stream starts after it
                 return position(newest >> 32, newest & 0xFFFFFFFF, 1)
-            at = self.client.admin.command("ping").get("operationTime")
         except ConfigError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -182,6 +182,20 @@ class MongoSource(Source):
         time_part, _, token = text.strip().partition(":")
         seconds, _, increment = time_part.partition(".")
         return position(int(seconds), int(increment or 0), 0, token)
+
+    def _newest(self, at) -> int | None:
+        """The cluster time of the newest oplog entry, searched from a second before the operation time ``at``
+        (a bounded read of the oplog's end: a server may ignore a reverse natural order), or None."""
+        from bson import Timestamp
+
+        if at is None:
+            return None
+        try:
+            last = self.client.local["oplog.rs"].find_one({"ts": {"$gte": Timestamp(max(at.time - 1, 0), 0)}},
+                                                          sort=[("ts", -1)], projection={"ts": 1})
+        except Exception:  # noqa: BLE001 -- no access to the local database: the operation time serves
+            return None
+        return None if last is None else major_of(last["ts"].time, last["ts"].inc)
 
     def _edge(self, order: int) -> int | None:
         """The cluster time of the oldest (1) or newest (-1) entry of the oplog, or None when it cannot be

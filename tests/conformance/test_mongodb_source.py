@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from bson import Binary, Decimal128, Int64, ObjectId, Timestamp
 
-from connectors.base import DOC_BODY, DOC_ID, Endpoint, TableId, TableRule
+from connectors.base import DOC_BODY, DOC_ID, Change, Endpoint, Positions, TableId, TableRule
 from connectors.errors import ConfigError, PositionLost
 from connectors.mongodb.values import from_json
 from connectors.registry import open_source
@@ -127,8 +127,7 @@ def test_a_position_the_oplog_no_longer_holds_is_lost(mongo):
         cut = Timestamp(int(time.time()), 0)
         mongo.client.local["oplog.rs"].delete_many({"ts": {"$lt": cut}})
         mongo.write_documents(table, [("insert", {"_id": 2})])
-        assert "older than the oldest change the oplog" in source.can_resume("lost", __import__(
-            "connectors.base", fromlist=["Positions"]).Positions([p0]))
+        assert "older than the oldest change the oplog" in source.can_resume("lost", Positions([p0]))
         with pytest.raises(PositionLost, match="reload the task"):
             next(source.stream("lost", p0, [schema]))
     finally:
@@ -157,3 +156,26 @@ def test_the_mongodb_cr_auth_mechanism_is_refused_naming_the_fix(mongodb):
 
 def test_mongodb_is_registered_as_a_documents_source():
     assert ENGINES["mongodb"].doc_source
+
+
+def test_table_mode_changes_carry_the_sampled_columns_only(mongo):
+    table = mongo.create_documents(f"flatcdc_{secrets.token_hex(3)}")
+    mongo.write_documents(table, [("insert", {"_id": 1, "name": "a", "address": {"city": "Köln"}})])
+    source = open_source(_endpoint(mongo.server, table.schema, NestingLevel="one"))
+    try:
+        (schema,) = source.tables([TableRule(table.schema, table.name, "explicit")])
+        p0 = source.start_cdc("flatcdc", [schema])
+        mongo.write_documents(table, [("insert", {"_id": 2, "name": "b", "new": "dropped"}),
+                                      ("replace", {"_id": 1, "name": "a2", "address": {"city": "Bonn"}}),
+                                      ("delete", 2)])
+        got = []
+        for item in source.stream("flatcdc", p0, [schema]):
+            if isinstance(item, Change):
+                got.append((item.op.value, item.before, item.after))
+            if len(got) == 3:
+                break
+        assert got == [("insert", None, {"_id": "2", "name": "b", "address.city": None}),
+                       ("update", {"_id": "1"}, {"_id": "1", "name": "a2", "address.city": "Bonn"}),
+                       ("delete", {"_id": "2"}, None)]
+    finally:
+        source.close()
