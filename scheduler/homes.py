@@ -4,18 +4,20 @@ task started in one is looked up there from the other, and never shown as new or
 from __future__ import annotations
 
 from functools import cache
-
-import redis
+from typing import TYPE_CHECKING
 
 from connectors.errors import ConfigError
 from connectors.model.catalog import TaskDef
 from connectors.model.states import ACTIVE
-from worker.app import redis_home
-from worker.state import StateStore
+
+if TYPE_CHECKING:  # the CLI starts without Celery and Redis loaded; commands that need them load them
+    from worker.state import StateStore
 
 
 def elsewhere(task: TaskDef) -> str | None:
     """The Redis holding the task's live state when it is not the one this process uses, else None."""
+    from worker.app import redis_home
+
     home = task.redis_home
     return None if home is None or home == redis_home() else home
 
@@ -62,6 +64,10 @@ def check_not_running_elsewhere(task: TaskDef) -> None:
 
 @cache
 def _store(home: str) -> StateStore | None:
+    import redis
+
+    from worker.state import StateStore
+
     if home == "embedded":
         from worker import embedded
 
