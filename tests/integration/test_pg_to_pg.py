@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import psycopg2
@@ -211,16 +212,28 @@ def test_three_workers_share_twelve_tables_and_one_is_killed_mid_load(dms, src, 
     workers = [dms.start_worker(concurrency=1) for _ in range(3)]
     for i in range(3):  # every worker consuming before the jobs arrive
         wait_for(lambda i=i: " ready." in dms.worker_log(i), 60, f"worker {i} to be ready")
-    dms.dms("task", "start", "three")
 
     def big_table_in_flight() -> dict | None:
         stats = dms.state.table_stats("three", "public.part9")
         return stats if dms.table_states("three").get("public.part9") == "loading" and \
             int(stats.get("FullLoadRows") or 0) > 0 else None
 
-    in_flight = wait_for(big_table_in_flight, 60, "the load of part9 to be under way", interval=0.01)
-    victim = next(w for w in workers if str(w.pid) == in_flight["LoadedBy"].split(":")[1])
-    dms.kill(victim)
+    # Watched from before the start: part9 loads in about a second, sooner than a loaded machine's `dms task
+    # start` process exits; the worker that has it is killed the moment its rows are seen in flight.
+    killed: list = []
+
+    def kill_the_loader() -> None:
+        in_flight = wait_for(big_table_in_flight, 90, "the load of part9 to be under way", interval=0.005)
+        victim = next(w for w in workers if str(w.pid) == in_flight["LoadedBy"].split(":")[1])
+        dms.kill(victim)
+        killed.append(victim)
+
+    watcher = threading.Thread(target=kill_the_loader, daemon=True)
+    watcher.start()
+    dms.dms("task", "start", "three")
+    watcher.join(timeout=95)
+    assert killed, "the load of part9 was never seen under way"
+    victim = killed[0]
     assert 0 < int(dms.state.table_stats("three", "public.part9")["FullLoadRows"]) < 200_000
     task = dms.wait_status("three", "stopped", "failed", timeout=120)
     assert task["Status"] == "stopped", task
