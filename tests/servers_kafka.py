@@ -37,7 +37,24 @@ class KafkaServer(_Server):
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             self.stop()
             raise RuntimeError(f"{e}\n--- server log ---\n{tail}") from None
+        self._warm_up()
         return self
+
+    def _warm_up(self) -> None:
+        """One transaction before any test: the broker makes its transaction log on first use, which on a
+        busy machine outlasts the 10 s a client gives a broker to answer (the first test of a run failed)."""
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(bootstrap_servers=self.broker, transactional_id="opendms-warm-up",
+                                 enable_idempotence=True, acks="all", max_block_ms=120_000,
+                                 request_timeout_ms=120_000)
+        try:
+            producer.init_transactions()
+            producer.begin_transaction()
+            producer.send("opendms-warm-up", b"ready")
+            producer.commit_transaction()
+        finally:
+            producer.close(timeout=10)
 
     @property
     def broker(self) -> str:
