@@ -20,7 +20,7 @@ start() {
     nohup node "$CLI" --host 127.0.0.1 --port "$port" --path "$dir/data" --createTableMs 0 --deleteTableMs 0 \
         --updateTableMs 0 >"$dir/dynalite.log" 2>&1 &
     echo $! >"$dir/dynalite.pid"
-    for _ in $(seq 100); do
+    for _ in $(seq 1200); do  # up to 2 minutes on a busy machine
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "http://127.0.0.1:$port"; return 0; fi
         kill -0 "$(cat "$dir/dynalite.pid")" 2>/dev/null || break
         sleep 0.1

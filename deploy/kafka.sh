@@ -89,18 +89,19 @@ EOF
         kafka.Kafka "$dir/server.properties" > "$dir/stdout.log" 2>&1 < /dev/null &
     echo $! > "$dir/kafka.pid"
     # Ready when the broker has registered (it logs "Kafka Server started") and its port accepts.
-    for _ in $(seq 600); do
+    # Up to 5 minutes: a parallel test run starts several JVMs at once on two cores.
+    for _ in $(seq 3000); do
         if ! kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null; then
             echo "kafka in $dir exited while starting; see $dir/server.log and $dir/stdout.log" >&2
             tail -20 "$dir/stdout.log" >&2; exit 1
         fi
         if grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null \
-            && python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1).close()" 2>/dev/null; then
+            && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "kafka://127.0.0.1:$port"; return 0
         fi
         sleep 0.1
     done
-    echo "kafka on port $port did not start in 60 s; see $dir/server.log" >&2; exit 1
+    echo "kafka on port $port did not start in 5 minutes; see $dir/server.log" >&2; exit 1
 }
 
 stop() {

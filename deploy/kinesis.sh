@@ -19,7 +19,7 @@ start() {
     nohup node "$CLI" --port "$port" --path "$dir/data" --createStreamMs 0 --deleteStreamMs 0 \
         --updateStreamMs 0 --shardLimit 100 >"$dir/kinesalite.log" 2>&1 &
     echo $! >"$dir/kinesalite.pid"
-    for _ in $(seq 100); do
+    for _ in $(seq 1200); do  # up to 2 minutes on a busy machine
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "http://127.0.0.1:$port"; return 0; fi
         kill -0 "$(cat "$dir/kinesalite.pid")" 2>/dev/null || break
         sleep 0.1

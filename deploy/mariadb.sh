@@ -76,9 +76,9 @@ start() {
     # Detached from this script's output: callers read stdout until it closes.
     (cd / && exec "$MARIADBD" --defaults-file="$dir/my.cnf" --port="$port") </dev/null >/dev/null 2>&1 &
     local i
-    for i in $(seq 1 300); do
+    for i in $(seq 1 1200); do  # up to 2 minutes on a busy machine
         ready "$dir" && break
-        if [ "$i" -eq 300 ]; then
+        if [ "$i" -eq 1200 ]; then
             echo "mariadbd did not start on port $port; its log:" >&2
             tail -20 "$dir/log.err" >&2 || true
             exit 1

@@ -20,7 +20,7 @@ start() {
     # setsid: the server outlives this script and is stopped by its pid alone.
     setsid java -Xmx512m -cp "$CACHE/lib/*" opendms.MongoTestServer "$port" "$@" >"$dir/mongodb.log" 2>&1 &
     echo $! >"$dir/mongodb.pid"
-    for _ in $(seq 300); do
+    for _ in $(seq 3000); do  # up to 5 minutes: parallel test runs start several JVMs at once
         if grep -q "^listening on" "$dir/mongodb.log" 2>/dev/null; then
             echo "mongodb://127.0.0.1:$port/?directConnection=true"; return 0
         fi

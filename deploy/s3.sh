@@ -22,7 +22,7 @@ start() {
         >"$dir/log" 2>&1 </dev/null &
     echo $! >"$dir/pid"
     echo "$port" >"$dir/port"
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 1200); do  # up to 2 minutes on a busy machine
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "http://127.0.0.1:$port"; return 0
         fi

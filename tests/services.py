@@ -47,7 +47,8 @@ def _require(binary: Path | str) -> None:
 
 
 def _run(script: str, *args: str) -> str:
-    proc = subprocess.run([str(DEPLOY / script), *args], capture_output=True, text=True, timeout=120)
+    # Generous: a parallel test run starts several servers (JVMs among them) at once on two cores.
+    proc = subprocess.run([str(DEPLOY / script), *args], capture_output=True, text=True, timeout=400)
     if proc.returncode != 0:
         raise RuntimeError(
             f"deploy/{script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
