@@ -32,14 +32,23 @@ def test_one_subtask_loads_tables_one_at_a_time_in_load_order_even_when_a_worker
     dms.task("onebyone", src, dst, "full-load", mappings=mappings,
              settings={"FullLoadSettings": {"MaxFullLoadSubTasks": 1}})
     first = dms.start_worker(concurrency=2)
-    dms.dms("task", "start", "onebyone")
     state = dms.state
     # Kill the worker in the middle of the second table: its job is taken over, the others still wait.
-    wait_for(lambda: state.table_states("onebyone").get("public.t1") == "loading", 180, "the second table to load",
-             interval=0.02)
-    jobs = state.jobs("onebyone")
-    assert sorted(jobs.values()) == ["done", "running", "waiting", "waiting"], jobs
-    dms.kill(first)
+    # Watched from before the start: a table loads in about a second, sooner than a busy `dms task start` exits.
+    seen: list[dict] = []
+
+    def kill_in_the_second_table() -> None:
+        wait_for(lambda: state.table_states("onebyone").get("public.t1") == "loading", 180,
+                 "the second table to load", interval=0.005)
+        seen.append(state.jobs("onebyone"))
+        dms.kill(first)
+
+    watcher = threading.Thread(target=kill_in_the_second_table, daemon=True)
+    watcher.start()
+    dms.dms("task", "start", "onebyone")
+    watcher.join(timeout=185)
+    assert seen, "the second table was never seen loading"
+    assert sorted(seen[0].values()) == ["done", "running", "waiting", "waiting"], seen[0]
     dms.start_worker(concurrency=2)
     dms.wait_status("onebyone", "stopped", timeout=120)
 
