@@ -14,7 +14,7 @@ usage() { echo "usage: $0 start DIR PORT | stop DIR | restart DIR PORT" >&2; exi
 
 wait_gone() {
     local pid="$1" state
-    for _ in $(seq 100); do
+    for _ in $(seq 1200); do  # up to a minute: a busy machine flushes and exits slowly
         state="$(ps -o stat= -p "$pid" 2>/dev/null)" || return 0
         # A daemonized redis is reparented to PID 1, which may be slow to reap it.
         [[ "$state" == Z* ]] && return 0
@@ -30,7 +30,7 @@ start() {
     "$REDIS_SERVER" --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$dir" \
         --appendonly yes --appendfsync always --save "" \
         --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do  # a minute at least: a busy machine replays the AOF slowly
         # Our server is the one serving this dir: when the port was taken, the Redis answering there is
         # another one (a parallel test session's), and ours has already exited.
         [ "$("$REDIS_CLI" -p "$port" config get dir 2>/dev/null | tail -n 1)" = "$dir" ] \
