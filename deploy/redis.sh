@@ -33,8 +33,12 @@ start() {
     for _ in $(seq 600); do  # a minute at least: a busy machine replays the AOF slowly
         # Our server is the one serving this dir: when the port was taken, the Redis answering there is
         # another one (a parallel test session's), and ours has already exited.
-        [ "$("$REDIS_CLI" -p "$port" config get dir 2>/dev/null | tail -n 1)" = "$dir" ] \
-            && { echo "redis://127.0.0.1:$port/0"; return 0; }
+        # CONFIG GET answers while the AOF is still being replayed; reads then fail with LOADING, so
+        # the server is ready only once INFO says loading:0.
+        if [ "$("$REDIS_CLI" -p "$port" config get dir 2>/dev/null | tail -n 1)" = "$dir" ] \
+            && "$REDIS_CLI" -p "$port" info persistence 2>/dev/null | grep -q '^loading:0'; then
+            echo "redis://127.0.0.1:$port/0"; return 0
+        fi
         if grep -q "Address already in use" "$dir/redis.log" 2>/dev/null; then
             echo "port $port is taken; see $dir/redis.log" >&2; exit 4
         fi
