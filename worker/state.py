@@ -15,6 +15,7 @@ Every Redis key name lives in this module::
     dms:task:{task}:spill:{table}     stream  a live table's changes beyond MemoryLimitTotal, until their
                                               source transaction ends and applies (worker/cdc/large.py)
     dms:task:{task}:rate:{second}     hash    rows counted in that epoch second (throughput), expires
+    dms:task:{task}:series:{start}    hash    the console's hour of latencies and counts (worker/series.py)
     dms:task:{task}:chunks:{table}    hash    "ranges" -> the table's load chunks (KeyRange JSON list);
                                               "done:{i}" -> rows loaded by chunk i
     dms:task:{task}:chunks:{table}:tries hash  chunk i -> loads of it begun
@@ -51,7 +52,7 @@ from connectors.model.states import (
     refused,
 )
 
-from . import logs
+from . import logs, series
 
 log = logs.get_logger(__name__)
 
@@ -102,7 +103,6 @@ end
 return 0
 """
 
-
 # Record chunk ARGV[1] as loaded with ARGV[2] rows, counted into FullLoadRows the first time only;
 # returns how many chunks are loaded.
 _CHUNK_DONE = """
@@ -111,7 +111,6 @@ if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 1 then
 end
 return redis.call('hlen', KEYS[1]) - 1
 """
-
 
 # Take one of ARGV[2] validation threads for job ARGV[1]; a thread whose job's lease (ARGV[3] .. job) has
 # expired is free again, so a killed worker holds none.
@@ -126,7 +125,6 @@ if n >= tonumber(ARGV[2]) then return 0 end
 redis.call('sadd', KEYS[1], ARGV[1])
 return 1
 """
-
 
 # A queued job seen without its message: the first sighting notes the time (it may be starting right
 # now); one seen so for ARGV[2] seconds is stranded, for one caller only.
@@ -418,6 +416,7 @@ class StateStore:
                 counted = True
         if counted:
             pipe.expire(key, RATE_BUCKET_TTL)
+            series.add_counts(pipe, task, now, rates)
 
     def count(self, task: str, **rates: int) -> None:
         """Count rows for throughput in this second's bucket (any number of workers may add to it)."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from connectors.base import Change, Conflict, Op, Position, TableId, TableSchema
 from connectors.model.tablemap import TableMap
 
-from .. import logs
+from .. import logs, series
 from ..state import StateStore
 
 log = logs.get_logger(__name__)
@@ -88,7 +88,9 @@ class Statistics:
 
     def report(self, **found: object) -> None:
         """The backlog and latencies a flush found (see :func:`backlog`)."""
-        self.state.set_task(self.task, **backlog(**found))  # type: ignore[arg-type]
+        fields = backlog(**found)  # type: ignore[arg-type]
+        self.state.set_task(self.task, **fields)
+        series.add_latencies(self.state.r, self.task, time.time(), fields)
 
     def applied(self, tally: Tally, finished: float | None = None) -> None:
         """An apply is on the target: its counts, its rate and DMS's CDCLatencyTarget, the oldest change
@@ -100,6 +102,7 @@ class Statistics:
                  position=max(tally.last.values()).token, latency=latency)
         if latency is not None:
             self.state.set_task(self.task, CDCLatencyTarget=latency, cdc_applied_time=finished)
+            series.add_latencies(self.state.r, self.task, finished, {"CDCLatencyTarget": latency})
 
     def table(self, table: TableId, **counts: int) -> None:
         """Counts of one table outside an apply (Ddls, LobTruncations)."""
