@@ -521,10 +521,11 @@ def demo(folder: Path) -> None:
 
 # Endpoints and instances live in cli_endpoints.py, operations (workers, Flower, secrets) in cli_ops.py:
 # registered here, on the one group.
+from .api.cli import api  # noqa: E402
 from .cli_endpoints import endpoint, instance  # noqa: E402
 from .cli_ops import flower, secrets, worker  # noqa: E402
 
-for _command in (endpoint, instance, worker, flower, secrets):
+for _command in (endpoint, instance, worker, flower, secrets, api):
     main.add_command(_command)
 
 

@@ -1,0 +1,12 @@
+"""Every operation the API serves: its DMS name -> the function answering it (context, request) -> response."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .arns import Context
+
+Operation = Callable[[Context, dict[str, Any]], dict[str, Any]]
+
+OPERATIONS: dict[str, Operation] = {}
