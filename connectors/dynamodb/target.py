@@ -35,8 +35,9 @@ from connectors.base import (
 from connectors.errors import ConfigError, DataError, DmsError, ObjectError, TransientError
 from connectors.keyed import Rows, key_of, work_out
 from connectors.net_effect import checking, raise_fatal
+from connectors.object_mapping import object_rules, rule_for
 
-from . import values as V
+from .mapping import TableMap, default_map, rule_map
 from .settings import DYNAMO_DB_SETTINGS
 
 CHECKPOINTS = "awsdms_txn_state"
@@ -61,6 +62,8 @@ class DynamoTarget:
         region = s["Region"] or session.region_name or "us-east-1"
         self.db: Any = session.client("dynamodb", region_name=region, endpoint_url=s["EndpointUrl"] or None,
                                       config=Config(retries={"max_attempts": 3}, connect_timeout=10, read_timeout=30))
+        self.rules = object_rules(endpoint)
+        self._maps: dict[TableId, TableMap] = {}
 
     def _fail(self, exc: BaseException) -> DmsError:
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -101,8 +104,16 @@ class DynamoTarget:
 
     # -- tables ----------------------------------------------------------------------------------
 
-    def _name(self, table: TableId) -> str:
-        return table.name
+    def _map(self, table: TableSchema) -> TableMap:
+        """The table's mapping: its object-mapping rule's (the first matching), else an item per row."""
+        found = self._maps.get(table.table)
+        if found is None or found.schema != table:
+            rule = rule_for(self.rules, table.table)
+            found = self._maps[table.table] = rule_map(table, rule) if rule else default_map(table)
+        return found
+
+    def _name(self, table: TableSchema) -> str:
+        return self._map(table).name
 
     def _exists(self, name: str) -> bool:
         from botocore.exceptions import ClientError
@@ -123,17 +134,9 @@ class DynamoTarget:
                    AttributeDefinitions=[{"AttributeName": k, "AttributeType": t} for k, t in keys])
         self.db.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
 
-    def _key_schema(self, table: TableSchema) -> list[tuple[str, str]]:
-        if not table.key or len(table.key) > 2:
-            raise ObjectError(f"{table.table} has {'no' if not table.key else len(table.key)} key column(s): a "
-                              "DynamoDB table needs a partition key and at most a sort key (object-mapping rules "
-                              "that choose them are not supported yet)")
-        types = {c.name: c.type for c in table.columns}
-        return [(k, V.key_type(types[k])) for k in table.key]
-
     def prepare(self, table: TableSchema, mode: PrepMode, *, with_key: bool = True) -> None:
-        name = self._name(table.table)
-        keys = self._key_schema(table)
+        name = self._name(table)
+        keys = self._map(table).keys
         exists = self._exists(name)
         if exists and mode == "drop":
             self._call("delete_table", TableName=name)
@@ -145,15 +148,15 @@ class DynamoTarget:
             self._empty(table)
 
     def _empty(self, table: TableSchema) -> None:
-        name = self._name(table.table)
-        keys = [k for k, _ in self._key_schema(table)]
+        name = self._name(table)
+        keys = [k for k, _ in self._map(table).keys]
         found = [{k: item[k] for k in keys} for item in self._scan(name, keys)]
         self._write(name, [{"DeleteRequest": {"Key": k}} for k in found])
 
     def before_load(self, task: str, tables: Sequence[TableSchema], mode: PrepMode) -> list[str]:
         if mode != "truncate":
             return []
-        found = [t for t in tables if self._exists(self._name(t.table))]
+        found = [t for t in tables if self._exists(self._name(t))]
         for t in found:
             self._empty(t)
         return [f"TRUNCATE_BEFORE_LOAD emptied the {len(found)} selected table(s)"]
@@ -197,11 +200,11 @@ class DynamoTarget:
 
     def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
         """Every row as an item (a put replaces an item of the same key, so a chunk loaded again is harmless)."""
-        name = self._name(table.table)
+        mapped = self._map(table)
         count = 0
         for batch in batches:
             rows = batch.rows()
-            self._write(name, [{"PutRequest": {"Item": V.item(table, r)}} for r in rows])
+            self._write(mapped.name, [{"PutRequest": {"Item": mapped.item(r)}} for r in rows])
             count += len(rows)
         return count
 
@@ -212,16 +215,17 @@ class DynamoTarget:
         return changes
 
     def _current(self, table: TableSchema, keys: set[tuple]) -> Rows:
-        name = self._name(table.table)
+        mapped = self._map(table)
+        name = mapped.name
         listed = list(keys)
         found: Rows = {}
         for i in range(0, len(listed), GET_KEYS):
-            todo: dict[str, Any] = {name: {"Keys": [V.key_item(table, k) for k in listed[i:i + GET_KEYS]],
+            todo: dict[str, Any] = {name: {"Keys": [mapped.key_of(k) for k in listed[i:i + GET_KEYS]],
                                            "ConsistentRead": True}}
             while todo:
                 answer = self._call("batch_get_item", RequestItems=todo)
                 for item in answer.get("Responses", {}).get(name, []):
-                    r = V.row(table, item)
+                    r = mapped.row(item)
                     found[key_of(table, r)] = r
                 todo = answer.get("UnprocessedKeys") or {}
         return found
@@ -235,6 +239,8 @@ class DynamoTarget:
         conflicts: list[Conflict] = []
         plans = []
         for schema, items in work.items():
+            if items and self._map(schema).cdc_problem:
+                raise ObjectError(self._map(schema).cdc_problem)
             if items:
                 worked = work_out(schema, items, lambda keys, s=schema: self._current(s, keys), checked, conflicts)
                 plans.append((schema, items[-1].position, *worked))
@@ -242,9 +248,10 @@ class DynamoTarget:
         for schema, _, emptied, final in plans:
             if emptied:
                 self._empty(schema)
-            self._write(self._name(schema.table), [
-                {"DeleteRequest": {"Key": V.key_item(schema, k)}} if r is None
-                else {"PutRequest": {"Item": V.item(schema, r)}} for k, r in final.items()])
+            mapped = self._map(schema)
+            self._write(mapped.name, [
+                {"DeleteRequest": {"Key": mapped.key_of(k)}} if r is None
+                else {"PutRequest": {"Item": mapped.item(r)}} for k, r in final.items()])
         if plans and not self._exists(CHECKPOINTS):
             self._create(CHECKPOINTS, [("id", "S")])
         for schema, at, _, _ in plans:
@@ -280,7 +287,8 @@ class DynamoTarget:
     # -- read back (validation) ------------------------------------------------------------------
 
     def read(self, table: TableSchema, *, batch_rows: int = 50_000) -> Iterator[list[dict[str, Any]]]:
-        rows = sorted((V.row(table, i) for i in self._scan(self._name(table.table))), key=lambda r: key_of(table, r))
+        mapped = self._map(table)
+        rows = sorted((mapped.row(i) for i in self._scan(mapped.name)), key=lambda r: key_of(table, r))
         for i in range(0, len(rows), max(1, batch_rows)):
             yield rows[i:i + batch_rows]
 

@@ -9,8 +9,6 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from connectors.base import TableSchema
-
 NUMBERS = frozenset({"int2", "int4", "int8", "float4", "float8", "numeric"})
 
 
@@ -59,17 +57,3 @@ def value(attr: dict[str, Any], kind: str) -> Any:
 
 def key_type(kind: str) -> str:
     return "N" if kind in NUMBERS else "B" if kind == "bytes" else "S"
-
-
-def item(schema: TableSchema, row: dict[str, Any]) -> dict[str, Any]:
-    types = {c.name: c.type for c in schema.columns}
-    return {name: attribute(v, types.get(name, "text")) for name, v in row.items()}
-
-
-def row(schema: TableSchema, found: dict[str, Any]) -> dict[str, Any]:
-    return {c.name: value(found[c.name], c.type) if c.name in found else None for c in schema.columns}
-
-
-def key_item(schema: TableSchema, key: tuple) -> dict[str, Any]:
-    types = {c.name: c.type for c in schema.columns}
-    return {k: attribute(v, types[k]) for k, v in zip(schema.key, key, strict=True)}

@@ -28,8 +28,8 @@ _REFUSED = ("data-masking-digits-mask", "data-masking-digits-randomize", "data-m
 _TRANSFORM_ACTIONS = NAME_ACTIONS + ("add-column", "include-column", "remove-column", "define-primary-key",
                                      "change-data-type", "add-before-image-columns") + _REFUSED
 _OTHER_RULE_TYPES = {
-    "object-mapping": "object mapping is for DynamoDB, Kinesis, Kafka and OpenSearch targets (a Kafka target reads "
-                      "its kafka-target-topic and partition-key-type)",
+    "object-mapping": "object mapping is for DynamoDB, Kinesis, Kafka and OpenSearch targets (DynamoDB, Kinesis "
+                      "and Kafka targets read it: docs/engines/)",
     "post-processing": "post-processing tags S3 objects, and S3 is not a target here yet",
     "validation": "validation function overrides are for Oracle and SQL Server, which OpenDMS does not have",
 }

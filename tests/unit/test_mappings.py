@@ -73,8 +73,7 @@ def test_a_console_export_is_read_as_dms_reads_it() -> None:
                                                                                          "99.5")
     assert m.transformations[1].data_type.precision == 12
     assert m.warnings == ("rules[3] (object-mapping rule 4) has no effect: object mapping is for DynamoDB, Kinesis, "
-                          "Kafka and OpenSearch targets (a Kafka target reads its kafka-target-topic and "
-                          "partition-key-type)",)
+                          "Kafka and OpenSearch targets (DynamoDB, Kinesis and Kafka targets read it: docs/engines/)",)
     t = build_map(m, parse_task_settings(None), ORDERS)
     assert t.target.column_names == ("id", "status", "total", "remark", "created")
 
