@@ -258,14 +258,11 @@ def task_start(task_id: str, start_type: str | None) -> None:
 @click.option("--timeout", default=120.0, show_default=True)
 def task_stop(task_id: str, wait: bool, timeout: float) -> None:
     """Stop a running task; it resumes from its checkpoint with `dms task start`."""
-    from .status import state_lost
-    from .submit import stop_task, wait_until_stopped
+    from .submit import request_stop, wait_until_stopped
 
     definition = Catalog().task(task_id)
     state = state_or_fail(definition, live_state())
-    if state_lost(definition, state.task(task_id)):
-        raise ConfigError(f"task {task_id} is failed, not running: {definition.vanished_message()}")
-    stop_task(state, task_id)
+    request_stop(definition, state)
     if wait:
         with progress(f"stopping task {task_id}: waiting for its jobs to stop"):
             status = wait_until_stopped(state, task_id, timeout)

@@ -231,6 +231,13 @@ def _resume(task: TaskDef, source, state: StateStore) -> None:
         raise PositionLost(f"{lost}: reload the task with `dms task start {task.id} --type reload-target`")
 
 
+def request_stop(task: TaskDef, state: StateStore) -> None:
+    """`dms task stop` (and the console's Stop) without the wait: a task whose live state vanished is failed."""
+    if state_lost(task, state.task(task.id)):
+        raise ConfigError(f"task {task.id} is failed, not running: {task.vanished_message()}")
+    stop_task(state, task.id)
+
+
 def stop_task(state: StateStore, task_id: str, reason: str | None = None) -> None:
     status = state.status(task_id)
     if status not in (Status.STARTING, Status.RUNNING):
