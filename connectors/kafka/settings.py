@@ -11,16 +11,13 @@ producer without transactions, at-least-once, every record carrying its source p
 
 from __future__ import annotations
 
-import json
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import Endpoint, TableRule
+from connectors.base import Endpoint
 from connectors.errors import ConfigError
 from connectors.settings_object import Key, SettingsObject
-from connectors.streams.records import ROUTE_TYPES, Route
 
 SECURITY_PROTOCOLS = {"plaintext": "PLAINTEXT", "ssl-encryption": "SSL", "ssl-authentication": "SSL",
                       "sasl-ssl": "SASL_SSL", "sasl-plaintext": "SASL_PLAINTEXT"}  # the last is ours
@@ -89,35 +86,3 @@ def client_config(settings: Mapping[str, Any], ep: Endpoint) -> dict[str, Any]:
                                     settings["SslClientKeyPassword"] or None)
         config["ssl_context"] = context
     return config
-
-
-
-
-@dataclass(frozen=True)
-class TableRoute:
-    """An object-mapping rule of the task (``map-record-to-record``): its tables' topic (``kafka-target-topic``,
-    '' for the endpoint's) and partitioning (``mapping-parameters.partition-key-type``)."""
-
-    rule: TableRule
-    topic: str
-    route: Route | None
-
-
-def table_routes(ep: Endpoint) -> list[TableRoute]:
-    """The task's object-mapping rules (TaskDef.target_options puts them on the endpoint), by rule id."""
-    found = []
-    for raw in sorted(json.loads(ep.extra.get("task.ObjectMappings") or "[]"), key=lambda r: int(r.get("rule-id", 0))):
-        where = f"object-mapping rule {raw.get('rule-id')}"
-        locator = raw.get("object-locator") or {}
-        params = raw.get("mapping-parameters") or {}
-        key_type = params.get("partition-key-type")
-        if key_type is not None and key_type not in ROUTE_TYPES:
-            raise ConfigError(f"{where}: partition-key-type {key_type!r} is not one OpenDMS sends by: use one of "
-                              f"{', '.join(ROUTE_TYPES)}")
-        if key_type == "attribute-name" and not params.get("partition-key-name"):
-            raise ConfigError(f"{where}: partition-key-type attribute-name needs partition-key-name (a column)")
-        topic = raw.get("kafka-target-topic") or params.get("kafka-target-topic") or ""
-        route = Route(key_type, params.get("partition-key-name") or "") if key_type else None
-        found.append(TableRoute(TableRule(locator.get("schema-name", "%"), locator.get("table-name", "%")),
-                                topic, route))
-    return found

@@ -39,13 +39,15 @@ from connectors.base import (
     parts_of,
 )
 from connectors.errors import DataError
-from connectors.streams.records import Fold, Record, Records, RecordSettings, Route
+from connectors.streams.records import Fold, Record, Route
+from connectors.streams.routes import records_for, route_of, table_routes
 
 from . import client
 from . import settings as kafka_settings
 
 POSITION_HEADER = "dms-position"
 OLD_KEY_HEADER = "dms-old-key"
+TOPIC_KEY = "kafka-target-topic"  # an object-mapping rule's topic for its tables (DMS's key)
 
 
 class KafkaTarget:
@@ -61,10 +63,8 @@ class KafkaTarget:
         self.checkpoints: str = self.settings["CheckpointTopic"]
         self.exactly_once: bool = self.settings["ExactlyOnce"]
         self.max_bytes: int = self.settings["MessageMaxBytes"]
-        before = endpoint.extra.get("task.BeforeImageSettings")
-        self.records = Records(RecordSettings.from_values(self.settings).with_before_image(
-            json.loads(before) if before else None))
-        self.routes = kafka_settings.table_routes(endpoint)
+        self.records = records_for(self.settings, endpoint)
+        self.routes = table_routes(endpoint, TOPIC_KEY)
         self._routed: dict[TableId, tuple[str, Route | None]] = {}
         self._producers: dict[str, Any] = {}
         self._topics: set[str] = set()
@@ -96,8 +96,8 @@ class KafkaTarget:
         DMS's default keys."""
         found = self._routed.get(table)
         if found is None:
-            rule = next((r for r in self.routes if r.rule.matches(table)), None)
-            found = self._routed[table] = (rule.topic or self.topic, rule.route) if rule else (self.topic, None)
+            rule = route_of(self.routes, table)
+            found = self._routed[table] = (rule.destination or self.topic, rule.route) if rule else (self.topic, None)
         return found
 
     def _ensure_topic(self, topic: str) -> None:

@@ -38,7 +38,8 @@ from connectors.base import (
     TargetKind,
     parts_of,
 )
-from connectors.streams.records import Fold, Record, Records, RecordSettings
+from connectors.streams.records import Fold, Record, Route
+from connectors.streams.routes import records_for, route_of, table_routes
 
 from .settings import KINESIS_SETTINGS
 from .stream import MAX_KEY_CHARS, Entry, Stream
@@ -62,7 +63,8 @@ class KinesisTarget:
         self.ep = endpoint
         self.settings = KINESIS_SETTINGS.values(endpoint)
         self.stream = Stream(endpoint)
-        self.records = Records(RecordSettings.from_values(self.settings))
+        self.records = records_for(self.settings, endpoint)
+        self.routes = table_routes(endpoint)  # they key a table's records (DMS has no stream per table here)
         self.indent = "\t" if self.settings["MessageFormat"] == "json" else None
         self._marks: dict[str, dict[str, str]] = {}  # task -> its checkpoint as read, then as written here
 
@@ -78,6 +80,11 @@ class KinesisTarget:
         return []
 
     # -- records -----------------------------------------------------------------------------------
+
+    def _route(self, table: TableSchema) -> Route | None:
+        """The table's partitioning: its first object-mapping rule's partition-key-type, else DMS's keys."""
+        found = route_of(self.routes, table.table)
+        return found.route if found else None
 
     def _entry(self, schema: TableSchema, record: Record) -> Entry:
         """The record as an entry: its position and old key added to its metadata; a partition key Kinesis
@@ -127,10 +134,11 @@ class KinesisTarget:
     def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
         """A ``load`` record per row (partition key: the primary key), a batch at a time. A chunk loaded again
         sends its rows again: a consumer keeping the latest image per key ends with the source's rows."""
+        route = self._route(table)
         count = 0
         for batch in batches:
             rows = batch.rows()
-            self.stream.put([self._entry(table, self.records.load(table, row)) for row in rows])
+            self.stream.put([self._entry(table, self.records.load(table, row, route=route)) for row in rows])
             count += len(rows)
         return count
 
@@ -147,8 +155,9 @@ class KinesisTarget:
         marks: dict[str, str] = {}
         for part in parts_of(changes):  # the whole batch first: a batch that fails to arrive sends nothing
             for schema, items in part.items():
+                route = self._route(schema)
                 for ch in items:
-                    record = self.records.change(schema, ch)
+                    record = self.records.change(schema, ch, route=route)
                     if record is not None:
                         entries.append(self._entry(schema, record))
                 if items:

@@ -109,6 +109,49 @@ def test_full_load_and_cdc_fold_back_into_the_source_rows(dms, src, kinesis_serv
     assert moved and all(d["metadata"]["opendms-old-key"][0] % 13 == 0 for d in moved)
 
 
+def test_object_mapping_keys_a_table_and_before_images_follow_the_task(kinesis_server, stream):
+    """A task's object-mapping rule (partition-key-type attribute-name) and BeforeImageSettings (TaskDef.
+    target_options puts them on the endpoint) shape the records, as for Kafka (connectors/streams/routes.py)."""
+    from connectors.base import Batch, Change, Column, Op, TableId, TableSchema
+    from connectors.model.catalog import TaskDef
+    from connectors.positions import Position
+
+    rules = [{"rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",
+              "object-locator": {"schema-name": "%", "table-name": "%"}},
+             {"rule-type": "object-mapping", "rule-id": "2", "rule-name": "2", "rule-action": "map-record-to-record",
+              "object-locator": {"schema-name": "public", "table-name": "orders"},
+              "mapping-parameters": {"partition-key-type": "attribute-name", "partition-key-name": "customer"}}]
+    task = TaskDef("routed", "src", "dst", "ri", "full-load-and-cdc", json.dumps({"rules": rules}),
+                   json.dumps({"BeforeImageSettings": {"EnableBeforeImage": True, "FieldName": "before-image",
+                                                       "ColumnFilter": "all"}}))
+    target = open_target(Endpoint("routed", "target", "kinesis", extra={
+        "StreamArn": arn(stream), "EndpointUrl": kinesis_server.url, **task.target_options()}))
+    orders = TableSchema(TableId("public", "orders"), (Column("id", "int8", False), Column("customer", "text")),
+                         ("id",))
+    other = TableSchema(TableId("public", "other"), (Column("id", "int8", False),), ("id",))
+    try:
+        assert target.load(orders, [Batch(2, [{"id": 1, "customer": "ann"}, {"id": 2, "customer": "bob"}])]) == 2
+        assert target.load(other, [Batch(1, [{"id": 7}])]) == 1
+        target.apply("routed", {orders: [Change(orders.table, Op.UPDATE, Position("l", 5, 1, "5"),
+                                                {"id": 1, "customer": "ann"}, {"id": 1, "customer": "cat"})],
+                                other: [Change(other.table, Op.DELETE, Position("l", 6, 1, "6"), {"id": 7}, None)]})
+        assert [r for rows in target.read(orders) for r in rows] == [{"id": 1, "customer": "cat"},
+                                                                     {"id": 2, "customer": "bob"}]
+        assert [r for rows in target.read(other) for r in rows] == []
+    finally:
+        target.close()
+    data = [(k, d) for k, d in _raw(kinesis_server, stream) if d["metadata"]["record-type"] == "data"]
+    routed = sorted(((k, d) for k, d in data if d["metadata"]["table-name"] == "orders"),
+                    key=lambda kd: kd[1]["metadata"]["operation"] == "update")
+    assert [(k, d["metadata"]["partition-key-type"]) for k, d in routed] in (
+        [("ann", "attribute-name"), ("bob", "attribute-name"), ("cat", "attribute-name")],
+        [("bob", "attribute-name"), ("ann", "attribute-name"), ("cat", "attribute-name")])
+    assert routed[-1][1]["before-image"] == {"id": 1, "customer": "ann"} and routed[-1][1]["data"]["customer"] == "cat"
+    rest = sorted((d["metadata"]["operation"], k, d["metadata"]["partition-key-type"], d.get("before-image"))
+                  for k, d in data if d["metadata"]["table-name"] == "other")
+    assert rest == [("delete", "public.other", "schema-table", {"id": 7}), ("load", "7", "primary-key", None)]
+
+
 def _raw(server, stream: str) -> list[tuple[str, dict]]:
     client, out = server.client(), []
     for shard in client.list_shards(StreamName=stream)["Shards"]:
