@@ -16,24 +16,21 @@ from typing import Any
 
 import click
 
-from connectors.base import Capability, Endpoint
+from connectors.base import Endpoint
 from connectors.errors import ConfigError, DmsError
 from connectors.model.catalog import Catalog, TaskDef
-from connectors.model.mappings import check_mappings_size, parse_table_mappings
-from connectors.model.settings import parse_task_settings
+from connectors.model.mappings import check_mappings_size
 from connectors.model.spec import MIGRATION_TYPES, check_identifier
-from connectors.model.states import ACTIVE, Status
-from connectors.model.target_rules import check_target_settings
-from connectors.registry import open_source, target_class
+from connectors.model.states import Status
 
-from .capture import check_spelling, describe_retained, list_view, position_refusal
+from .capture import describe_retained, list_view
 from .cli_common import ID, emit, fail, live_state, progress, quiet_logs, redis_errors
 from .dryrun import print_plan
 from .history import task_events
 from .history import when as _when
 from .homes import check_not_running_elsewhere, elsewhere, state_for, state_or_fail, unreachable
-from .lobs import create_notice
 from .plan import START_TYPES
+from .taskdefs import check_definition, check_rules, modify_task
 
 
 class _Cli(click.Group):
@@ -127,32 +124,13 @@ def _mappings_file(path: str) -> str:
     return _read_file(path, "table mappings", 'a JSON object {"rules": [...]} with a selection rule')
 
 
+def _warn(line: str) -> None:
+    click.echo(f"warning: {line}", err=True)
+
+
 def _checked(catalog: Catalog, definition: TaskDef, mappings: str | None, settings: str | None) -> TaskDef:
-    """A task definition checked as `task create` and `task modify` check it; warnings printed."""
-    src, tgt = catalog.endpoint(definition.source), catalog.endpoint(definition.target)
-    if src.kind != "source":
-        raise ConfigError(f"endpoint {src.id} is a {src.kind} endpoint: --source needs a source endpoint")
-    if tgt.kind != "target":
-        raise ConfigError(f"endpoint {tgt.id} is a {tgt.kind} endpoint: --target needs a target endpoint")
-    catalog.instance(definition.instance)
-    parsed = parse_task_settings(definition.settings_json, f"task settings file {settings}" if settings else
-                                 f"the settings of task {definition.id}")
-    where = f"table mappings file {mappings}" if mappings else f"the table mappings of task {definition.id}"
-    for line in (*parse_table_mappings(definition.table_mappings_json, where).warnings, *parsed.warnings(),
-                 *create_notice(parsed)):
-        click.echo(f"warning: {line}", err=True)
-    if definition.cdc_start_position and definition.migration_type != "cdc":
-        raise ConfigError("--cdc-start-position goes with --migration-type cdc only")
-    refusals, notes = check_target_settings(parsed, target_class(tgt).kind, f"target {tgt.id} ({tgt.engine})")
-    if refusals:
-        raise ConfigError("; ".join(refusals))
-    for line in notes:
-        click.echo(f"warning: {line}", err=True)
-    if definition.validation_only and definition.migration_type != "full-load":
-        click.echo(f"warning: ValidationSettings.ValidationOnly with --migration-type {definition.migration_type}: "
-                   "each table is validated once and the task stops; changes are neither captured nor validated as "
-                   "they go on", err=True)
-    return definition
+    return check_definition(catalog, definition, f"table mappings file {mappings}" if mappings else None,
+                            f"task settings file {settings}" if settings else None, _warn)
 
 
 @task.command("modify")
@@ -166,32 +144,21 @@ def task_modify(task_id: str, migration_type: str | None, mappings: str | None, 
                 cdc_start_position: str | None, instance: str | None) -> None:
     """Change a stopped task (DMS's ModifyReplicationTask; its endpoints stay). New settings take effect at
     the next start; new table mappings or migration type need `--type reload-target` once the task has run."""
-    from dataclasses import replace
-
     from .homes import check_not_running_elsewhere
 
     catalog = Catalog()
     old = catalog.task(task_id)
     check_not_running_elsewhere(old)
     status = (state_for(old, live_state()) or live_state()).status(task_id)
-    if status in ACTIVE:
-        raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}` (DMS modifies "
-                          "stopped tasks only)")
-    new = replace(old, migration_type=migration_type or old.migration_type,
-                  table_mappings_json=_mappings_file(mappings) if mappings else old.table_mappings_json,
-                  settings_json=_read_file(settings, "task settings", "a JSON object, {} for DMS's defaults")
-                  if settings else old.settings_json,
-                  cdc_start_position=old.cdc_start_position if cdc_start_position is None else cdc_start_position,
-                  instance=instance or old.instance)
-    if migration_type and migration_type != "cdc" and cdc_start_position is None:
-        new = replace(new, cdc_start_position="")  # a start position goes with cdc only
-    new = _checked(catalog, new, mappings, settings)
-    _check_rules(new, catalog.endpoint(new.source), False)
-    catalog.update_task(new)
-    changed = [what for what, differs in (("table mappings", new.table_mappings_json != old.table_mappings_json),
-                                           ("migration type", new.migration_type != old.migration_type)) if differs]
-    if changed and old.started_at is not None:
-        catalog.record_changed(task_id, ", ".join(changed))
+    changed = modify_task(
+        catalog, task_id, status, _warn, migration_type=migration_type,
+        mappings_json=_mappings_file(mappings) if mappings else None,
+        mappings_where=f"table mappings file {mappings}" if mappings else None,
+        settings_json=_read_file(settings, "task settings", "a JSON object, {} for DMS's defaults")
+        if settings else None,
+        settings_where=f"task settings file {settings}" if settings else None,
+        cdc_start_position=cdc_start_position, instance=instance)
+    if changed:
         click.echo(f"task {task_id} modified; its {' and '.join(changed)} changed since it ran: start it with "
                    f"`dms task start {task_id} --type reload-target`")
     else:
@@ -199,28 +166,7 @@ def task_modify(task_id: str, migration_type: str | None, mappings: str | None, 
 
 
 def _check_rules(task: TaskDef, src: Endpoint, required: bool) -> dict:
-    """The rules (and start position) against the source now, so a rule naming a missing column fails at create.
-
-    A source that cannot be reached only postpones the check to `dms task start` (unless planning)."""
-    from connectors.model.tablemap import build_maps
-
-    check_spelling(src, task.cdc_start_position)  # garbage is refused whether the source answers or not
-    try:
-        source = open_source(src)
-        try:
-            schemas, caps = source.tables(task.mappings.selections), source.capabilities
-            refusal = position_refusal(source, task)
-        finally:
-            source.close()
-    except DmsError as exc:
-        if required:
-            raise
-        click.echo(f"warning: rules{' and start position' if task.cdc_start_position else ''} not checked against "
-                   f"source {src.id} ({exc}); `dms task start` checks them", err=True)
-        return {}
-    if refusal:
-        raise ConfigError(refusal)
-    return build_maps(task.mappings, task.settings, schemas, Capability.BEFORE_IMAGE in caps)
+    return check_rules(task, src, required, _warn)
 
 
 @task.command("start")
