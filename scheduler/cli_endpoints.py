@@ -12,13 +12,11 @@ from connectors.base import Endpoint
 from connectors.errors import ConfigError
 from connectors.model.catalog import Catalog
 from connectors.model.spec import check_identifier
-from connectors.model.states import ACTIVE
-from connectors.registry import ENGINES, default_port, open_endpoint
+from connectors.registry import ENGINES, default_port
 
-from .capture import leftovers
 from .cli_common import ID, SSL_MODES, emit, live_state
 from .endpoint_settings import settings_doc, settings_fields, settings_options, with_settings
-from .homes import state_for
+from .endpoints import check_idle, probe_endpoint
 
 # --- endpoints ------------------------------------------------------------------------------------
 
@@ -100,14 +98,7 @@ def endpoint_modify(endpoint_id: str, host: str | None, port: int | None, databa
     ep = catalog.endpoint(endpoint_id)
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(f"--port {port} is not a TCP port: give a number from 1 to 65535")
-    users = [t for t in catalog.tasks() if endpoint_id in (t.source, t.target)]
-    here = live_state() if users else None
-    for t in users:
-        store = state_for(t, here)
-        status = store.status(t.id) if store else "unknown"
-        if status in ACTIVE or store is None:
-            raise ConfigError(f"endpoint {endpoint_id} is used by task {t.id}, which is {status}: stop it first "
-                              f"(`dms task stop {t.id}`)")
+    check_idle(catalog, endpoint_id)
     fields, settings_extra = settings_fields(ep.engine, settings)
     if password is None and password_env:
         if password_env not in os.environ:
@@ -138,22 +129,17 @@ def _endpoint_doc(ep: Endpoint) -> dict[str, Any]:
 @click.argument("endpoint_id", type=ID)
 def endpoint_test(endpoint_id: str) -> None:
     """Connect to the endpoint and report OK or what failed."""
-    ep = Catalog().endpoint(endpoint_id)
-    conn = open_endpoint(ep)
-    try:
-        problems = conn.check(cdc=False) if ep.kind == "source" else conn.check()
-        cdc_problems = conn.check(cdc=True) if ep.kind == "source" and not problems else []
-        orphans = leftovers(Catalog(), conn) if ep.kind == "source" and not problems else []
-        orphans += conn.advice(cdc=True) if ep.kind == "source" and not problems and not cdc_problems else []
-    finally:
-        conn.close()
-    if problems:
-        raise ConfigError("; ".join(problems))
+    catalog = Catalog()
+    ep = catalog.endpoint(endpoint_id)
+    tested = probe_endpoint(catalog, ep)
+    if tested.problems:
+        raise ConfigError("; ".join(tested.problems))
     readiness = ""
     if ep.kind == "source":
-        readiness = " (ready for CDC)" if not cdc_problems else f" (full load only: {'; '.join(cdc_problems)})"
+        readiness = " (ready for CDC)" if not tested.cdc_problems else \
+            f" (full load only: {'; '.join(tested.cdc_problems)})"
     click.echo(f"OK: connected to {ep.where()}{f' as {ep.user}' if ep.user else ''}{readiness}")
-    for line in orphans:
+    for line in tested.warnings:
         click.echo(f"warning: {line}", err=True)
 
 
