@@ -15,7 +15,7 @@ from connectors.model.spec import check_identifier
 from connectors.registry import ENGINES, default_port
 
 from .cli_common import ID, SSL_MODES, emit, live_state
-from .endpoint_settings import settings_doc, settings_fields, settings_options, with_settings
+from .endpoint_settings import parse_extra, settings_doc, settings_fields, settings_options, with_settings
 from .endpoints import check_idle, probe_endpoint
 
 # --- endpoints ------------------------------------------------------------------------------------
@@ -24,16 +24,6 @@ from .endpoints import check_idle, probe_endpoint
 @click.group()
 def endpoint() -> None:
     """Source and target endpoints."""
-
-
-def _parse_extra(text: str) -> dict[str, str]:
-    extra = {}
-    for part in filter(None, (p.strip() for p in text.split(";"))):
-        key, sep, value = part.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"extra connection attribute {part!r} is not key=value: write them as k1=v1;k2=v2")
-        extra[key.strip()] = value.strip()
-    return extra
 
 
 @endpoint.command("create")
@@ -65,7 +55,7 @@ def endpoint_create(endpoint_id: str, kind: str, engine: str, host: str, port: i
         interactive = sys.stdin.isatty()
         password = click.prompt("Password", hide_input=True, default="", show_default=False) if interactive else ""
     ep = Endpoint(endpoint_id, kind, engine, host, default_port(engine) if port is None else port, database, user,
-                  password, ssl_mode, _parse_extra(extra))
+                  password, ssl_mode, parse_extra(extra))
     ep = with_settings(ep, fields, settings_extra)
     catalog = Catalog()
     catalog.add_endpoint(ep)
@@ -109,7 +99,7 @@ def endpoint_modify(endpoint_id: str, host: str | None, port: int | None, databa
     changes = {k: v for k, v in (("host", host), ("port", port), ("database", database), ("user", user),
                                  ("password", password), ("ssl_mode", ssl_mode)) if v is not None}
     if extra is not None:
-        changes["extra"] = _parse_extra(extra)
+        changes["extra"] = parse_extra(extra)
     new = with_settings(replace(ep, **changes), fields, settings_extra)
     if new == ep:
         raise ConfigError(f"nothing to change on endpoint {endpoint_id}: give the options to change "

@@ -15,6 +15,17 @@ from connectors.errors import ConfigError
 from connectors.registry import ENGINES, settings_object
 
 
+def parse_extra(text: str) -> dict[str, str]:
+    """Extra connection attributes as DMS writes them, k1=v1;k2=v2."""
+    extra = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"extra connection attribute {part!r} is not key=value: write them as k1=v1;k2=v2")
+        extra[key.strip()] = value.strip()
+    return extra
+
+
 def _options() -> dict[str, tuple[str, list[str]]]:
     """option -> (the object's DMS name, the engines taking it)."""
     found: dict[str, tuple[str, list[str]]] = {}

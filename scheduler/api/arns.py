@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import cache
+
+from connectors.model.catalog import Catalog
 
 from . import errors
 
@@ -18,11 +21,21 @@ def account() -> str:
     return os.environ.get("DMS_API_ACCOUNT_ID") or "000000000000"
 
 
+@cache
+def catalog(url: str | None) -> Catalog:
+    """One Catalog (one connection pool) per catalog URL for the server's life."""
+    return Catalog(url)
+
+
 @dataclass(frozen=True)
 class Context:
     region: str  # of the request's signature: ARNs are formed in the client's region
     key_id: str
     catalog_url: str | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        return catalog(self.catalog_url)
 
     def arn(self, kind: str, ident: str) -> str:
         return f"arn:aws:dms:{self.region}:{account()}:{KINDS[kind]}:{ident}"

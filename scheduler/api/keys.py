@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from functools import cache
 
 import sqlalchemy as sa
 
@@ -24,8 +25,9 @@ keys_table = sa.Table(
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
+@cache
 def _engine(url: str | None) -> sa.Engine:
-    engine = Catalog(url).engine
+    engine = Catalog(url).engine  # the catalog's engine, its pool kept for the process's life
     _meta.create_all(engine)
     return engine
 
