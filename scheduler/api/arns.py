@@ -13,6 +13,7 @@ from connectors.model.catalog import Catalog
 from . import errors
 
 KINDS = {"endpoint": "endpoint", "instance": "rep", "task": "task"}
+_NAMES = {"endpoint": "an endpoint", "rep": "a replication instance", "task": "a replication task"}
 _ARN = re.compile(r"arn:aws[a-z-]*:dms:([a-z0-9-]*):(\d*):(endpoint|rep|task):(.+)$")
 
 
@@ -51,5 +52,6 @@ def ident(value: object, kind: str, param: str) -> str:
     if not match:
         raise errors.invalid_value(f"{param} {value} is not a DMS ARN (arn:aws:dms:REGION:ACCOUNT:{KINDS[kind]}:ID)")
     if match.group(3) != KINDS[kind]:
-        raise errors.invalid_value(f"{param} {value} is the ARN of a {match.group(3)}, not of a {KINDS[kind]}")
+        raise errors.invalid_value(f"{param} {value} is the ARN of {_NAMES[match.group(3)]}, not of "
+                                   f"{_NAMES[KINDS[kind]]}")
     return match.group(4).lower()

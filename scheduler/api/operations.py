@@ -10,3 +10,9 @@ from .arns import Context
 Operation = Callable[[Context, dict[str, Any]], dict[str, Any]]
 
 OPERATIONS: dict[str, Operation] = {}
+
+from .operations_endpoints import OPERATIONS as _ENDPOINTS  # noqa: E402
+from .operations_tasks import OPERATIONS as _TASKS  # noqa: E402
+
+OPERATIONS.update(_ENDPOINTS)
+OPERATIONS.update(_TASKS)

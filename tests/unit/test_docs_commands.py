@@ -13,7 +13,8 @@ from scheduler.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # `dms GROUP VERB` or `dms COMMAND`, verbs may be listed as a|b|c; then the rest of the line for its options
-USE = re.compile(r"(?<![\w/.-])dms ((?:[a-z][a-z-]*)(?: [a-z][a-z|-]*)?)((?: [^`\n]*)?)")
+# (`aws dms VERB` is the AWS CLI's, against `dms api`: docs/api.md)
+USE = re.compile(r"(?<![\w/.-])(?<!aws )dms ((?:[a-z][a-z-]*)(?: [a-z][a-z|-]*)?)((?: [^`\n]*)?)")
 OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 
 
