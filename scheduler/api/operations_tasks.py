@@ -219,7 +219,7 @@ def delete_replication_task(ctx: Context, req: dict[str, Any]) -> dict[str, Any]
         raise errors.invalid_state(str(exc)) from None
     for what in left:
         log.warning("api task deleted leaving", task=task.id, left=what)
-    return {"ReplicationTask": {**doc, "Status": "deleting"}}
+    return {"ReplicationTask": {**doc, "Status": Status.DELETING}}
 
 
 TABLE_FILTERS = {
