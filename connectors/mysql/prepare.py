@@ -6,12 +6,16 @@
 - Tables of another engine's source are created InnoDB, utf8mb4 with the binary NO PAD collation: keys compare
   as the source's did ('a', 'A' and 'a ' are three keys, as in PostgreSQL), and rows sort in code point order.
   A MySQL source's table keeps its declarations (the collation of its columns is the target's default).
-- Unique indexes other than the primary key are not created: MySQL checks them row by row and its upsert
-  (ON DUPLICATE KEY UPDATE) fires on any unique key, so a batch applied set-based could update the wrong row.
+- Unique indexes (the source's, over whole columns) are added after the load with the primary key when it
+  was left out (``unique_indexes``). MySQL checks them row by row, so the change apply never upserts with
+  ON DUPLICATE KEY UPDATE on such a table (it fires on any unique key: the wrong row could be updated); it
+  writes by primary key, and a batch the set statements cannot pass (two rows swapping values) goes again
+  change by change in source order (connectors/sql/apply.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from connectors.base import TableSchema
@@ -52,3 +56,22 @@ def has_primary_key(cur: Any, schema: str | None, table: str) -> bool:
     cur.execute("SELECT 1 FROM information_schema.TABLE_CONSTRAINTS WHERE CONSTRAINT_TYPE = 'PRIMARY KEY' "
                 "AND TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND TABLE_NAME = %s", (schema, table))
     return cur.fetchone() is not None
+
+
+def index_name(table: str, columns: tuple[str, ...]) -> str:
+    """A unique index's name within MySQL's 64 characters: a digest stands in for the tail of a long one."""
+    name = f"{table}_{'_'.join(columns)}_key"
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    return f"{name[:MAX_IDENTIFIER - 9]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+def unique_indexes(cur: Any, schema: str | None, table: str) -> set[tuple[str, ...]]:
+    """The column sets of the table's unique indexes, the primary key's among them."""
+    cur.execute("SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS WHERE NON_UNIQUE = 0 AND "
+                "TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND TABLE_NAME = %s ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+                (schema, table))
+    found: dict[str, list[str]] = {}
+    for index, column in cur.fetchall():
+        found.setdefault(index, []).append(column)
+    return {tuple(cols) for cols in found.values()}

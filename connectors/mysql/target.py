@@ -25,7 +25,7 @@ from .classify import classify, error_number
 from .connect import connect, key_range_sql, literal, quote_ident
 from .encode import bind_value, load_encoder, row_binder, row_decoder, select_list
 from .keyless import apply_keyless
-from .prepare import binary_collation, check_names, create_sql, has_primary_key
+from .prepare import binary_collation, check_names, create_sql, has_primary_key, index_name, unique_indexes
 from .types import declared_type
 from .values import LOAD_CONVERSIONS
 
@@ -89,7 +89,8 @@ class MysqlTarget(SqlTarget):
         return quote_ident(schema.table.name)
 
     def on_duplicate(self, key: Sequence[str], columns: Sequence[str]) -> str:
-        """MySQL's upsert: ON DUPLICATE KEY UPDATE (OpenDMS creates no unique index but the primary key)."""
+        """MySQL's upsert: ON DUPLICATE KEY UPDATE, for tables whose only unique index is the key (it fires on
+        any unique index: write_rows upserts other tables by key)."""
         if not columns:
             first = self.quote(key[0])
             return f"ON DUPLICATE KEY UPDATE {first} = {first}"
@@ -149,18 +150,32 @@ class MysqlTarget(SqlTarget):
         return self._run(empty)
 
     def create_keys(self, table: TableSchema) -> list[str]:
-        """The primary key after a load made without it (CreatePkAfterFullLoad). Unique indexes are not
-        created: see prepare.py."""
-        if not table.key:
+        """The primary key after a load made without it (CreatePkAfterFullLoad), then each unique index the
+        table lacks. One that cannot be made (duplicates, a column too wide for an index) is reported, not
+        fatal: the rows are right, and the apply does not depend on it."""
+        if not table.key and not table.unique:
             return []
+        where = table.table.schema if self.multiple else None
+        problems: list[str] = []
 
         def work(cur: Any) -> None:
-            if not has_primary_key(cur, table.table.schema if self.multiple else None, table.table.name):
+            if table.key and not has_primary_key(cur, where, table.table.name):
                 cur.execute(f"ALTER TABLE {self.table_name(table)} ADD PRIMARY KEY "
                             f"({', '.join(quote_ident(k) for k in table.key)})")
+            have = unique_indexes(cur, where, table.table.name)
+            for cols in table.unique:
+                if tuple(cols) in have:
+                    continue
+                try:
+                    cur.execute(f"ALTER TABLE {self.table_name(table)} ADD UNIQUE INDEX "
+                                f"{quote_ident(index_name(table.table.name, cols))} "
+                                f"({', '.join(quote_ident(c) for c in cols)})")
+                except pymysql.err.MySQLError as exc:  # DDL commits on its own: nothing to roll back
+                    problems.append(f"unique index on {table.table} ({', '.join(cols)}) not created: "
+                                    f"{classify(exc, self.ep)}; create it once the cause is gone")
 
         self._run(work)
-        return []
+        return problems
 
     def bulk_format(self, table: TableSchema) -> str | None:
         return None  # rows, always: LOAD DATA's text is written here
@@ -287,15 +302,41 @@ class MysqlTarget(SqlTarget):
         names, key = schema.column_names, schema.key
         if expected is True:
             return self._update_from_stage(cur, schema, names, rows)
+        if expected is None and schema.unique:
+            return self._upsert_by_key(cur, schema, names, rows)
         others = [] if expected is False else [n for n in names if n not in key]
         tail = self.on_duplicate(key, others) if expected is None else ""
         try:
             return self.insert_rows(cur, f"INSERT INTO {self.table_name(schema)} ({self._list(names)})",
                                     f"({', '.join(['%s'] * len(names))})", rows, tail)
         except pymysql.err.IntegrityError as exc:
-            if expected is False and error_number(exc) == 1062:
+            # the key's row is there: a conflict the policy resolves (another unique index's is an error)
+            if expected is False and error_number(exc) == 1062 and "'PRIMARY'" in str(exc):
                 return -1
             raise
+
+    def _upsert_by_key(self, cur: Any, schema: TableSchema, names: Sequence[str], rows: Sequence[tuple]) -> int:
+        """Rows by primary key on a table with other unique indexes: the rows of keys that are there are updated,
+        the others inserted; a row whose value another row's unique index holds is refused (error 1062), never
+        written over that other row as ON DUPLICATE KEY UPDATE would."""
+        stage = self._stage(cur, schema, names)
+        self.insert_rows(cur, f"INSERT INTO {stage} ({self._list(names)})", f"({', '.join(['%s'] * len(names))})",
+                         rows)
+        others = [n for n in names if n not in schema.key] or list(schema.key)
+        match = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in schema.key)
+        done = cur.execute(f"UPDATE {self.table_name(schema)} AS t JOIN {stage} AS s ON {match} SET "
+                           + ", ".join(f"t.{quote_ident(n)} = s.{quote_ident(n)}" for n in others))
+        done += cur.execute(f"INSERT INTO {self.table_name(schema)} ({self._list(names)}) SELECT "
+                            f"{', '.join(f's.{quote_ident(n)}' for n in names)} FROM {stage} AS s LEFT JOIN "
+                            f"{self.table_name(schema)} AS t ON {match} WHERE t.{quote_ident(schema.key[0])} IS NULL")
+        cur.execute(f"DELETE FROM {stage}")
+        return done
+
+    def unique_refused(self, schema: TableSchema, exc: BaseException) -> bool:
+        """A unique index other than the key refused a set statement: MySQL checks row by row, so a batch
+        whose rows pass values between them (a swap) can meet this where the source's statements did not."""
+        return bool(schema.unique) and isinstance(exc, pymysql.err.IntegrityError) and error_number(exc) == 1062 \
+            and "'PRIMARY'" not in str(exc)
 
     def update_columns(self, cur: Any, schema: TableSchema, columns: tuple[str, ...], rows: list[tuple],
                        whole: bool) -> int:

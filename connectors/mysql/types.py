@@ -181,13 +181,15 @@ def _fits(native: str, budget: int) -> str:
 
 def declared_type(schema: TableSchema, col: Column) -> str:
     """The type a MySQL/MariaDB target declares for ``col``: a MySQL source's own, else by the DMS type,
-    bounded by InnoDB: too long a VARCHAR becomes LONGTEXT, and a key column of text or bytes becomes a
-    VARCHAR/VARBINARY sharing the 3072 bytes an index key may hold with the key's other columns."""
+    bounded by InnoDB: too long a VARCHAR becomes LONGTEXT, and a column of text or bytes in the key (or, if
+    not, in a unique index) becomes a VARCHAR/VARBINARY sharing the 3072 bytes an index key may hold with
+    that index's other columns."""
     if schema.engine == TYPES.engine and col.native:
         return col.native
     native = TYPES.declare(common_type(col), col.type).native
-    if col.name in schema.key:
-        keyed = [c for c in schema.columns if c.name in schema.key]
+    index = next((cols for cols in (schema.key, *schema.unique) if col.name in cols), ())
+    if index:
+        keyed = [c for c in schema.columns if c.name in index]
         wide = [c for c in keyed if c.type in _WIDE]
         narrow = sum(_key_bytes(TYPES.declare(common_type(c), c.type).native) for c in keyed if c.type not in _WIDE)
         return _fits(native, (INDEX_BYTES - narrow) // max(len(wide), 1))

@@ -34,6 +34,7 @@ class Statements(Protocol):
     def apply_keyless(self, cur: Any, schema: TableSchema, changes: Sequence[Change],
                       checked: Mapping[Op, OnConflict] | None) -> list[Conflict]: ...
     def forget_session(self) -> None: ...
+    def unique_refused(self, schema: TableSchema, exc: BaseException) -> bool: ...
 
 
 class Mismatch(Exception):
@@ -77,6 +78,28 @@ def apply_table(cur: Any, target: Statements, schema: TableSchema, changes: Sequ
             return target.apply_keyless(cur, schema, changes, checked)
         raise ObjectError(f"table {schema.table} has no key: changes cannot be applied; add a primary key on "
                           "the source (or have it log whole old rows) and reload the table")
+    if not schema.unique:
+        return _apply_checked(cur, target, schema, changes, checked, made)
+    # An engine that checks unique indexes row by row (not at commit) may refuse a set statement whose rows
+    # pass values between them (a swap): the table's changes go again one by one, in the source's order,
+    # in which the source's own unique indexes let each through. What is refused then is a real conflict.
+    cur.execute("SAVEPOINT dms_unique")
+    try:
+        conflicts = _apply_checked(cur, target, schema, changes, checked, made)
+    except Exception as exc:
+        if not target.unique_refused(schema, exc):
+            raise
+        cur.execute("ROLLBACK TO SAVEPOINT dms_unique")
+        target.forget_session()
+        conflicts = []
+        for change in changes:
+            conflicts += _apply_checked(cur, target, schema, [change], checked, None)
+    cur.execute("RELEASE SAVEPOINT dms_unique")
+    return conflicts
+
+
+def _apply_checked(cur: Any, target: Statements, schema: TableSchema, changes: Sequence[Change],
+                   checked: Mapping[Op, OnConflict] | None, made: list[RunPlan | None] | None) -> list[Conflict]:
     if not checked:
         return _apply(cur, target, schema, changes, None, made=made)
     cur.execute("SAVEPOINT dms_checked")
