@@ -25,7 +25,7 @@ from services import PostgresServer, RedisServer, fresh_db  # noqa: E402
 
 from worker.state import StateStore  # noqa: E402
 
-__all__ = ["DmsEnv", "Servers", "execute", "fresh_db"]
+__all__ = ["DmsEnv", "PostgresServer", "RedisServer", "Servers", "execute", "fresh_db"]
 
 # The issue's table: bigint key, integer, numeric(12,2), 40-character text, timestamptz, boolean, small jsonb.
 TABLE = """CREATE TABLE {name} (id bigint PRIMARY KEY, i integer, n numeric(12,2), t text, ts timestamptz,
