@@ -117,6 +117,8 @@ class _TableLoad:
             return source.split(self.schema, CHUNK_ROWS)
         if rule.type == "ranges" and rule.columns == tuple(self.schema.key):
             return KeyRange.between(rule.boundaries)
+        if rule.type == "partitions-auto":
+            return source.segments(self.schema, rule.number_of_partitions)
         # Partitions are tables of their own here, each loaded by its own job already; ranges over other
         # columns than the key would need a delete by those columns on a reload: one job loads it whole.
         if rule.type == "ranges":

@@ -91,7 +91,8 @@ class _ParallelLoad(DmsModel):
     subpartitions: Names = []
     columns: Names = []
     boundaries: list[list[Any]] = []
-    number_of_partitions: Any = no_effect("MongoDB autosegmentation", None, alias="number-of-partitions")
+    # partitions-auto of a source that segments by key (MongoDB's autosegmentation): how many segments
+    number_of_partitions: int_range(1, 1_000) | None = Field(None, alias="number-of-partitions")
     collection_count_from_metadata: Any = no_effect("MongoDB autosegmentation", None,
                                                     alias="collection-count-from-metadata")
     max_records_skip_per_page: Any = no_effect("MongoDB autosegmentation", None, alias="max-records-skip-per-page")
@@ -182,6 +183,7 @@ class ParallelLoad:
     boundaries: ranges only, each the upper bound of one segment, one text value per column; N
         boundaries make N+1 segments, compared lexicographically over ``columns``
     partitions / subpartitions: partitions-list only, source partition names
+    number_of_partitions: partitions-auto of a source that segments a table by key ranges (Source.segments)
     """
 
     rule_id: int
@@ -191,6 +193,7 @@ class ParallelLoad:
     boundaries: tuple[tuple[str | None, ...], ...] = ()
     partitions: tuple[str, ...] = ()
     subpartitions: tuple[str, ...] = ()
+    number_of_partitions: int = 0  # partitions-auto: segments of a source that splits by key (0: its default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,7 +457,7 @@ def _table_settings(rule: _Rule, where: str, parallel: dict[TableId, ParallelLoa
         parallel[table] = ParallelLoad(
             rule.rule_id, table, p.type, tuple(p.columns),
             tuple(tuple(None if v is None else str(v) for v in b) for b in p.boundaries),
-            tuple(p.partitions), tuple(p.subpartitions))
+            tuple(p.partitions), tuple(p.subpartitions), p.number_of_partitions or 0)
     if rule.lob_settings is not None:
         lobs[table] = LobSettings(rule.rule_id, table, rule.lob_settings.mode, rule.lob_settings.bulk_max_size)
 

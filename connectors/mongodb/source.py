@@ -34,6 +34,7 @@ from .values import document_row, id_text, infer, table_row
 
 log = structlog.get_logger(__name__)
 
+SEGMENTS = 16  # DMS's default number-of-partitions of autosegmentation
 LOG = "oplog"  # one log: the replica set's oplog, ordered by cluster time
 SYSTEM_DATABASES = ("admin", "local", "config")
 POLL = 0.2  # seconds between polls of an idle change stream
@@ -119,11 +120,71 @@ class MongoSource(Source):
                               f"({table.table}), as in DMS: remove the filter rule")
         return self._batches(table, batch_rows, ordered, within)
 
+    # -- segments (DMS's autosegmentation) ----------------------------------------------------------
+
+    def split(self, table: TableSchema, rows_per_chunk: int) -> list[KeyRange]:
+        """A big collection (by its estimated count) in segments of about ``rows_per_chunk`` documents."""
+        try:
+            estimate = self.client[table.table.schema][table.table.name].estimated_document_count()
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+        count = -(-estimate // max(1, rows_per_chunk))
+        return self.segments(table, count) if count >= 2 else [KeyRange()]
+
+    def segments(self, table: TableSchema, count: int) -> list[KeyRange]:
+        """``count`` (0: DMS's 16) ranges of ``_id`` of about equal documents, their bounds found as DMS's
+        autosegmentation finds them: the ``_id`` after skipping that many documents in ``_id`` order. Only a
+        collection whose identities are all ObjectIds is segmented (the smallest and the largest are: BSON
+        orders by type first), since an ObjectId's hex orders as the ObjectId does, in the target's key
+        comparisons too; any other collection loads whole."""
+        count = count or SEGMENTS
+        coll = self.client[table.table.schema][table.table.name]
+        try:
+            if count < 2 or not self._object_ids(coll):
+                return [KeyRange()]
+            total = coll.count_documents({})
+            bounds: list[tuple] = []
+            for i in range(1, count):
+                skip = total * i // count - 1
+                found = next(iter(coll.find({}, {"_id": 1}).sort("_id", 1).skip(max(skip, 0)).limit(1)), None)
+                if skip >= 0 and found is not None and (not bounds or bounds[-1] < (str(found["_id"]),)):
+                    bounds.append((str(found["_id"]),))
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc) from exc
+        log.info("collection_segmented", table=str(table.table), documents=total, segments=len(bounds) + 1)
+        return KeyRange.between(bounds)
+
+    @staticmethod
+    def _object_ids(coll: Any) -> bool:
+        from bson import ObjectId
+
+        first = coll.find_one({}, {"_id": 1}, sort=[("_id", 1)])
+        last = coll.find_one({}, {"_id": 1}, sort=[("_id", -1)])
+        return first is not None and isinstance(first["_id"], ObjectId) and isinstance(last["_id"], ObjectId)
+
+    def _segment(self, coll: Any, within: KeyRange) -> dict[str, Any] | None:
+        """The query of a range of ObjectId identities (a segment), or None when the range or the collection
+        is of other identities (then read all and keep the range, in memory)."""
+        from bson import ObjectId
+
+        bounds = [b[0] for b in (within.after, within.upto) if b is not None]
+        if not all(isinstance(b, str) and ObjectId.is_valid(b) and len(b) == 24 for b in bounds):
+            return None
+        if not self._object_ids(coll):
+            return None
+        query: dict[str, Any] = {}
+        if within.after is not None:
+            query["$gt"] = ObjectId(within.after[0])
+        if within.upto is not None:
+            query["$lte"] = ObjectId(within.upto[0])
+        return {"_id": query}
+
     def _batches(self, table: TableSchema, batch_rows: int, ordered: bool,
                  within: KeyRange | None) -> Iterator[Batch]:
         coll = self.client[table.table.schema][table.table.name]
         try:
-            if ordered or (within is not None and not within.whole):
+            query = self._segment(coll, within) if within is not None and not within.whole and not ordered else {}
+            if ordered or (within is not None and not within.whole and query is None):
                 # the key is the identity's text, whose order is not BSON's: read all, order by the text
                 rows = sorted((self._row(d, table) for d in coll.find()), key=lambda r: r[DOC_ID])
                 if within is not None and not within.whole:
@@ -134,7 +195,7 @@ class MongoSource(Source):
                     yield Batch(len(part), part)
                 return
             part: list[dict[str, Any]] = []
-            for doc in coll.find(batch_size=min(batch_rows, 10_000)):
+            for doc in coll.find(query, batch_size=min(batch_rows, 10_000)):
                 part.append(self._row(doc, table))
                 if len(part) >= batch_rows:
                     yield Batch(len(part), part)

@@ -179,3 +179,28 @@ def test_table_mode_changes_carry_the_sampled_columns_only(mongo):
                        ("delete", {"_id": "2"}, None)]
     finally:
         source.close()
+
+
+def test_segments_of_object_ids_cover_the_collection_once_and_other_identities_load_whole(mongo):
+    """DMS's autosegmentation (Source.segments): ranges of ObjectIds of about equal documents, each read by an
+    _id range query, together every document once; a collection of other identities is one range."""
+    from connectors.base import KeyRange
+
+    table = mongo.create_documents(f"seg_{secrets.token_hex(3)}")
+    mongo.write_documents(table, [("insert", {"_id": ObjectId(), "n": i}) for i in range(103)])
+    mixed = mongo.create_documents(f"segmixed_{secrets.token_hex(3)}")
+    mongo.write_documents(mixed, [("insert", {"_id": i if i % 2 else ObjectId(), "n": i}) for i in range(10)])
+    source = mongo.open_source()
+    try:
+        (schema,) = source.tables([TableRule(table.schema, table.name, "explicit")])
+        ranges = source.segments(schema, 4)
+        assert len(ranges) == 4 and ranges[0].after is None and ranges[-1].upto is None
+        sizes = [sum(b.count for b in source.snapshot(schema, within=r)) for r in ranges]
+        assert sizes == [25, 26, 26, 26]
+        ids = [row[DOC_ID] for r in ranges for b in source.snapshot(schema, within=r) for row in b.rows()]
+        assert len(ids) == len(set(ids)) == 103
+        assert source.split(schema, 50) == source.segments(schema, 3)
+        (other,) = source.tables([TableRule(mixed.schema, mixed.name, "explicit")])
+        assert source.segments(other, 4) == [KeyRange()]
+    finally:
+        source.close()

@@ -5,21 +5,18 @@ worker killed while changes flow; and the endpoint's bad input, one clear line e
 from __future__ import annotations
 
 import json
-import random
 import secrets
 import time
 from typing import Any
 
 import pytest
-from dms_env import SELECT_ALL, Writer, execute, rows, wait_for
+from dms_env import ITEMS, SEED, SELECT_ALL, SeqWriter, execute, rows, wait_for
 from kafka import KafkaConsumer, TopicPartition
 from servers_kafka import SASL_PASSWORD, SASL_USER
 from services import fresh_db
 
 pytestmark = pytest.mark.integration
 
-ITEMS = "CREATE TABLE items (id bigint PRIMARY KEY, seq bigint NOT NULL, t text)"
-SEED = "INSERT INTO items SELECT g, 0, 'row ' || g FROM generate_series(1, 3000) g"
 
 
 def consume(broker: str, topic: str) -> list[tuple[int, dict[str, Any]]]:
@@ -39,45 +36,6 @@ def consume(broker: str, topic: str) -> list[tuple[int, dict[str, Any]]]:
         return [(p, doc) for p in sorted(out) for doc in out[p]]
     finally:
         consumer.close()
-
-
-class SeqWriter(Writer):
-    """One change per transaction, each numbered: inserts and updates set ``seq`` to the change's number, a
-    delete removes a row never deleted before; so a consumer can tell a duplicate, a gap and the order."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url, "items", 100_000)
-        self.seq = 0
-        self.deleted: dict[int, int] = {}  # id -> the number of the change that deleted it
-
-    def run(self) -> None:
-        import psycopg2
-
-        rng = random.Random(16)
-        conn = psycopg2.connect(self.url)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                while not self.stop_event.is_set():
-                    self.seq += 1
-                    roll = rng.random()
-                    if roll < 0.3:
-                        cur.execute("INSERT INTO items VALUES (%s, %s, 'new')", (100_000 + self.seq, self.seq))
-                    elif roll < 0.9 or len(self.deleted) > 200:
-                        cur.execute("UPDATE items SET seq = %s WHERE id = %s", (self.seq, rng.randint(1001, 3000)))
-                    else:
-                        victim = 1 + len(self.deleted)  # ids 1..: never updated (those are 1001..3000)
-                        cur.execute("DELETE FROM items WHERE id = %s", (victim,))
-                        self.deleted[victim] = self.seq
-                    time.sleep(0.003)
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
-        finally:
-            conn.close()
-
-    def stop(self) -> int:  # type: ignore[override]
-        super().stop()
-        return self.seq
 
 
 def _kafka_endpoint(dms, name: str, settings: dict[str, Any], check: bool = True):

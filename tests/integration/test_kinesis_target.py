@@ -8,7 +8,7 @@ import secrets
 from urllib.parse import urlsplit
 
 import pytest
-from dms_env import execute, wait_for
+from dms_env import ITEMS, SEED, SELECT_ALL, SeqWriter, execute, wait_for
 from servers_kinesis import CREDENTIALS
 
 from connectors.base import Endpoint, TableRule
@@ -150,6 +150,63 @@ def test_object_mapping_keys_a_table_and_before_images_follow_the_task(kinesis_s
     rest = sorted((d["metadata"]["operation"], k, d["metadata"]["partition-key-type"], d.get("before-image"))
                   for k, d in data if d["metadata"]["table-name"] == "other")
     assert rest == [("delete", "public.other", "schema-table", {"id": 7}), ("load", "7", "primary-key", None)]
+
+
+def test_a_worker_killed_mid_cdc_leaves_every_change_at_least_once_in_order_per_key(dms, src, kinesis_server,
+                                                                                      stream):
+    """PostgreSQL -> Kinesis, numbered changes written during the load and after; a worker killed with SIGKILL
+    mid-CDC and started again. At least once: every change is in the stream, each record with its source
+    position; a record sent again carries the same position and data; dropping those, each key's changes
+    (and the table's, one shard under schema-table keys) are in source order."""
+    execute(src, ITEMS, SEED)
+    source = dms.endpoint(f"src-{dms.suffix}", "source", src)
+    target = kinesis_endpoint(dms, f"kin-{dms.suffix}", kinesis_server, stream, MessageFormat="json-unformatted")
+    (dms.tmp / "all.json").write_text(json.dumps(SELECT_ALL))
+    dms.dms("task", "create", "kin-kill", "--source", source, "--target", target, "--instance", dms.instance,
+            "--migration-type", "full-load-and-cdc", "--table-mappings", str(dms.tmp / "all.json"))
+    worker = dms.start_worker()
+    dms.dms("task", "start", "kin-kill")
+    writer = SeqWriter(src)
+    writer.start()  # during the load
+    dms.wait_live("kin-kill")
+    wait_for(lambda: writer.seq > 300, 60, "changes during CDC")
+    dms.kill(worker)  # SIGKILL mid-stream: a batch may be half sent, its checkpoint not
+    dms.start_worker()
+    wait_for(lambda: writer.seq > 600, 60, "changes after the kill")
+    last = writer.stop() + 1
+    execute(src, f"UPDATE items SET seq = {last} WHERE id = 3000")  # the last change, to wait for
+
+    def changes() -> list[tuple[str, dict]]:
+        return [(k, d) for k, d in _raw(kinesis_server, stream) if d["metadata"]["record-type"] == "data"
+                and d["metadata"]["operation"] != "load"]
+
+    wait_for(lambda: any(d["data"].get("seq") == last for _, d in changes()), 120, "the last change in the stream",
+             interval=2)  # each look reads the whole stream
+    records = changes()
+    assert all(d["metadata"].get("opendms-position") for _, d in records), "a change without its position"
+    assert {k for k, _ in records} == {"public.items"}  # schema-table: the table's changes in one shard, in order
+    first: dict[str, dict] = {}
+    deduped = []
+    for _, d in records:  # the shard in sequence order
+        position = d["metadata"]["opendms-position"]
+        if position in first:
+            assert first[position]["data"] == d["data"], "a record sent again differs from the first"
+            continue
+        first[position] = d
+        deduped.append(d)
+
+    def number(d: dict) -> int:
+        return writer.deleted[d["data"]["id"]] if d["metadata"]["operation"] == "delete" else d["data"]["seq"]
+
+    seqs = [number(d) for d in deduped]
+    assert seqs == sorted(seqs), "changes out of source order"
+    assert seqs == list(range(seqs[0], last + 1)), "a change is missing"
+    per_key: dict[int, list[int]] = {}
+    for d in deduped:
+        per_key.setdefault(d["data"]["id"], []).append(number(d))
+    assert all(v == sorted(v) for v in per_key.values())
+    assert "source and target are identical (1 tables)" in dms.dms("task", "validate", "kin-kill").stdout
+    assert dms.describe("kin-kill")["Status"] == "running"
 
 
 def _raw(server, stream: str) -> list[tuple[str, dict]]:

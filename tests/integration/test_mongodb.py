@@ -19,6 +19,7 @@ from connectors.mongodb.values import from_json
 pytestmark = pytest.mark.integration
 
 DOCS = 1_000
+SEGMENTED = 2_000
 UTC = datetime.UTC
 
 
@@ -111,6 +112,56 @@ def test_full_load_and_cdc_from_mongodb_into_postgres_with_writes_during_the_loa
     dms.dms("task", "stop", task)
     dms.wait_status(task, "stopped")
     dms.dms("task", "delete", task)
+    client.drop_database(database)
+    client.close()
+
+
+def _chunk_spans(log: str) -> list[tuple[float, float]]:
+    """(start, end) in seconds of each chunk the worker log reports loaded (JSON lines of structlog)."""
+    spans = []
+    for line in log.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("event") == "chunk_loaded":
+            end = datetime.datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+            spans.append((end - float(event["seconds"]), end))
+    return spans
+
+
+def test_full_load_in_parallel_id_segments_loads_every_document_once(dms, mongodb, dst):
+    """DMS's autosegmentation (table-settings parallel-load partitions-auto, number-of-partitions 4): the
+    collection is cut into 4 ranges of ObjectIds, each loaded by its own job; the jobs overlap in time and
+    every document arrives once (the statistics count each once, the target holds each)."""
+    client = mongodb.client()
+    database = f"seg_{dms.suffix}"
+    coll = client[database]["events"]
+    coll.insert_many([{"n": i, "body": "x" * 50, "tags": [i % 5, i % 7], "at": {"day": i % 30}}
+                      for i in range(SEGMENTED)])
+    source = _endpoint(dms, f"mongo-seg-{dms.suffix}", mongodb.port, database)
+    target = dms.endpoint(f"pg-seg-{dms.suffix}", "target", dst)
+    mappings = dms.tmp / "seg-mappings.json"
+    mappings.write_text(json.dumps({"rules": [
+        {"rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",
+         "object-locator": {"schema-name": database, "table-name": "%"}},
+        {"rule-type": "table-settings", "rule-id": "2", "rule-name": "2",
+         "object-locator": {"schema-name": database, "table-name": "events"},
+         "parallel-load": {"type": "partitions-auto", "number-of-partitions": 4}}]}))
+    task = f"mongo-seg-{dms.suffix}"
+    dms.dms("task", "create", task, "--source", source, "--target", target, "--instance", dms.instance,
+            "--migration-type", "full-load", "--table-mappings", str(mappings))
+    dms.start_worker(concurrency=4)
+    dms.dms("task", "start", task)
+    dms.wait_status(task, "stopped", timeout=180)
+    stats = dms.stats(task)[f"{database}.events"]
+    assert stats["TableState"] == "Table completed" and stats["FullLoadRows"] == SEGMENTED, stats
+    want = _source_docs(coll)
+    assert _target_docs(dst, f'"{database}"."events"') == want
+    spans = sorted(_chunk_spans(dms.worker_log()))
+    assert len(spans) == 4, dms.worker_log()[-3000:]
+    overlapping = [(a, b) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
+    assert overlapping, f"the segments ran one after another: {spans}"
     client.drop_database(database)
     client.close()
 

@@ -172,12 +172,13 @@ def test_no_effect_rules_are_accepted_with_one_warning_each() -> None:
         select_all(),
         rule(2, "rename", "table-tablespace", value="ts", locator={"table-tablespace-name": "x"}),
         {"rule-type": "table-settings", "rule-id": "3", "object-locator": {"schema-name": "db", "table-name": "c"},
-         "parallel-load": {"type": "partitions-auto", "number-of-partitions": 4}},
+         "parallel-load": {"type": "partitions-auto", "number-of-partitions": 4, "batch-size": 500}},
         {"rule-type": "post-processing", "rule-id": "4", "rule-action": "add-tag"},
     ]}))
     assert len(m.warnings) == 3
     assert "tablespaces are Oracle's" in m.warnings[0]
-    assert "number-of-partitions = 4 has no effect: MongoDB autosegmentation" in m.warnings[1]
+    assert "batch-size = 500 has no effect: MongoDB autosegmentation" in m.warnings[1]
+    assert m.parallel_loads[TableId("db", "c")].number_of_partitions == 4
     assert "post-processing" in m.warnings[2]
 
 
