@@ -359,10 +359,8 @@ class Source:
         return [KeyRange()]
 
     def segments(self, table: TableSchema, count: int) -> list[KeyRange]:
-        """A table-settings ``parallel-load`` of type ``partitions-auto`` (``number-of-partitions`` = ``count``,
-        0 for the engine's default) on an engine that segments a table by key ranges (DMS's autosegmentation
-        of MongoDB collections): about ``count`` ranges of equal rows. Engines whose partitions-auto means
-        their own partitions (each loaded as a table of its own here) keep the table whole."""
+        """parallel-load ``partitions-auto`` (``number-of-partitions`` = ``count``, 0: the engine's default) where
+        it means key ranges (MongoDB's autosegmentation): ``count`` ranges of about equal rows; else whole."""
         return [KeyRange()]
 
     def close(self) -> None:
