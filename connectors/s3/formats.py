@@ -16,6 +16,7 @@ import gzip
 import io
 import math
 import re
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -55,9 +56,19 @@ class CsvWriter:
         self.pad = " " if config["AddTrailingPaddingCharacter"] else ""
         self.with_op, self.stamp = with_op, bool(config["TimestampColumnName"])
         gz = config["CompressionType"] == "gzip"
-        self.gz = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) if gz else None
+        # filename "": the header names no file (else the temporary one it is written under)
+        self.gz = gzip.GzipFile(filename="", fileobj=out, mode="wb", compresslevel=6, mtime=0) if gz else None
         self.out = self.gz or out
         self.specials = re.compile("|".join(re.escape(s) for s in {self.delimiter, self.row_end, '"', "\n", "\r"}))
+        # the same alternation in RE2's syntax (Arrow's), every character but letters and digits as \x{hex}
+        self.specials_re2 = "|".join("".join(c if c.isalnum() and c.isascii() else f"\\x{{{ord(c):x}}}" for c in s)
+                                     for s in {self.delimiter, self.row_end, '"', "\n", "\r"})
+        self.columns = columns
+        # an integer's or a decimal's digits never need quotes unless the delimiters or NULL's spelling could
+        # be made of them
+        digits = set("0123456789.-+")
+        self.digits_safe = not any(set(s) & digits for s in (self.delimiter, self.row_end)) and all(
+            set(s) - digits and s not in ("NaN", "Infinity", "-Infinity") for s in (self.null, self.nosup))
         if config["AddColumnName"]:
             self.out.write(self._line(header(config, columns, with_op)).encode())
 
@@ -95,9 +106,53 @@ class CsvWriter:
                    whole: bool = False) -> None:
         self.write(zip(ops, stamps, rows, strict=True))
 
+    def write_arrow(self, part: Any, op: str | None, stamp: str | None) -> None:
+        """A table of the columns as Arrow read them (``source_text``), spelt by Arrow's compute functions as
+        ``_field`` spells values one by one: every value the source's text unless a boolean or a float."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = part.num_rows
+        if not n:
+            return
+        fields = [pa.array([op] * n, pa.string())] if self.with_op else []
+        if self.stamp:
+            fields.append(pa.array([stamp] * n, pa.string()))
+        for column in self.columns:
+            values = part.column(column.name)
+            if column.type == "bool":
+                values = pc.if_else(values, "true", "false")
+            elif column.type in ("float4", "float8"):
+                values = pa.array([None if v is None else _float_text(float(v)) for v in values.to_pylist()],
+                                  pa.string())
+            elif values.type != pa.string():
+                values = values.cast(pa.string())  # integers and decimals: the digits the source sent
+            if self.quoting and not (column.type in _DIGITS_ONLY and self.digits_safe):
+                need = pc.match_substring_regex(values, self.specials_re2)
+                if self.null == "" or self.nosup == "":
+                    need = pc.or_(need, pc.equal(values, ""))
+                for spelt in {self.null, self.nosup} - {""}:
+                    need = pc.or_(need, pc.equal(values, spelt))
+                quoted = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
+                values = pc.if_else(need, quoted, values)
+            fields.append(pc.fill_null(values, self.null))
+        lines = pc.binary_join_element_wise(*fields, self.delimiter)
+        lines = pc.binary_join_element_wise(lines, self.pad + self.row_end, "")
+        for chunk in (lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]):
+            # the lines lie end to end in the array's data buffer: written as they are, between the first and
+            # the last of the chunk's offsets (32-bit, from its slice's start)
+            _validity, offsets, data = chunk.buffers()
+            if data is not None and len(chunk):
+                start, = struct.unpack_from("<i", offsets, 4 * chunk.offset)
+                end, = struct.unpack_from("<i", offsets, 4 * (chunk.offset + len(chunk)))
+                self.out.write(memoryview(data)[start:end])
+
     def close(self) -> None:
         if self.gz is not None:
             self.gz.close()
+
+
+_DIGITS_ONLY = ("int2", "int4", "int8", "numeric")
 
 
 def _float_text(value: float) -> str:
@@ -249,6 +304,7 @@ class ParquetWriter:
             data_page_size=config["DataPageSize"] or None,
             compression="gzip" if config["CompressionType"] == "gzip" else "none")
         self.group = config["RowGroupLength"] or None
+        self.rest: Any = None  # rows short of a whole row group, written with the next ones
         self.unfit: set[str] = set()
 
     def write(self, records: Sequence[Record]) -> None:
@@ -276,7 +332,7 @@ class ParquetWriter:
                 arrays.append(self._convert(values, column, kind) if convert else pa.array(values, kind))
             except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
                 raise DataError(f"column {column.name}: a value does not fit Parquet's {kind}: {exc}") from None
-        self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema), row_group_size=self.group)
+        self._emit(pa.Table.from_arrays(arrays, schema=self.schema))
 
     def write_arrow(self, part: Any, op: str | None, stamp: str | None) -> None:
         """A table of the columns as Arrow read them (``source_text``): temporal columns still text."""
@@ -290,7 +346,7 @@ class ParquetWriter:
             arrays.append(pa.array([stamp] * n, pa.string()))
         for column, convert in zip(self.columns, self.converts, strict=True):
             kind = self.schema.field(column.name).type
-            values = part.column(column.name).combine_chunks()
+            values = part.column(column.name)  # chunked as Arrow read it: no copy into one array
             if values.type != kind:
                 try:
                     values = values.cast(kind) if not convert or column.type != "time" else None
@@ -299,7 +355,7 @@ class ParquetWriter:
                 if values is None:
                     values = self._convert(part.column(column.name).to_pylist(), column, kind)
             arrays.append(values)
-        self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema), row_group_size=self.group)
+        self._emit(pa.Table.from_arrays(arrays, schema=self.schema))
 
     def _convert(self, values: Sequence[Any], column: Column, kind: Any) -> Any:
         """Text values into the column's Parquet type: by Arrow's own parser (ISO dates and timestamps, with
@@ -326,7 +382,25 @@ class ParquetWriter:
                             written="NULL")
             return None
 
+    def _emit(self, table: Any) -> None:
+        """Row groups of exactly RowGroupLength rows whatever the writes' sizes (the last one shorter): the
+        rows short of a whole group wait for the next write, not a group of their own."""
+        import pyarrow as pa
+
+        if self.group is None:
+            self.writer.write_table(table)
+            return
+        if self.rest is not None:
+            table = pa.concat_tables([self.rest, table])
+        whole = table.num_rows - table.num_rows % self.group
+        if whole:
+            self.writer.write_table(table.slice(0, whole), row_group_size=self.group)
+        self.rest = table.slice(whole) if whole < table.num_rows else None
+
     def close(self) -> None:
+        if self.rest is not None:
+            self.writer.write_table(self.rest, row_group_size=self.group)
+            self.rest = None
         self.writer.close()
 
 
@@ -341,22 +415,35 @@ def source_text(data: bytes, columns: Sequence[Column], config: S3Config) -> Any
     when a value carries an escape (a tab, a newline, a backslash, bytes) or Arrow refuses a value: then
     the rows decoded by the source are taken instead."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
-    if data.count(b"\\") != data.count(b"\\N"):
-        return None
     types = {}
     for column in columns:
         kind = arrow_type(column, config)
-        types[column.name] = kind if column.type in _ARROW_PARSES or pa.types.is_decimal(kind) else pa.string()
+        parsed = column.type in _ARROW_PARSES and (config.parquet or column.type not in ("float4", "float8"))
+        types[column.name] = kind if parsed or pa.types.is_decimal(kind) else pa.string()
     try:
-        return pcsv.read_csv(
-            io.BytesIO(data), read_options=pcsv.ReadOptions(column_names=[c.name for c in columns]),
+        part = pcsv.read_csv(
+            io.BytesIO(data), read_options=pcsv.ReadOptions(column_names=[c.name for c in columns],
+                                                            block_size=_BLOCK),
             parse_options=pcsv.ParseOptions(delimiter="\t", quote_char=False, double_quote=False, escape_char=False),
             convert_options=pcsv.ConvertOptions(column_types=types, null_values=["\\N"], strings_can_be_null=True,
                                                 true_values=["t"], false_values=["f"]))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+    # A backslash left in a text column is an escape (NULL's \N is gone by now): Arrow kept it as it came.
+    # Non-text columns holding one were refused above. One scan in C of the text columns, not of every byte.
+    if b"\\" in data and any(pc.any(pc.match_substring(part.column(c.name), "\\")).as_py()
+                              for c in columns if types[c.name] == pa.string()):
+        return None
+    return part
+
+
+# The full load gathers this much of the source's text before Arrow reads it (a read of 1 MB costs nearly
+# what a read of 8 MB does: thread start-up, schema, column chunks), in blocks of _BLOCK read side by side.
+GATHER = 8 << 20
+_BLOCK = 1 << 20
 
 
 def _text_numeric(value: Any) -> Any:

@@ -45,7 +45,7 @@ from connectors.base import (
 )
 from connectors.errors import DmsError
 
-from .formats import NOSUP, SOURCE_TEXT, CsvWriter, ParquetWriter, Record, read_csv, read_parquet, source_text
+from .formats import GATHER, NOSUP, SOURCE_TEXT, CsvWriter, ParquetWriter, Record, read_csv, read_parquet, source_text
 from .settings import S3Config
 from .store import Store, open_store
 
@@ -124,21 +124,31 @@ class S3Target:
         key_at = [names.index(k) for k in table.key]
         count = 0
         current: _LoadFile | None = None
+        gathered: list[Batch] = []  # the source's bulk text, parsed by Arrow once it holds GATHER bytes
+        # CSV keeps a float's text as the source sent it (spelt per value later): a key's bounds need numbers
+        columnar = self.config.parquet or not any(table.columns[i].type in ("float4", "float8") for i in key_at)
         try:
             for batch in batches:
-                if batch.raw is None and not batch.rows():
+                text = columnar and batch.raw is not None and batch.raw[0] == SOURCE_TEXT
+                if text:
+                    gathered.append(batch)
+                    if sum(len(b.raw[1]) for b in gathered) < GATHER:
+                        continue
+                elif batch.raw is None and not batch.rows():
                     continue
                 if current is None:
                     current = _LoadFile(self, table, self.config.op_in_load())
-                if self.config.parquet and batch.raw is not None and batch.raw[0] == SOURCE_TEXT and (
-                        part := source_text(batch.raw[1], table.columns, self.config)) is not None:
-                    current.write_arrow(part, op, stamp, key_at)  # Arrow read the source's text: no rows made
-                    count += part.num_rows
-                else:
+                if gathered:
+                    count += self._write_text(current, table, gathered, names, values, op, stamp, key_at)
+                    gathered = []
+                if not text:
                     count += self._write_rows(current, batch, names, values, op, stamp, key_at)
                 if current.size() >= limit:
                     current.commit()
                     current = None
+            if gathered:
+                current = current or _LoadFile(self, table, self.config.op_in_load())
+                count += self._write_text(current, table, gathered, names, values, op, stamp, key_at)
             if current is not None:
                 current.commit()
                 current = None
@@ -146,6 +156,24 @@ class S3Target:
             if current is not None:
                 current.abort()
         log.info("s3_loaded", table=str(table.table), rows=count)
+        return count
+
+    def _write_text(self, current: _LoadFile, table: TableSchema, batches: list[Batch], names: Sequence[str],
+                    values: Any, op: str | None, stamp: str | None, key_at: list[int]) -> int:
+        """Batches of the source's bulk text, read by Arrow in one go (no Python rows); when Arrow cannot
+        take them whole (an escaped value, a value it refuses), batch by batch, and as rows where it still
+        cannot."""
+        whole = source_text(b"".join(b.raw[1] for b in batches), table.columns, self.config)
+        if whole is not None:
+            current.write_arrow(whole, op, stamp, key_at)
+            return whole.num_rows
+        count = 0
+        for batch in batches:
+            if len(batches) > 1 and (part := source_text(batch.raw[1], table.columns, self.config)) is not None:
+                current.write_arrow(part, op, stamp, key_at)
+                count += part.num_rows
+            else:
+                count += self._write_rows(current, batch, names, values, op, stamp, key_at)
         return count
 
     @staticmethod

@@ -156,3 +156,57 @@ def test_a_source_bulk_text_goes_straight_into_parquet_unless_a_value_is_escaped
     assert [r["id"] for r in got] == [1, 2, 3] and got[0]["b"] is True and got[0]["n"] == Decimal("1.50")
     assert got[0]["s"] == "" and got[1]["s"] is None and got[2]["s"] == "tab\there"
     assert [r for rows in t.read(table) for r in rows][0]["ts"] == "2024-01-01 00:00:01+00"
+
+
+EDGES = TableSchema(TableId("public", "e"), (
+    Column("id", "int8", False), Column("b", "bool"), Column("n", "numeric", dms="NUMERIC(12,2)"),
+    Column("f", "float8"), Column("g", "float4"), Column("ts", "timestamptz"), Column("s", "text"),
+    Column("m", "numeric")), ("id",))
+EDGE_TEXT = (b"1\tt\t1.50\t100\t1.1\t2024-01-01 00:00:01+00\ta,b\t12.000\n"
+             b"2\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\n"
+             b"3\tf\t-0.01\t1e+20\tNaN\t2024-01-01 00:00:01.5+05:30\tsay \"hi\"\tNaN\n"
+             b"4\tf\t0.00\tInfinity\t-Infinity\tinfinity\tNULL\t0\n"
+             b"5\tt\t9999999999.99\t0.1\t3.4028235e+38\t2024-01-01\t\tInfinity\n")
+EDGE_ROWS = [
+    {"id": 1, "b": True, "n": Decimal("1.50"), "f": 100.0, "g": 1.1, "ts": "2024-01-01 00:00:01+00", "s": "a,b",
+     "m": Decimal("12.000")},
+    dict.fromkeys(("b", "n", "f", "g", "ts", "s", "m"), None) | {"id": 2},
+    {"id": 3, "b": False, "n": Decimal("-0.01"), "f": 1e20, "g": float("nan"), "ts": "2024-01-01 00:00:01.5+05:30",
+     "s": 'say "hi"', "m": Decimal("NaN")},
+    {"id": 4, "b": False, "n": Decimal("0.00"), "f": float("inf"), "g": float("-inf"), "ts": "infinity", "s": "NULL",
+     "m": Decimal("0")},
+    {"id": 5, "b": True, "n": Decimal("9999999999.99"), "f": 0.1, "g": 3.4028235e38, "ts": "2024-01-01", "s": "",
+     "m": Decimal("Infinity")}]
+
+
+@pytest.mark.parametrize("settings", [
+    {}, {"CsvNullValue": ""}, {"Rfc4180": "false"}, {"CompressionType": "gzip"},
+    {"CsvDelimiter": "|", "CsvRowDelimiter": "\r\n", "AddTrailingPaddingCharacter": "true", "AddColumnName": "true",
+     "IncludeOpForFullLoad": "true"}])
+def test_a_csv_full_load_from_the_source_bulk_text_is_spelt_as_from_rows(tmp_path: Path, settings: dict) -> None:
+    """The columnar CSV path (Arrow reads the source's text, compute functions spell it) writes the very bytes
+    the row path writes, edge values included: NULL and a text spelt NULL, quotes, delimiters, floats, NaN."""
+    from connectors.s3.formats import SOURCE_TEXT
+
+    def never(data: bytes) -> list[dict]:
+        raise AssertionError("the bulk text was decoded into rows")
+
+    written = []
+    for n, batch in enumerate([Batch(5, EDGE_ROWS), Batch(5, raw=(SOURCE_TEXT, EDGE_TEXT), decode=never)]):
+        t = target(tmp_path / str(n), **settings)
+        assert t.load(EDGES, [batch]) == 5
+        written.append([p.read_bytes() for p in sorted((tmp_path / str(n)).rglob("LOAD*.csv*"))])
+    assert written[0] == written[1] and len(written[0]) == 1
+    if not settings:
+        assert written[1][0].split(b"\n")[2] == b'3,false,-0.01,1e+20,NaN,2024-01-01 00:00:01.5+05:30,"say ""hi""",NaN'
+        assert b',"NULL",' in written[1][0] and b"2,NULL,NULL," in written[1][0]
+
+
+def test_parquet_row_groups_hold_row_group_length_rows_whatever_the_batches(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    t = target(tmp_path, DataFormat="parquet", RowGroupLength="10")
+    batches = [Batch(7, [{"id": i, "name": "x", "price": None} for i in range(n, n + 7)]) for n in (0, 7, 14)]
+    assert t.load(TABLE, batches) == 21
+    meta = pq.ParquetFile(tmp_path / "public/items/LOAD00000001.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [10, 10, 1]
