@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, help="changes/s of the latency run (default 2,000)")
     parser.add_argument("--seconds", type=float, help="length of the latency run (default 60)")
     parser.add_argument("--kafka-rows", type=int, help="rows of the PostgreSQL -> Kafka full load (default 1,000,000)")
+    parser.add_argument("--s3-formats", default="parquet,csv", help="DataFormats of the s3 run (default parquet,csv)")
     parser.add_argument("--memory-sizes", help="comma-separated table sizes of the memory run (default 1M,5M)")
     args = parser.parse_args(argv)
     size = dict(SMOKE if args.smoke else FULL)
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         "latency": lambda srv: latency.run(srv, rate=size["rate"], seconds=size["seconds"]),
         "memory": lambda srv: memory.run(srv, sizes=tuple(int(n) for n in size["memory_sizes"].split(","))),
         "kafka": lambda srv: kafka.run(srv, rows=size["kafka_rows"], updates=size["updates"]),
-        "s3": lambda srv: s3.run(srv, rows=size["rows"], repeat=size["repeat"]),
+        "s3": lambda srv: s3.run(srv, rows=size["rows"], repeat=size["repeat"],
+                                 formats=tuple(args.s3_formats.split(","))),
         "mongodb": lambda srv: mongodb.run(srv, rows=size["rows"], repeat=size["repeat"]),
     }
     # kafka needs a broker of its own; s3 is a full load again, into files: each only when named

@@ -1,11 +1,15 @@
-"""Full load, PostgreSQL -> S3 Parquet files: OpenDMS beside `COPY TO` + pyarrow writing the same files.
+"""Full load, PostgreSQL -> S3 files: OpenDMS beside `COPY TO` + pyarrow writing the same files.
 
 Both write into a local folder on the same disk (the S3 target's folder mode, the same code as a bucket's
-but for the final PUT), so the figures compare the work, not a test server. Baseline, in this process:
-`COPY (SELECT ...) TO STDOUT (FORMAT csv)` read by pyarrow's CSV reader in blocks and written by a
-ParquetWriter with the same schema and settings as the S3 target's (Parquet 1.0, statistics, dictionary,
-uncompressed), a file per 1 GB as DMS's MaxFileSize cuts. OpenDMS: one worker, from `dms task start` to
-the table completed; its peak resident memory from /proc.
+but for the final PUT), so the figures compare the work, not a test server. Parquet (the issue's bench)
+baseline, in this process: `COPY (SELECT ...) TO STDOUT (FORMAT csv)` read by pyarrow's CSV reader in blocks
+and written by a ParquetWriter with the same schema and settings as the S3 target's (Parquet 1.0,
+statistics, dictionary, uncompressed, row groups of 10,000). CSV (DMS's default DataFormat) baseline:
+`COPY ... TO STDOUT (FORMAT csv, NULL 'NULL')` straight into the file, the least any CSV writer can do.
+OpenDMS as a user runs it: a `dms worker` with its default flags, an endpoint with only BucketName and
+DataFormat, a task with default settings, timed from `dms task start` to the task's StopDate.
+Memory: the worker's peak resident memory (VmHWM) over all the timed loads, beside a fresh worker's over
+one load of a table a tenth the size: flat when the two are alike.
 """
 
 from __future__ import annotations
@@ -33,53 +37,76 @@ from .common import (
 )
 
 COLUMNS = "id, i, n, t, ts, b, j"
+FORMATS = ("parquet", "csv")
 
 
-def run(srv: Servers, *, rows: int, repeat: int) -> dict:
+def run(srv: Servers, *, rows: int, repeat: int, formats: tuple[str, ...] = FORMATS) -> dict:
     src = fresh_db(srv.source)
     create_table(src, "bench", rows)
-    timings: dict[str, list[float]] = {"copy to + pyarrow": [], "opendms": []}
+    small = max(rows // 10, 1)
+    create_table(src, "bench_small", small)
+    timings = {f"{f} {m}": [] for f in formats for m in ("baseline", "opendms")}
     out = Path(tempfile.mkdtemp(prefix="bench-s3-"))
     sizes: dict[str, int] = {}
     try:
         with opendms(srv.redis.url) as dms:
-            proc = dms.start_worker(concurrency=1)
+            _installed(dms)
+            proc = dms.start_worker()  # as `dms worker` starts by default
             wait_workers(dms, 1)
             for run_no in range(repeat + 1):  # the first round is not timed
                 times = timings if run_no else {m: [] for m in timings}
-                folder = out / f"base-{run_no}"
-                times["copy to + pyarrow"].append(_baseline(src, folder))
-                sizes["copy to + pyarrow"] = _bytes(folder)
-                folder = out / f"dms-{run_no}"
-                times["opendms"].append(_opendms(dms, src, folder, f"s3-{dms.suffix}-{run_no}"))
-                sizes["opendms"] = _bytes(folder)
-                for path in out.iterdir():
-                    shutil.rmtree(path)
+                for fmt in formats:
+                    for method, how in (("baseline", _BASELINES[fmt]), ("opendms", _opendms)):
+                        folder = out / f"{fmt}-{method}-{run_no}"
+                        name = f"s3-{dms.suffix}-{fmt}-{run_no}"
+                        times[f"{fmt} {method}"].append(how(src, folder) if method == "baseline"
+                                                        else how(dms, src, folder, name, fmt, "bench"))
+                        sizes[f"{fmt} {method}"] = _bytes(folder)
+                        shutil.rmtree(folder)
             peak = peak_rss_mb(proc.pid)
+        with opendms(srv.redis.url) as dms:  # a fresh worker, one load of the small table
+            _installed(dms)
+            proc = dms.start_worker()
+            wait_workers(dms, 1)
+            idle = peak_rss_mb(proc.pid)
+            for fmt in formats:
+                _opendms(dms, src, out / f"small-{fmt}", f"s3-{dms.suffix}-small-{fmt}", fmt, "bench_small")
+            small_peak = peak_rss_mb(proc.pid)
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    base = median(timings["copy to + pyarrow"])
-    results: dict = {"rows": rows, "repeat": repeat, "worker_peak_rss_mb": peak, "methods": {}}
+    results: dict = {"rows": rows, "repeat": repeat, "worker_peak_rss_mb": peak,
+                     "memory": {"idle_rss_mb": idle, f"peak_rss_mb_{small}_rows": small_peak,
+                                f"peak_rss_mb_{rows}_rows": peak}, "methods": {}}
     table = []
-    for method, values in timings.items():
-        seconds = median(values)
-        figures = {"seconds": round(seconds, 3), "rows_per_s": int(rows / seconds),
-                   "parquet_mb": round(sizes[method] / 1e6, 1), "ratio_to_baseline": round(base / seconds, 3),
-                   "runs": [round(v, 3) for v in values]}
-        results["methods"][method] = figures
-        table.append([method, seconds, figures["rows_per_s"], figures["parquet_mb"],
-                      f"{figures['ratio_to_baseline']:.2f}x"])
-    print_table(f"Full load PostgreSQL -> S3 Parquet (local folder), 1 table x {rows:,} rows; median of {repeat} "
-                "after an untimed round", ["method", "seconds", "rows/s", "Parquet MB", "vs baseline"], table,
-                [f"opendms: 1 worker of concurrency 1, peak resident memory {peak:.0f} MB"])
+    for fmt in formats:
+        base = median(timings[f"{fmt} baseline"])
+        for method in (f"{fmt} baseline", f"{fmt} opendms"):
+            seconds = median(timings[method])
+            figures = {"seconds": round(seconds, 3), "rows_per_s": int(rows / seconds),
+                       "mb": round(sizes[method] / 1e6, 1), "ratio_to_baseline": round(base / seconds, 3),
+                       "runs": [round(v, 3) for v in timings[method]]}
+            results["methods"][method] = figures
+            table.append([method, seconds, figures["rows_per_s"], figures["mb"],
+                          f"{figures['ratio_to_baseline']:.2f}x"])
+    print_table(f"Full load PostgreSQL -> S3 files (local folder), 1 table x {rows:,} rows; median of {repeat} "
+                "after an untimed round", ["method", "seconds", "rows/s", "file MB", "vs baseline"], table,
+                [f"opendms: 1 worker (default flags); peak resident memory {peak:.0f} MB over the {rows:,}-row loads; "
+                 f"a fresh worker: {idle:.0f} MB idle, {small_peak:.0f} MB after loading {small:,} rows"])
     return results
 
 
+def _installed(dms) -> None:
+    """Each `dms` command as an installed OpenDMS runs it: from compiled bytecode. (A shell that sets
+    PYTHONDONTWRITEBYTECODE, as this project's test machine does, makes every command compile the project
+    again, a second or more of each `dms task start` on a loaded machine.)"""
+    dms.env.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
 def _bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*.parquet"))
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and "_opendms" not in p.parts)
 
 
-def _baseline(src: str, folder: Path) -> float:
+def _parquet_baseline(src: str, folder: Path) -> float:
     """COPY's CSV streamed through a pipe into pyarrow, written as Parquet of the target's schema."""
     import os
 
@@ -112,16 +139,30 @@ def _baseline(src: str, folder: Path) -> float:
     return time.monotonic() - started
 
 
-def _opendms(dms, src: str, folder: Path, name: str) -> float:
+def _csv_baseline(src: str, folder: Path) -> float:
+    """COPY's CSV straight into the file."""
+    folder.mkdir(parents=True)
+    started = time.monotonic()
+    conn = psycopg2.connect(src)
+    with open(folder / "LOAD00000001.csv", "wb") as sink, conn.cursor() as cur:
+        cur.copy_expert(f"COPY (SELECT {COLUMNS} FROM bench) TO STDOUT (FORMAT csv, NULL 'NULL')", sink)
+    conn.close()
+    return time.monotonic() - started
+
+
+_BASELINES = {"parquet": _parquet_baseline, "csv": _csv_baseline}
+
+
+def _opendms(dms, src: str, folder: Path, name: str, fmt: str = "parquet", table: str = "bench") -> float:
     folder.mkdir(parents=True)
     target = f"{name}-dst"
     dms.dms("endpoint", "create", target, "--type", "target", "--engine", "s3", "--s3-settings",
-            json.dumps({"BucketName": f"file://{folder}", "DataFormat": "parquet"}))
+            json.dumps({"BucketName": f"file://{folder}", "DataFormat": fmt}))
     source = dms.endpoint(f"{name}-src", "source", src)
     mapping = dms.tmp / f"{name}.json"
     mapping.write_text(json.dumps({"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "1",
                                               "rule-action": "include",
-                                              "object-locator": {"schema-name": "public", "table-name": "bench"}}]}))
+                                              "object-locator": {"schema-name": "public", "table-name": table}}]}))
     dms.dms("task", "create", name, "--source", source, "--target", target, "--instance", dms.instance,
             "--migration-type", "full-load", "--table-mappings", str(mapping))
     started = time.time()
