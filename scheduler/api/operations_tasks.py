@@ -189,16 +189,16 @@ def start_replication_task(ctx: Context, req: dict[str, Any]) -> dict[str, Any]:
 
 
 def stop_replication_task(ctx: Context, req: dict[str, Any]) -> dict[str, Any]:
-    from scheduler.status import state_lost
-    from scheduler.submit import stop_task
+    from scheduler.submit import request_stop
 
     task = get_task(ctx, req)
     store = _store(task)
-    status = store.status(task.id) if store is not None else "unknown"
-    if store is None or status not in (Status.STARTING, Status.RUNNING) or state_lost(task, store.task(task.id)):
-        raise errors.invalid_state(f"Replication Task {task.id} is {status if status != Status.READY else 'ready'}, "
-                                   "not running: nothing to stop")
-    stop_task(store, task.id)
+    if store is None:
+        raise errors.invalid_state(_described(ctx, task, False)["LastFailureMessage"])
+    try:
+        request_stop(task, store)  # what `dms task stop` and the console's Stop do
+    except ConfigError as exc:
+        raise errors.invalid_state(str(exc)) from None
     return {"ReplicationTask": _described(ctx, task)}
 
 
