@@ -153,7 +153,7 @@ def test_the_aws_cli_drives_a_migration(dms, api, src, dst, tmp_path):
     assert gone.returncode in (254, 255) and "(ResourceNotFoundFault)" in gone.stderr and "Traceback" not in gone.stderr
 
 
-def test_bad_requests_get_dms_errors(dms, api):
+def test_bad_requests_get_dms_errors(dms, api, tmp_path):
     from botocore import UNSIGNED
     from botocore.exceptions import ClientError
 
@@ -180,7 +180,41 @@ def test_bad_requests_get_dms_errors(dms, api):
     assert (status, error) == (403, "UnrecognizedClientException")
     status, error, _ = code(lambda: api.client(signature_version=UNSIGNED).describe_endpoints())
     assert (status, error) == (403, "MissingAuthenticationTokenException")
+    _task_states_and_checks(dms, c, tmp_path)
     assert "Traceback" not in api.log.read_text()
+
+
+def _task_states_and_checks(dms, c, tmp_path) -> None:
+    """A task's state and definition refused as DMS refuses them, with the CLI's one-line reasons."""
+    import sqlite3
+
+    db = tmp_path / "source.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id integer PRIMARY KEY)")
+    arns = [c.create_endpoint(EndpointIdentifier=f"l{kind}-{dms.suffix}", EndpointType=kind, EngineName="sqlite",
+                              DatabaseName=str(tmp_path / f"{kind}.db" if kind == "target" else db)
+                              )["Endpoint"]["EndpointArn"] for kind in ("source", "target")]
+    ri = c.create_replication_instance(ReplicationInstanceIdentifier=f"lri-{dms.suffix}",
+                                       ReplicationInstanceClass="any")["ReplicationInstance"]["ReplicationInstanceArn"]
+    args = {"SourceEndpointArn": arns[0], "TargetEndpointArn": arns[1], "ReplicationInstanceArn": ri,
+            "MigrationType": "full-load"}
+    with pytest.raises(c.exceptions.ClientError) as caught:
+        c.create_replication_task(ReplicationTaskIdentifier="bad", TableMappings='{"rules": []}', **args)
+    assert caught.value.response["Error"] == {
+        "Code": "InvalidParameterValueException",
+        "Message": "table mappings select nothing: add a selection rule with rule-action include"}
+    arn = c.create_replication_task(ReplicationTaskIdentifier=f"lt-{dms.suffix}", TableMappings=json.dumps(SELECT_ALL),
+                                    **args)["ReplicationTask"]["ReplicationTaskArn"]
+    with pytest.raises(c.exceptions.InvalidResourceStateFault, match="not running: nothing to stop"):
+        c.stop_replication_task(ReplicationTaskArn=arn)
+    with pytest.raises(c.exceptions.InvalidResourceStateFault, match="is used by task"):
+        c.delete_endpoint(EndpointArn=arns[0])
+    with pytest.raises(c.exceptions.ClientError, match="MaxFullLoadSubTasks is 'many': give a whole number"):
+        c.modify_replication_task(ReplicationTaskArn=arn, ReplicationTaskSettings=json.dumps(
+            {"FullLoadSettings": {"MaxFullLoadSubTasks": "many"}}))
+    with pytest.raises(c.exceptions.InvalidResourceStateFault):  # reloads are for running tasks
+        c.reload_tables(ReplicationTaskArn=arn, TablesToReload=[{"SchemaName": "main", "TableName": "t"}])
+    assert c.delete_replication_task(ReplicationTaskArn=arn)["ReplicationTask"]["Status"] == "deleting"
 
 
 def _raw(api: ApiServer, target: str) -> None:

@@ -140,3 +140,23 @@ def test_sigv4_names_what_is_wrong():
     with pytest.raises(errors.ApiError) as caught:
         sigv4.verify("POST", "/", "", {"authorization": "Basic abc"}, b"", lambda k: None)
     assert caught.value.code == "IncompleteSignature"
+
+
+def test_keys_create_prints_the_secret_once_and_a_taken_port_is_one_line(catalog, monkeypatch):
+    import socket
+
+    from click.testing import CliRunner
+
+    from scheduler.cli import main
+
+    monkeypatch.setenv("DMS_CATALOG_URL", catalog)
+    made = CliRunner().invoke(main, ["api", "keys", "create", "--json"])
+    key = json.loads(made.output)
+    assert made.exit_code == 0 and keys.secret_for(key["AccessKeyId"], catalog) == key["SecretAccessKey"]
+    plain = CliRunner().invoke(main, ["api", "keys", "create"]).output
+    assert plain.startswith("AccessKeyId     ODMS") and "not shown again" in plain
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = CliRunner().invoke(main, ["api", "--port", str(taken.getsockname()[1])])
+    assert result.exit_code == 2 and result.output.startswith("error: cannot listen on 127.0.0.1:")
