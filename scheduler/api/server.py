@@ -93,7 +93,8 @@ def _api(environ: dict[str, Any], start_response: Callable[..., Any], catalog_ur
     try:
         body = _read_body(environ)
         headers = _headers(environ)
-        key_id, region = sigv4.verify(environ["REQUEST_METHOD"], environ.get("PATH_INFO") or "/",
+        path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/"  # as the client sent it
+        key_id, region = sigv4.verify(environ["REQUEST_METHOD"], path,
                                       environ.get("QUERY_STRING", ""), headers, body,
                                       lambda key: keys.secret_for(key, catalog_url))
         from .operations import OPERATIONS
