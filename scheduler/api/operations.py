@@ -13,6 +13,8 @@ OPERATIONS: dict[str, Operation] = {}
 
 from .operations_endpoints import OPERATIONS as _ENDPOINTS  # noqa: E402
 from .operations_tasks import OPERATIONS as _TASKS  # noqa: E402
+from .tags import OPERATIONS as _TAGS  # noqa: E402
 
 OPERATIONS.update(_ENDPOINTS)
 OPERATIONS.update(_TASKS)
+OPERATIONS.update(_TAGS)

@@ -15,7 +15,7 @@ from connectors.registry import ENGINES, default_port, engine_source, settings_o
 from scheduler.cli_common import SSL_MODES
 from scheduler.endpoint_settings import parse_extra, with_settings
 
-from . import errors
+from . import errors, tags
 from .arns import Context, ident
 from .shapes import add_once, choice, endpoint_doc, filtered, instance_doc, integer, listing, of, page, required, string
 
@@ -74,7 +74,10 @@ def create_endpoint(ctx: Context, req: dict[str, Any]) -> dict[str, Any]:
                   choice(req, "SslMode", SSL_MODES) or "none",
                   parse_extra(string(req, "ExtraConnectionAttributes", "")))
     ep = with_settings(ep, fields, extra)
+    tags.check(req.get("Tags") or [])  # before the resource is made
     add_once(lambda: ctx.catalog.add_endpoint(ep), f"Endpoint {endpoint_id}")
+    if req.get("Tags"):
+        tags.put(ctx, "endpoint", ep.id, req["Tags"])
     return {"Endpoint": endpoint_doc(ctx, ctx.catalog.endpoint(ep.id, decrypt=False))}
 
 
@@ -120,6 +123,7 @@ def delete_endpoint(ctx: Context, req: dict[str, Any]) -> dict[str, Any]:
         ctx.catalog.delete_endpoint(ep.id)
     except ConfigError as exc:
         raise errors.invalid_state(str(exc)) from None
+    tags.forget(ctx, "endpoint", ep.id)
     return {"Endpoint": endpoint_doc(ctx, ep, status="deleting")}
 
 
@@ -177,7 +181,10 @@ def create_replication_instance(ctx: Context, req: dict[str, Any]) -> dict[str, 
     instance_id = string(req, "ReplicationInstanceIdentifier", need=True)
     string(req, "ReplicationInstanceClass", need=True)  # DMS requires it; our instances are pools of workers
     check_identifier("replication instance", instance_id, 63)
+    tags.check(req.get("Tags") or [])  # before the resource is made
     add_once(lambda: ctx.catalog.add_instance(instance_id), f"Replication instance {instance_id}")
+    if req.get("Tags"):
+        tags.put(ctx, "rep", instance_id.lower(), req["Tags"])
     return {"ReplicationInstance": instance_doc(ctx, ctx.catalog.instance(instance_id))}
 
 
@@ -197,6 +204,7 @@ def delete_replication_instance(ctx: Context, req: dict[str, Any]) -> dict[str, 
         ctx.catalog.delete_instance(row["id"])
     except ConfigError as exc:
         raise errors.invalid_state(str(exc)) from None
+    tags.forget(ctx, "rep", row["id"])
     return {"ReplicationInstance": instance_doc(ctx, row, status="deleting")}
 
 

@@ -16,7 +16,7 @@ from connectors.model.states import ACTIVE, Status
 from scheduler.cli_common import live_state
 from scheduler.plan import START_TYPES
 
-from . import errors
+from . import errors, tags
 from .arns import Context, ident
 from .operations_endpoints import get_endpoint, get_instance
 from .shapes import add_once, choice, filtered, listing, of, page, required, string, task_doc
@@ -104,7 +104,10 @@ def create_replication_task(ctx: Context, req: dict[str, Any]) -> dict[str, Any]
     warn = _warn(task_id)
     definition = check_definition(ctx.catalog, definition, "TableMappings", "ReplicationTaskSettings", warn)
     check_rules(definition, source, False, warn)
+    tags.check(req.get("Tags") or [])  # before the resource is made
     add_once(lambda: ctx.catalog.add_task(definition), f"Replication Task {task_id}")
+    if req.get("Tags"):
+        tags.put(ctx, "task", task_id, req["Tags"])
     return {"ReplicationTask": _described(ctx, ctx.catalog.task(task_id))}
 
 
@@ -217,6 +220,7 @@ def delete_replication_task(ctx: Context, req: dict[str, Any]) -> dict[str, Any]
         left = delete_task(ctx.catalog, store, task.id)
     except DmsError as exc:
         raise errors.invalid_state(str(exc)) from None
+    tags.forget(ctx, "task", task.id)
     for what in left:
         log.warning("api task deleted leaving", task=task.id, left=what)
     return {"ReplicationTask": {**doc, "Status": Status.DELETING}}

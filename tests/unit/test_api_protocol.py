@@ -160,3 +160,28 @@ def test_keys_create_prints_the_secret_once_and_a_taken_port_is_one_line(catalog
         taken.listen()
         result = CliRunner().invoke(main, ["api", "--port", str(taken.getsockname()[1])])
     assert result.exit_code == 2 and result.output.startswith("error: cannot listen on 127.0.0.1:")
+
+
+def test_tags_live_and_die_with_their_resource(catalog, tmp_path):
+    key_id, secret = keys.create_key(catalog)
+    app = make_app(catalog)
+
+    def call(operation: str, body: dict) -> dict:
+        status, answer = _call(app, _signed(operation, body, key_id, secret))
+        assert status == 200, answer
+        return answer
+
+    arn = call("CreateEndpoint", {"EndpointIdentifier": "tagged", "EndpointType": "target", "EngineName": "sqlite",
+                                  "DatabaseName": str(tmp_path / "t.db"), "Tags": [{"Key": "team", "Value": "a"}]}
+               )["Endpoint"]["EndpointArn"]
+    call("AddTagsToResource", {"ResourceArn": arn, "Tags": [{"Key": "team", "Value": "b"}, {"Key": "env"}]})
+    assert call("ListTagsForResource", {"ResourceArn": arn})["TagList"] == [
+        {"Key": "env", "Value": "", "ResourceArn": arn}, {"Key": "team", "Value": "b", "ResourceArn": arn}]
+    call("RemoveTagsFromResource", {"ResourceArn": arn, "TagKeys": ["env"]})
+    assert [t["Key"] for t in call("ListTagsForResource", {"ResourceArn": arn})["TagList"]] == ["team"]
+    call("DeleteEndpoint", {"EndpointArn": arn})
+    status, answer = _call(app, _signed("ListTagsForResource", {"ResourceArn": arn}, key_id, secret))
+    assert (status, answer["__type"]) == (400, "ResourceNotFoundFault")
+    call("CreateEndpoint", {"EndpointIdentifier": "tagged", "EndpointType": "target", "EngineName": "sqlite",
+                            "DatabaseName": str(tmp_path / "t.db")})
+    assert call("ListTagsForResource", {"ResourceArn": arn})["TagList"] == []  # a new endpoint of the same id
