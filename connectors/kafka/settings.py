@@ -1,4 +1,5 @@
-"""DMS's KafkaSettings: the keys, their defaults, and the kafka-python client configuration they make.
+"""DMS's KafkaSettings: the keys, their defaults, and the client configurations they make (kafka-python's
+and librdkafka's).
 
 `dms endpoint create --kafka-settings` takes them (connectors/settings_object.py): ``SaslUsername`` is kept as
 the endpoint's user and the secrets, ``SaslPassword`` or ``SslClientKeyPassword``, as its password (stored
@@ -86,3 +87,23 @@ def client_config(settings: Mapping[str, Any], ep: Endpoint) -> dict[str, Any]:
                                     settings["SslClientKeyPassword"] or None)
         config["ssl_context"] = context
     return config
+
+
+def producer_config(settings: Mapping[str, Any], ep: Endpoint) -> dict[str, Any]:
+    """The same connection in librdkafka's terms (confluent-kafka, the producer of records: docs/engines/kafka.md
+    says why); client_config has already refused what is missing."""
+    protocol = SECURITY_PROTOCOLS[settings["SecurityProtocol"]]
+    config: dict[str, Any] = {"bootstrap.servers": ",".join(brokers(settings, ep)), "security.protocol": protocol,
+                              "client.id": f"opendms-{ep.id}"}
+    if protocol.startswith("SASL"):
+        config.update({"sasl.mechanism": SASL_MECHANISMS[settings["SaslMechanism"]],
+                       "sasl.username": settings["SaslUsername"], "sasl.password": settings["SaslPassword"]})
+    if protocol.endswith("SSL"):
+        config["ssl.endpoint.identification.algorithm"] = settings["SslEndpointIdentificationAlgorithm"]
+        for key, name in (("ssl.ca.location", "SslCaCertificateArn"), ("ssl.certificate.location",
+                          "SslClientCertificateArn"), ("ssl.key.location", "SslClientKeyArn"),
+                          ("ssl.key.password", "SslClientKeyPassword")):
+            if settings[name]:
+                config[key] = settings[name]
+    return config
+

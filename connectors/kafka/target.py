@@ -44,6 +44,7 @@ from connectors.streams.routes import records_for, route_of, table_routes
 
 from . import client
 from . import settings as kafka_settings
+from .producer import RecordProducer
 
 POSITION_HEADER = "dms-position"
 OLD_KEY_HEADER = "dms-old-key"
@@ -59,6 +60,7 @@ class KafkaTarget:
         self.ep = endpoint
         self.settings = kafka_settings.values(endpoint)
         self.config = kafka_settings.client_config(self.settings, endpoint)
+        self.producer_config = kafka_settings.producer_config(self.settings, endpoint)
         self.topic: str = self.settings["Topic"]
         self.checkpoints: str = self.settings["CheckpointTopic"]
         self.exactly_once: bool = self.settings["ExactlyOnce"]
@@ -66,17 +68,17 @@ class KafkaTarget:
         self.records = records_for(self.settings, endpoint)
         self.routes = table_routes(endpoint, TOPIC_KEY)
         self._routed: dict[TableId, tuple[str, Route | None]] = {}
-        self._producers: dict[str, Any] = {}
+        self._producers: dict[str, RecordProducer] = {}
         self._topics: set[str] = set()
 
     # -- connections -----------------------------------------------------------------------------
 
-    def _producer(self, name: str) -> Any:
+    def _producer(self, name: str) -> RecordProducer:
         """The producer of one transactional id (one per task's apply, one per loaded chunk), made once."""
         producer = self._producers.get(name)
         if producer is None:
-            producer = client.producer(self.config, self.ep, self._transactional_id(name) if self.exactly_once
-                                       else None, self.max_bytes)
+            producer = RecordProducer(self.producer_config, self.ep, self._transactional_id(name)
+                                      if self.exactly_once else None, self.max_bytes, client.TRANSACTION_TIMEOUT_MS)
             self._producers[name] = producer
         return producer
 
@@ -86,10 +88,7 @@ class KafkaTarget:
     def _drop(self, name: str) -> None:
         producer = self._producers.pop(name, None)
         if producer is not None:
-            try:
-                producer.close(timeout=5)
-            except Exception:  # a producer that failed may not close cleanly: it is gone either way
-                pass
+            producer.close()
 
     def _route(self, table: TableId) -> tuple[str, Route | None]:
         """The table's topic and partitioning: its first object-mapping rule's, else the endpoint's topic and
@@ -105,7 +104,7 @@ class KafkaTarget:
             client.ensure_topic(self.config, self.ep, topic, compacted=topic == self.checkpoints)
             self._topics.add(topic)
 
-    def _send(self, producer: Any, topic: str, record: Record, table: TableId) -> None:
+    def _send(self, producer: RecordProducer, topic: str, record: Record, table: TableId) -> None:
         if len(record.value) > self.max_bytes:
             raise DataError(f"a message of {table} is {len(record.value)} bytes, over KafkaSettings.MessageMaxBytes "
                             f"{self.max_bytes} of endpoint {self.ep.id}: raise MessageMaxBytes (and the topic's "
@@ -115,7 +114,7 @@ class KafkaTarget:
             headers.append((POSITION_HEADER, record.position.encode()))
         if record.old_key:
             headers.append((OLD_KEY_HEADER, record.old_key.encode()))
-        producer.send(topic, key=record.key.encode(), value=record.value, headers=headers)
+        producer.send(topic, record.key.encode(), record.value, headers)
 
     def _transaction(self, name: str, body: Any) -> Any:
         """Run ``body(producer)`` inside one transaction of the named producer (or, without ExactlyOnce, then
@@ -123,17 +122,17 @@ class KafkaTarget:
         producer = self._producer(name)
         try:
             if self.exactly_once:
-                producer.begin_transaction()
+                producer.begin()
             result = body(producer)
             if self.exactly_once:
-                producer.commit_transaction()
+                producer.commit()
             else:
                 producer.flush()
             return result
         except BaseException as exc:
             if self.exactly_once:
                 try:
-                    producer.abort_transaction()
+                    producer.abort()
                 except Exception:  # the broker or the producer is gone: the transaction times out or is fenced
                     pass
             self._drop(name)
@@ -158,7 +157,7 @@ class KafkaTarget:
         if mode == "drop" and self.records.settings.include_control_details:
             sent.append(self.records.create_table(table))
         if sent:
-            def body(producer: Any) -> None:
+            def body(producer: RecordProducer) -> None:
                 for record in sent:
                     self._send(producer, topic, record, table.table)
             self._transaction(f"prepare-{_digest(str(table.table))}", body)
@@ -182,7 +181,7 @@ class KafkaTarget:
         self._ensure_topic(topic)
         name = f"load-{_digest(str(table.table), json.dumps((within or KeyRange()).to_json(), default=str))}"
 
-        def body(producer: Any) -> int:
+        def body(producer: RecordProducer) -> int:
             count = 0
             for batch in batches:
                 for row in batch.rows():
@@ -201,7 +200,7 @@ class KafkaTarget:
         are no conflicts to check: every change is appended (``on_conflict`` has nothing to act on)."""
         self._ensure_topic(self.checkpoints)
 
-        def body(producer: Any) -> None:
+        def body(producer: RecordProducer) -> None:
             marks: dict[TableId, Position] = {}
             for part in parts_of(changes):
                 for schema, items in part.items():
@@ -214,7 +213,7 @@ class KafkaTarget:
                     if items:
                         marks[schema.table] = items[-1].position
             for table, position in marks.items():
-                producer.send(self.checkpoints, key=_checkpoint_key(task, table), value=position.encode().encode())
+                producer.send(self.checkpoints, _checkpoint_key(task, table), position.encode().encode())
         self._transaction(f"task-{task}", body)
         return []
 
@@ -246,9 +245,9 @@ class KafkaTarget:
         """A tombstone for each of the task's checkpoints (the topic is compacted)."""
         known = self.applied(task)
         if known:
-            def body(producer: Any) -> None:
+            def body(producer: RecordProducer) -> None:
                 for table in known:
-                    producer.send(self.checkpoints, key=_checkpoint_key(task, table), value=None)
+                    producer.send(self.checkpoints, _checkpoint_key(task, table), None)
             self._transaction(f"task-{task}", body)
         return []
 

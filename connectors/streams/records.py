@@ -35,11 +35,14 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from connectors.base import Change, Column, Op, Row, TableSchema
 from connectors.positions import Position
@@ -110,14 +113,26 @@ class Record:
     kind: str = "data"  # record-type
 
 
+_clock: tuple[int, str] = (-1, "")  # the last whole second and its text: strftime once a second, not per record
+
+
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    global _clock
+    now = time.time()
+    second = int(now)
+    clock = _clock  # one read: another thread may replace it meanwhile
+    if clock[0] != second:
+        clock = _clock = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{clock[1]}.{int((now - second) * 1_000_000):06d}Z"
 
 
 def _time(epoch: float | None) -> str:
     if epoch is None:
         return ""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_AS_THEY_ARE = frozenset({int, str, bool, type(None)})  # exact types a record carries unchanged
 
 
 class Records:
@@ -131,6 +146,8 @@ class Records:
     # -- values ------------------------------------------------------------------------------------
 
     def value(self, value: Any) -> Any:
+        if type(value) in _AS_THEY_ARE:
+            return value
         if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
             return value
         if isinstance(value, float):
@@ -145,9 +162,16 @@ class Records:
 
     def data(self, row: Row) -> dict[str, Any]:
         keep = self.settings.include_null_and_empty
-        return {name: self.value(v) for name, v in row.items() if keep or (v is not None and v != "")}
+        value = self.value
+        return {name: v if type(v) in _AS_THEY_ARE else value(v) for name, v in row.items()
+                if keep or (v is not None and v != "")}
 
     def _dumps(self, doc: Mapping[str, Any]) -> bytes:
+        if not self._indent:
+            try:
+                return orjson.dumps(doc)  # json-unformatted: the same bytes as below, several times sooner
+            except (TypeError, orjson.JSONEncodeError):  # e.g. a lone surrogate, an int over 64 bits
+                pass
         separators = (",", ": ") if self._indent else (",", ":")  # json-unformatted: no space either
         return json.dumps(doc, ensure_ascii=False, indent=self._indent, separators=separators,
                           allow_nan=False).encode()

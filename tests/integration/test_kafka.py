@@ -211,3 +211,32 @@ def test_without_transactions_every_change_record_carries_its_source_position(ka
     finally:
         consumer.close()
     assert seen == [p.encode() for p in ("l|3|1|3", "l|4|1|4", "l|4|1|4")]  # the duplicate is known by it
+
+
+def test_the_record_producer_names_a_refused_login_and_an_absent_broker_in_one_line(kafka_server, monkeypatch):
+    """The records' producer (librdkafka) classifies its failures as the endpoint test does (kafka-python's)."""
+    from connectors.base import Change, Column, Endpoint, Op, TableId, TableSchema
+    from connectors.errors import ConfigError, TransientError
+    from connectors.kafka import producer
+
+    monkeypatch.setattr(producer, "INIT_SECONDS", 5.0)  # the wait for a broker that will not answer: shorter
+    from connectors.positions import Position
+    from connectors.registry import open_target
+
+    table = TableSchema(TableId("public", "t"), (Column("id", "int4", False),), ("id",))
+    changes = {table: [Change(table.table, Op.INSERT, Position("l", 1, 1, "1"), None, {"id": 1})]}
+    suffix = secrets.token_hex(3)
+    sasl = {"Broker": f"127.0.0.1:{kafka_server.sasl_port}", "SecurityProtocol": "sasl-plaintext",
+            "SaslMechanism": "plain"}
+    for extra, error, words in ((sasl, ConfigError, "the broker refused the SASL login"),
+                                ({"Broker": "127.0.0.1:1"}, TransientError,
+                                 "the broker at 127.0.0.1:1 does not answer")):
+        target = open_target(Endpoint("rd", "target", "kafka", user=SASL_USER, password="wrong",
+                                      extra={**extra, "Topic": f"rd-{suffix}"}))
+        target._topics.update({f"rd-{suffix}", target.checkpoints})  # straight to the producer
+        try:
+            with pytest.raises(error) as raised:
+                target.apply("rd", changes)
+        finally:
+            target.close()
+        assert words in str(raised.value) and "\n" not in str(raised.value) and "wrong" not in str(raised.value)
