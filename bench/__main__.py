@@ -1,4 +1,4 @@
-"""python -m bench {all,full-load,cdc,latency,memory,kafka,s3,mongodb} [--smoke] [--json FILE] [sizes]
+"""python -m bench {all,full-load,cdc,latency,memory,kafka,s3,mongodb,mongodb-cdc} [--smoke] [--json FILE] [sizes]
 
 Starts throwaway PostgreSQL and Redis servers (deploy/), runs the chosen benchmarks on them, prints
 one table of figures per benchmark and writes them all to --json. --smoke runs tiny sizes, as CI does.
@@ -17,15 +17,17 @@ import sys
 import time
 from pathlib import Path
 
-from . import cdc, full_load, kafka, latency, memory, mongodb, s3
+from . import cdc, full_load, kafka, latency, memory, mongodb, mongodb_cdc, s3
 from .common import servers
 
-BENCHES = ("full-load", "cdc", "latency", "memory", "kafka", "s3", "mongodb")
+BENCHES = ("full-load", "cdc", "latency", "memory", "kafka", "s3", "mongodb", "mongodb-cdc")
 FULL = {"rows": 5_000_000, "tables": 20, "table_rows": 250_000, "repeat": 5, "workers": 2, "updates": 1_000_000,
-        "rate": 2_000, "seconds": 60.0, "memory_sizes": "1000000,5000000", "kafka_rows": 1_000_000}
+        "rate": 2_000, "seconds": 60.0, "memory_sizes": "1000000,5000000", "kafka_rows": 1_000_000,
+        "mongo_docs": 1_000_000}
 # Only that every benchmark runs (tests/integration/test_bench_smoke.py, in every test run): the least work.
 SMOKE = {"rows": 2_000, "tables": 2, "table_rows": 500, "repeat": 1, "workers": 2, "updates": 500,
-         "rate": 200, "seconds": 1.0, "memory_sizes": "1000,5000", "kafka_rows": 1_000}
+         "rate": 200, "seconds": 1.0, "memory_sizes": "1000,5000", "kafka_rows": 1_000,
+         "mongo_docs": 1_000}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="length of the latency run (default 60)")
     parser.add_argument("--kafka-rows", type=int, help="rows of the PostgreSQL -> Kafka full load (default 1,000,000)")
     parser.add_argument("--s3-formats", default="parquet,csv", help="DataFormats of the s3 run (default parquet,csv)")
+    parser.add_argument("--mongo-docs", type=int, help="documents of mongodb-cdc (default 1,000,000)")
     parser.add_argument("--memory-sizes", help="comma-separated table sizes of the memory run (default 1M,5M)")
     args = parser.parse_args(argv)
     size = dict(SMOKE if args.smoke else FULL)
@@ -59,10 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         "s3": lambda srv: s3.run(srv, rows=size["rows"], repeat=size["repeat"],
                                  formats=tuple(args.s3_formats.split(","))),
         "mongodb": lambda srv: mongodb.run(srv, rows=size["rows"], repeat=size["repeat"]),
+        "mongodb-cdc": lambda srv: mongodb_cdc.run(srv, rows=size["mongo_docs"], workers=size["workers"]),
     }
     # kafka needs a broker of its own; s3 is a full load again, into files: each only when named
-    # (mongodb: a load again, from the tests' MongoDB server, which needs Java)
-    names = [b for b in BENCHES if b not in ("kafka", "s3", "mongodb")] if args.bench == "all" else [args.bench]
+    # (mongodb, mongodb-cdc: from the tests' MongoDB server, which needs Java)
+    only_named = ("kafka", "s3", "mongodb", "mongodb-cdc")
+    names = [b for b in BENCHES if b not in only_named] if args.bench == "all" else [args.bench]
     results: dict = {"machine": _machine(), "sizes": size, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     with servers() as srv:
         for name in names:

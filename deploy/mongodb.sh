@@ -18,7 +18,8 @@ start() {
     command -v java >/dev/null || { echo "java not found: run deploy/install-test-deps.sh" >&2; exit 3; }
     mkdir -p "$dir"
     # setsid: the server outlives this script and is stopped by its pid alone.
-    setsid java -Xmx512m -cp "$CACHE/lib/*" opendms.MongoTestServer "$port" "$@" >"$dir/mongodb.log" 2>&1 &
+    # DMS_MONGODB_HEAP: the JVM's heap (it holds the data and its oplog), raised by big benchmarks.
+    setsid java "-Xmx${DMS_MONGODB_HEAP:-512m}" -cp "$CACHE/lib/*" opendms.MongoTestServer "$port" "$@" >"$dir/mongodb.log" 2>&1 &
     echo $! >"$dir/mongodb.pid"
     for _ in $(seq 3000); do  # up to 5 minutes: parallel test runs start several JVMs at once
         if grep -q "^listening on" "$dir/mongodb.log" 2>/dev/null; then
