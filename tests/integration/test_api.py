@@ -94,6 +94,13 @@ def test_boto3_drives_a_full_load_and_cdc_migration(dms, api, src, dst):
     assert described["Status"] == "running" and described["ReplicationTaskStats"]["TablesLoaded"] == 1
     assert described["SourceEndpointArn"] == source["EndpointArn"] and described["ReplicationInstanceArn"] == ri_arn
 
+    def now() -> dict:
+        return c.describe_table_statistics(ReplicationTaskArn=arn)["TableStatistics"][0]
+
+    c.reload_tables(ReplicationTaskArn=arn, TablesToReload=[{"SchemaName": "public", "TableName": "items"}])
+    wait_for(lambda: (t := now())["FullLoadReloaded"] and t["TableState"] == "Table completed", 60, "the reload")
+    assert now()["FullLoadRows"] == 200 and converged(src, dst, "items")
+
     with pytest.raises(c.exceptions.InvalidResourceStateFault):  # a running task is neither deleted nor modified
         c.delete_replication_task(ReplicationTaskArn=arn)
     c.stop_replication_task(ReplicationTaskArn=arn)
@@ -102,6 +109,18 @@ def test_boto3_drives_a_full_load_and_cdc_migration(dms, api, src, dst):
     assert stopped["StopReason"] == "Stop Reason NORMAL"
     with pytest.raises(c.exceptions.InvalidResourceStateFault):  # DMS: start-replication is for a first start
         c.start_replication_task(ReplicationTaskArn=arn, StartReplicationTaskType="start-replication")
+    execute(src, "INSERT INTO items VALUES (1002, 'while stopped')")
+    c.start_replication_task(ReplicationTaskArn=arn, StartReplicationTaskType="resume-processing")
+    c.get_waiter("replication_task_running").wait(Filters=_by_arn(arn), WaiterConfig=FAST)
+    wait_for(lambda: converged(src, dst, "items"), 90, "the change made while stopped to be applied")
+    c.stop_replication_task(ReplicationTaskArn=arn)
+    c.get_waiter("replication_task_stopped").wait(Filters=_by_arn(arn), WaiterConfig=FAST)
+    c.start_replication_task(ReplicationTaskArn=arn, StartReplicationTaskType="reload-target")
+    c.get_waiter("replication_task_running").wait(Filters=_by_arn(arn), WaiterConfig=FAST)
+    wait_for(lambda: (t := now())["FullLoadRows"] == 201 and t["TableState"] == "Table completed", 60,
+             "the reload of the target")
+    c.stop_replication_task(ReplicationTaskArn=arn)
+    c.get_waiter("replication_task_stopped").wait(Filters=_by_arn(arn), WaiterConfig=FAST)
 
     assert c.delete_replication_task(ReplicationTaskArn=arn)["ReplicationTask"]["Status"] == "deleting"
     c.get_waiter("replication_task_deleted").wait(Filters=_by_arn(arn), WaiterConfig=FAST)

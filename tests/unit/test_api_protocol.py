@@ -185,3 +185,41 @@ def test_tags_live_and_die_with_their_resource(catalog, tmp_path):
     call("CreateEndpoint", {"EndpointIdentifier": "tagged", "EndpointType": "target", "EngineName": "sqlite",
                             "DatabaseName": str(tmp_path / "t.db")})
     assert call("ListTagsForResource", {"ResourceArn": arn})["TagList"] == []  # a new endpoint of the same id
+
+
+def test_modify_endpoint_instances_and_what_is_offered(catalog, tmp_path):
+    key_id, secret = keys.create_key(catalog)
+    app = make_app(catalog)
+
+    def call(operation: str, body: dict) -> tuple[int, dict]:
+        return _call(app, _signed(operation, body, key_id, secret))
+
+    arn = call("CreateEndpoint", {"EndpointIdentifier": "Ep", "EndpointType": "source", "EngineName": "sqlite",
+                                  "DatabaseName": str(tmp_path / "a.db")})[1]["Endpoint"]["EndpointArn"]
+    status, body = call("ModifyEndpoint", {"EndpointArn": arn, "DatabaseName": str(tmp_path / "b.db"),
+                                           "ExtraConnectionAttributes": "k=v"})
+    assert status == 200 and body["Endpoint"]["DatabaseName"] == str(tmp_path / "b.db")
+    assert body["Endpoint"]["ExtraConnectionAttributes"] == "k=v" and body["Endpoint"]["EndpointType"] == "SOURCE"
+    assert call("ModifyEndpoint", {"EndpointArn": arn, "EngineName": "s3"})[1]["__type"] == \
+        "InvalidParameterValueException"
+    assert call("ModifyEndpoint", {"EndpointArn": "ep2"})[1]["__type"] == "ResourceNotFoundFault"
+    assert call("CreateEndpoint", {"EndpointIdentifier": "e3", "EndpointType": "source", "EngineName": "nosuch"}
+                )[1]["__type"] == "InvalidParameterValueException"
+    assert call("CreateEndpoint", {"EndpointIdentifier": "e3", "EndpointType": "target", "EngineName": "sqlite",
+                                   "KafkaSettings": {"Broker": "x"}})[1]["__type"] == \
+        "InvalidParameterCombinationException"
+
+    made = call("CreateReplicationInstance", {"ReplicationInstanceIdentifier": "RI1",
+                                              "ReplicationInstanceClass": "dms.t3.micro"})[1]["ReplicationInstance"]
+    assert made["ReplicationInstanceStatus"] == "available" and made["ReplicationInstanceIdentifier"] == "ri1"
+    listed = call("DescribeReplicationInstances", {"Filters": [{"Name": "replication-instance-id",
+                                                                "Values": ["ri1"]}]})[1]["ReplicationInstances"]
+    assert [i["ReplicationInstanceArn"] for i in listed] == [made["ReplicationInstanceArn"]]
+    assert call("DeleteReplicationInstance", {"ReplicationInstanceArn": "ri1"})[1]["ReplicationInstance"][
+        "ReplicationInstanceStatus"] == "deleting"
+    assert call("DescribeReplicationInstances", {})[1] == {"ReplicationInstances": []}
+
+    types = call("DescribeEndpointTypes", {"Filters": [{"Name": "engine-name", "Values": ["sqlite"]}]})[1]
+    assert {(t["EndpointType"], t["SupportsCDC"]) for t in types["SupportedEndpointTypes"]} == \
+        {("source", True), ("target", True)}
+    assert call("DescribeEngineVersions", {})[1]["EngineVersions"][0]["Version"]
