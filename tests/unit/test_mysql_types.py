@@ -7,6 +7,7 @@ import pytest
 
 from connectors.base import Column, TableId, TableSchema
 from connectors.mysql.classify import classify
+from connectors.mysql.prepare import index_name
 from connectors.mysql.types import TYPES, column, declared_type
 from connectors.registry import ENGINES, default_port, type_table
 from connectors.types import DmsType
@@ -85,6 +86,15 @@ def test_text_and_bytes_keys_fit_an_index() -> None:
     assert (declared_type(both, text), declared_type(both, data)) == ("varchar(384)", "varbinary(1536)")
     name = Column("n", "string", False, "varchar(40)", "WSTRING(40)")
     assert declared_type(_schema(name, unique=(("n",),)), name) == "varchar(40)"
+    # a text column of a unique index (not of the key) fits that index: MySQL cannot index a whole TEXT
+    assert declared_type(_schema(text, key=("id",), unique=(("k",),)), text) == "varchar(768)"
+    assert declared_type(_schema(text, key=("id",)), text) == "longtext"
+
+
+def test_unique_index_names_fit_mysql() -> None:
+    assert index_name("members", ("email",)) == "members_email_key"
+    long = index_name("t" * 60, ("a" * 30, "b"))
+    assert len(long) == 64 and long != index_name("t" * 60, ("a" * 30, "c"))
 
 
 @pytest.mark.parametrize(("dms", "value", "reason"), [
