@@ -5,10 +5,16 @@ written over the other row."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from dms_env import execute, wait_for
 from servers_mariadb import execute as my_execute
 from servers_mariadb import query
+
+from connectors.base import Batch, Change, Column, Endpoint, Op, Position, TableId, TableSchema
+from connectors.errors import DataError
+from connectors.registry import open_target
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +50,44 @@ def test_unique_index_created_swap_applied_and_a_real_conflict_refused(dms, src,
     assert dms.describe("uniq")["Status"] == "running"
     (count,), = query(mariadb_db, "SELECT COUNT(*) FROM members")
     assert count == 202  # 200 loaded, 300 inserted, 1000 the target's own; 500 refused
+
+
+def test_resolved_apply_writes_by_key_and_a_swap_goes_change_by_change(mariadb_db):
+    """Without conflict policies (the cached changes of a load under FullLoadIgnoreConflicts), rows are
+    upserted by primary key: never ON DUPLICATE KEY UPDATE over the row another unique index finds."""
+    u = urlsplit(mariadb_db)
+    target = open_target(Endpoint("my", "target", "mariadb", u.hostname, u.port, u.path.lstrip("/"), "dms", "dms"))
+    cols = (Column("id", "int8", False, "bigint", "INT8"), Column("email", "text", False, "text", "NCLOB"),
+            Column("n", "int4", True, "integer", "INT4"))
+    schema = TableSchema(TableId("public", "people"), cols, ("id",), "postgres", unique=(("email",),))
+    rows = [{"id": i, "email": f"p{i}", "n": i} for i in (1, 2, 3)]
+
+    def change(n: int, op: Op, after: dict, before: dict | None = None) -> Change:
+        return Change(schema.table, op, Position("", n, 1), before=before, after=after)
+
+    try:
+        target.prepare(schema, "drop")
+        target.load(schema, [Batch(3, rows)])
+        assert target.create_keys(schema) == []
+        # an update of row 1, a new row 4 taking the value row 2 gives up, row 2's new value: one batch
+        target.apply("r", {schema: [
+            change(1, Op.UPDATE, {"id": 1, "email": "p1", "n": 10}, {"id": 1}),
+            change(2, Op.UPDATE, {"id": 2, "email": "q2", "n": 2}, {"id": 2}),
+            change(3, Op.INSERT, {"id": 4, "email": "p2", "n": 4})]})
+        assert query(mariadb_db, "SELECT id, email, n FROM people ORDER BY id") == [
+            (1, "p1", 10), (2, "q2", 2), (3, "p3", 3), (4, "p2", 4)]
+        # a swap through a third value: the set statement is refused, the changes one by one are not
+        target.apply("r", {schema: [
+            change(4, Op.UPDATE, {"id": 1, "email": "x", "n": 10}, {"id": 1}),
+            change(5, Op.UPDATE, {"id": 3, "email": "p1", "n": 3}, {"id": 3}),
+            change(6, Op.UPDATE, {"id": 1, "email": "p3", "n": 10}, {"id": 1})]})
+        assert query(mariadb_db, "SELECT id, email FROM people ORDER BY id") == [
+            (1, "p3"), (2, "q2"), (3, "p1"), (4, "p2")]
+        # a real conflict: row 5 would take row 4's value; nothing of the batch stays, row 4 is untouched
+        with pytest.raises(DataError, match="unique key of the target"):
+            target.apply("r", {schema: [change(7, Op.UPDATE, {"id": 2, "email": "q2", "n": -2}, {"id": 2}),
+                                        change(8, Op.INSERT, {"id": 5, "email": "p2", "n": 5})]})
+        assert query(mariadb_db, "SELECT id, email, n FROM people ORDER BY id") == [
+            (1, "p3", 10), (2, "q2", 2), (3, "p1", 3), (4, "p2", 4)]
+    finally:
+        target.close()
