@@ -12,6 +12,7 @@ import pytest
 # Keep `import services` working whatever import mode or rootdir pytest is run with.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cdc_parts import Memory  # noqa: E402
 from dms_env import DmsEnv  # noqa: E402
 from servers_dynamodb import DynamoServer  # noqa: E402
 from servers_kafka import KafkaServer  # noqa: E402
@@ -142,3 +143,11 @@ def src(pg) -> str:
 def dst(pg_target) -> str:
     """A fresh database on the target server."""
     return fresh_db(pg_target)
+
+
+@pytest.fixture
+def mem() -> Iterator[Memory]:
+    """A memory source and target of one table, capture started (tests/cdc_parts.py)."""
+    made = Memory()
+    yield made
+    made.close()

@@ -1,25 +1,16 @@
-"""Fixtures of the tests of the CDC job's parts (worker/cdc/): see cdc_parts.py."""
+"""Unit tests need no server: one that asks for a test server (directly or through another fixture) fails
+at once, naming where it belongs. Tests of the CDC job's parts that need Redis are in tests/integration."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from worker.state import StateStore
-
-from .cdc_parts import Memory, live_state
-
-
-@pytest.fixture
-def state(redis_server) -> Iterator[StateStore]:
-    """The live state on the tests' real Redis."""
-    yield from live_state(redis_server.url)
+SERVERS = {"pg", "pg_target", "pg_replica", "mariadb", "redis_server", "redis_target", "kafka_server",
+           "kinesis_server", "s3_server", "dynamodb_server", "mongodb", "mongodb_standalone"}
 
 
-@pytest.fixture
-def mem() -> Iterator[Memory]:
-    """A memory source and target of one table, capture started."""
-    made = Memory()
-    yield made
-    made.close()
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    wanted = sorted(SERVERS.intersection(getattr(item, "fixturenames", ())))
+    if wanted:
+        pytest.fail(f"a unit test uses no server, this one asks for {', '.join(wanted)}: move it to tests/integration",
+                    pytrace=False)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from cdc_parts import T, settings, table_map
+
 from connectors.base import Change, Conflict, Op, Position
 from worker.cdc.batching import FLUSH_SECONDS, MAX_BATCH, MIN_FLUSH_SECONDS, Batching
 from worker.cdc.stats import Tally, backlog
-
-from .cdc_parts import T, settings, table_map
 
 
 def test_default_batches_cut_at_a_quarter_second_at_most_and_as_soon_as_nothing_more_is_read() -> None:

@@ -6,11 +6,10 @@ import threading
 import time
 
 import pytest
+from cdc_parts import SCHEMA, Memory, T
 
 from connectors.base import Change, Op, Position
 from worker.cdc.reader import Reader
-
-from .cdc_parts import SCHEMA, Memory, T
 
 
 def _change(txn: int, i: int) -> Change:

@@ -4,6 +4,7 @@ transaction of a memory target, or spilled to a real Redis and applied whole whe
 from __future__ import annotations
 
 import pytest
+from cdc_parts import Memory, T
 
 from connectors.errors import Stop
 from worker.cdc.applier import ReadAgain
@@ -11,8 +12,9 @@ from worker.cdc.large import Spill, Stream
 from worker.cdc.stats import Tally
 from worker.state import StateStore
 
-from .cdc_parts import Memory, T
 from .test_cdc_applier import Parts, _bad
+
+pytestmark = pytest.mark.integration
 
 
 def _one_transaction(mem: Memory, rows: int) -> list:

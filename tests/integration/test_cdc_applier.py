@@ -4,6 +4,7 @@ error policies when they do not apply, and the statistics in the live state (a r
 from __future__ import annotations
 
 import pytest
+from cdc_parts import SCHEMA, Failures, Memory, T, settings, table_map
 
 from connectors.base import Change, Op, Position
 from worker.cache import ChangeCache
@@ -13,7 +14,7 @@ from worker.cdc.router import Router
 from worker.cdc.stats import Statistics
 from worker.state import StateStore
 
-from .cdc_parts import SCHEMA, Failures, Memory, T, settings, table_map
+pytestmark = pytest.mark.integration
 
 
 class Parts:

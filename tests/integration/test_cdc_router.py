@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+from cdc_parts import SCHEMA, T, settings, table_map
+
 from connectors.base import Change, Op, Position
 from worker.cache import ChangeCache
 from worker.cdc.router import Router
 from worker.state import StateStore
 
-from .cdc_parts import SCHEMA, T, settings, table_map
+pytestmark = pytest.mark.integration
 
 LOG = "memory:router/task"
 

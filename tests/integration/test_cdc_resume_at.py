@@ -4,8 +4,12 @@ whole log again from P0 at every resume."""
 
 from __future__ import annotations
 
+import pytest
+
 from connectors.base import Position
 from worker.state import StateStore
+
+pytestmark = pytest.mark.integration
 
 
 def test_the_stream_starts_at_p0_until_the_source_is_acknowledged(state: StateStore) -> None:
