@@ -6,10 +6,11 @@ from __future__ import annotations
 from connectors.base import TableId
 from connectors.errors import ConfigError
 from connectors.model.catalog import Catalog
-from connectors.model.states import JobState, Status, ValidationState
+from connectors.model.states import Status
 from worker import reloads
-from worker.dispatch import dispatch, enqueue
-from worker.state import StateStore, full_load_job, validate_job
+from worker.dispatch import dispatch
+from worker.state import StateStore, full_load_job
+from worker.validation import forget_failures, queue_validation
 
 MAX_TABLES = 10  # DMS reloads at most 10 tables per request
 
@@ -39,16 +40,20 @@ def reload_tables(catalog: Catalog, state: StateStore, task_id: str, names: list
         if not validating:
             raise ConfigError(f"task {task_id} does not validate (ValidationSettings.EnableValidation is off): "
                               "--validate-only has nothing to run")
+        loading = [str(t) for t in tables if states[str(t)] not in reloads.RELOADABLE]
+        if loading:
+            raise ConfigError(f"table {', '.join(loading)} of task {task_id} is still loading: it is validated "
+                              "once loaded, and may be validated again after that")
         for table in tables:
-            state.set_job(task_id, validate_job(table), JobState.QUEUED)
-            state.set_table_stats(task_id, table, ValidationState=ValidationState.PENDING_VALIDATION)
-            enqueue(task.instance, task_id, validate_job(table))
+            queue_validation(state, task_id, task.instance, table, again=True)
+            state.add_event(task_id, "state change", f"table {table} revalidation requested")
         return [f"{t}: validation queued" for t in tables]
     lines = []
     for table in tables:
         was = reloads.begin(state, task_id, table, validating=validating)
         if was is None:
             raise ConfigError(f"table {table} of task {task_id} is still loading: reload it once it is loaded")
+        forget_failures(state, task_id, table)
         state.hold(task_id, [full_load_job(table)], first=True)
         lines.append(f"{table}: reload queued (was {was})")
         state.add_event(task_id, "state change", f"table {table} reload started (it was {was})")

@@ -29,7 +29,7 @@ from worker.compare import TableResult, compare_table
 from . import logs
 from .dispatch import enqueue
 from .job import Job, describe_error, retrying
-from .state import validate_job
+from .state import StateStore, validate_job
 
 log = logs.get_logger(__name__)
 
@@ -42,11 +42,29 @@ def send_validation(job: Job, table: TableId) -> None:
     """Queue the table's validation now that its rows are in, if EnableValidation asks for it."""
     if not job.definition.settings.validation.EnableValidation:
         return
-    name = validate_job(table)
-    job.state.set_job(job.task, name, JobState.QUEUED)
-    job.state.set_table_stats(job.task, table, ValidationState=ValidationState.PENDING_VALIDATION)
-    enqueue(job.definition.instance, job.task, name)
+    queue_validation(job.state, job.task, job.definition.instance, table)
     log.info("validation_sent", table=str(table))
+
+
+def queue_validation(state: StateStore, task: str, instance: str, table: TableId, *, again: bool = False) -> None:
+    """Queue a validation of the table; ``again`` (ReloadTables' validate-only) compares it anew: its earlier
+    failed records no longer count against FailureMaxCount, as they are all compared again."""
+    if again:
+        forget_failures(state, task, table)
+    name = validate_job(table)
+    state.set_job(task, name, JobState.QUEUED)
+    state.set_table_stats(task, table, ValidationState=ValidationState.PENDING_REVALIDATION if again
+                          else ValidationState.PENDING_VALIDATION)
+    enqueue(instance, task, name)
+
+
+def forget_failures(state: StateStore, task: str, table: TableId) -> None:
+    """The table is compared anew (revalidated or reloaded): its earlier failed records stop counting
+    against the task's FailureMaxCount."""
+    earlier = int(state.table_stats(task, table).get("ValidationFailedRecords") or 0)
+    if earlier:
+        state.add_task_count(task, FAILED_OVERALL, -earlier)
+        state.set_table_stats(task, table, ValidationFailedRecords=0)
 
 
 def run_validation(job: Job, table_name: str) -> None:
