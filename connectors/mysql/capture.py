@@ -160,10 +160,11 @@ def snapshot_position(cur: Any, ep: Endpoint, table: TableId) -> tuple[str, int]
     return file, int(offset)
 
 
-def reader_id(task: str) -> int:
+def reader_id(task: str, database: str) -> int:
     """The server id this task's reader registers with: a server drops an earlier reader of the same id, so each
-    task has its own (stable, so a restarted task replaces its own old connection)."""
-    return 1_000_000 + zlib.crc32(task.encode()) % 3_000_000_000
+    task has its own (stable, so a restarted task replaces its own old connection). The database is part of it:
+    tasks of one name from two installations (or the tests' parallel processes) on one server keep apart."""
+    return 1_000_000 + zlib.crc32(f"{database}/{task}".encode()) % 3_000_000_000
 
 
 _ROWS = {WriteRowsEvent: Op.INSERT, UpdateRowsEvent: Op.UPDATE, DeleteRowsEvent: Op.DELETE}
@@ -196,8 +197,8 @@ class Reader:
         settings = {"host": self.ep.host, "port": self.ep.port, "user": self.ep.user, "password": self.ep.password,
                     "charset": "utf8mb4"}
         reader = BinLogStreamReader(
-            settings, server_id=reader_id(self.task), log_file=file, log_pos=offset, resume_stream=True,
-            blocking=True, slave_heartbeat=IDLE, only_events=_EVENTS, enable_logging=False,
+            settings, server_id=reader_id(self.task, self.ep.database), log_file=file, log_pos=offset,
+            resume_stream=True, blocking=True, slave_heartbeat=IDLE, only_events=_EVENTS, enable_logging=False,
             only_schemas=sorted({t.table.schema for t in self.tables}),
             only_tables=sorted({t.table.name for t in self.tables}))
         try:
