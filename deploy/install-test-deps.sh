@@ -2,6 +2,8 @@
 # Installs what the tests need: PostgreSQL 15 and Redis from Debian's packages, and the package with
 # its test extras in a virtualenv of its own (.venv, or $DMS_VENV), never in the system Python.
 # It leaves the machine as it found it: no system service is started, and apt's policy is restored.
+# DMS_TEST_DEPS=python installs the virtualenv alone (deploy/test.sh does so for the unit tests, which use
+# no server).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,94 +32,86 @@ apt_install_servers() {
     apt_install "$@"
 }
 
-if [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/bin/redis-server ]; then
-    echo "postgresql-15 and redis-server: already installed"
-else
-    apt_install_servers postgresql-15 postgresql-contrib-15 redis-server
-fi
+if [ "${DMS_TEST_DEPS:-all}" != python ]; then  # DMS_TEST_DEPS=python: the unit tests alone need no server
+    if [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/bin/redis-server ]; then
+        echo "postgresql-15 and redis-server: already installed"
+    else
+        apt_install_servers postgresql-15 postgresql-contrib-15 redis-server
+    fi
 
-# MariaDB 10.11 for the mysql/mariadb engines' tests (deploy/mariadb.sh starts its own servers).
-if [ -x /usr/sbin/mariadbd ] && [ -x /usr/bin/mariadb-install-db ]; then
-    echo "mariadb-server: already installed"
-else
-    apt_install_servers mariadb-server mariadb-client
-fi
+    # MariaDB 10.11 for the mysql/mariadb engines' tests (deploy/mariadb.sh starts its own servers).
+    if [ -x /usr/sbin/mariadbd ] && [ -x /usr/bin/mariadb-install-db ]; then
+        echo "mariadb-server: already installed"
+    else
+        apt_install_servers mariadb-server mariadb-client
+    fi
 
-# Apache Kafka (KRaft) for the Kafka target's tests: the broker's jars from Maven Central into a cache
-# (deploy/kafka/pom.xml), run by deploy/kafka.sh with the machine's Java.
-KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
-KAFKA_LIBS="${KAFKA_LIBS:-$HOME/.cache/opendms/kafka-$KAFKA_VERSION/libs}"
-if ls "$KAFKA_LIBS"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1; then
-    echo "kafka $KAFKA_VERSION jars: already in $KAFKA_LIBS"
-else
-    command -v java >/dev/null || apt_install default-jre-headless
-    command -v mvn >/dev/null || apt_install maven
-    echo "mvn dependency:copy-dependencies (kafka $KAFKA_VERSION) -> $KAFKA_LIBS"
-    mvn -q -B -f deploy/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS"
-fi
-
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "python3 -m venv $VENV"
-    if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
-        # Debian and Ubuntu ship venv's ensurepip in a package of its own.
-        rm -rf "$VENV"
-        apt_install python3-venv
-        if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
-            rm -rf "$VENV"
-            apt_install "python$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv"
-            python3 -m venv "$VENV"
-        fi
+    # Apache Kafka (KRaft) for the Kafka target's tests: the broker's jars from Maven Central into a cache
+    # (deploy/kafka/pom.xml), run by deploy/kafka.sh with the machine's Java.
+    KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
+    KAFKA_LIBS="${KAFKA_LIBS:-$HOME/.cache/opendms/kafka-$KAFKA_VERSION/libs}"
+    if ls "$KAFKA_LIBS"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1; then
+        echo "kafka $KAFKA_VERSION jars: already in $KAFKA_LIBS"
+    else
+        command -v java >/dev/null || apt_install default-jre-headless
+        command -v mvn >/dev/null || apt_install maven
+        echo "mvn dependency:copy-dependencies (kafka $KAFKA_VERSION) -> $KAFKA_LIBS"
+        mvn -q -B -f deploy/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" dependency:copy-dependencies \
+            -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS"
     fi
 fi
 
-# kinesalite (a Kinesis Data Streams API server, for the Kinesis target's tests: deploy/kinesis.sh) from npm,
-# into a cache dir; its LevelDB binding ships prebuilt, so no compiler is needed.
-NPM_DIR="${DMS_NPM_DIR:-$HOME/.cache/opendms/npm}"
-if [ -f "$NPM_DIR/node_modules/kinesalite/cli.js" ]; then
-    echo "kinesalite: already installed"
-else
-    command -v npm >/dev/null || apt_install nodejs npm
-    echo "npm install kinesalite@3.3.3 into $NPM_DIR"
-    mkdir -p "$NPM_DIR"
-    npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error kinesalite@3.3.3 >/dev/null
-fi
-# dynalite (a DynamoDB API server, for the DynamoDB target's tests: deploy/dynamodb.sh), the same way.
-if [ -f "$NPM_DIR/node_modules/dynalite/cli.js" ]; then
-    echo "dynalite: already installed"
-else
-    command -v npm >/dev/null || apt_install nodejs npm
-    echo "npm install dynalite@4.0.0 into $NPM_DIR"
-    mkdir -p "$NPM_DIR"
-    npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error dynalite@4.0.0 >/dev/null
-fi
+DMS_VENV="$VENV" bash deploy/venv.sh
 
-# The S3-compatible test server (deploy/s3.sh): gofakes3, MIT, built from the Go module proxy.
-GOFAKES3="${OPENDMS_CACHE:-$HOME/.cache/opendms}/bin/gofakes3"
-if [ -x "$GOFAKES3" ]; then
-    echo "gofakes3: already installed"
-elif command -v go >/dev/null 2>&1; then
-    echo "go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0"
-    GOBIN="$(dirname "$GOFAKES3")" GOFLAGS=-modcacherw go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0
-else
-    apt_install golang-go
-    GOBIN="$(dirname "$GOFAKES3")" GOFLAGS=-modcacherw go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0
-fi
+if [ "${DMS_TEST_DEPS:-all}" != python ]; then  # DMS_TEST_DEPS=python: the unit tests alone need no server
+    # kinesalite (a Kinesis Data Streams API server, for the Kinesis target's tests: deploy/kinesis.sh) from npm,
+    # into a cache dir; its LevelDB binding ships prebuilt, so no compiler is needed.
+    NPM_DIR="${DMS_NPM_DIR:-$HOME/.cache/opendms/npm}"
+    if [ -f "$NPM_DIR/node_modules/kinesalite/cli.js" ]; then
+        echo "kinesalite: already installed"
+    else
+        command -v npm >/dev/null || apt_install nodejs npm
+        echo "npm install kinesalite@3.3.3 into $NPM_DIR"
+        mkdir -p "$NPM_DIR"
+        npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error kinesalite@3.3.3 >/dev/null
+    fi
+    # dynalite (a DynamoDB API server, for the DynamoDB target's tests: deploy/dynamodb.sh), the same way.
+    if [ -f "$NPM_DIR/node_modules/dynalite/cli.js" ]; then
+        echo "dynalite: already installed"
+    else
+        command -v npm >/dev/null || apt_install nodejs npm
+        echo "npm install dynalite@4.0.0 into $NPM_DIR"
+        mkdir -p "$NPM_DIR"
+        npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error dynalite@4.0.0 >/dev/null
+    fi
 
-# The test MongoDB server (deploy/mongodb.sh): mongo-java-server from Maven Central, with the small main
-# of deploy/mongodb-server/, built into a cache outside the work tree.
-MONGO_CACHE="${OPENDMS_CACHE:-$HOME/.cache/opendms}/mongodb-server"
-if [ -f "$MONGO_CACHE/lib/mongodb-test-server-1.jar" ] && \
-   [ "$MONGO_CACHE/lib/mongodb-test-server-1.jar" -nt deploy/mongodb-server/src/main/java/opendms/MongoTestServer.java ]; then
-    echo "MongoDB test server: already built"
-else
-    command -v mvn >/dev/null || apt_install maven
-    echo "mvn package (deploy/mongodb-server) -> $MONGO_CACHE"
-    mkdir -p "$MONGO_CACHE/lib"
-    (cd deploy/mongodb-server && mvn -q -B package dependency:copy-dependencies \
-        -DoutputDirectory="$MONGO_CACHE/lib" -Dmaven.build.directory="$MONGO_CACHE/build" >/dev/null)
-    cp deploy/mongodb-server/target/mongodb-test-server-1.jar "$MONGO_CACHE/lib/"
-    rm -rf deploy/mongodb-server/target
+    # The S3-compatible test server (deploy/s3.sh): gofakes3, MIT, built from the Go module proxy.
+    GOFAKES3="${OPENDMS_CACHE:-$HOME/.cache/opendms}/bin/gofakes3"
+    if [ -x "$GOFAKES3" ]; then
+        echo "gofakes3: already installed"
+    elif command -v go >/dev/null 2>&1; then
+        echo "go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0"
+        GOBIN="$(dirname "$GOFAKES3")" GOFLAGS=-modcacherw go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0
+    else
+        apt_install golang-go
+        GOBIN="$(dirname "$GOFAKES3")" GOFLAGS=-modcacherw go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0
+    fi
+
+    # The test MongoDB server (deploy/mongodb.sh): mongo-java-server from Maven Central, with the small main
+    # of deploy/mongodb-server/, built into a cache outside the work tree.
+    MONGO_CACHE="${OPENDMS_CACHE:-$HOME/.cache/opendms}/mongodb-server"
+    if [ -f "$MONGO_CACHE/lib/mongodb-test-server-1.jar" ] && \
+       [ "$MONGO_CACHE/lib/mongodb-test-server-1.jar" -nt deploy/mongodb-server/src/main/java/opendms/MongoTestServer.java ]; then
+        echo "MongoDB test server: already built"
+    else
+        command -v mvn >/dev/null || apt_install maven
+        echo "mvn package (deploy/mongodb-server) -> $MONGO_CACHE"
+        mkdir -p "$MONGO_CACHE/lib"
+        (cd deploy/mongodb-server && mvn -q -B package dependency:copy-dependencies \
+            -DoutputDirectory="$MONGO_CACHE/lib" -Dmaven.build.directory="$MONGO_CACHE/build" >/dev/null)
+        cp deploy/mongodb-server/target/mongodb-test-server-1.jar "$MONGO_CACHE/lib/"
+        rm -rf deploy/mongodb-server/target
+    fi
 fi
 
 echo "$VENV/bin/pip install -e .[test]"

@@ -72,6 +72,19 @@ def mariadb() -> Iterator[MariaDBServer]:
     yield from _serve(MariaDBServer())
 
 
+@pytest.fixture(scope="session")
+def mariadb_private() -> Iterator[MariaDBServer]:
+    """A MariaDB of this process's own, whatever is shared: for tests that change its global settings or purge
+    its binlogs, which would disturb the other tests on a shared server."""
+    yield from _serve(MariaDBServer(private=True))
+
+
+@pytest.fixture
+def mariadb_own_db(mariadb_private) -> str:
+    """A fresh database on this process's own MariaDB (its mysql:// URL)."""
+    return fresh_mariadb(mariadb_private)
+
+
 @pytest.fixture
 def mariadb_db(mariadb) -> str:
     """A fresh database on the MariaDB server (its mysql:// URL)."""

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from services import MissingServiceError, _make_dir, _run, _Server, free_port
+from services import MissingServiceError, _make_dir, _run, _Server, external_value, free_port
 
 KAFKA_VERSION = os.environ.get("KAFKA_VERSION", "4.4.0")
 KAFKA_LIBS = Path(os.environ.get("KAFKA_LIBS", Path.home() / f".cache/opendms/kafka-{KAFKA_VERSION}/libs"))
@@ -21,8 +21,8 @@ class KafkaServer(_Server):
     env_var = "DMS_TEST_KAFKA_URL"
 
     def start(self) -> KafkaServer:
-        self.sasl_port = int(os.environ.get("DMS_TEST_KAFKA_SASL_PORT", "0"))  # an external broker's, if any
         if self.external:
+            self.sasl_port = int(external_value("DMS_TEST_KAFKA_SASL_PORT") or 0)  # the existing broker's, if any
             self.url = self.external
             return self
         if not list(KAFKA_LIBS.glob("kafka_2.13-*.jar")):

@@ -4,7 +4,10 @@ Each server lives in its own temp dir under <repo>/.test-servers/ on a free port
 sessions never collide: each pytest-xdist worker process is a session of its own, with its own servers.
 Setting DMS_TEST_PG_URL, DMS_TEST_PG_TARGET_URL, DMS_TEST_PG_REPLICA_URL or DMS_TEST_REDIS_URL points a
 server at an existing instance instead of starting one (then every worker shares it: tests name their
-databases, tasks, instances and slots uniquely, so that works too, except for the tests that restart it).
+databases, tasks, instances and slots uniquely, so that works too). A test that stops, restarts or
+reconfigures a server asks for a private one (``private=True``), which it starts whatever is set.
+deploy/test.sh starts the heavy servers (Kafka, MongoDB, MariaDB, ...) once per run and hands them over
+the same way (external_value, tests/shared_servers.py).
 """
 
 from __future__ import annotations
@@ -63,12 +66,39 @@ def _make_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=SERVERS_DIR))
 
 
+SHARED_WAIT = 900  # seconds a test process waits for the run's shared servers (deploy/test.sh starts them)
+
+
+def external_value(name: str) -> str | None:
+    """An existing server's setting: from the environment, or from the servers deploy/test.sh starts once per
+    run (tests/shared_servers.py) while the first tests run: DMS_TEST_SHARED lists the variables it will
+    write to files of DMS_TEST_SHARED_DIR, and a process that needs one waits for it here."""
+    if os.environ.get(name):
+        return os.environ[name]
+    folder = os.environ.get("DMS_TEST_SHARED_DIR")
+    if not folder or name not in os.environ.get("DMS_TEST_SHARED", "").split():
+        return None
+    import time
+
+    deadline = time.monotonic() + SHARED_WAIT
+    value, failed = Path(folder, name), Path(folder, f"{name}.failed")
+    while not value.exists():
+        if failed.exists():
+            raise RuntimeError(f"the run's shared server for {name} did not start: {failed.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the run's shared servers gave no {name} in {SHARED_WAIT} s (see {folder})")
+        time.sleep(0.5)
+    return value.read_text().strip()
+
+
 class _Server:
     env_var = ""
 
-    def __init__(self, env_var: str | None = None) -> None:
+    def __init__(self, env_var: str | None = None, private: bool = False) -> None:
+        """``private``: a server of the caller's own even when an existing one is given (a test that stops,
+        restarts or reconfigures it must not do so to the server other tests share)."""
         self.env_var = env_var or self.env_var
-        self.external = os.environ.get(self.env_var) or None
+        self.external = None if private else external_value(self.env_var)
         self.url = ""
         self.dir: Path | None = None
 

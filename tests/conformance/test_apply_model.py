@@ -20,7 +20,7 @@ import pytest
 from connectors.base import Batch, Change, OnConflict, Op, Position, TableId, TableRule, TableSchema
 from connectors.errors import ApplyConflict, DataError
 
-from .engines import ENGINES, TARGETS
+from .engines import ENGINES, TARGETS, names
 from .engines.memory import MemoryEngine
 
 COLUMNS = [("id", "int8"), ("n", "int4"), ("name", "text"), ("big", "text")]
@@ -32,7 +32,7 @@ POLICIES = {
     "skip_update_delete": {Op.UPDATE: OnConflict.SKIP, Op.DELETE: OnConflict.SKIP},
     "fail_update": {Op.UPDATE: OnConflict.FAIL, Op.DELETE: OnConflict.SKIP},
 }
-_names = itertools.count(1)
+_names = names()
 
 
 def _row(rng: random.Random, key: int) -> dict[str, Any]:

@@ -16,12 +16,12 @@ import pytest
 from connectors.base import Op
 
 from .conftest import PAIRS
-from .engines import Engine, key_tuple
+from .engines import Engine, key_tuple, names
 from .pipeline import Pipeline
 
 COLUMNS = [("id", "int8"), ("name", "text"), ("qty", "int4"), ("price", "numeric"), ("data", "bytes"),
            ("flag", "bool")]
-_names = itertools.count(1)
+_names = names()
 
 
 def item(i: int, **values: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ Sources: the memory connector's schemaless table into every target, and each oth
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
@@ -13,10 +12,10 @@ import pytest
 
 from connectors.base import DOC_BODY, DOC_ID, TableRule
 
-from .engines import DOC_SOURCES, ENGINES, TARGETS
+from .engines import DOC_SOURCES, ENGINES, TARGETS, names
 from .pipeline import Pipeline
 
-_names = itertools.count(1)
+_names = names()
 # What each target declares for the document: its JSON type where it has one, else text.
 DOCS: list[dict[str, Any]] = [
     {"_id": 1, "name": "ann", "tags": ["a", "b"], "address": {"city": "Köln", "zip": None}, "score": 1.5},

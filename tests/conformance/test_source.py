@@ -14,7 +14,7 @@ import pytest
 from connectors.base import Condition, Filter, KeyRange, Position, TableRule
 from connectors.errors import ConfigError, PositionLost
 
-from .engines import SOURCES
+from .engines import SOURCES, names
 
 COLUMNS = [("id", "int8"), ("n", "numeric"), ("s", "string"), ("d", "date"), ("flag", "bool")]
 ROWS = [
@@ -22,7 +22,7 @@ ROWS = [
      "d": f"{1990 + i}-06-15", "flag": None if i % 4 == 0 else i % 2 == 0}
     for i in range(1, 31)
 ]
-_names = itertools.count(1)
+_names = names()
 
 # case -> (filters, which rows pass)
 FILTERS: dict[str, tuple[list[Filter], Any]] = {

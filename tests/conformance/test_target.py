@@ -15,11 +15,11 @@ import pytest
 from connectors.base import Batch, Change, OnConflict, Op, Position, TableId, TableRule, TableSchema
 from connectors.errors import ApplyConflict
 
-from .engines import TARGETS, Engine
+from .engines import TARGETS, Engine, names
 from .engines.memory import MemoryEngine
 
 COLUMNS = [("id", "int8"), ("name", "text"), ("price", "numeric")]
-_names = itertools.count(1)
+_names = names()
 
 
 def row(i: int, name: str | None = None) -> dict:

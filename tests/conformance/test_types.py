@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from .conftest import PAIRS
-from .engines import ENGINES, PORTABLE
+from .engines import ENGINES, PORTABLE, WORKER
 from .pipeline import Pipeline
 
 _RANDOM = random.Random(14)
@@ -97,7 +97,7 @@ def moved(engines) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
 
 
 def _move(source, target) -> dict[str, list[dict[str, Any]]]:
-    tag = f"{target.name}_{source.name}"
+    tag = f"{target.name}_{source.name}{WORKER}"
     rows = [_row(i) for i in range(ROWS)]
     source.write(loaded := source.create(f"types_load_{tag}", COLUMNS), [("insert", r) for r in rows])
     captured = source.create(f"types_cdc_{tag}", COLUMNS)

@@ -25,9 +25,7 @@ KEEP = "32MB"  # the slot WAL limit of this module's own server: two WAL switche
 @pytest.fixture(scope="module")
 def small_wal() -> Iterator[PostgresServer]:
     """A source of our own, with a small max_slot_wal_keep_size, that tests may stop and start again."""
-    server = PostgresServer("DMS_TEST_PG_SMALL_WAL_URL").start(settings={"max_slot_wal_keep_size": KEEP})
-    if server.external:
-        pytest.skip("needs a server started by the tests (it is stopped and restarted)")
+    server = PostgresServer(private=True).start(settings={"max_slot_wal_keep_size": KEEP})
     try:
         yield server
     finally:

@@ -27,12 +27,22 @@ def endpoint(url: str, user: str | None = None, password: str | None = None) -> 
                     user or unquote(u.username or ""), password if password is not None else unquote(u.password or ""))
 
 
+def _db(url: str) -> Iterator[tuple[str, str, MysqlSource]]:
+    source = MysqlSource(endpoint(url))
+    yield url, urlsplit(url).path.lstrip("/"), source
+    source.close()
+
+
 @pytest.fixture
 def db(mariadb_db: str) -> Iterator[tuple[str, str, MysqlSource]]:
     """(url, database name, an open source on it)."""
-    source = MysqlSource(endpoint(mariadb_db))
-    yield mariadb_db, urlsplit(mariadb_db).path.lstrip("/"), source
-    source.close()
+    yield from _db(mariadb_db)
+
+
+@pytest.fixture
+def own_db(mariadb_own_db: str) -> Iterator[tuple[str, str, MysqlSource]]:
+    """The same on this process's own server: for tests that change its global settings or purge its binlogs."""
+    yield from _db(mariadb_own_db)
 
 
 def one(source: MysqlSource, schema: str, name: str) -> TableSchema:
@@ -163,8 +173,8 @@ def test_a_keyless_snapshot_knows_its_binlog_position(db) -> None:
     assert [i.after for i in items if isinstance(i, Change)] == [{"a": 3, "b": "z"}]
 
 
-def test_settings_that_make_cdc_impossible_are_named(mariadb, db) -> None:
-    url, name, source = db
+def test_settings_that_make_cdc_impossible_are_named(own_db) -> None:
+    url, name, source = own_db
     execute(url, "CREATE USER IF NOT EXISTS 'reader'@'%' IDENTIFIED BY 'pw'",
             f"GRANT SELECT ON `{name}`.* TO 'reader'@'%'")
     weak = MysqlSource(endpoint(url, "reader", "pw"))
@@ -189,8 +199,8 @@ def test_settings_that_make_cdc_impossible_are_named(mariadb, db) -> None:
     assert "set binlog_format=ROW" in problems[0] and "set binlog_row_image=FULL" in problems[1]
 
 
-def test_a_purged_binlog_position_is_lost_and_short_retention_is_a_warning(db) -> None:
-    url, name, source = db
+def test_a_purged_binlog_position_is_lost_and_short_retention_is_a_warning(own_db) -> None:
+    url, name, source = own_db
     execute(url, "CREATE TABLE t (id int PRIMARY KEY)")
     table = one(source, name, "t")
     old = source.start_cdc("purged", [table])

@@ -117,7 +117,8 @@ def test_a_keyless_table_with_whole_old_rows_applies_one_row_per_change(mariadb_
         target.close()
 
 
-def test_a_server_refusing_local_files_is_loaded_by_inserts(mariadb_db) -> None:
+def test_a_server_refusing_local_files_is_loaded_by_inserts(mariadb_own_db) -> None:
+    mariadb_db = mariadb_own_db  # a global setting changes: on this process's own server, not the shared one
     execute(mariadb_db, "SET GLOBAL local_infile = 0")  # MySQL 8's default
     try:
         target = _target(mariadb_db)

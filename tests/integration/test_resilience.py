@@ -7,7 +7,7 @@ import time
 import psycopg2
 import pytest
 from dms_env import DmsEnv, Writer, converged, execute, rows, wait_for
-from services import PostgresServer, fresh_db
+from services import PostgresServer, RedisServer, fresh_db
 
 pytestmark = pytest.mark.integration
 
@@ -19,23 +19,29 @@ QUICK_RETRY = {"ErrorBehavior": {"RecoverableErrorInterval": 1}}
 
 
 
-def test_redis_restart_during_cdc_loses_nothing(dms, pg, pg_target, redis_server):
-    src, dst = fresh_db(pg), fresh_db(pg_target)
-    execute(src, ORDERS, SEED)
-    dms.start_live("rr", src, dst)
-    writer = Writer(src, "orders", 100_000)
-    writer.start()
-    time.sleep(1.0)
-    redis_server.restart()
-    time.sleep(2.0)
-    counts = writer.stop()
-    assert sum(counts.values()) > 100
-    wait_for(lambda: converged(src, dst, "orders"), 90, "target to equal source after the Redis restart")
-    assert dms.describe("rr")["Status"] == "running"
+def test_redis_restart_during_cdc_loses_nothing(tmp_path, pg, pg_target):
+    server = RedisServer(private=True).start()  # our own: restarting it disturbs no other test
+    dms = DmsEnv(tmp_path, server.url)
+    try:
+        src, dst = fresh_db(pg), fresh_db(pg_target)
+        execute(src, ORDERS, SEED)
+        dms.start_live("rr", src, dst)
+        writer = Writer(src, "orders", 100_000)
+        writer.start()
+        time.sleep(1.0)
+        server.restart()
+        time.sleep(2.0)
+        counts = writer.stop()
+        assert sum(counts.values()) > 100
+        wait_for(lambda: converged(src, dst, "orders"), 90, "target to equal source after the Redis restart")
+        assert dms.describe("rr")["Status"] == "running"
+    finally:
+        dms.close()
+        server.stop()
 
 
 def test_target_down_then_back_loses_nothing(dms, pg, tmp_path):
-    target = PostgresServer().start(logical=False)  # our own target, so stopping it disturbs no other test
+    target = PostgresServer(private=True).start(logical=False)  # our own target, so stopping it disturbs no other test
     try:
         src, dst = fresh_db(pg), fresh_db(target)
         execute(src, ORDERS, SEED)
@@ -177,7 +183,7 @@ def test_stop_with_every_worker_dead_then_resume(dms, pg, pg_target):
 
 
 def test_source_down_then_back_loses_nothing(dms, pg_target):
-    source = PostgresServer().start(logical=True)  # our own source, so stopping it disturbs no other test
+    source = PostgresServer(private=True).start(logical=True)  # our own source, so stopping it disturbs no other test
     try:
         src, dst = fresh_db(source), fresh_db(pg_target)
         execute(src, ORDERS, SEED)

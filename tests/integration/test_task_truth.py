@@ -60,7 +60,7 @@ def test_a_killed_worker_is_reported_and_latency_grows_with_wall_time(dms, src, 
 
 def test_target_away_latency_grows_and_the_failure_clears_when_it_is_back_kept_in_the_events(dms, pg):
     dms.env["DMS_CDC_STALE_SECONDS"] = str(STALE)
-    target = PostgresServer().start(logical=False)  # our own target, so stopping it disturbs no other test
+    target = PostgresServer(private=True).start(logical=False)  # our own target, so stopping it disturbs no other test
     try:
         src, dst = fresh_db(pg), fresh_db(target)
         execute(src, ORDERS, SEED)

@@ -8,13 +8,24 @@ paired as `pairs()` says.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import os
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import pytest
 
 from connectors.base import Endpoint, TableId
 from connectors.registry import open_source, open_target
+
+# The test processes of a run share its heavy servers (deploy/test.sh), where tables, streams and checkpoints are
+# account-wide: names made from a per-process counter carry the process's xdist worker id too.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def names() -> Iterator[str]:
+    """1, 2, 3, ... each with this process's worker id: unique among the run's processes."""
+    return (f"{n}{WORKER}" for n in itertools.count(1))
 
 # Common type of the tests -> the portable type (DMS's) the memory engine declares it as. An engine's
 # `decls` give its own declaration of each.

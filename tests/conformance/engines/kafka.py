@@ -38,6 +38,8 @@ class KafkaEngine(Engine):
     def endpoint(self, kind: str) -> Endpoint:
         # NULL and '' are told apart only with IncludeNullAndEmpty (DMS leaves both out by default). Checkpoints
         # of its own: task names repeat from run to run, and a broker given by DMS_TEST_KAFKA_URL outlives runs.
-        return Endpoint(f"kafka-{kind}", kind, "kafka", extra={
+        # The endpoint's id names its transactional producers: one per topic, so the test processes that share
+        # the run's broker (with the same task names) never fence each other's.
+        return Endpoint(f"kafka-{kind}-{self.topic}", kind, "kafka", extra={
             "Broker": self.broker, "Topic": self.topic, "CheckpointTopic": f"{self.topic}-checkpoints",
             "IncludeNullAndEmpty": "true"})
