@@ -22,7 +22,8 @@ def _refused(dms, task: str, *args: str) -> tuple[int, str]:
     return proc.returncode, proc.stderr
 
 
-def test_cdc_impossible_is_one_line_naming_the_fix(dms, mariadb_db, dst):
+def test_cdc_impossible_is_one_line_naming_the_fix(dms, mariadb_own_db, dst):
+    mariadb_db = mariadb_own_db  # global settings change, binlogs are purged: on this process's own server
     name = mariadb_db.rsplit("/", 1)[1]
     execute(mariadb_db, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1)",
             "CREATE USER IF NOT EXISTS 'weak'@'%' IDENTIFIED BY 'pw'", f"GRANT SELECT ON `{name}`.* TO 'weak'@'%'")
@@ -45,7 +46,8 @@ def test_cdc_impossible_is_one_line_naming_the_fix(dms, mariadb_db, dst):
     assert code == 1 and "connection refused; is the server running and the port right?" in line
 
 
-def test_a_purged_binlog_position_refuses_the_resume(dms, mariadb_db, dst):
+def test_a_purged_binlog_position_refuses_the_resume(dms, mariadb_own_db, dst):
+    mariadb_db = mariadb_own_db  # global settings change, binlogs are purged: on this process's own server
     execute(mariadb_db, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1)")
     dms.start_live("purged", mariadb_db, dst)
     dms.dms("task", "stop", "purged")
