@@ -5,8 +5,12 @@ from __future__ import annotations
 import secrets
 import time
 
+import pytest
+
 from worker import series
 from worker.cdc.stats import Statistics
+
+pytestmark = pytest.mark.integration
 
 
 def test_counts_and_latencies_land_in_their_buckets(state):
