@@ -16,7 +16,7 @@ from connectors.registry import ENGINES, default_port
 
 from .cli_common import ID, SSL_MODES, emit, live_state
 from .endpoint_settings import parse_extra, settings_doc, settings_fields, settings_options, with_settings
-from .endpoints import check_idle, probe_endpoint
+from .endpoints import check_idle, test_report
 
 # --- endpoints ------------------------------------------------------------------------------------
 
@@ -120,16 +120,9 @@ def _endpoint_doc(ep: Endpoint) -> dict[str, Any]:
 def endpoint_test(endpoint_id: str) -> None:
     """Connect to the endpoint and report OK or what failed."""
     catalog = Catalog()
-    ep = catalog.endpoint(endpoint_id)
-    tested = probe_endpoint(catalog, ep)
-    if tested.problems:
-        raise ConfigError("; ".join(tested.problems))
-    readiness = ""
-    if ep.kind == "source":
-        readiness = " (ready for CDC)" if not tested.cdc_problems else \
-            f" (full load only: {'; '.join(tested.cdc_problems)})"
-    click.echo(f"OK: connected to {ep.where()}{f' as {ep.user}' if ep.user else ''}{readiness}")
-    for line in tested.warnings:
+    message, warnings = test_report(catalog, catalog.endpoint(endpoint_id))
+    click.echo(message)
+    for line in warnings:
         click.echo(f"warning: {line}", err=True)
 
 

@@ -48,3 +48,16 @@ def probe_endpoint(catalog: Catalog, ep: Endpoint) -> Tested:
         return Tested(problems, cdc_problems, orphans)
     finally:
         conn.close()
+
+
+def test_report(catalog: Catalog, ep: Endpoint) -> tuple[str, list[str]]:
+    """probe_endpoint as `dms endpoint test` and the console say it: ConfigError naming every problem, or the
+    OK line (with, for a source, whether it is ready for CDC) and the warnings."""
+    tested = probe_endpoint(catalog, ep)
+    if tested.problems:
+        raise ConfigError("; ".join(tested.problems))
+    readiness = ""
+    if ep.kind == "source":
+        readiness = " (ready for CDC)" if not tested.cdc_problems else \
+            f" (full load only: {'; '.join(tested.cdc_problems)})"
+    return f"OK: connected to {ep.where()}{f' as {ep.user}' if ep.user else ''}{readiness}", tested.warnings
