@@ -46,6 +46,14 @@ if [ "${DMS_TEST_DEPS:-all}" != python ]; then  # DMS_TEST_DEPS=python: the unit
         apt_install_servers mariadb-server mariadb-client
     fi
 
+    # Chromium for the web console's browser test (tests/integration/test_console.py), driven by Playwright for
+    # Python with this browser: Playwright's own browser downloads are never used.
+    if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+        echo "chromium and chromium-driver: already installed"
+    else
+        apt_install chromium chromium-driver
+    fi
+
     # Apache Kafka (KRaft) for the Kafka target's tests: the broker's jars from Maven Central into a cache
     # (deploy/kafka/pom.xml), run by deploy/kafka.sh with the machine's Java.
     KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"

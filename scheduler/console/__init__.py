@@ -1,0 +1,1 @@
+"""The web console of `dms api` (docs/console.md): instances, endpoints, tasks and their last hour."""
