@@ -26,12 +26,13 @@
   }
 
   // points: [{t: epoch seconds, key: number|null}], oldest first; lines: [{key, label, color}]. The x axis
-  // ends at opts.end and spans the hour, or less while the task has been busy for less (at least 5 minutes),
+  // ends at opts.end and spans the hour, or less while the task has been busy for less (at least 4 minutes),
   // so a young task's line is not a sliver at the right edge. Returns a <figure> with the chart and legend.
   window.lineChart = function (points, lines, opts) {
     const end = opts.end;
     const busy = points.filter((p) => lines.some((l) => p[l.key])).map((p) => p.t);
-    const span = Math.min(3600, Math.max(300, busy.length ? end - Math.min(...busy) + 60 : 3600));
+    // Whole multiples of 4 minutes, so the axis's four steps are whole minutes.
+    const span = Math.min(3600, Math.ceil(Math.max(240, busy.length ? end - Math.min(...busy) + 60 : 3600) / 240) * 240);
     const start = end - span;
     const plotW = W - LEFT - RIGHT, plotH = H - TOP - BOTTOM;
     let max = 0;
