@@ -51,9 +51,9 @@ def tasks(catalog: Catalog, state: StateStore) -> list[dict[str, Any]]:
     for task in catalog.tasks():
         store = state_for(task, state)
         if store is None:
+            # No Status: its live state is in a Redis this process cannot reach (the page says "elsewhere").
             docs.append({"ReplicationTaskIdentifier": task.id, "MigrationType": task.migration_type,
-                         "Status": "elsewhere", "Phase": "", "ReplicationTaskStats": {},
-                         "Warnings": [str(unreachable(task, elsewhere(task) or ""))]})
+                         "ReplicationTaskStats": {}, "Warnings": [str(unreachable(task, elsewhere(task) or ""))]})
         else:
             docs.append(_summary(describe(task, store)))
     return docs
@@ -113,8 +113,8 @@ def reload(catalog: Catalog, state: StateStore, task_id: str, tables: list[str],
 
 
 def test_endpoint(catalog: Catalog, endpoint_id: str) -> dict[str, Any]:
-    """`dms endpoint test` (DMS's TestConnection): successful with warnings, or ConfigError naming what failed."""
+    """`dms endpoint test` (DMS's TestConnection): its OK line and warnings, or ConfigError naming what failed."""
     from ..endpoints import test_report
 
     message, warnings = test_report(catalog, catalog.endpoint(endpoint_id.lower()))
-    return {"Status": "successful", "Message": message, "Warnings": warnings}
+    return {"Message": message, "Warnings": warnings}

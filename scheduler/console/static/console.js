@@ -101,8 +101,8 @@ function tasksCard(items) {
     return h("tr", {"data-task": t.ReplicationTaskIdentifier},
       h("td", {}, h("a", {href: `#/task/${encodeURIComponent(t.ReplicationTaskIdentifier)}`}, t.ReplicationTaskIdentifier)),
       h("td", {class: "hide-narrow"}, t.MigrationType),
-      h("td", {class: "status"}, badge(t.Status)),
-      h("td", {class: "phase"}, t.Phase),
+      h("td", {class: "status", title: (t.Warnings || []).join("\n")}, badge(t.Status || "elsewhere")),
+      h("td", {class: "phase"}, t.Phase || ""),
       h("td", {}, progress(s.FullLoadProgressPercent || 0),
         h("span", {class: "muted"}, `${s.FullLoadProgressPercent || 0}% · ${s.TablesLoaded || 0}/${total} tables`)));
   });
