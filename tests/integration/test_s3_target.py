@@ -101,7 +101,11 @@ def test_bad_settings_and_buckets_are_one_line_each(dms, s3_server):
                       json.dumps({"BucketName": "b", "CsvDelimeter": ";"}), check=False)
     assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
         "error: S3Settings has no key 'CsvDelimeter': did you mean CsvDelimiter?"], refused.stderr
-    # bad values and keys that cannot go together: tests/unit/test_s3_target.py (the same check, without a CLI)
+    refused = dms.dms("endpoint", "create", "orc", "--type", "target", "--engine", "s3", "--s3-settings",
+                      json.dumps({"BucketName": "b", "DataFormat": "orc"}), check=False)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1 and "DataFormat 'orc' is not one of csv, parquet" in lines[0]
+    # more bad values, keys that cannot go together: tests/unit/test_s3_target.py (the same check, without a CLI)
     cases = {
         "no-bucket": ({"BucketName": "absent-bucket", "EndpointUrl": s3_server.url}, "the bucket does not exist"),
         "no-server": ({"BucketName": "b", "EndpointUrl": "http://127.0.0.1:9"}, "cannot reach http://127.0.0.1:9"),
@@ -111,3 +115,20 @@ def test_bad_settings_and_buckets_are_one_line_each(dms, s3_server):
         failed = dms.dms("endpoint", "test", name, check=False)
         lines = failed.stderr.strip().splitlines()
         assert failed.returncode in (1, 2) and len(lines) == 1 and message in lines[0], (name, failed.stderr)
+
+
+def test_a_folder_without_write_permission_is_one_line(dms, tmp_path):
+    """Root writes anywhere a mode allows, so the folder is made immutable (chattr +i), which root obeys too."""
+    import subprocess
+
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    if subprocess.run(["chattr", "+i", str(lake)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not allowed here (no CAP_LINUX_IMMUTABLE)")
+    try:
+        s3_endpoint(dms, "readonly", BucketName=f"file://{lake}")
+        failed = dms.dms("endpoint", "test", "readonly", check=False)
+    finally:
+        subprocess.run(["chattr", "-i", str(lake)], check=True)
+    lines = failed.stderr.strip().splitlines()
+    assert failed.returncode == 2 and len(lines) == 1 and "no permission to write" in lines[0], failed.stderr
