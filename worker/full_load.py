@@ -98,7 +98,7 @@ class _TableLoad:
             mode = "keep" if self.settings.prep_mode == "truncate" and self.fresh else self.settings.prep_mode
             self.fresh = False  # a retry after a failed attempt empties the table again
             target.prepare(self.mapped.target, mode, with_key=not self.key_after_load)
-            ranges = self._ranges(source)
+            ranges = self._ranges(source, target)
             if len(ranges) == 1:
                 rows = self._transfer(source, target, None)
                 self._create_keys(target)
@@ -110,11 +110,12 @@ class _TableLoad:
             source.close()
             target.close()
 
-    def _ranges(self, source) -> list[KeyRange]:
-        """The table's chunks: a parallel-load rule's, or the source's own split of a big table."""
+    def _ranges(self, source, target) -> list[KeyRange]:
+        """The table's chunks: a parallel-load rule's, or the source's own split of a big table (unless the
+        target loads a table as one stream)."""
         rule = self.job.definition.mappings.parallel_loads.get(self.table)
         if rule is None:
-            return source.split(self.schema, CHUNK_ROWS)
+            return source.split(self.schema, CHUNK_ROWS) if getattr(target, "split_loads", True) else [KeyRange()]
         if rule.type == "ranges" and rule.columns == tuple(self.schema.key):
             return KeyRange.between(rule.boundaries)
         if rule.type == "partitions-auto":
