@@ -45,34 +45,33 @@ def _docs(first: int, count: int) -> list[dict]:
 class _Writer(threading.Thread):
     """Inserts, updates (nested fields, arrays) and deletes until stopped, as an application would."""
 
-    def __init__(self, coll, rows: int) -> None:
+    def __init__(self, coll, rows: int, ids: list[ObjectId]) -> None:
         super().__init__(daemon=True)
-        self.coll, self.rows, self.halt = coll, rows, threading.Event()
-        self.made = {"insert": 0, "update": 0, "delete": 0}
-        self.error: BaseException | None = None
+        self.coll, self.rows, self.ids, self.halt = coll, rows, ids, threading.Event()
+        self.made = {"insert": 0, "update": 0, "delete": 0, "errors": 0}
 
     def run(self) -> None:
+        from pymongo.errors import PyMongoError
+
         rng, i = random.Random(17), 0
-        try:
-            while not self.halt.is_set():
-                i += 1
+        while not self.halt.is_set():
+            i += 1
+            try:  # by _id: the test server has no other index, and a scan of a big collection takes seconds
                 self.coll.insert_one(_docs(self.rows + i, 1)[0])
                 self.made["insert"] += 1
                 self.made["update"] += self.coll.update_one(
-                    {"n": rng.randrange(self.rows)},
+                    {"_id": rng.choice(self.ids)},
                     {"$set": {"address.geo.lat": rng.random(), "price": Decimal128(f"{i}.5")},
                      "$push": {"tags": f"t{i}"}}).modified_count
                 if i % 5 == 0:
-                    self.made["delete"] += self.coll.delete_one({"n": rng.randrange(self.rows)}).deleted_count
-                time.sleep(0.01)
-        except BaseException as exc:  # noqa: BLE001 -- reported by stop()
-            self.error = exc
+                    self.made["delete"] += self.coll.delete_one({"_id": rng.choice(self.ids)}).deleted_count
+            except PyMongoError:  # a slow answer of the loaded test server: the comparison reads what is there
+                self.made["errors"] += 1
+            time.sleep(0.01)
 
     def stop(self) -> dict[str, int]:
         self.halt.set()
-        self.join(60)
-        if self.error is not None:
-            raise self.error
+        self.join(120)
         return self.made
 
 
@@ -114,8 +113,11 @@ def run(srv: Servers, *, rows: int, segments: int = 4, workers: int = 2) -> dict
         database = "benchcdc"
         coll = client[database]["orders"]
         began = time.monotonic()
+        ids: list[ObjectId] = []  # some documents' _id, for the writer's updates and deletes
         for first in range(0, rows, BATCH):
-            coll.insert_many(_docs(first, min(BATCH, rows - first)), ordered=False)
+            docs = _docs(first, min(BATCH, rows - first))
+            ids += [d["_id"] for d in docs[::97]]
+            coll.insert_many(docs, ordered=False)
             if first and first % 100_000 == 0:
                 print(f"inserted {first:,} in {time.monotonic() - began:.0f} s", flush=True)
         results["insert_seconds"] = round(time.monotonic() - began, 1)
@@ -136,16 +138,17 @@ def run(srv: Servers, *, rows: int, segments: int = 4, workers: int = 2) -> dict
                  "parallel-load": {"type": "partitions-auto", "number-of-partitions": segments}}]}))
             dms.dms("task", "create", "mongocdc", "--source", "mongo", "--target", target, "--instance",
                     dms.instance, "--migration-type", "full-load-and-cdc", "--table-mappings", str(mappings))
-            writer = _Writer(coll, rows)
+            writer = _Writer(coll, rows, ids[1:])
             started = time.monotonic()
             dms.dms("task", "start", "mongocdc")
             writer.start()  # changes during the load
             dms.wait_live("mongocdc", timeout=max(600, rows / 100))
             results["load_seconds"] = round(time.monotonic() - started, 1)
+            print(f"loaded and live in {results['load_seconds']} s", flush=True)
             results["made_during_load"] = writer.stop()
-            coll.update_one({"n": 0}, {"$set": {"last": True}})
+            coll.update_one({"_id": ids[0]}, {"$set": {"last": True}})
             table = f'"{database}"."orders"'
-            marker = str(coll.find_one({"n": 0}, {"_id": 1})["_id"])
+            marker = str(ids[0])
             caught = time.monotonic()
             deadline = caught + 600
             while time.monotonic() < deadline:
