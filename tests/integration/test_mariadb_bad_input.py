@@ -46,7 +46,7 @@ def test_cdc_impossible_is_one_line_naming_the_fix(dms, mariadb_own_db, dst):
     assert code == 1 and "connection refused; is the server running and the port right?" in line
 
 
-def test_a_purged_binlog_position_refuses_the_resume(dms, mariadb_own_db, dst):
+def test_a_purged_binlog_position_fails_the_resumed_task(dms, mariadb_own_db, dst):
     mariadb_db = mariadb_own_db  # global settings change, binlogs are purged: on this process's own server
     execute(mariadb_db, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1)")
     dms.start_live("purged", mariadb_db, dst)
