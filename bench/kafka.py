@@ -1,45 +1,58 @@
-"""PostgreSQL -> Apache Kafka: OpenDMS beside a bare kafka-python producer of the same messages, same run.
+"""PostgreSQL -> Apache Kafka: OpenDMS beside Debezium's PostgreSQL connector and a bare producer, same run.
 
 Full load: a `full-load` task of the benchmark table into a topic, timed from `dms task start` to the
-StopDate its worker records; the baseline reads the same table with a server-side cursor, builds the same
-DMS records (connectors/streams/records.py) and sends them with an idempotent producer without transactions,
-timed to its final flush. CDC: N single-row updates (transactions of 100) while a `cdc` task runs, timed from
-the workload's start until a read_committed consumer sees the topic's last change; the baseline sends N
-change records of those rows with the bare producer. The broker is a throwaway KRaft broker
-(deploy/kafka.sh); its topic has one partition, as a table's changes have in DMS's default partitioning.
+StopDate its worker records; Debezium's connector (on Kafka Connect, bench/debezium.py) snapshots the same
+table into its topic, timed from posting the connector until the topic holds every row; the bare producer
+reads the table with a server-side cursor, builds the same DMS records (connectors/streams/records.py) and
+sends them with confluent-kafka, idempotent, without transactions, timed to its final flush.
+CDC: N single-row updates (transactions of 100) made while OpenDMS's `cdc` task is stopped and Debezium's
+connector paused, then each resumed in turn, alone, and timed until its topic holds the last change
+(OpenDMS: a read_committed consumer sees the last update; Debezium: the topic's end offset); the bare
+producer sends N change records of those rows. The broker is a throwaway KRaft broker (deploy/kafka.sh);
+every topic has one partition, as a table's changes have in DMS's default partitioning.
+Latency: bench/kafka_latency.py, at --rate inserts/s for --seconds.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from typing import Any
 
 import psycopg2
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from confluent_kafka import Producer
+from kafka import KafkaConsumer, TopicPartition
 from servers_kafka import KafkaServer
 
 from connectors.base import Change, Column, Op, TableId, TableSchema
 from connectors.positions import Position
 from connectors.streams.records import Records, RecordSettings
 
+from . import kafka_latency
 from .cdc import workload
 from .common import Servers, create_table, fresh_db, opendms, print_table, state_of, wait_status, wait_workers
+from .debezium import Debezium, wait_offset
 
 SCHEMA = TableSchema(TableId("public", "bench"), (
     Column("id", "int8", False), Column("i", "int4"), Column("n", "numeric"), Column("t", "text"),
     Column("ts", "timestamptz"), Column("b", "bool"), Column("j", "json")), ("id",))
 
 
-def run(srv: Servers, *, rows: int, updates: int) -> dict:
+def run(srv: Servers, *, rows: int, updates: int, rate: int, seconds: float) -> dict:
     kafka = KafkaServer().start()
+    debezium = Debezium(kafka.broker)
     try:
-        return _measure(srv, kafka.broker, rows, updates)
+        debezium.start_worker()  # its JVM up before anything is timed
+        return _measure(srv, kafka.broker, debezium, rows, updates, rate, seconds)
     finally:
+        debezium.stop_worker()
         kafka.stop()
 
 
-def _measure(srv: Servers, broker: str, rows: int, updates: int) -> dict:
+def _measure(srv: Servers, broker: str, debezium: Debezium, rows: int, updates: int, rate: int, seconds: float
+             ) -> dict:
     src = fresh_db(srv.source)
     create_table(src, "bench", rows)
     results: dict[str, Any] = {"rows": rows, "updates": updates}
@@ -54,34 +67,102 @@ def _measure(srv: Servers, broker: str, rows: int, updates: int) -> dict:
             return name
 
         base_load = _bare_load(src, broker, "bare-load")
-        load_target = target(f"k-load-{dms.suffix}", "dms-load")
-        dms_load = _task_seconds(dms, "kload", source, load_target, "full-load")
+        dms_load = _task_seconds(dms, "kload", source, target(f"k-load-{dms.suffix}", "dms-load"), "full-load")
+        started = time.monotonic()
+        debezium.start(src, "bench")
+        dbz_load = wait_offset(broker, debezium.topic("bench"), rows) - started
 
-        cdc_target = target(f"k-cdc-{dms.suffix}", "dms-cdc")
-        _create_task(dms, "kcdc", source, cdc_target, "cdc")
+        _create_task(dms, "kcdc", source, target(f"k-cdc-{dms.suffix}", "dms-cdc"), "cdc")
         dms.dms("task", "start", "kcdc")
         wait_status(dms, "kcdc", ("running",))
-        time.sleep(2.0)  # capture set up before the workload starts
-        started = time.monotonic()
-        workload(src, updates, 100)
-        _wait_records(broker, "dms-cdc", updates)
-        dms_cdc = time.monotonic() - started
+        time.sleep(2.0)  # capture set up before it stops
         dms.dms("task", "stop", "kcdc")
+        wait_status(dms, "kcdc", ("stopped",))
+        debezium.pause("bench")
+        time.sleep(3.0)  # the connector's task has stopped polling
+        workload(src, updates, 100)
+        # Each resumed alone; timed from the resume, and from the first records to arrive (its streaming
+        # rate: the changes after that first commit over the time they took, without the start-up)
+        base = _end(broker, "dms-cdc", "read_committed")
+        started = time.monotonic()
+        resume = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "task", "start", "kcdc", "--type",
+                                   "resume-processing"], env=dms.env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        first, end = _growth(broker, "dms-cdc", base, "read_committed")
+        _wait_last_update(broker, "dms-cdc", updates)
+        done = time.monotonic()
+        if resume.wait(timeout=600) != 0:
+            raise RuntimeError("dms task start kcdc --type resume-processing failed")
+        cdc = {"opendms": (done - started, (updates - (end - base - 1)) / (done - first))}  # less the marker
+        dms.dms("task", "stop", "kcdc")
+        topic = debezium.topic("bench")
+        base = _end(broker, topic, "read_uncommitted")
+        started = time.monotonic()
+        debezium.resume("bench")
+        first, end = _growth(broker, topic, base, "read_uncommitted")
+        done = wait_offset(broker, topic, base + updates)
+        cdc["debezium"] = (done - started, (updates - (end - base)) / (done - first))
+        debezium.delete(src, "bench")
         base_cdc = _bare_changes(src, broker, "bare-cdc", updates)
+        results["latency"] = kafka_latency.run(dms, source, src, broker, debezium, rate=rate, seconds=seconds)
 
     table = []
-    for label, count, seconds in (("full load: opendms", rows, dms_load), ("full load: bare producer", rows, base_load),
-                                  ("cdc: opendms (end to end)", updates, dms_cdc),
-                                  ("cdc: bare producer", updates, base_cdc)):
-        results[label] = {"seconds": round(seconds, 3), "rows_per_s": int(count / seconds)}
-        table.append([label, seconds, int(count / seconds)])
-    results["full_load_ratio"] = round(base_load / dms_load, 3)
-    results["cdc_ratio"] = round(base_cdc / dms_cdc, 3)
-    print_table(f"PostgreSQL -> Kafka: {rows:,} rows, {updates:,} updates", ["method", "seconds", "rows/s"], table,
-                ["opendms: one worker of concurrency 1, exactly once (a Kafka transaction per chunk and per batch); "
-                 "bare producer: kafka-python, idempotent, no transactions, the same DMS records",
-                 f"opendms / bare: full load {results['full_load_ratio']:.2f}x, cdc {results['cdc_ratio']:.2f}x"])
+    for label, count, took in (("full load: opendms", rows, dms_load), ("full load: debezium", rows, dbz_load),
+                               ("full load: bare producer", rows, base_load),
+                               ("cdc backlog: opendms", updates, cdc["opendms"][0]),
+                               ("cdc backlog: debezium", updates, cdc["debezium"][0]),
+                               ("cdc: bare producer", updates, base_cdc)):
+        results[label] = {"seconds": round(took, 3), "rows_per_s": int(count / took)}
+        table.append([label, took, int(count / took), None])
+    for name, (_took, streaming) in cdc.items():
+        results[f"cdc backlog: {name}"]["streaming_rows_per_s"] = int(streaming)
+        table[3 if name == "opendms" else 4][3] = int(streaming)
+    results["full_load_vs_debezium"] = round(dbz_load / dms_load, 3)
+    results["cdc_vs_debezium"] = round(cdc["debezium"][0] / cdc["opendms"][0], 3)
+    results["cdc_streaming_vs_debezium"] = round(cdc["opendms"][1] / cdc["debezium"][1], 3)
+    results["full_load_vs_bare"] = round(base_load / dms_load, 3)
+    print_table(f"PostgreSQL -> Kafka: {rows:,} rows, {updates:,} updates",
+                ["method", "seconds", "rows/s", "streaming rows/s"], table,
+                ["opendms: one worker of concurrency 1, exactly once (a Kafka transaction per chunk and per batch), "
+                 "timed from `dms task start` (a CLI process); debezium 3.6.1.Final on Kafka Connect 4.3.2 "
+                 "(standalone), at least once, timed from its REST call; bare producer: confluent-kafka, "
+                 "idempotent, no transactions, the same DMS records; streaming: after the first records arrived",
+                 f"opendms / debezium: full load {results['full_load_vs_debezium']:.2f}x, cdc backlog "
+                 f"{results['cdc_vs_debezium']:.2f}x (streaming {results['cdc_streaming_vs_debezium']:.2f}x); "
+                 f"opendms / bare producer: full load {results['full_load_vs_bare']:.2f}x"])
+    print_table(f"Latency into Kafka at {rate:,} inserts/s for {seconds:g} s (commit to a read_committed "
+                "consumer's receipt, seconds)", ["system", "changes", "p50", "p95", "p99", "max"],
+                [[name, f["changes"], f["p50_s"], f["p95_s"], f["p99_s"], f["max_s"]]
+                 for name, f in results["latency"].items()])
     return results
+
+
+def _end(broker: str, topic: str, isolation: str) -> int:
+    """The topic's end offset as a consumer of that isolation sees it (its one partition)."""
+    consumer = KafkaConsumer(bootstrap_servers=broker, isolation_level=isolation, enable_auto_commit=False,
+                             group_id=None)
+    try:
+        part = TopicPartition(topic, 0)
+        return consumer.end_offsets([part])[part] if topic in consumer.topics() else 0
+    finally:
+        consumer.close()
+
+
+def _growth(broker: str, topic: str, base: int, isolation: str, timeout: float = 3600) -> tuple[float, int]:
+    """Until the topic's end passes ``base``: the monotonic time then, and the end."""
+    consumer = KafkaConsumer(bootstrap_servers=broker, isolation_level=isolation, enable_auto_commit=False,
+                             group_id=None)
+    part = TopicPartition(topic, 0)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            end = consumer.end_offsets([part])[part]
+            if end > base:
+                return time.monotonic(), end
+            time.sleep(0.05)
+    finally:
+        consumer.close()
+    raise RuntimeError(f"nothing reached topic {topic} in {timeout:.0f} s")
 
 
 def _create_task(dms, name: str, source: str, target: str, kind: str) -> None:
@@ -102,9 +183,18 @@ def _task_seconds(dms, name: str, source: str, target: str, kind: str) -> float:
     return float(state_of(dms).task(name)["StopDate"]) - started
 
 
-def _producer(broker: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=broker, acks="all", enable_idempotence=True, linger_ms=5,
-                         batch_size=512 * 1024)
+def _producer(broker: str) -> Producer:
+    return Producer({"bootstrap.servers": broker, "acks": "all", "enable.idempotence": True, "linger.ms": 5,
+                     "queue.buffering.max.messages": 500_000})
+
+
+def _send(producer: Producer, topic: str, key: bytes, value: bytes, headers: list | None = None) -> None:
+    while True:
+        try:
+            producer.produce(topic, value, key, headers=headers)
+            return
+        except BufferError:  # the local queue is full: let it send some
+            producer.poll(0.05)
 
 
 def _bare_load(src: str, broker: str, topic: str) -> float:
@@ -119,11 +209,10 @@ def _bare_load(src: str, broker: str, topic: str) -> float:
             names = SCHEMA.column_names
             for values in cur:
                 record = records.load(SCHEMA, dict(zip(names, values, strict=True)))
-                producer.send(topic, key=record.key.encode(), value=record.value)
+                _send(producer, topic, record.key.encode(), record.value)
         producer.flush()
     finally:
         conn.close()
-        producer.close()
     return time.monotonic() - started
 
 
@@ -141,29 +230,29 @@ def _bare_changes(src: str, broker: str, topic: str, updates: int) -> float:
     for n, row in enumerate(rows, 1):
         change = Change(SCHEMA.table, Op.UPDATE, Position("bench", n, 1, str(n)), {"id": row["id"]}, row)
         record = records.change(SCHEMA, change)
-        producer.send(topic, key=record.key.encode(), value=record.value,
-                      headers=[("dms-position", record.position.encode())])
+        _send(producer, topic, record.key.encode(), record.value, [("dms-position", record.position.encode())])
     producer.flush()
-    producer.close()
     return time.monotonic() - started
 
 
-def _wait_records(broker: str, topic: str, count: int, timeout: float = 3600) -> None:
-    """Until the topic's committed end holds ``count`` change records (transaction markers aside)."""
+def _wait_last_update(broker: str, topic: str, last_id: int, timeout: float = 7200) -> None:
+    """Until a read_committed consumer sees the update of row ``last_id``, the workload's last change (the
+    topic's one partition keeps source order): the tail only, so the watch takes little CPU from the run."""
     consumer = KafkaConsumer(bootstrap_servers=broker, isolation_level="read_committed", enable_auto_commit=False,
                              group_id=None)
-    seen = 0
     deadline = time.monotonic() + timeout
+    part = TopicPartition(topic, 0)
     try:
-        while not consumer.partitions_for_topic(topic):
+        consumer.assign([part])
+        while time.monotonic() < deadline:
+            end = consumer.end_offsets([part])[part]  # the last stable offset, read_committed
+            consumer.seek(part, max(0, end - 5))  # the last records, and transaction markers
+            for messages in consumer.poll(timeout_ms=500).values():
+                for m in messages:
+                    doc = json.loads(m.value)
+                    if doc["metadata"]["operation"] == "update" and doc["data"]["id"] == last_id:
+                        return
             time.sleep(0.1)
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        while seen < count:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {seen} of {count} changes reached topic {topic}")
-            for messages in consumer.poll(timeout_ms=200).values():
-                seen += sum(1 for m in messages if b'"operation":"update"' in m.value)
+        raise RuntimeError(f"the update of row {last_id} did not reach topic {topic} in {timeout:.0f} s")
     finally:
         consumer.close()
