@@ -2,8 +2,8 @@
 
 Starts throwaway PostgreSQL and Redis servers (deploy/), runs the chosen benchmarks on them, prints
 one table of figures per benchmark and writes them all to --json. --smoke runs tiny sizes, as CI does.
-`kafka` (PostgreSQL -> Kafka, with a throwaway Kafka broker of its own) runs only when named: `all` leaves it
-out, so that CI's smoke run needs no Java.
+`kafka` (PostgreSQL -> Kafka, with a throwaway Kafka broker of its own and Debezium beside OpenDMS on Kafka
+Connect) runs only when named: `all` leaves it out, so that CI's smoke run needs no Java.
 """
 
 from __future__ import annotations
