@@ -13,10 +13,13 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from .patterns import PatternIndex, wildcard_regex
 from .positions import Position, Positions
+
+if TYPE_CHECKING:
+    from .ddl import SchemaChange
 
 Row = Mapping[str, Any]
 _T = TypeVar("_T")
@@ -71,7 +74,7 @@ class Op(str, Enum):
     UPDATE = "update"
     DELETE = "delete"
     TRUNCATE = "truncate"
-    DDL = "ddl"  # the table's columns changed on the source: `after` = {"columns": [names in order]}
+    DDL = "ddl"  # the table's schema changed on the source: `schema` says how (connectors/ddl.py)
 
 
 @dataclass(slots=True)  # not frozen: one is made per change, and a frozen one costs five times as much
@@ -87,6 +90,7 @@ class Change:
     # target of the same engine (Target.text_engine) takes them as they are, saving a decode and an
     # encode per value; for anything else Source.decode turns them into Python values first.
     text: bool = False
+    schema: SchemaChange | None = None  # Op.DDL: what changed; `after` = {"columns": [names in order]}
 
 
 class OnConflict(str, Enum):

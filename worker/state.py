@@ -30,13 +30,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
 from string import Template
 from typing import Any
 
 import redis
 
-from connectors.base import Column, KeyRange, Position, TableId, TableSchema
+from connectors.base import KeyRange, Position, TableId, TableSchema
 from connectors.model.states import (
     ACTIVE,
     BUSY,
@@ -53,6 +52,7 @@ from connectors.model.states import (
 )
 
 from . import logs, series
+from .schemas import schema_from_json, schema_to_json  # noqa: F401 (imported from here too)
 
 log = logs.get_logger(__name__)
 
@@ -208,23 +208,6 @@ return {1, previous or ''}
 """
 
 
-def schema_to_json(schema: TableSchema) -> str:
-    return json.dumps(asdict(schema))
-
-
-def schema_from_json(text: str) -> TableSchema:
-    d = json.loads(text)
-    return TableSchema(
-        table=TableId(**d["table"]),
-        columns=tuple(Column(**c) for c in d["columns"]),
-        key=tuple(d["key"]),
-        engine=d.get("engine", ""),
-        rows_estimate=d.get("rows_estimate", 0),
-        unique=tuple(tuple(u) for u in d.get("unique", ())),
-        full_row=d.get("full_row", False),
-    )
-
-
 class StateStore:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
@@ -352,6 +335,15 @@ class StateStore:
         if mapping:
             pipe.hset(key, mapping=mapping)
         pipe.execute()
+
+    def save_table(self, task: str, schema: TableSchema) -> None:
+        """One table's plan, as a schema change on the source left it (or a table created there)."""
+        self.r.hset(f"dms:task:{task}:tables", str(schema.table), schema_to_json(schema))
+
+    def drop_table(self, task: str, table: TableId | str) -> None:
+        """A table dropped on the source (or renamed out of the rules) leaves the plan; its statistics stay."""
+        self.r.hdel(f"dms:task:{task}:tables", str(table))
+        self.r.hdel(f"dms:task:{task}:states", str(table))
 
     def tables(self, task: str) -> dict[TableId, TableSchema]:
         raw = self.r.hgetall(f"dms:task:{task}:tables")

@@ -145,11 +145,9 @@ class StreamBufferSettings(DmsModel):
 
 
 class ChangeProcessingDdlHandlingPolicy(DmsModel):
-    HandleSourceTableDropped: Any = no_effect(
-        "a dropped source table stops its replication with Table error; DDL is not replicated yet", True)
+    HandleSourceTableDropped: bool = True  # worker/cdc/ddl.py; docs/schema.md "Schema changes during CDC"
     HandleSourceTableTruncated: bool = True
-    HandleSourceTableAltered: Any = no_effect(
-        "an altered source table stops its replication with Table error; DDL is not replicated yet", True)
+    HandleSourceTableAltered: bool = True
 
 
 class ErrorBehavior(DmsModel):

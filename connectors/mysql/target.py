@@ -17,7 +17,19 @@ import pymysql
 import pymysql.converters
 import structlog
 
-from connectors.base import Batch, Change, Conflict, Endpoint, KeyRange, OnConflict, Op, PrepMode, Row, TableSchema
+from connectors.base import (
+    Batch,
+    Change,
+    Column,
+    Conflict,
+    Endpoint,
+    KeyRange,
+    OnConflict,
+    Op,
+    PrepMode,
+    Row,
+    TableSchema,
+)
 from connectors.errors import ConfigError, DataError, DmsError
 from connectors.sql.target import SqlTarget
 
@@ -82,6 +94,15 @@ class MysqlTarget(SqlTarget):
 
     def quote(self, name: str) -> str:
         return quote_ident(name)
+
+    def declare(self, schema: TableSchema, column: Column) -> str:
+        return declared_type(schema, column)
+
+    def retype(self, table: str, schema: TableSchema, column: Column) -> str | None:
+        return f"ALTER TABLE {table} MODIFY COLUMN {quote_ident(column.name)} {declared_type(schema, column)}"
+
+    def rename_table(self, old: TableSchema, new: TableSchema) -> str:
+        return f"RENAME TABLE {self.table_name(old)} TO {self.table_name(new)}"
 
     def table_name(self, schema: TableSchema) -> str:
         if self.multiple:

@@ -32,15 +32,15 @@ from connectors.base import (
     TableRule,
     TableSchema,
 )
+from connectors.ddl import SchemaChange
 from connectors.errors import ConfigError, PositionLost, TransientError
 from connectors.filters import where_clause
 
-from . import pgoutput, slots
+from . import ddl, pgoutput, slots
 from .connect import classify, connect, key_range_sql, qualified, quote_ident, task_object_name
 from .copyout import COPY_BINARY, copy_out, copy_out_binary, row_decoder
 from .copytext import decoder_for
 from .cutover import source_objects, source_sequences
-from .types import TYPES
 
 # Tables with storage only: a partitioned table is read (and replicated) through its leaf partitions,
 # never itself, so no row travels twice; each leaf comes with its partition tree's root, by which a
@@ -51,7 +51,7 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_class r ON c.relispartition AND r.oid = pg_partition_root(c.oid)
 LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_%%' AND c.relname NOT LIKE 'awsdms\\_%%'
+  AND n.nspname NOT LIKE 'pg\\_%%' AND c.relname NOT LIKE 'awsdms\\_%%' AND c.relname NOT LIKE 'opendms\\_%%'
 ORDER BY n.nspname, c.relname
 """
 
@@ -104,7 +104,7 @@ class PostgresSource(Source):
         self._repl: Any = None
         self._ack_lsn = 0
         self._sysid: str | None = None
-        self._decoders: dict[TableId, dict[str, Any]] = {}
+        self._decoders: dict[TableId, tuple[TableSchema, dict[str, Any]]] = {}
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -158,9 +158,7 @@ class PostgresSource(Source):
         oids = [r[0] for r in rows]
         columns: dict[int, list[Column]] = {}
         for relid, name, native, notnull, typname, category in self._query(_COLUMNS_SQL, (oids,)):
-            portable = "array" if category == "A" else TYPES.portable(typname)
-            dms = TYPES.dms_type(native, "NCLOB" if category == "A" else None)
-            columns.setdefault(relid, []).append(Column(name, portable, not notnull, native, str(dms)))
+            columns.setdefault(relid, []).append(ddl.column(name, native, notnull, typname, category))
         primary: dict[int, tuple[str, ...]] = {}
         identity: dict[int, tuple[str, ...]] = {}
         unique: dict[int, list[tuple[str, ...]]] = {}
@@ -178,6 +176,9 @@ class PostgresSource(Source):
                                        self._estimate(schema, name, estimate), others,
                                        full_row=not key and ident == "f"))
         return schemas
+
+    def advice(self, cdc: bool) -> list[str]:
+        return ddl.advice(self._query, self.ep) if cdc else []
 
     def server(self) -> dict[str, str]:
         (version,), = self._query("SHOW server_version")
@@ -225,12 +226,16 @@ class PostgresSource(Source):
                 "add a primary key, or exclude them with a selection rule"
             )
         name, slot = self._publication(task), self._slot(task)
-        table_list = ", ".join(qualified(t.table.schema, t.table.name) for t in tables)
+        # DDL reaches the stream as rows of the task's audit table, which the publication lists too.
+        audit = [ddl.audit_table(self.ep, task)] if ddl.install(self._query, self.ep, task, name) else []
+        table_list = ", ".join([*(qualified(t.table.schema, t.table.name) for t in tables), *audit])
         # The publication must exist before the slot: pgoutput reads it as of each change's time.
         if self.ep.extra.get("publicationName"):
             if not self._query("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)):
                 raise ConfigError(f"publication {name!r} named by the endpoint's publicationName does not exist "
                                   f"on {self.ep.where()}: create it or remove publicationName")
+            if audit:
+                ddl.publish(self._query, name, audit[0])
         elif self._query("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)):
             self._query(f"ALTER PUBLICATION {quote_ident(name)} SET TABLE {table_list}")
         else:
@@ -256,7 +261,7 @@ class PostgresSource(Source):
 
     @classmethod
     def capture_objects(cls, ep: Endpoint, task: str) -> list[tuple[str, str]]:
-        return slots.capture_objects(ep, task)
+        return slots.capture_objects(ep, task) + ddl.objects(ep, task)
 
     def parse_position(self, task: str, text: str) -> Position:
         problem = slots.lsn_error(text)
@@ -362,14 +367,16 @@ class PostgresSource(Source):
         """pgoutput's text values -> Python values, each column by its type."""
         if not change.text or change.op is Op.DDL:
             return change
-        decoders = self._decoders.get(table.table)
-        if decoders is None:
-            decoders = self._decoders[table.table] = {c.name: decoder_for(c.native or c.type) for c in table.columns}
+        known = self._decoders.get(table.table)
+        if known is None or known[0] is not table:  # new, or its columns changed (DDL)
+            known = self._decoders[table.table] = (table, {c.name: decoder_for(c.native or c.type)
+                                                           for c in table.columns})
+        decoders = known[1]
 
         def row(values: Row | None) -> Row | None:
             if values is None:
                 return None
-            # a column added on the source after the plan stays text (its table stops at that change)
+            # a column unknown to the schema (DDL not captured) stays text
             return {n: None if v is None else decoders.get(n, str)(v) for n, v in values.items()}
 
         return replace(change, before=row(change.before), after=row(change.after), text=False)
@@ -386,6 +393,7 @@ class PostgresSource(Source):
             self._drop_slot(name)
         if not self.ep.extra.get("publicationName"):
             self._query(f"DROP PUBLICATION IF EXISTS {quote_ident(name)}")
+        ddl.remove(self._query, self.ep, task)
 
     def _drop_slot(self, slot: str) -> None:
         for _ in range(40):  # a walsender that is still exiting keeps the slot active for a moment
@@ -419,6 +427,9 @@ class _ChangeReader:
         self.task = task
         self.start = start
         self.tables = {t.table: t for t in tables}
+        self.tracker = ddl.Tracker(source._query, self.tables, (ddl.artifacts_schema(source.ep),
+                                                                ddl.names(source.ep, task)[0]))
+        self.audit_names: tuple[str, ...] = ()
         self.relations: dict[int, tuple[TableSchema, tuple[str, ...]] | None] = {}  # relid -> (table, columns)
         self.acked = 0  # the flush position last sent to the server
 
@@ -479,10 +490,18 @@ class _ChangeReader:
             quiet_since = None  # a clock read per message would cost more than the message's decoding
             payload = msg.payload
             if payload and payload[0] in pgoutput.ROW_TAGS:  # most messages: read straight into the change's rows
-                rel = self.relations.get(pgoutput.relid(payload))
+                rid = pgoutput.relid(payload)
+                rel = self.relations.get(rid)
                 if rel is not None:
                     index += 1
                     yield self._change(rel, payload, Position(log, commit_lsn, index, token), commit_time, xid)
+                elif rid == self.tracker.audit_relid:
+                    found = self._audit(payload)
+                    if found is not None:
+                        index += 1
+                        yield Change(found[0], Op.DDL, Position(log, commit_lsn, index, token),
+                                     after={"columns": list(found[1].schema.column_names if found[1].schema else ())},
+                                     commit_time=commit_time, txid=xid, schema=found[1])
                 continue
             m = pgoutput.decode(payload)
             kind = type(m)
@@ -497,9 +516,10 @@ class _ChangeReader:
             elif kind is pgoutput.Relation:
                 drift = self._relation(m)
                 if drift is not None:
+                    index += 1
                     pos = Position(log, commit_lsn, index, token)
-                    yield Change(drift[0], Op.DDL, pos, after={"columns": drift[1]}, commit_time=commit_time,
-                                 txid=xid)
+                    yield Change(drift.schema.table, Op.DDL, pos, after={"columns": list(drift.schema.column_names)},
+                                 commit_time=commit_time, txid=xid, schema=drift)
             elif kind is pgoutput.Truncate:
                 for relid in m.relids:
                     rel = self.relations.get(relid)
@@ -516,15 +536,26 @@ class _ChangeReader:
             # the last one of a stopped task never reached the server.
             cur.send_feedback(flush_lsn=self.acked, force=True)
 
-    def _relation(self, m: Any) -> tuple[TableId, list[str]] | None:
-        """Learn a relation; return (table, its columns now) when they differ from the plan (DDL)."""
+    def _relation(self, m: Any) -> SchemaChange | None:
+        """Learn a relation; return the change when its columns differ from what the audit rows said (DDL
+        without the event trigger)."""
+        names = tuple(c.name for c in m.columns)
+        if self.tracker.is_audit(m.schema, m.name):
+            self.tracker.audit_relid, self.audit_names = m.relid, names
         schema = self.tables.get(TableId(m.schema, m.name))
         if schema is None:
             self.relations[m.relid] = None
             return None
-        names = tuple(c.name for c in m.columns)
+        drift = None
+        if names != schema.column_names:
+            drift = self.tracker.drifted(schema, names, [(c.type_oid, c.type_mod) for c in m.columns])
+            schema = drift.schema
         self.relations[m.relid] = (schema, names)
-        return None if names == schema.column_names else (schema.table, list(names))
+        return drift
+
+    def _audit(self, payload: bytes) -> tuple[TableId, SchemaChange] | None:
+        tag, _, _, row = pgoutput.row_change(payload, self.audit_names)
+        return self.tracker.read(row) if tag == ord("I") and row else None
 
     @staticmethod
     def _change(rel: Any, payload: bytes, pos: Position, commit_time: float, xid: str) -> Change:

@@ -16,6 +16,7 @@ from connectors.base import (
     Batch,
     Capability,
     Change,
+    Column,
     Conflict,
     Endpoint,
     KeyRange,
@@ -36,6 +37,7 @@ from .copytext import encoder_for, format_rows, format_text_rows
 from .cutover import create_objects, set_sequences
 from .keyless import apply_keyless
 from .prepare import before_load, cast_type, column_type, prepare_table, replica_role, restore
+from .types import TYPES
 
 _FIRST_USER_OID = 16384  # PostgreSQL's FirstNormalObjectId: every type below it is built in
 
@@ -101,6 +103,13 @@ class PostgresTarget(SqlTarget):
 
     def table_name(self, schema: TableSchema) -> str:
         return qualified(schema.table.schema, schema.table.name)
+
+    def declare(self, schema: TableSchema, column: Column) -> str:
+        return TYPES.target_type(schema.engine, column).native
+
+    def retype(self, table: str, schema: TableSchema, column: Column) -> str | None:
+        decl, name = self.declare(schema, column), quote_ident(column.name)
+        return f"ALTER TABLE {table} ALTER COLUMN {name} TYPE {decl} USING {name}::{decl}"
 
     def render(self, cur: Any, sql: str, params: Sequence[Any]) -> str:
         return cur.mogrify(sql, params).decode()
@@ -198,8 +207,9 @@ class PostgresTarget(SqlTarget):
     # -- change apply: PostgreSQL's statements for connectors/sql/apply.py ----------------------
 
     def staging_table(self, cur: Any, schema: TableSchema) -> str:
-        """A temporary table shaped like the target, emptied at every commit, made once per session."""
-        digest = hashlib.sha1(str(schema.table).encode()).hexdigest()[:12]
+        """A temporary table shaped like the target, emptied at every commit, made once per session and shape
+        (a schema change on the source gives the table a new one)."""
+        digest = hashlib.sha1(repr((schema.table, schema.columns)).encode()).hexdigest()[:12]
         name = f"_dms_stage_{digest}"
         if name not in self._made:
             cur.execute(

@@ -23,6 +23,7 @@ from connectors.base import (
     Capability,
     Change,
     Changes,
+    Column,
     Conflict,
     Endpoint,
     OnConflict,
@@ -37,6 +38,7 @@ from connectors.base import (
 from connectors.errors import DmsError, ObjectError
 from connectors.net_effect import checking, raise_fatal
 
+from . import ddl
 from .apply import Prepared, apply_table, plans
 
 CHECKPOINTS = "awsdms_txn_state"  # DMS's name for its checkpoint control table
@@ -102,6 +104,17 @@ class SqlTarget:
         """``head VALUES row, row, ... tail`` for every row (``row`` spells one with parameter markers);
         the rows it wrote."""
         return _many(cur, f"{head} VALUES {row} {tail}", rows)
+
+    def declare(self, schema: TableSchema, column: Column) -> str:
+        """The column's type as the target declares it in a new table."""
+        raise NotImplementedError
+
+    def retype(self, table: str, schema: TableSchema, column: Column) -> str | None:
+        """The statement that gives a column its new type (None: the engine's columns take any value)."""
+        return f"ALTER TABLE {table} ALTER COLUMN {self.quote(column.name)} TYPE {self.declare(schema, column)}"
+
+    def rename_table(self, old: TableSchema, new: TableSchema) -> str:
+        return f"ALTER TABLE {self.table_name(old)} RENAME TO {self.quote(new.table.name)}"
 
     def bind(self, values: Sequence[Any]) -> list[Any]:
         """Plain Python values -> what the driver binds."""
@@ -209,9 +222,13 @@ class SqlTarget:
                 # Plans made ahead by plan() hold, if made under the same policies.
                 made = part.plans if isinstance(part, Prepared) and part.checked == checked else {}
                 for schema, items in part.items():
-                    if items:
+                    if not items:
+                        continue
+                    if items[0].op is Op.DDL:  # a schema change comes alone (worker/cdc/ddl.py)
+                        ddl.run(cur, self, schema, list(items))
+                    else:
                         conflicts += apply_table(cur, self, schema, items, checked, made.get(schema))
-                        marks[str(schema.table)] = items[-1].position.encode()
+                    marks[str(schema.table)] = items[-1].position.encode()
             raise_fatal(conflicts, checked)
             if marks:
                 self.insert_rows(cur, f"INSERT INTO {CHECKPOINTS} (task_name, table_name, position, updated_at)",

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from connectors.base import Batch, Endpoint, KeyRange, PrepMode, Row, TableSchema
+from connectors.base import Batch, Column, Endpoint, KeyRange, PrepMode, Row, TableSchema
 from connectors.errors import DmsError
 from connectors.sql.target import SqlTarget
 
@@ -51,6 +51,12 @@ class SqliteTarget(SqlTarget):
 
     def table_name(self, schema: TableSchema) -> str:
         return _name(schema)
+
+    def declare(self, schema: TableSchema, column: Column) -> str:
+        return declared_type(schema, column)
+
+    def retype(self, table: str, schema: TableSchema, column: Column) -> str | None:
+        return None  # a SQLite column takes any value: its declared type is an affinity
 
     def bind(self, values: Sequence[Any]) -> list[Any]:
         return [bind(v) for v in values]

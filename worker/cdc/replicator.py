@@ -22,6 +22,7 @@ from ..precreated import put_back_aside
 from ..validation import send_validation
 from .applier import Applier, ReadAgain
 from .batching import Batching
+from .ddl import SchemaChanges
 from .large import Spill, Stream, plan_part
 from .policies import ErrorPolicies
 from .reader import Reader
@@ -80,6 +81,7 @@ class Replicator:
                              keep_truncates=settings.ddl_handling.HandleSourceTableTruncated,
                              on_ddl=self._schema_changed)
         self.policies = ErrorPolicies(self.task, settings.errors, self.router, job)
+        self.schema_changes = SchemaChanges(self)
         self.stats = Statistics(self.state, self.task)
         self.stream: Stream | None = None  # a source transaction larger than a batch, going to the target
         self.no_stream_until = no_stream_until
@@ -254,19 +256,8 @@ class Replicator:
         stream.end(self.router.take(), self.router.last)
 
     def _schema_changed(self, ch: Change) -> None:
-        """Columns added or dropped on the source: applying on would lose data, so the table stops here."""
-        planned = self.router.tables[ch.table].column_names
-        now = (ch.after or {}).get("columns", [])
-        added = [c for c in now if c not in planned]
-        dropped = [c for c in planned if c not in now]
-        self._apply_batch()  # what came before the change still applies
-        self.stats.table(ch.table, Ddls=1)
-        detail = "; ".join(part for part in (f"added {', '.join(added)}" if added else "",
-                                             f"dropped {', '.join(dropped)}" if dropped else "") if part)
-        self.policies.suspend(ch.table, DataError(
-            f"columns of {ch.table} changed on the source ({detail or 'reordered'}) after the task started; "
-            "DDL is not replicated yet: make the same change on the target, then reload the table with "
-            "`dms task start --type reload-target`"))
+        """A table created, altered, dropped or renamed on the source (ddl.py)."""
+        self.schema_changes(ch)
 
     def _stop_hooks(self) -> None:
         """FullLoadSettings.StopTaskCachedChanges(Not)Applied: stop once every load is done (once per start)."""

@@ -4,7 +4,8 @@
   at or past it (as after a restart);
 - a change of a table still loading (pending, loading, loaded) goes to the table's change cache;
 - a failed table's changes are dropped (the table is suspended); a truncate is dropped unless
-  HandleSourceTableTruncated; a schema change goes to ``on_ddl``.
+  HandleSourceTableTruncated; a schema change goes to ``on_ddl`` (ddl.py), also for a table not
+  planned (a table created on the source), unless the target's checkpoint is past it.
 
 This is the CDC path's per-change work: it is kept to a few dict look-ups per change.
 """
@@ -62,7 +63,8 @@ class Router:
         name, mapped, target = self._route_to
         table_state = self.states.get(name)
         if ch.op is _DDL:
-            if table_state != _FAILED:
+            done = self.applied.get(target) if target is not None else None
+            if table_state != _FAILED and (done is None or ch.position > done):  # not applied before a restart
                 self.on_ddl(ch)
             return
         if ch.op is _TRUNCATE and not self.keep_truncates:
@@ -76,6 +78,10 @@ class Router:
             self.cache.add(ch)
             self.pending += 1
         # failed tables (Table error) are suspended: their changes are not applied
+
+    def reset_route(self) -> None:
+        """Tables were added, renamed or dropped: routes are resolved again."""
+        self._table = None
 
     def boundary(self, end: Position) -> None:
         """A transaction's end (or an idle heartbeat, minor 0) was read."""

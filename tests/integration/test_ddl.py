@@ -1,0 +1,146 @@
+"""Schema changes during CDC follow the source (ChangeProcessingDdlHandlingPolicy), on real PostgreSQL servers:
+the source's event trigger puts each DDL in the change stream, the worker applies it in order with the rows."""
+
+from __future__ import annotations
+
+import pytest
+from dms_env import Writer, connect, converged, execute, table_text, wait_for
+from services import fresh_db
+
+pytestmark = pytest.mark.integration
+
+
+def columns(url: str, table: str) -> list[tuple[str, str]]:
+    conn = connect(url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s::regclass "
+                    "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (table,))
+        found = cur.fetchall()
+    conn.close()
+    return found
+
+
+def exists(url: str, table: str) -> bool:
+    conn = connect(url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+        (found,), = cur.fetchall()
+    conn.close()
+    return found
+
+
+def same(src: str, dst: str, *tables: str) -> bool:
+    return all(exists(dst, t) and columns(src, t) == columns(dst, t) for t in tables) and converged(src, dst, *tables)
+
+
+def no_errors(dms, task: str) -> None:
+    stats = dms.stats(task)
+    assert not [t for t, s in stats.items() if s["TableState"] == "Table error"], stats
+
+
+def test_columns_follow_the_source_with_writes_running(dms, pg, pg_target):
+    """ADD COLUMN ... DEFAULT and a widening ALTER COLUMN TYPE while a writer runs; RENAME and DROP COLUMN with
+    rows written around them in the same transactions: the target ends equal, columns and rows."""
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, "CREATE TABLE w (id int PRIMARY KEY, i int, t text, n float8)",
+            "INSERT INTO w SELECT g, g % 10, 'row ' || g, g / 3.0 FROM generate_series(1, 200) g",
+            "CREATE TABLE shape (id int PRIMARY KEY, a text, b varchar(5), gone int)",
+            "INSERT INTO shape VALUES (1, 'one', 'x', 1)")
+    dms.start_live("ddl-cols", src, dst)
+    writer = Writer(src, "w", 1000)
+    writer.start()
+    try:
+        wait_for(lambda: writer.counts["insert"] > 20, 30, "writes before the change")
+        execute(src, "ALTER TABLE w ADD COLUMN extra int DEFAULT 7")
+        wait_for(lambda: writer.counts["insert"] > 60, 30, "writes after the first change")
+        execute(src, "ALTER TABLE w ALTER COLUMN i TYPE bigint")
+        execute(src, "BEGIN; INSERT INTO shape VALUES (2, 'two', 'y', 2); ALTER TABLE shape RENAME COLUMN a TO label; "
+                     "INSERT INTO shape VALUES (3, 'three', 'z', 3); COMMIT",
+                "BEGIN; UPDATE shape SET gone = 20 WHERE id = 2; ALTER TABLE shape DROP COLUMN gone; "
+                "INSERT INTO shape VALUES (4, 'four', 'w'); COMMIT",
+                "ALTER TABLE shape ALTER COLUMN b TYPE varchar(50)",
+                "INSERT INTO shape VALUES (5, 'five', 'a longer value than five')")
+        wait_for(lambda: writer.counts["insert"] > 100, 30, "writes after the last change")
+    finally:
+        writer.stop()
+    wait_for(lambda: same(src, dst, "w", "shape"), 60, "target to equal the source")
+    assert columns(dst, "w")[-1] == ("extra", "integer") and columns(dst, "w")[1] == ("i", "bigint")
+    assert [c for c, _ in columns(dst, "shape")] == ["id", "label", "b"]
+    stats = dms.stats("ddl-cols")
+    assert stats["public.w"]["Ddls"] == 2 and stats["public.shape"]["Ddls"] == 3
+    no_errors(dms, "ddl-cols")
+
+
+def test_tables_created_renamed_dropped_and_truncated_follow_the_source(dms, pg, pg_target):
+    """Default policies: a new table the rules select arrives with its rows (no full load), a renamed one is
+    renamed, a dropped one dropped, a truncated one emptied; one the rules exclude is left alone."""
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, "CREATE TABLE old_name (id int PRIMARY KEY, v text)", "INSERT INTO old_name VALUES (1, 'a')",
+            "CREATE TABLE doomed (id int PRIMARY KEY)", "INSERT INTO doomed VALUES (1)",
+            "CREATE TABLE emptied (id int PRIMARY KEY)", "INSERT INTO emptied VALUES (1), (2)")
+    mappings = {"rules": [
+        {"rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",
+         "object-locator": {"schema-name": "public", "table-name": "%"}},
+        {"rule-type": "selection", "rule-id": "2", "rule-name": "2", "rule-action": "exclude",
+         "object-locator": {"schema-name": "public", "table-name": "skip%"}}]}
+    dms.start_live("ddl-tables", src, dst, mappings=mappings)
+    execute(src, "BEGIN; CREATE TABLE fresh (id int PRIMARY KEY, v text); INSERT INTO fresh VALUES (1, 'same txn'); "
+                 "COMMIT", "INSERT INTO fresh SELECT g, 'after ' || g FROM generate_series(2, 50) g",
+            "CREATE TABLE skipped (id int PRIMARY KEY)", "INSERT INTO skipped VALUES (1)",
+            "INSERT INTO old_name VALUES (2, 'before')", "ALTER TABLE old_name RENAME TO new_name",
+            "INSERT INTO new_name VALUES (3, 'after')", "UPDATE new_name SET v = 'changed' WHERE id = 1",
+            "INSERT INTO doomed VALUES (2)", "DROP TABLE doomed",
+            "TRUNCATE emptied", "INSERT INTO emptied VALUES (3)")
+    wait_for(lambda: same(src, dst, "fresh", "new_name", "emptied") and not exists(dst, "doomed"), 60,
+             "target to follow the source's tables")
+    assert not exists(dst, "old_name") and not exists(dst, "skipped")
+    states = dms.table_states("ddl-tables")
+    assert states.get("public.fresh") == "live" and states.get("public.new_name") == "live"
+    assert "public.doomed" not in states and "public.old_name" not in states
+    no_errors(dms, "ddl-tables")
+    execute(src, "INSERT INTO fresh VALUES (51, 'later')")  # the new table stays replicated
+    wait_for(lambda: converged(src, dst, "fresh"), 30, "a later row of the new table")
+
+
+def test_policies_off_leave_the_target_as_it_is(dms, pg, pg_target):
+    """HandleSourceTableAltered, HandleSourceTableDropped and HandleSourceTableTruncated false."""
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, "CREATE TABLE kept (id int PRIMARY KEY, v text, n int)", "INSERT INTO kept VALUES (1, 'a', 1)",
+            "CREATE TABLE dropped (id int PRIMARY KEY)", "INSERT INTO dropped VALUES (1)",
+            "CREATE TABLE truncated (id int PRIMARY KEY)", "INSERT INTO truncated VALUES (1)")
+    policy = {"HandleSourceTableAltered": False, "HandleSourceTableDropped": False,
+              "HandleSourceTableTruncated": False}
+    dms.start_live("ddl-off", src, dst, settings={"ChangeProcessingDdlHandlingPolicy": policy})
+    execute(src, "ALTER TABLE kept ADD COLUMN extra text DEFAULT 'x'", "ALTER TABLE kept DROP COLUMN n",
+            "INSERT INTO kept VALUES (2, 'b')", "UPDATE kept SET v = 'a2' WHERE id = 1",
+            "DROP TABLE dropped", "TRUNCATE truncated", "INSERT INTO truncated VALUES (2)")
+    wait_for(lambda: table_text(dst, "truncated") == ["(1)", "(2)"], 30, "rows after the truncate")
+    # the dropped column stays on the target, written NULL by the changes after the drop
+    wait_for(lambda: table_text(dst, "kept") == ["(1,a2,)", "(2,b,)"], 30, "rows into the unchanged table")
+    assert [c for c, _ in columns(dst, "kept")] == ["id", "v", "n"]
+    assert table_text(dst, "dropped") == ["(1)"]
+    assert dms.stats("ddl-off")["public.kept"]["Ddls"] == 2
+    no_errors(dms, "ddl-off")
+
+
+def test_changes_go_through_the_rules_that_rename_and_remove_columns(dms, pg, pg_target):
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, "CREATE TABLE mapped (id int PRIMARY KEY, t text, secret text, n int)",
+            "INSERT INTO mapped VALUES (1, 'a', 's', 1)")
+    rule = {"rule-type": "transformation", "rule-target": "column",
+            "object-locator": {"schema-name": "public", "table-name": "mapped"}}
+    mappings = {"rules": [
+        {"rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",
+         "object-locator": {"schema-name": "public", "table-name": "%"}},
+        {**rule, "rule-id": "2", "rule-name": "2", "rule-action": "rename", "value": "title",
+         "object-locator": {**rule["object-locator"], "column-name": "t"}},
+        {**rule, "rule-id": "3", "rule-name": "3", "rule-action": "remove-column",
+         "object-locator": {**rule["object-locator"], "column-name": "secret"}}]}
+    dms.start_live("ddl-rules", src, dst, mappings=mappings)
+    execute(src, "ALTER TABLE mapped ADD COLUMN extra int DEFAULT 5", "INSERT INTO mapped VALUES (2, 'b', 's2', 2, 6)",
+            "ALTER TABLE mapped ALTER COLUMN secret TYPE varchar(100)", "ALTER TABLE mapped DROP COLUMN n",
+            "UPDATE mapped SET t = 'a2', secret = 'hidden' WHERE id = 1", "INSERT INTO mapped VALUES (3, 'c', 's3', 7)")
+    want = ["(1,a2,5)", "(2,b,6)", "(3,c,7)"]
+    wait_for(lambda: table_text(dst, "mapped") == want, 30, "the mapped table to follow")
+    assert [c for c, _ in columns(dst, "mapped")] == ["id", "title", "extra"]
+    no_errors(dms, "ddl-rules")
