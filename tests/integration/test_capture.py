@@ -238,11 +238,16 @@ def test_delete_force_names_what_it_left_and_endpoint_test_lists_it(dms, small_w
         small_wal.resume()
     print(forced.stderr)
     assert "task left deleted" in forced.stdout
-    assert "warning: left behind: replication slot dms_left and publication dms_left on endpoint leftsrc" \
-           in forced.stderr
+    assert "warning: left behind: replication slot dms_left and publication dms_left and event trigger " \
+           "opendms_intercept_ddl_left and event trigger opendms_intercept_ddl_left_drop and function " \
+           "opendms_intercept_ddl_left and table opendms_ddl_audit_left on endpoint leftsrc" in forced.stderr
     sql = [line.strip() for line in forced.stderr.splitlines() if line.startswith("    ")]
     assert sql == ["SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                   "WHERE slot_name = 'dms_left';", 'DROP PUBLICATION IF EXISTS "dms_left";']
+                   "WHERE slot_name = 'dms_left';", 'DROP PUBLICATION IF EXISTS "dms_left";',
+                   'DROP EVENT TRIGGER IF EXISTS "opendms_intercept_ddl_left";',
+                   'DROP EVENT TRIGGER IF EXISTS "opendms_intercept_ddl_left_drop";',
+                   'DROP FUNCTION IF EXISTS "public"."opendms_intercept_ddl_left"();',
+                   'DROP TABLE IF EXISTS "public"."opendms_ddl_audit_left";']
     assert one(src, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'dms_left'") == 1
 
     tested = dms.dms("endpoint", "test", "leftsrc")
@@ -255,4 +260,5 @@ def test_delete_force_names_what_it_left_and_endpoint_test_lists_it(dms, small_w
     execute(src, *sql)  # what delete printed does the job
     assert one(src, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'dms_left'") == 0
     assert one(src, "SELECT count(*) FROM pg_publication WHERE pubname = 'dms_left'") == 0
+    assert one(src, "SELECT count(*) FROM pg_event_trigger WHERE left(evtname, 7) = 'opendms'") == 0
     assert "dms_left" not in dms.dms("endpoint", "test", "leftsrc").stderr
