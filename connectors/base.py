@@ -3,9 +3,8 @@
 Row values are plain Python: None, bool, int, float, Decimal, bytes, str. Temporal values, JSON,
 UUIDs, arrays and other types travel as their canonical text (ISO-8601, JSON text, ...), so that a
 row means the same thing whichever engine produced it. Connectors are the only code that knows an
-engine's own wire formats; a Batch may additionally carry the source's bulk bytes, which a target
-of the same engine loads without ever turning them into rows.
-"""
+engine's own wire formats; a Batch may also carry the source's bulk bytes, loaded as-is by a target
+of the same engine."""
 
 from __future__ import annotations
 
@@ -13,13 +12,10 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from .patterns import PatternIndex, wildcard_regex
 from .positions import Position, Positions
-
-if TYPE_CHECKING:
-    from .ddl import SchemaChange
 
 Row = Mapping[str, Any]
 _T = TypeVar("_T")
@@ -90,7 +86,7 @@ class Change:
     # target of the same engine (Target.text_engine) takes them as they are, saving a decode and an
     # encode per value; for anything else Source.decode turns them into Python values first.
     text: bool = False
-    schema: SchemaChange | None = None  # Op.DDL: what changed; `after` = {"columns": [names in order]}
+    schema: Any = None  # Op.DDL: what changed (connectors/ddl.py SchemaChange); `after` = {"columns": [names]}
 
 
 class OnConflict(str, Enum):
