@@ -23,8 +23,8 @@ A data record::
 - Control records (``record-type`` ``control``, partition key ``schema.table``): ``create-table`` with the
   table's definition (IncludeControlDetails), ``drop-table`` when a load starts afresh and ``truncate-table``
   when the source empties a table (OpenDMS sends these two always: a consumer folding the stream into rows
-  needs them; DMS has no ``truncate-table``), and ``change-columns`` for a source's column change
-  (IncludeTableAlterOperations).
+  needs them; DMS has no ``truncate-table``), and a source's DDL (IncludeTableAlterOperations, see
+  ``schema_change``), in order with the data records around it.
 
 Each record also carries, outside the JSON (Kafka headers, or whatever the store has), its source position
 (``Record.position``: the identity of a duplicate after an at-least-once replay) and, for an update that
@@ -221,10 +221,7 @@ class Records:
         if change.op is Op.TRUNCATE:
             return self.control(schema, "truncate-table", position=change.position)
         if change.op is Op.DDL:
-            if not self.settings.include_table_alter_operations:
-                return None
-            return self.control(schema, "change-columns", position=change.position,
-                                body={"columns": list((change.after or {}).get("columns", []))})
+            return self.schema_change(schema, change) if self.settings.include_table_alter_operations else None
         row = change.before if change.op is Op.DELETE else change.after
         row = row or {}
         key_type, key = self._key(schema, row, self.settings.cdc_partition, route,
@@ -275,10 +272,43 @@ class Records:
         doc = {"control": dict(body or {}), "metadata": meta}
         return Record(key, self._dumps(doc), position.encode() if position else "", kind="control")
 
+    def schema_change(self, schema: TableSchema, change: Change) -> Record:
+        """DMS's control record of a source's DDL (IncludeTableAlterOperations): ``create-table``, ``drop-table``,
+        ``rename-table``, one column's ``add-column``, ``drop-column``, ``rename-column`` or
+        ``column-type-change``, or ``change-columns`` for several at once; each but a drop carries the table's
+        new ``table-def``, so a consumer learns the shape of the records that follow."""
+        ddl = change.schema
+        kind = ddl.kind.value if ddl is not None else "alter"
+        if kind == "create":
+            return self.create_table(schema)
+        body: dict[str, Any] = {}
+        operation = {"drop": "drop-table", "rename": "rename-table"}.get(kind, "change-columns")
+        if kind == "rename":
+            body["old-table-name"] = change.table.name
+            body["old-schema-name"] = change.table.schema
+        steps = ddl.columns if ddl is not None else ()
+        if kind == "alter" and len(steps) == 1:
+            step = steps[0]
+            operation = _COLUMN_OPERATIONS[step.op.value]
+            body["column-name"] = step.column.name if step.column is not None else step.name
+            if step.op.value == "rename":
+                body["old-column-name"] = step.name
+        if kind == "alter":
+            body["columns"] = list((change.after or {}).get("columns", schema.column_names))
+        if kind != "drop":
+            body["table-def"] = _table_def(schema)
+        return self.control(schema, operation, position=change.position, body=body)
+
     def create_table(self, schema: TableSchema, task: str = "") -> Record:
-        columns = {c.name: _definition(c) for c in schema.columns}
-        return self.control(schema, "create-table", task=task,
-                            body={"table-def": {"columns": columns, "primary-key": list(schema.key)}})
+        return self.control(schema, "create-table", task=task, body={"table-def": _table_def(schema)})
+
+
+_COLUMN_OPERATIONS = {"add": "add-column", "drop": "drop-column", "rename": "rename-column",
+                      "retype": "column-type-change"}
+
+
+def _table_def(schema: TableSchema) -> dict[str, Any]:
+    return {"columns": {c.name: _definition(c) for c in schema.columns}, "primary-key": list(schema.key)}
 
 
 def _definition(column: Column) -> dict[str, Any]:

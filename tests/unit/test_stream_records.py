@@ -71,6 +71,32 @@ def test_control_records() -> None:
     assert json.loads(truncate.value)["metadata"]["operation"] == "truncate-table"
 
 
+def test_schema_changes_are_dms_control_records_with_include_table_alter_operations() -> None:
+    from dataclasses import replace
+
+    from connectors.ddl import ColumnChange, ColumnDdl, SchemaChange, TableDdl
+
+    records = Records(RecordSettings(include_table_alter_operations=True))
+    added = Column("extra", "int4", True, "", "INT4")
+    now = replace(SCHEMA, columns=(*SCHEMA.columns, added))
+
+    def doc(sc: SchemaChange, schema: TableSchema = now, table: TableId = T) -> dict:
+        ch = Change(table, Op.DDL, Position("log", 104, 1), after={"columns": list(schema.column_names)}, schema=sc)
+        return json.loads(records.change(schema, ch).value)
+
+    one = doc(SchemaChange(TableDdl.ALTER, now, "ALTER ...", columns=(ColumnChange(ColumnDdl.ADD, "extra", added),)))
+    assert one["metadata"]["operation"] == "add-column" and one["control"]["column-name"] == "extra"
+    assert one["control"]["table-def"]["columns"]["extra"] == {"type": "INT4", "nullable": True}
+    renamed = doc(SchemaChange(TableDdl.ALTER, now, "", columns=(
+        ColumnChange(ColumnDdl.RENAME, "old", added), ColumnChange(ColumnDdl.DROP, "f"))))
+    assert renamed["metadata"]["operation"] == "change-columns" and renamed["control"]["columns"][-1] == "extra"
+    assert doc(SchemaChange(TableDdl.DROP, None), SCHEMA)["metadata"]["operation"] == "drop-table"
+    moved = doc(SchemaChange(TableDdl.RENAME, now), now, TableId("public", "was"))
+    assert moved["metadata"]["operation"] == "rename-table" and moved["control"]["old-table-name"] == "was"
+    assert doc(SchemaChange(TableDdl.CREATE, now))["metadata"]["operation"] == "create-table"
+    assert json.loads(records.change(SCHEMA, _change(Op.TRUNCATE, 5)).value)["metadata"]["record-type"] == "control"
+
+
 def test_a_stream_folds_back_into_the_rows() -> None:
     records = Records(RecordSettings(include_null_and_empty=True))
     loads = [records.load(SCHEMA, {"id": i, "name": f"n{i}", "price": Decimal(i), "data": b"", "f": math.inf})
