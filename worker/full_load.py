@@ -236,10 +236,16 @@ class _TableLoad:
         batches = source.snapshot(mapped.read, batch_rows=self.settings.commit_rate, where=mapped.filters,
                                   within=within, raw=raw, at=at)
         # Rows of a chunk count when it commits; a whole table's as its batches go in.
-        counted = _Progress(self.job, self.table, mapped, count=within is None).batches(mapped.batches(batches))
+        progress = _Progress(self.job, self.table, mapped, count=within is None)
         # DO_NOTHING keeps what the target had: a chunk that runs again then meets its own rows.
         replace = within if again and self.settings.prep_mode != "keep" else None
-        return target.load(mapped.load, counted, within=replace)
+        rows = target.load(mapped.load, progress.batches(mapped.batches(batches)), within=replace)
+        if rows and rows > progress.loaded:
+            # Bytes of a binary bulk load carry no row count: its rows are known only once it commits, and
+            # the full-load throughputs would otherwise read 0 for the whole load.
+            extra = rows - progress.loaded
+            self.state.count(self.task, FullLoadRowsSource=extra, FullLoadRowsTarget=extra)
+        return rows
 
     def _guarded(self, what: str, fn: Callable[[], int | None], stopped: TableStage | None) -> tuple[bool, int | None]:
         """Run with retries: (True, result), or (False, None) after failing the table."""

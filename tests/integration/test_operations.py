@@ -21,6 +21,7 @@ from dms_env import connect, converged, execute, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from services import free_port
 
+from worker import series
 from worker.metrics import METRICS, task_metrics
 
 pytestmark = pytest.mark.integration
@@ -130,6 +131,12 @@ def test_metrics_under_a_steady_change_rate(dms, src, dst):
         blocker.close()
     wait_for(lambda: converged(src, dst, "events"), 60, "target to equal source")
     wait_for(lambda: task_metrics(dms.state, "steady-rate")["CDCIncomingChanges"] == 0, 10, "the backlog to empty")
+
+    # The load's rows (bytes of a binary bulk load, counted when it commits) show in the full-load throughputs.
+    history = series.read(dms.state.r, "steady-rate", time.time() + series.BUCKET)
+    rows_read, rows_loaded = (sum(p[name] for p in history) * series.BUCKET
+                              for name in ("FullLoadThroughputRowsSource", "FullLoadThroughputRowsTarget"))
+    assert rows_read == pytest.approx(rows_loaded) and rows_loaded >= 2000  # the seed, and the writer's rows before it
 
     rate = writer.rate
     print(f"\nrate {rate}/s; while the table loads ({written} written): {json.dumps(caching)}")
