@@ -71,7 +71,7 @@ class StoreWriter(threading.Thread):
                     elif op == "update":
                         cur.execute("UPDATE Track SET UnitPrice = UnitPrice + 0.5 WHERE TrackId = %s",
                                     (rng.randint(1, 3503),))
-                        cur.execute("UPDATE Customer SET Email = CONCAT('new.', Email), Company = NULL "
+                        cur.execute("UPDATE Customer SET Email = CONCAT('new.', LEFT(Email, 50)), Company = NULL "
                                     "WHERE CustomerId = %s", (rng.randint(1, 59),))
                     elif op == "rekey":  # nothing references an invoice line: its key may change
                         cur.execute("UPDATE InvoiceLine SET InvoiceLineId = InvoiceLineId + 100000 "

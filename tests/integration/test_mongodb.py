@@ -95,6 +95,7 @@ def test_full_load_and_cdc_from_mongodb_into_postgres_with_writes_during_the_loa
     dms.wait_live(task)
     made = writer.stop()
     assert made["insert"] > 10 and made["update"] > 5, made
+    coll.insert_one(_doc(200_000, rng))  # an insert after the load, whenever the writer's landed
     coll.update_many({"n": {"$lt": 20}}, {"$set": {"after": {"load": True}}})
     coll.delete_many({"n": {"$gte": 20, "$lt": 30}})
     coll.replace_one({"n": 30}, {"_id": 30, "replaced": [1, 2, 3]})
