@@ -76,6 +76,10 @@ def classify(exc: Exception, ep: Endpoint) -> DmsError:
                          "topic's max.message.bytes and KafkaSettings.MessageMaxBytes")
     if isinstance(exc, (kerr.KafkaTimeoutError, kerr.KafkaConnectionError, kerr.NodeNotReadyError,
                         kerr.RequestTimedOutError, ConnectionError, OSError)):
+        if _sasl(ep):  # a refused login may show only as a bootstrap that never ends, its log line unseen
+            return TransientError(f"{where}: the broker at {','.join(_brokers(ep))} does not answer or refused the "
+                                  f"SASL login ({_text(exc)}): check KafkaSettings.Broker, that the broker runs, and "
+                                  "SaslUsername, SaslPassword and SaslMechanism")
         return TransientError(f"{where}: the broker at {','.join(_brokers(ep))} does not answer ({_text(exc)}): "
                               "check KafkaSettings.Broker and that the broker runs")
     if isinstance(exc, kerr.KafkaError) and getattr(exc, "retriable", False):
@@ -87,6 +91,11 @@ def classify(exc: Exception, ep: Endpoint) -> DmsError:
 
 def _text(exc: Exception) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _sasl(ep: Endpoint) -> bool:
+    from .settings import values
+    return "sasl" in str(values(ep).get("SecurityProtocol") or "").lower()
 
 
 def _brokers(ep: Endpoint) -> list[str]:

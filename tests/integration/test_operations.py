@@ -169,13 +169,15 @@ def test_metrics_under_a_steady_change_rate(dms, src, dst):
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][AB0-2]|\r")
 
 
-def _run_in_terminal(args: list[str], env: dict[str, str], timeout: float, columns: int = 160) -> tuple[int, str]:
-    """Run a command on a pseudo-terminal (so rich draws live) until it exits; its screen output as text."""
+def _run_in_terminal(args: list[str], env: dict[str, str], timeout: float, columns: int = 160,
+                     out: bytearray | None = None) -> tuple[int, str]:
+    """Run a command on a pseudo-terminal (so rich draws live) until it exits; its screen output as text
+    (also gathered in ``out`` as it comes, for a caller that waits for a frame)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
                             env={**env, "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": "40"})
     os.close(slave)
-    out = bytearray()
+    out = bytearray() if out is None else out
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -209,14 +211,17 @@ def test_watch_draws_progress_in_a_terminal_and_ends_when_the_task_stops(dms, sr
     dms.task("watch-view", src, dst, "full-load")
     dms.dms("task", "start", "watch-view")
     dms.start_worker(concurrency=2)
+    drawn = bytearray()
     watcher = threading.Thread(target=lambda: result.append(
         _run_in_terminal([sys.executable, "-m", "scheduler.cli", "task", "watch", "watch-view", "--interval", "0.2"],
-                         dms.env, 90)))
+                         dms.env, 90, out=drawn)))
     result: list[tuple[int, str]] = []
     watcher.start()
     wait_for(lambda: dms.table_states("watch-view") == {"public.t0": "completed", "public.t1": "loading",
                                                 "public.t2": "completed"}, 60, "t0 and t2 loaded, t1 loading")
-    time.sleep(1.0)
+    # A busy machine may take seconds to start the watch: t1 stays locked until a frame shows it loading.
+    wait_for(lambda: re.search(r"public\.t1\s+Full load", ANSI.sub("", bytes(drawn).decode(errors="replace"))),
+             60, "watch to draw t1 mid-load")
     assert not result, "watch must go on while the task runs"
     blocker.rollback()
     blocker.close()
