@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from dms_env import ITEMS, SEED, SELECT_ALL, SeqWriter, execute, wait_for
-from servers_kinesis import CREDENTIALS
+from servers_kinesis import CREDENTIALS, KinesisServer
 
 from connectors.base import Endpoint, TableRule
 from connectors.errors import DmsError
@@ -152,12 +153,24 @@ def test_object_mapping_keys_a_table_and_before_images_follow_the_task(kinesis_s
     assert rest == [("delete", "public.other", "schema-table", {"id": 7}), ("load", "7", "primary-key", None)]
 
 
-def test_a_worker_killed_mid_cdc_leaves_every_change_at_least_once_in_order_per_key(dms, src, kinesis_server,
-                                                                                      stream):
+@pytest.fixture
+def kinesis_own() -> Iterator[KinesisServer]:
+    """A kinesalite of this test's own: the shared one holds every test's streams, and this test reads a
+    whole stream again and again (the shared server once stopped answering under that, late in a run)."""
+    server = KinesisServer(private=True).start()  # before `dms`: it sets the AWS credentials dms is run with
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_worker_killed_mid_cdc_leaves_every_change_at_least_once_in_order_per_key(kinesis_own, dms, src):
     """PostgreSQL -> Kinesis, numbered changes written during the load and after; a worker killed with SIGKILL
     mid-CDC and started again. At least once: every change is in the stream, each record with its source
     position; a record sent again carries the same position and data; dropping those, each key's changes
     (and the table's, one shard under schema-table keys) are in source order."""
+    kinesis_server, stream = kinesis_own, f"it-{secrets.token_hex(4)}"
+    kinesis_server.client().create_stream(StreamName=stream, ShardCount=2)
     execute(src, ITEMS, SEED)
     source = dms.endpoint(f"src-{dms.suffix}", "source", src)
     target = kinesis_endpoint(dms, f"kin-{dms.suffix}", kinesis_server, stream, MessageFormat="json-unformatted")
