@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +35,7 @@ import psycopg2
 import psycopg2.errors
 
 from connectors.base import Endpoint, PrepMode, TableSchema
-from connectors.errors import ConfigError, DataError
+from connectors.errors import ConfigError, DataError, TransientError
 
 from .connect import qualified, quote_ident
 from .types import TYPES
@@ -270,10 +271,24 @@ def deferred_form(body: str) -> str:
     return body if " DEFERRABLE" in body else body + " DEFERRABLE INITIALLY IMMEDIATE"
 
 
+def _patient(run: Any, fn: Any, tries: int = 6) -> Any:
+    """run(fn), again after a deadlock or lock timeout: adding a key locks both of its tables while the apply
+    writes to them in its own order, so either may be chosen as a deadlock's victim (the apply retries too)."""
+    for attempt in range(tries):
+        try:
+            return run(fn)
+        except TransientError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.2 * 2 ** attempt)
+    return None
+
+
 def _foreign_key(run: Any, task: str, kind: str, table: str, name: str, definition: str,
                  replicating: bool) -> list[str]:
     """Re-create a key from its record: NOT VALID, then VALIDATE (a partitioned table's is checked as it is
     added). ``kind`` DEFERRABLE: the deferred form that is there now gives way to the key as it was."""
+    run = functools.partial(_patient, run)
     validate = not definition.endswith(" NOT VALID")
     body = definition.removesuffix(" NOT VALID")
     deferred = replicating and deferred_form(body) != body

@@ -139,7 +139,8 @@ def test_pagila_into_a_precreated_schema(dms, pg, pg_target, prep, user):
             return [e for e in events if "put back" in e or "re-created" in e]
 
         assert len(wait_for(lambda: len(put_back()) >= 21 and put_back(), 60, "the keys to come back"))
-        assert all("validated" in e and "DEFERRABLE INITIALLY IMMEDIATE" in e for e in put_back()), put_back()
+        odd = [e for e in put_back() if "validated" not in e or "DEFERRABLE INITIALLY IMMEDIATE" not in e]
+        assert not odd, odd
         keys = query(dst, FOREIGN_KEYS)
         assert [k[:2] for k in keys] == [k[:2] for k in query(src, FOREIGN_KEYS)]
         assert all(valid and d.endswith(" DEFERRABLE") and "RESTRICT" not in d for _, _, d, valid in keys)
