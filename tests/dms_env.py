@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import signal
 import sqlite3
@@ -284,42 +285,30 @@ class _QmarkCursor:
         self.cursor.execute(sql.replace("%s", "?"), params)
 
 
-class Writer(threading.Thread):
-    """Inserts, updates (some re-keying rows) and deletes on the source until stopped."""
+class LoopWriter(threading.Thread):
+    """A source's application at work until stopped: step() makes one change per turn of the loop, then the
+    writer waits `pace` seconds; an error ends the loop and stop() raises it in the test's thread."""
 
-    def __init__(self, url: str, table: str, first_new_id: int, pace: float = 0.002) -> None:
+    def __init__(self, url: str, seed: int, pace: float, ops: tuple[str, ...]) -> None:
         super().__init__(daemon=True)
-        self.url, self.table, self.next_id, self.pace = url, table, first_new_id, pace
+        self.url, self.pace, self.rng = url, pace, random.Random(seed)
         self.stop_event = threading.Event()
-        self.counts = {"insert": 0, "update": 0, "rekey": 0, "delete": 0}
+        self.counts = dict.fromkeys(ops, 0)  # per kind of change, as step() names them
         self.error: BaseException | None = None
 
-    def run(self) -> None:
-        import random
+    def open_connection(self) -> Any:
+        return connect(self.url)
 
-        rng = random.Random(7)
-        conn = connect(self.url)
+    def step(self, cur: Any) -> str:
+        """Makes one change (one transaction) and returns its kind."""
+        raise NotImplementedError
+
+    def run(self) -> None:
+        conn = self.open_connection()
         try:
             cur = _QmarkCursor(conn.cursor()) if isinstance(conn, sqlite3.Connection) else conn.cursor()
             while not self.stop_event.is_set():
-                op = rng.choice(("insert", "insert", "update", "update", "rekey", "delete"))
-                if op == "insert":
-                    self.next_id += 1
-                    cur.execute(f"INSERT INTO {self.table} (id, i, t, n) VALUES (%s, %s, %s, %s)",
-                                (self.next_id, rng.randint(0, 9), f"new {self.next_id}", rng.random() * 100))
-                elif op == "update":
-                    cur.execute(f"UPDATE {self.table} SET i = i + 1, t = t || 'u' "
-                                f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s ORDER BY id LIMIT 1)",
-                                (rng.randint(0, self.next_id),))
-                elif op == "rekey":
-                    cur.execute(f"UPDATE {self.table} SET id = id + 10000000 "
-                                f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s AND id < 10000000 "
-                                f"ORDER BY id LIMIT 1)", (rng.randint(0, self.next_id),))
-                else:
-                    cur.execute(f"DELETE FROM {self.table} "
-                                f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s ORDER BY id LIMIT 1)",
-                                (rng.randint(0, self.next_id),))
-                self.counts[op] += 1
+                self.counts[self.step(cur)] += 1
                 time.sleep(self.pace)
         except BaseException as exc:  # surfaced by stop()
             self.error = exc
@@ -334,44 +323,62 @@ class Writer(threading.Thread):
         return self.counts
 
 
+class Writer(LoopWriter):
+    """Inserts, updates (some re-keying rows) and deletes on the source until stopped."""
+
+    def __init__(self, url: str, table: str, first_new_id: int, pace: float = 0.002) -> None:
+        super().__init__(url, 7, pace, ("insert", "update", "rekey", "delete"))
+        self.table, self.next_id = table, first_new_id
+
+    def step(self, cur: Any) -> str:
+        rng = self.rng
+        op = rng.choice(("insert", "insert", "update", "update", "rekey", "delete"))
+        if op == "insert":
+            self.next_id += 1
+            cur.execute(f"INSERT INTO {self.table} (id, i, t, n) VALUES (%s, %s, %s, %s)",
+                        (self.next_id, rng.randint(0, 9), f"new {self.next_id}", rng.random() * 100))
+        elif op == "update":
+            cur.execute(f"UPDATE {self.table} SET i = i + 1, t = t || 'u' "
+                        f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s ORDER BY id LIMIT 1)",
+                        (rng.randint(0, self.next_id),))
+        elif op == "rekey":
+            cur.execute(f"UPDATE {self.table} SET id = id + 10000000 "
+                        f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s AND id < 10000000 "
+                        f"ORDER BY id LIMIT 1)", (rng.randint(0, self.next_id),))
+        else:
+            cur.execute(f"DELETE FROM {self.table} "
+                        f"WHERE id = (SELECT id FROM {self.table} WHERE id > %s ORDER BY id LIMIT 1)",
+                        (rng.randint(0, self.next_id),))
+        return op
+
+
 # The numbered-changes table of the stream targets' worker-kill tests (Kafka, Kinesis): SeqWriter writes it.
 ITEMS = "CREATE TABLE items (id bigint PRIMARY KEY, seq bigint NOT NULL, t text)"
 SEED = "INSERT INTO items SELECT g, 0, 'row ' || g FROM generate_series(1, 3000) g"
 
 
-class SeqWriter(Writer):
+class SeqWriter(LoopWriter):
     """One change per transaction, each numbered: inserts and updates set ``seq`` to the change's number, a
     delete removes a row never deleted before; so a consumer can tell a duplicate, a gap and the order."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(url, "items", 100_000)
+        super().__init__(url, 16, 0.003, ("insert", "update", "delete"))
         self.seq = 0
         self.deleted: dict[int, int] = {}  # id -> the number of the change that deleted it
 
-    def run(self) -> None:
-        import random
-
-        rng = random.Random(16)
-        conn = psycopg2.connect(self.url)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                while not self.stop_event.is_set():
-                    self.seq += 1
-                    roll = rng.random()
-                    if roll < 0.3:
-                        cur.execute("INSERT INTO items VALUES (%s, %s, 'new')", (100_000 + self.seq, self.seq))
-                    elif roll < 0.9 or len(self.deleted) > 200:
-                        cur.execute("UPDATE items SET seq = %s WHERE id = %s", (self.seq, rng.randint(1001, 3000)))
-                    else:
-                        victim = 1 + len(self.deleted)  # ids 1..: never updated (those are 1001..3000)
-                        cur.execute("DELETE FROM items WHERE id = %s", (victim,))
-                        self.deleted[victim] = self.seq
-                    time.sleep(0.003)
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
-        finally:
-            conn.close()
+    def step(self, cur: Any) -> str:
+        self.seq += 1
+        roll = self.rng.random()
+        if roll < 0.3:
+            cur.execute("INSERT INTO items VALUES (%s, %s, 'new')", (100_000 + self.seq, self.seq))
+            return "insert"
+        if roll < 0.9 or len(self.deleted) > 200:
+            cur.execute("UPDATE items SET seq = %s WHERE id = %s", (self.seq, self.rng.randint(1001, 3000)))
+            return "update"
+        victim = 1 + len(self.deleted)  # ids 1..: never updated (those are 1001..3000)
+        cur.execute("DELETE FROM items WHERE id = %s", (victim,))
+        self.deleted[victim] = self.seq
+        return "delete"
 
     def stop(self) -> int:  # type: ignore[override]
         super().stop()

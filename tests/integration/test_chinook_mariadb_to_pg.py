@@ -6,15 +6,14 @@ row is then equal by value: `dms task validate`, and a direct comparison of each
 from __future__ import annotations
 
 import gzip
-import random
-import threading
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
-from dms_env import wait_for
+from dms_env import LoopWriter, wait_for
 from servers_mariadb import connect_url, query
 
 pytestmark = pytest.mark.integration
@@ -37,62 +36,44 @@ def _load(url: str) -> None:
         conn.close()
 
 
-class StoreWriter(threading.Thread):
+class StoreWriter(LoopWriter):
     """The store at work during the load and after it: one transaction per sale or change."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.stop_event = threading.Event()
-        self.counts = {"sale": 0, "update": 0, "rekey": 0, "delete": 0}
-        self.error: BaseException | None = None
+        super().__init__(url, 15, 0.005, ("sale", "update", "rekey", "delete"))
+        self.invoice, self.line = 1000, 10_000
 
-    def run(self) -> None:
-        rng = random.Random(15)
-        invoice, line = 1000, 10_000
-        conn = connect_url(self.url)
-        try:
-            with conn.cursor() as cur:
-                while not self.stop_event.is_set():
-                    op = rng.choice(("sale", "sale", "update", "rekey", "delete"))
-                    cur.execute("START TRANSACTION")
-                    if op == "sale":
-                        invoice += 1
-                        tracks = rng.sample(range(1, 3504), 2)
-                        cur.execute("INSERT INTO Invoice SELECT %s, CustomerId, UTC_TIMESTAMP(), Address, City, State, "
-                                    "Country, PostalCode, 0 FROM Customer WHERE CustomerId = %s",
-                                    (invoice, rng.randint(1, 59)))
-                        for track in tracks:
-                            line += 1
-                            cur.execute("INSERT INTO InvoiceLine SELECT %s, %s, TrackId, UnitPrice, 1 FROM Track "
-                                        "WHERE TrackId = %s", (line, invoice, track))
-                        cur.execute("UPDATE Invoice SET Total = (SELECT SUM(UnitPrice * Quantity) FROM InvoiceLine "
-                                    "WHERE InvoiceId = %s) WHERE InvoiceId = %s", (invoice, invoice))
-                    elif op == "update":
-                        cur.execute("UPDATE Track SET UnitPrice = UnitPrice + 0.5 WHERE TrackId = %s",
-                                    (rng.randint(1, 3503),))
-                        cur.execute("UPDATE Customer SET Email = CONCAT('new.', LEFT(Email, 50)), Company = NULL "
-                                    "WHERE CustomerId = %s", (rng.randint(1, 59),))
-                    elif op == "rekey":  # nothing references an invoice line: its key may change
-                        cur.execute("UPDATE InvoiceLine SET InvoiceLineId = InvoiceLineId + 100000 "
-                                    "WHERE InvoiceLineId = %s", (rng.randint(1, 2240),))
-                    else:
-                        cur.execute("DELETE FROM PlaylistTrack WHERE PlaylistId = %s ORDER BY TrackId LIMIT 1",
-                                    (rng.choice((1, 5, 8)),))
-                    cur.execute("COMMIT")
-                    self.counts[op] += 1
-                    time.sleep(0.005)
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
-        finally:
-            conn.close()
+    def open_connection(self) -> Any:
+        return connect_url(self.url)
 
-    def stop(self) -> dict[str, int]:
-        self.stop_event.set()
-        self.join(timeout=30)
-        if self.error:
-            raise self.error
-        return self.counts
+    def step(self, cur: Any) -> str:
+        rng = self.rng
+        op = rng.choice(("sale", "sale", "update", "rekey", "delete"))
+        cur.execute("START TRANSACTION")
+        if op == "sale":
+            self.invoice += 1
+            invoice = self.invoice
+            tracks = rng.sample(range(1, 3504), 2)
+            cur.execute("INSERT INTO Invoice SELECT %s, CustomerId, UTC_TIMESTAMP(), Address, City, State, "
+                        "Country, PostalCode, 0 FROM Customer WHERE CustomerId = %s", (invoice, rng.randint(1, 59)))
+            for track in tracks:
+                self.line += 1
+                cur.execute("INSERT INTO InvoiceLine SELECT %s, %s, TrackId, UnitPrice, 1 FROM Track "
+                            "WHERE TrackId = %s", (self.line, invoice, track))
+            cur.execute("UPDATE Invoice SET Total = (SELECT SUM(UnitPrice * Quantity) FROM InvoiceLine "
+                        "WHERE InvoiceId = %s) WHERE InvoiceId = %s", (invoice, invoice))
+        elif op == "update":
+            cur.execute("UPDATE Track SET UnitPrice = UnitPrice + 0.5 WHERE TrackId = %s", (rng.randint(1, 3503),))
+            cur.execute("UPDATE Customer SET Email = CONCAT('new.', LEFT(Email, 50)), Company = NULL "
+                        "WHERE CustomerId = %s", (rng.randint(1, 59),))
+        elif op == "rekey":  # nothing references an invoice line: its key may change
+            cur.execute("UPDATE InvoiceLine SET InvoiceLineId = InvoiceLineId + 100000 "
+                        "WHERE InvoiceLineId = %s", (rng.randint(1, 2240),))
+        else:
+            cur.execute("DELETE FROM PlaylistTrack WHERE PlaylistId = %s ORDER BY TrackId LIMIT 1",
+                        (rng.choice((1, 5, 8)),))
+        cur.execute("COMMIT")
+        return op
 
 
 def _pg_rows(url: str, schema: str, table: str) -> list[tuple]:

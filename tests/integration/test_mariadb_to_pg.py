@@ -5,14 +5,13 @@ by value, and MySQL's own types are checked on the PostgreSQL side."""
 
 from __future__ import annotations
 
-import random
-import threading
 import time
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from dms_env import wait_for
+from dms_env import LoopWriter, wait_for
 from servers_mariadb import connect_url, execute
 
 pytestmark = pytest.mark.integration
@@ -43,58 +42,40 @@ ROWS = (  # MariaDB's sequence tables (seq_1_to_N) make the rows
 )
 
 
-class ShopWriter(threading.Thread):
+class ShopWriter(LoopWriter):
     """An application writing to the shop while the task loads and replicates: one transaction per order."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.stop_event = threading.Event()
-        self.counts = {"insert": 0, "update": 0, "rekey": 0, "delete": 0}
-        self.error: BaseException | None = None
+        super().__init__(url, 15, 0.003, ("insert", "update", "rekey", "delete"))
+        self.next_id = 10_000
 
-    def run(self) -> None:
-        rng = random.Random(15)
-        conn = connect_url(self.url)
-        next_id = 10_000
-        try:
-            with conn.cursor() as cur:
-                while not self.stop_event.is_set():
-                    op = rng.choice(("insert", "insert", "update", "rekey", "delete"))
-                    some = rng.randint(1, 3000)
-                    cur.execute("START TRANSACTION")
-                    if op == "insert":
-                        next_id += 1
-                        cur.execute("INSERT INTO orders VALUES (%s, %s, UTC_TIMESTAMP(3), %s, 1, 'during')",
-                                    (next_id, rng.randint(1, 2000), Decimal(next_id) / 3))
-                        cur.execute("INSERT INTO order_item VALUES (%s, 1, %s, 3)", (next_id, rng.randint(1, 500)))
-                    elif op == "update":
-                        cur.execute("UPDATE orders SET note = CONCAT(COALESCE(note, ''), ' ✓'), paid = NOT paid "
-                                    "WHERE id = (SELECT MIN(id) FROM orders WHERE id >= %s)", (some,))
-                        cur.execute("UPDATE customer SET tier = 'gold' WHERE id = %s", (some % 2000 + 1,))
-                    elif op == "rekey":  # a key of two columns changes
-                        cur.execute("UPDATE order_item SET line = line + 10 WHERE order_id = "
-                                    "(SELECT MIN(order_id) FROM order_item WHERE order_id >= %s) AND line < 10",
-                                    (some,))
-                    else:  # items first: InnoDB's cascades are not in the binlog (see docs/engines/mysql-source.md)
-                        cur.execute("SELECT MIN(id) FROM orders WHERE id >= %s", (some,))
-                        (order,) = cur.fetchone()
-                        cur.execute("DELETE FROM order_item WHERE order_id = %s", (order,))
-                        cur.execute("DELETE FROM orders WHERE id = %s", (order,))
-                    cur.execute("COMMIT")
-                    self.counts[op] += 1
-                    time.sleep(0.003)
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
-        finally:
-            conn.close()
+    def open_connection(self) -> Any:
+        return connect_url(self.url)
 
-    def stop(self) -> dict[str, int]:
-        self.stop_event.set()
-        self.join(timeout=30)
-        if self.error:
-            raise self.error
-        return self.counts
+    def step(self, cur: Any) -> str:
+        rng = self.rng
+        op = rng.choice(("insert", "insert", "update", "rekey", "delete"))
+        some = rng.randint(1, 3000)
+        cur.execute("START TRANSACTION")
+        if op == "insert":
+            self.next_id += 1
+            cur.execute("INSERT INTO orders VALUES (%s, %s, UTC_TIMESTAMP(3), %s, 1, 'during')",
+                        (self.next_id, rng.randint(1, 2000), Decimal(self.next_id) / 3))
+            cur.execute("INSERT INTO order_item VALUES (%s, 1, %s, 3)", (self.next_id, rng.randint(1, 500)))
+        elif op == "update":
+            cur.execute("UPDATE orders SET note = CONCAT(COALESCE(note, ''), ' ✓'), paid = NOT paid "
+                        "WHERE id = (SELECT MIN(id) FROM orders WHERE id >= %s)", (some,))
+            cur.execute("UPDATE customer SET tier = 'gold' WHERE id = %s", (some % 2000 + 1,))
+        elif op == "rekey":  # a key of two columns changes
+            cur.execute("UPDATE order_item SET line = line + 10 WHERE order_id = "
+                        "(SELECT MIN(order_id) FROM order_item WHERE order_id >= %s) AND line < 10", (some,))
+        else:  # items first: InnoDB's cascades are not in the binlog (see docs/engines/mysql-source.md)
+            cur.execute("SELECT MIN(id) FROM orders WHERE id >= %s", (some,))
+            (order,) = cur.fetchone()
+            cur.execute("DELETE FROM order_item WHERE order_id = %s", (order,))
+            cur.execute("DELETE FROM orders WHERE id = %s", (order,))
+        cur.execute("COMMIT")
+        return op
 
 
 def _identical(dms, task: str) -> bool:
