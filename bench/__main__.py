@@ -8,7 +8,6 @@ Connect) runs only when named: `all` leaves it out, so that CI's smoke run needs
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -18,7 +17,7 @@ import time
 from pathlib import Path
 
 from . import cdc, full_load, kafka, latency, memory, mongodb, mongodb_cdc, s3
-from .common import servers
+from .common import arguments, servers
 
 BENCHES = ("full-load", "cdc", "latency", "memory", "kafka", "s3", "mongodb", "mongodb-cdc")
 FULL = {"rows": 5_000_000, "tables": 20, "table_rows": 250_000, "repeat": 5, "workers": 2, "updates": 1_000_000,
@@ -31,8 +30,7 @@ SMOKE = {"rows": 2_000, "tables": 2, "table_rows": 500, "repeat": 1, "workers": 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments("python -m bench", __doc__)
     parser.add_argument("bench", choices=[*BENCHES, "all"])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that every benchmark still runs")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")

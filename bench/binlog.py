@@ -16,7 +16,6 @@ Both figures are changes per second, the median of R runs; the goal is at least 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from urllib.parse import unquote, urlsplit
@@ -24,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from bench.common import print_table
+from bench.common import arguments, print_table
 from connectors.base import Change, Endpoint, Position, TableRule
 from connectors.mysql import logpos
 from connectors.mysql.source import MysqlSource
@@ -122,8 +121,7 @@ def run(changes: int, repeat: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.binlog", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments("python -m bench.binlog", __doc__)
     parser.add_argument("--changes", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,11 @@ FILL = """INSERT INTO {name} SELECT g, (g::bigint * 7919) % 100000, (g % 100000)
 # The baselines copy every value whole, so OpenDMS loads without DMS's default 32 KB LOB limit too
 # (full LOB mode): the same work on both sides, and the bytes can pass straight through.
 FULL_LOBS = {"TargetMetadata": {"FullLobMode": True, "LimitedSizeLobMode": False}}
+
+
+def arguments(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line, its --help the module's docstring as written."""
+    return argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 @dataclass
@@ -114,6 +121,32 @@ def wait_status(env: DmsEnv, task: str, statuses: tuple[str, ...], timeout: floa
             raise RuntimeError(f"task {task} still {status} after {timeout}s")
         time.sleep(0.02)
     return status
+
+
+def create_task(env: DmsEnv, name: str, source: str, target: str, kind: str, table: str) -> None:
+    """A task of existing endpoints that selects the one table public.`table`."""
+    mappings = env.tmp / f"{name}.json"
+    mappings.write_text(json.dumps({"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "1",
+                                               "rule-action": "include",
+                                               "object-locator": {"schema-name": "public", "table-name": table}}]}))
+    env.dms("task", "create", name, "--source", source, "--target", target, "--instance", env.instance,
+            "--migration-type", kind, "--table-mappings", str(mappings))
+
+
+def load_seconds(env: DmsEnv, task: str) -> float:
+    """Starts a created full-load task and waits for its end: the seconds from `dms task start` to the
+    StopDate its worker records when the last table is loaded."""
+    started = time.time()
+    env.dms("task", "start", task)
+    if wait_status(env, task, ("stopped", "failed")) != "stopped":
+        raise RuntimeError(f"benchmark task {task} failed: {env.describe(task).get('LastFailureMessage')}")
+    return float(state_of(env).task(task)["StopDate"]) - started
+
+
+def full_load_seconds(env: DmsEnv, src: str, dst: str, name: str, settings: dict | None) -> float:
+    """A full-load task between two databases by URL, with these task settings, run: see load_seconds."""
+    env.task(name, src, dst, "full-load", settings=settings)
+    return load_seconds(env, name)
 
 
 def wait_row(url: str, sql: str, timeout: float = 3600) -> float:
@@ -222,6 +255,24 @@ class CpuMeter:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def versus(timings: dict[str, list[float]], rows: int, baseline: str, ratio_key: str, digits: int = 3,
+           extra: Callable[[str, float], dict[str, Any]] = lambda method, seconds: {}
+           ) -> tuple[dict[str, dict], list[list[Any]]]:
+    """Each method's figures from its timed runs: median seconds, rows/s, the `extra` ones (of the method and
+    its median seconds), its speed as a multiple of the `baseline` method's, each run; and the rows of a
+    print_table of them (method, seconds, rows/s, the extra figures, the multiple)."""
+    base = median(timings[baseline])
+    figures: dict[str, dict] = {}
+    table = []
+    for method, values in timings.items():
+        seconds = median(values)
+        more = extra(method, seconds)
+        figures[method] = found = {"seconds": round(seconds, digits), "rows_per_s": int(rows / seconds), **more,
+                                   ratio_key: round(base / seconds, digits), "runs": [round(v, digits) for v in values]}
+        table.append([method, seconds, found["rows_per_s"], *more.values(), f"{found[ratio_key]:.2f}x"])
+    return figures, table
 
 
 def print_table(title: str, header: list[str], rows: list[list[Any]], notes: list[str] = ()) -> None:

@@ -21,15 +21,14 @@ from .common import (
     create_table,
     execute,
     fresh_db,
-    median,
+    full_load_seconds,
     opendms,
     peak_rss_mb,
     pipe,
     print_table,
     query,
-    state_of,
     text_mb,
-    wait_status,
+    versus,
     wait_workers,
 )
 
@@ -84,22 +83,16 @@ def measure(srv: Servers, title: str, spec: list[tuple[str, int]], repeat: int, 
                 # Task names are unique in the run: live state in the shared Redis outlives each catalog.
                 for n, (method, settings) in enumerate(OPENDMS.items()):
                     checkpoint(src, dms_dst)
-                    times[method].append(_opendms(dms, src, dms_dst, f"load-{dms.suffix}-{run_no}-{n}", settings))
+                    name = f"load-{dms.suffix}-{run_no}-{n}"
+                    times[method].append(full_load_seconds(dms, src, dms_dst, name, settings))
             peaks = [peak_rss_mb(p.pid) for p in procs]
     finally:
         execute(srv.target.url, "ALTER SYSTEM RESET autovacuum", "SELECT pg_reload_conf()")
 
-    base = median(timings["copy binary pipe"])
+    figures, table = versus(timings, total, "copy binary pipe", "ratio_to_binary_pipe",
+                            extra=lambda method, seconds: {"mb_per_s": round(mb / seconds, 1)})
     results: dict = {"rows": total, "tables": len(spec), "table_mb": round(disk_mb, 1), "copy_text_mb": round(mb, 1),
-                     "repeat": repeat, "workers": workers, "worker_peak_rss_mb": peaks, "methods": {}}
-    table = []
-    for method, values in timings.items():
-        seconds = median(values)
-        figures = {"seconds": round(seconds, 3), "rows_per_s": int(total / seconds), "mb_per_s": round(mb / seconds, 1),
-                   "ratio_to_binary_pipe": round(base / seconds, 3), "runs": [round(v, 3) for v in values]}
-        results["methods"][method] = figures
-        table.append([method, seconds, figures["rows_per_s"], figures["mb_per_s"],
-                      f"{figures['ratio_to_binary_pipe']:.2f}x"])
+                     "repeat": repeat, "workers": workers, "worker_peak_rss_mb": peaks, "methods": figures}
     print_table(
         f"Full load PostgreSQL -> PostgreSQL, {title}: {disk_mb:,.0f} MB on disk, {mb:,.0f} MB as COPY text; "
         f"median of {repeat} after an untimed round", ["method", "seconds", "rows/s", "MB/s", "vs binary pipe"], table,
@@ -108,11 +101,3 @@ def measure(srv: Servers, title: str, spec: list[tuple[str, int]], repeat: int, 
          f"peak resident memory per worker: {', '.join(f'{p:.0f} MB' for p in peaks)}"])
     return results
 
-
-def _opendms(dms, src: str, dst: str, name: str, settings: dict) -> float:
-    dms.task(name, src, dst, "full-load", settings=settings)
-    started = time.time()
-    dms.dms("task", "start", name)
-    if wait_status(dms, name, ("stopped", "failed")) != "stopped":
-        raise RuntimeError(f"benchmark task {name} failed: {dms.describe(name).get('LastFailureMessage')}")
-    return float(state_of(dms).task(name)["StopDate"]) - started

@@ -32,7 +32,17 @@ from connectors.streams.records import Records, RecordSettings
 
 from . import kafka_latency
 from .cdc import workload
-from .common import Servers, create_table, fresh_db, opendms, print_table, state_of, wait_status, wait_workers
+from .common import (
+    Servers,
+    create_table,
+    create_task,
+    fresh_db,
+    load_seconds,
+    opendms,
+    print_table,
+    wait_status,
+    wait_workers,
+)
 from .debezium import Debezium, wait_offset
 
 SCHEMA = TableSchema(TableId("public", "bench"), (
@@ -72,7 +82,7 @@ def _measure(srv: Servers, broker: str, debezium: Debezium, rows: int, updates: 
         debezium.start(src, "bench")
         dbz_load = wait_offset(broker, debezium.topic("bench"), rows) - started
 
-        _create_task(dms, "kcdc", source, target(f"k-cdc-{dms.suffix}", "dms-cdc"), "cdc")
+        create_task(dms, "kcdc", source, target(f"k-cdc-{dms.suffix}", "dms-cdc"), "cdc", "bench")
         dms.dms("task", "start", "kcdc")
         wait_status(dms, "kcdc", ("running",))
         time.sleep(2.0)  # capture set up before it stops
@@ -165,22 +175,9 @@ def _growth(broker: str, topic: str, base: int, isolation: str, timeout: float =
     raise RuntimeError(f"nothing reached topic {topic} in {timeout:.0f} s")
 
 
-def _create_task(dms, name: str, source: str, target: str, kind: str) -> None:
-    mappings = dms.tmp / f"{name}.json"
-    mappings.write_text(json.dumps({"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "1",
-                                               "rule-action": "include",
-                                               "object-locator": {"schema-name": "public", "table-name": "bench"}}]}))
-    dms.dms("task", "create", name, "--source", source, "--target", target, "--instance", dms.instance,
-            "--migration-type", kind, "--table-mappings", str(mappings))
-
-
 def _task_seconds(dms, name: str, source: str, target: str, kind: str) -> float:
-    _create_task(dms, name, source, target, kind)
-    started = time.time()
-    dms.dms("task", "start", name)
-    if wait_status(dms, name, ("stopped", "failed")) != "stopped":
-        raise RuntimeError(f"benchmark task {name} failed: {dms.describe(name).get('LastFailureMessage')}")
-    return float(state_of(dms).task(name)["StopDate"]) - started
+    create_task(dms, name, source, target, kind, "bench")
+    return load_seconds(dms, name)
 
 
 def _producer(broker: str) -> Producer:

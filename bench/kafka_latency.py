@@ -20,7 +20,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from .common import DmsEnv, execute, wait_status
+from .common import DmsEnv, create_task, execute, wait_status
 from .debezium import Debezium
 from .latency import steady
 
@@ -110,12 +110,7 @@ def run(dms: DmsEnv, source: str, src: str, broker: str, debezium: Debezium, *, 
 
     dms.dms("endpoint", "create", "k-lat", "--type", "target", "--engine", "kafka", "--kafka-settings",
             json.dumps({"Broker": broker, "Topic": "dms-lat", "MessageFormat": "json-unformatted"}))
-    mappings = dms.tmp / "lat.json"
-    mappings.write_text(json.dumps({"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "1",
-                                               "rule-action": "include",
-                                               "object-locator": {"schema-name": "public", "table-name": "lat"}}]}))
-    dms.dms("task", "create", "klat", "--source", source, "--target", "k-lat", "--instance", dms.instance,
-            "--migration-type", "cdc", "--table-mappings", str(mappings))
+    create_task(dms, "klat", source, "k-lat", "cdc", "lat")
 
     def start_opendms() -> None:
         dms.dms("task", "start", "klat")

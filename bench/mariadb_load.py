@@ -18,7 +18,6 @@ pgloader's (goal: at least 3x), and the worker's peak resident memory (VmHWM; go
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -29,13 +28,13 @@ import time
 from bench.common import (
     PostgresServer,
     RedisServer,
+    arguments,
     fresh_db,
-    median,
+    full_load_seconds,
     opendms,
     peak_rss_mb,
     print_table,
-    state_of,
-    wait_status,
+    versus,
     wait_workers,
 )
 
@@ -64,15 +63,6 @@ def _pgloader(source: str, target: str) -> float:
     if proc.returncode != 0:
         raise RuntimeError(f"pgloader exited {proc.returncode}: {proc.stderr[-2000:]}")
     return seconds
-
-
-def _opendms(dms, src: str, dst: str, name: str, settings: dict | None) -> float:
-    dms.task(name, src, dst, "full-load", settings=settings)
-    started = time.time()
-    dms.dms("task", "start", name)
-    if wait_status(dms, name, ("stopped", "failed")) != "stopped":
-        raise RuntimeError(f"benchmark task {name} failed: {dms.describe(name).get('LastFailureMessage')}")
-    return float(state_of(dms).task(name)["StopDate"]) - started
 
 
 def _count(url: str, table: str) -> int:
@@ -112,7 +102,7 @@ def run(rows: int, repeat: int, tuned: bool, warmup: bool = True) -> dict:
                     raise RuntimeError("pgloader loaded another number of rows")
                 for n, (method, settings) in enumerate(methods.items()):
                     dst = fresh_db(pg)
-                    times[method].append(_opendms(dms, src, dst, f"my-{dms.suffix}-{run_no}-{n}", settings))
+                    times[method].append(full_load_seconds(dms, src, dst, f"my-{dms.suffix}-{run_no}-{n}", settings))
                     if _count(dst, f"{schema}.bench") != rows:
                         raise RuntimeError("OpenDMS loaded another number of rows")
                 print(f"round {run_no}: " + ", ".join(f"{m} {t[-1]:.1f} s" for m, t in times.items()), flush=True)
@@ -120,15 +110,8 @@ def run(rows: int, repeat: int, tuned: bool, warmup: bool = True) -> dict:
     finally:
         for server in started:
             server.stop()
-    base = median(timings["pgloader"])
-    results: dict = {"rows": rows, "repeat": repeat, "worker_peak_rss_mb": peak, "methods": {}}
-    table = []
-    for method, values in timings.items():
-        seconds = median(values)
-        figures = {"seconds": round(seconds, 2), "rows_per_s": int(rows / seconds),
-                   "x_pgloader": round(base / seconds, 2), "runs": [round(v, 2) for v in values]}
-        results["methods"][method] = figures
-        table.append([method, seconds, figures["rows_per_s"], f"{figures['x_pgloader']:.2f}x"])
+    figures, table = versus(timings, rows, "pgloader", "x_pgloader", digits=2)
+    results: dict = {"rows": rows, "repeat": repeat, "worker_peak_rss_mb": peak, "methods": figures}
     print_table(f"Full load MariaDB -> PostgreSQL, 1 table x {rows:,} rows, median of {repeat}"
                 f"{' after an untimed round' if warmup else ''}; load average at the end {os.getloadavg()[0]:.1f}",
                 ["method", "seconds", "rows/s", "x pgloader"], table,
@@ -138,8 +121,7 @@ def run(rows: int, repeat: int, tuned: bool, warmup: bool = True) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.mariadb_load", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments("python -m bench.mariadb_load", __doc__)
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tuned", action="store_true", help="also a run with CreatePkAfterFullLoad")

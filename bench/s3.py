@@ -26,13 +26,13 @@ import psycopg2
 from .common import (
     Servers,
     create_table,
+    create_task,
     fresh_db,
-    median,
+    load_seconds,
     opendms,
     peak_rss_mb,
     print_table,
-    state_of,
-    wait_status,
+    versus,
     wait_workers,
 )
 
@@ -79,15 +79,11 @@ def run(srv: Servers, *, rows: int, repeat: int, formats: tuple[str, ...] = FORM
                                 f"peak_rss_mb_{rows}_rows": peak}, "methods": {}}
     table = []
     for fmt in formats:
-        base = median(timings[f"{fmt} baseline"])
-        for method in (f"{fmt} baseline", f"{fmt} opendms"):
-            seconds = median(timings[method])
-            figures = {"seconds": round(seconds, 3), "rows_per_s": int(rows / seconds),
-                       "mb": round(sizes[method] / 1e6, 1), "ratio_to_baseline": round(base / seconds, 3),
-                       "runs": [round(v, 3) for v in timings[method]]}
-            results["methods"][method] = figures
-            table.append([method, seconds, figures["rows_per_s"], figures["mb"],
-                          f"{figures['ratio_to_baseline']:.2f}x"])
+        figures, lines = versus({m: timings[m] for m in (f"{fmt} baseline", f"{fmt} opendms")}, rows,
+                                f"{fmt} baseline", "ratio_to_baseline",
+                                extra=lambda method, seconds: {"mb": round(sizes[method] / 1e6, 1)})
+        results["methods"].update(figures)
+        table += lines
     print_table(f"Full load PostgreSQL -> S3 files (local folder), 1 table x {rows:,} rows; median of {repeat} "
                 "after an untimed round", ["method", "seconds", "rows/s", "file MB", "vs baseline"], table,
                 [f"opendms: 1 worker (default flags); peak resident memory {peak:.0f} MB over the {rows:,}-row loads; "
@@ -158,15 +154,5 @@ def _opendms(dms, src: str, folder: Path, name: str, fmt: str = "parquet", table
     target = f"{name}-dst"
     dms.dms("endpoint", "create", target, "--type", "target", "--engine", "s3", "--s3-settings",
             json.dumps({"BucketName": f"file://{folder}", "DataFormat": fmt}))
-    source = dms.endpoint(f"{name}-src", "source", src)
-    mapping = dms.tmp / f"{name}.json"
-    mapping.write_text(json.dumps({"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "1",
-                                              "rule-action": "include",
-                                              "object-locator": {"schema-name": "public", "table-name": table}}]}))
-    dms.dms("task", "create", name, "--source", source, "--target", target, "--instance", dms.instance,
-            "--migration-type", "full-load", "--table-mappings", str(mapping))
-    started = time.time()
-    dms.dms("task", "start", name)
-    if wait_status(dms, name, ("stopped", "failed")) != "stopped":
-        raise RuntimeError(f"benchmark task {name} failed: {dms.describe(name).get('LastFailureMessage')}")
-    return float(state_of(dms).task(name)["StopDate"]) - started
+    create_task(dms, name, dms.endpoint(f"{name}-src", "source", src), target, "full-load", table)
+    return load_seconds(dms, name)
