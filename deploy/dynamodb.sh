@@ -5,6 +5,7 @@
 #   dynamodb.sh stop DIR
 # dynalite is installed by deploy/install-test-deps.sh into $DMS_NPM_DIR (default ~/.cache/opendms/npm).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NPM_DIR="${DMS_NPM_DIR:-$HOME/.cache/opendms/npm}"
 CLI="$NPM_DIR/node_modules/dynalite/cli.js"
@@ -20,22 +21,13 @@ start() {
     nohup node "$CLI" --host 127.0.0.1 --port "$port" --path "$dir/data" --createTableMs 0 --deleteTableMs 0 \
         --updateTableMs 0 >"$dir/dynalite.log" 2>&1 &
     echo $! >"$dir/dynalite.pid"
-    for _ in $(seq 1200); do  # up to 2 minutes on a busy machine
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "http://127.0.0.1:$port"; return 0; fi
-        kill -0 "$(cat "$dir/dynalite.pid")" 2>/dev/null || break
-        sleep 0.1
-    done
+    # up to 2 minutes on a busy machine
+    if wait_ready "$dir/dynalite.pid" 1200 port_open "$port"; then echo "http://127.0.0.1:$port"; return 0; fi
     echo "dynalite on port $port did not start; see $dir/dynalite.log" >&2; exit 1
 }
 
 stop() {
-    local dir pid; dir="$(realpath -m "$1")"
-    [ -f "$dir/dynalite.pid" ] || return 0
-    pid="$(cat "$dir/dynalite.pid")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$dir/dynalite.pid"
+    stop_pidfile "$(realpath -m "$1")/dynalite.pid" 50
 }
 
 cmd="${1:-}"; shift || true

@@ -6,6 +6,7 @@
 # With --sasl a second listener on SASL_PORT takes SASL_PLAINTEXT with PLAIN, user dms, password dms-secret.
 # The controller listens on a free port of its own (in DIR/controller.port). Progress goes to stderr.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 KAFKA_LIBS="${KAFKA_LIBS:-$HOME/.cache/opendms/kafka-$KAFKA_VERSION/libs}"
@@ -68,17 +69,7 @@ sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="dms" password="dms-secret" user_dms="dms-secret";
 EOF
     fi
-    cat > "$dir/log4j2.properties" <<EOF
-rootLogger.level=WARN
-rootLogger.appenderRef.file.ref=file
-appender.file.type=File
-appender.file.name=file
-appender.file.fileName=$dir/server.log
-appender.file.layout.type=PatternLayout
-appender.file.layout.pattern=[%d] %p %m (%c)%n
-logger.kafka.name=kafka
-logger.kafka.level=INFO
-EOF
+    log4j2_properties "$dir/log4j2.properties" "$dir/server.log" kafka
     if [ ! -f "$dir/data/meta.properties" ]; then
         local cluster
         cluster="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
@@ -89,32 +80,14 @@ EOF
         kafka.Kafka "$dir/server.properties" > "$dir/stdout.log" 2>&1 < /dev/null &
     echo $! > "$dir/kafka.pid"
     # Ready when the broker has registered (it logs "Kafka Server started") and its port accepts.
-    # Up to 5 minutes: a parallel test run starts several JVMs at once on two cores.
-    for _ in $(seq 3000); do
-        if ! kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null; then
-            echo "kafka in $dir exited while starting; see $dir/server.log and $dir/stdout.log" >&2
-            tail -20 "$dir/stdout.log" >&2; exit 1
-        fi
-        if grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null \
-            && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "kafka://127.0.0.1:$port"; return 0
-        fi
-        sleep 0.1
-    done
-    echo "kafka on port $port did not start in 5 minutes; see $dir/server.log" >&2; exit 1
+    await_start kafka "$dir/kafka.pid" "kafka://127.0.0.1:$port" "$dir/server.log and $dir/stdout.log" \
+        broker_started "$port"
 }
 
-stop() {
-    local dir pid; dir="$(realpath -m "$1")"
-    [ -f "$dir/kafka.pid" ] || return 0
-    pid="$(cat "$dir/kafka.pid")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 150); do
-        kill -0 "$pid" 2>/dev/null || { rm -f "$dir/kafka.pid"; return 0; }
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true  # a clean shutdown took over 15 s: a test broker need not wait
-    rm -f "$dir/kafka.pid"
+broker_started() { grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null && port_open "$1"; }
+
+stop() {  # SIGKILL after 15 s: a test broker need not wait for a slower clean shutdown
+    stop_pidfile "$(realpath -m "$1")/kafka.pid" 150
 }
 
 cmd="${1:-}"; shift || true

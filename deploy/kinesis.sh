@@ -4,6 +4,7 @@
 #   kinesis.sh stop DIR
 # kinesalite is installed by deploy/install-test-deps.sh into $DMS_NPM_DIR (default ~/.cache/opendms/npm).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NPM_DIR="${DMS_NPM_DIR:-$HOME/.cache/opendms/npm}"
 CLI="$NPM_DIR/node_modules/kinesalite/cli.js"
@@ -19,22 +20,13 @@ start() {
     nohup node "$CLI" --port "$port" --path "$dir/data" --createStreamMs 0 --deleteStreamMs 0 \
         --updateStreamMs 0 --shardLimit 100 >"$dir/kinesalite.log" 2>&1 &
     echo $! >"$dir/kinesalite.pid"
-    for _ in $(seq 1200); do  # up to 2 minutes on a busy machine
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "http://127.0.0.1:$port"; return 0; fi
-        kill -0 "$(cat "$dir/kinesalite.pid")" 2>/dev/null || break
-        sleep 0.1
-    done
+    # up to 2 minutes on a busy machine
+    if wait_ready "$dir/kinesalite.pid" 1200 port_open "$port"; then echo "http://127.0.0.1:$port"; return 0; fi
     echo "kinesalite on port $port did not start; see $dir/kinesalite.log" >&2; exit 1
 }
 
 stop() {
-    local dir pid; dir="$(realpath -m "$1")"
-    [ -f "$dir/kinesalite.pid" ] || return 0
-    pid="$(cat "$dir/kinesalite.pid")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$dir/kinesalite.pid"
+    stop_pidfile "$(realpath -m "$1")/kinesalite.pid" 50
 }
 
 cmd="${1:-}"; shift || true

@@ -7,6 +7,7 @@
 # Progress goes to stderr so callers can read the URL from stdout alone. The system service is never
 # used: each server runs mariadbd directly with its data, socket and log inside DIR.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MARIADBD="${MARIADBD:-/usr/sbin/mariadbd}"
 INSTALL_DB="${MARIADB_INSTALL_DB:-/usr/bin/mariadb-install-db}"
@@ -75,16 +76,11 @@ start() {
 
     # Detached from this script's output: callers read stdout until it closes.
     (cd / && exec "$MARIADBD" --defaults-file="$dir/my.cnf" --port="$port") </dev/null >/dev/null 2>&1 &
-    local i
-    for i in $(seq 1 1200); do  # up to 2 minutes on a busy machine
-        ready "$dir" && break
-        if [ "$i" -eq 1200 ]; then
-            echo "mariadbd did not start on port $port; its log:" >&2
-            tail -20 "$dir/log.err" >&2 || true
-            exit 1
-        fi
-        sleep 0.1
-    done
+    if ! wait_ready "" 1200 ready "$dir"; then  # up to 2 minutes on a busy machine
+        echo "mariadbd did not start on port $port; its log:" >&2
+        tail -20 "$dir/log.err" >&2 || true
+        exit 1
+    fi
 
     root_sql "$dir" "CREATE USER IF NOT EXISTS 'dms'@'%' IDENTIFIED BY 'dms';
         GRANT ALL PRIVILEGES ON *.* TO 'dms'@'%' WITH GRANT OPTION;

@@ -6,6 +6,7 @@
 #   mongodb.sh stop DIR
 # Its data lives in the server's memory (DIR holds its pid and log): a stop loses it.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CACHE="${OPENDMS_CACHE:-$HOME/.cache/opendms}/mongodb-server"
 
@@ -21,24 +22,15 @@ start() {
     # DMS_MONGODB_HEAP: the JVM's heap (it holds the data and its oplog), raised by big benchmarks.
     setsid java "-Xmx${DMS_MONGODB_HEAP:-512m}" -cp "$CACHE/lib/*" opendms.MongoTestServer "$port" "$@" >"$dir/mongodb.log" 2>&1 &
     echo $! >"$dir/mongodb.pid"
-    for _ in $(seq 3000); do  # up to 5 minutes: parallel test runs start several JVMs at once
-        if grep -q "^listening on" "$dir/mongodb.log" 2>/dev/null; then
-            echo "mongodb://127.0.0.1:$port/?directConnection=true"; return 0
-        fi
-        kill -0 "$(cat "$dir/mongodb.pid")" 2>/dev/null || break
-        sleep 0.1
-    done
+    # up to 5 minutes: parallel test runs start several JVMs at once
+    if wait_ready "$dir/mongodb.pid" 3000 grep -qs "^listening on" "$dir/mongodb.log"; then
+        echo "mongodb://127.0.0.1:$port/?directConnection=true"; return 0
+    fi
     echo "the MongoDB test server on port $port did not start; see $dir/mongodb.log" >&2; exit 1
 }
 
 stop() {
-    local dir pid; dir="$(realpath -m "$1")"
-    [ -f "$dir/mongodb.pid" ] || return 0
-    pid="$(cat "$dir/mongodb.pid")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$dir/mongodb.pid"
+    stop_pidfile "$(realpath -m "$1")/mongodb.pid" 50
 }
 
 cmd="${1:-}"; shift || true

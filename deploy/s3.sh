@@ -5,6 +5,7 @@
 # It takes any access key (it checks no signatures): clients still need one, e.g. AWS_ACCESS_KEY_ID=test.
 # The binary is installed by deploy/install-test-deps.sh into ${OPENDMS_CACHE:-~/.cache/opendms}/bin.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BIN="${OPENDMS_CACHE:-$HOME/.cache/opendms}/bin/gofakes3"
 
@@ -22,13 +23,8 @@ start() {
         >"$dir/log" 2>&1 </dev/null &
     echo $! >"$dir/pid"
     echo "$port" >"$dir/port"
-    for _ in $(seq 1 1200); do  # up to 2 minutes on a busy machine
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "http://127.0.0.1:$port"; return 0
-        fi
-        kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
-        sleep 0.1
-    done
+    # up to 2 minutes on a busy machine
+    if wait_ready "$dir/pid" 1200 port_open "$port"; then echo "http://127.0.0.1:$port"; return 0; fi
     echo "gofakes3 did not start on 127.0.0.1:$port; its log:" >&2
     tail -20 "$dir/log" >&2 || true
     exit 1
