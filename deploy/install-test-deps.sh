@@ -32,27 +32,32 @@ apt_install_servers() {
     apt_install "$@"
 }
 
+# installed WHAT FILES...: every FILE is there and executable (and it says so): then nothing to install.
+installed() {
+    local what="$1" file; shift
+    for file in "$@"; do [ -x "$file" ] || return 1; done
+    echo "$what: already installed"
+}
+
+# npm_tool NAME VERSION: a test server from npm into $NPM_DIR, its own cache dir, unless it is there.
+npm_tool() {
+    if [ -f "$NPM_DIR/node_modules/$1/cli.js" ]; then echo "$1: already installed"; return 0; fi
+    command -v npm >/dev/null || apt_install nodejs npm
+    echo "npm install $1@$2 into $NPM_DIR"
+    mkdir -p "$NPM_DIR"
+    npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error "$1@$2" >/dev/null
+}
+
 if [ "${DMS_TEST_DEPS:-all}" != python ]; then  # DMS_TEST_DEPS=python: the unit tests alone need no server
-    if [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/bin/redis-server ]; then
-        echo "postgresql-15 and redis-server: already installed"
-    else
-        apt_install_servers postgresql-15 postgresql-contrib-15 redis-server
-    fi
+    installed "postgresql-15 and redis-server" /usr/lib/postgresql/15/bin/postgres /usr/bin/redis-server \
+        || apt_install_servers postgresql-15 postgresql-contrib-15 redis-server
 
     # MariaDB 10.11 for the mysql/mariadb engines' tests (deploy/mariadb.sh starts its own servers).
-    if [ -x /usr/sbin/mariadbd ] && [ -x /usr/bin/mariadb-install-db ]; then
-        echo "mariadb-server: already installed"
-    else
-        apt_install_servers mariadb-server mariadb-client
-    fi
+    installed mariadb-server /usr/sbin/mariadbd /usr/bin/mariadb-install-db || apt_install_servers mariadb-server mariadb-client
 
     # Chromium for the web console's browser test (tests/integration/test_console.py), driven by Playwright for
     # Python with this browser: Playwright's own browser downloads are never used.
-    if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
-        echo "chromium and chromium-driver: already installed"
-    else
-        apt_install chromium chromium-driver
-    fi
+    installed "chromium and chromium-driver" /usr/bin/chromium /usr/bin/chromedriver || apt_install chromium chromium-driver
 
     # Apache Kafka (KRaft) for the Kafka target's tests: the broker's jars from Maven Central into a cache
     # (deploy/kafka/pom.xml), run by deploy/kafka.sh with the machine's Java.
@@ -75,33 +80,15 @@ if [ "${DMS_TEST_DEPS:-all}" != python ]; then  # DMS_TEST_DEPS=python: the unit
     # kinesalite (a Kinesis Data Streams API server, for the Kinesis target's tests: deploy/kinesis.sh) from npm,
     # into a cache dir; its LevelDB binding ships prebuilt, so no compiler is needed.
     NPM_DIR="${DMS_NPM_DIR:-$HOME/.cache/opendms/npm}"
-    if [ -f "$NPM_DIR/node_modules/kinesalite/cli.js" ]; then
-        echo "kinesalite: already installed"
-    else
-        command -v npm >/dev/null || apt_install nodejs npm
-        echo "npm install kinesalite@3.3.3 into $NPM_DIR"
-        mkdir -p "$NPM_DIR"
-        npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error kinesalite@3.3.3 >/dev/null
-    fi
+    npm_tool kinesalite 3.3.3
     # dynalite (a DynamoDB API server, for the DynamoDB target's tests: deploy/dynamodb.sh), the same way.
-    if [ -f "$NPM_DIR/node_modules/dynalite/cli.js" ]; then
-        echo "dynalite: already installed"
-    else
-        command -v npm >/dev/null || apt_install nodejs npm
-        echo "npm install dynalite@4.0.0 into $NPM_DIR"
-        mkdir -p "$NPM_DIR"
-        npm install --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error dynalite@4.0.0 >/dev/null
-    fi
+    npm_tool dynalite 4.0.0
 
     # The S3-compatible test server (deploy/s3.sh): gofakes3, MIT, built from the Go module proxy.
     GOFAKES3="${OPENDMS_CACHE:-$HOME/.cache/opendms}/bin/gofakes3"
-    if [ -x "$GOFAKES3" ]; then
-        echo "gofakes3: already installed"
-    elif command -v go >/dev/null 2>&1; then
+    if ! installed gofakes3 "$GOFAKES3"; then
+        command -v go >/dev/null 2>&1 || apt_install golang-go
         echo "go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0"
-        GOBIN="$(dirname "$GOFAKES3")" GOFLAGS=-modcacherw go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0
-    else
-        apt_install golang-go
         GOBIN="$(dirname "$GOFAKES3")" GOFLAGS=-modcacherw go install github.com/johannesboyne/gofakes3/cmd/gofakes3@v1.2.0
     fi
 
