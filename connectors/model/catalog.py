@@ -379,7 +379,7 @@ class Catalog:
                                                                           loaded_at=now if loaded else None))
             if fresh:
                 conn.execute(task_changes_table.delete().where(task_changes_table.c.task_id == task_id))
-            elif loaded and run["loaded_at"] is None:
+            elif loaded and run is not None and run["loaded_at"] is None:
                 conn.execute(task_runs_table.update().where(where).values(loaded_at=now))
 
     def record_home(self, task_id: str, redis: str) -> None:
