@@ -279,8 +279,9 @@ class Records:
         new ``table-def``, so a consumer learns the shape of the records that follow."""
         ddl = change.schema
         kind = ddl.kind.value if ddl is not None else "alter"
-        if kind == "create":
-            return self.create_table(schema)
+        if kind == "create":  # a table created during CDC: its definition, in order before its rows
+            return self.control(schema, "create-table", position=change.position,
+                                body={"table-def": _table_def(schema)})
         body: dict[str, Any] = {}
         operation = {"drop": "drop-table", "rename": "rename-table"}.get(kind, "change-columns")
         if kind == "rename":

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.integration
 
 
 
-def consume(broker: str, topic: str) -> list[tuple[int, dict[str, Any]]]:
-    """Every committed record of the topic as (partition, JSON), each partition in offset order."""
+def consume(broker: str, topic: str, changes_only: bool = False) -> list[tuple[int, dict[str, Any]]]:
+    """Every committed record of the topic as (partition, JSON), each partition in offset order; with
+    ``changes_only``, only those CDC sent (they carry their source position in a header)."""
     consumer = KafkaConsumer(bootstrap_servers=broker, isolation_level="read_committed", enable_auto_commit=False,
                              group_id=None)
     try:
@@ -32,7 +33,8 @@ def consume(broker: str, topic: str) -> list[tuple[int, dict[str, Any]]]:
         deadline = time.monotonic() + 60
         while any(consumer.position(p) < ends[p] for p in parts) and time.monotonic() < deadline:
             for tp, messages in consumer.poll(timeout_ms=500).items():
-                out[tp.partition] += [json.loads(m.value) for m in messages if m.offset < ends[tp]]
+                out[tp.partition] += [json.loads(m.value) for m in messages if m.offset < ends[tp] and (
+                    not changes_only or any(k == "dms-position" for k, _ in m.headers or ()))]
         return [(p, doc) for p in sorted(out) for doc in out[p]]
     finally:
         consumer.close()

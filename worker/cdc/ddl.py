@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from connectors.base import Change, Op, TableId, TableSchema
+from connectors.base import Change, Op, TableId, TableSchema, TargetKind
 from connectors.ddl import ColumnChange, ColumnDdl, SchemaChange, TableDdl
 from connectors.errors import ConfigError, DataError, DmsError
 from connectors.model.states import TableStage
@@ -129,8 +129,11 @@ class SchemaChanges:
             self._event(f"table {schema.table} was created on the source without a primary key: it is not "
                         "replicated (its updates and deletes could not be applied); add a key and reload the task")
             return
+        # An append target (a stream, files) has nothing of the new table to drop: "drop" would tell its
+        # consumers that a load starts afresh; the create-table record comes with the change below.
+        fresh = definition.settings.prep_mode == "drop" and self.rep.target.kind is not TargetKind.APPEND
         try:
-            self.rep.target.prepare(mapped.target, "drop" if definition.settings.prep_mode == "drop" else "keep")
+            self.rep.target.prepare(mapped.target, "drop" if fresh else "keep")
         except DmsError as exc:
             self._event(f"table {schema.table} was created on the source but not on the target: {describe_error(exc)}")
             return
@@ -138,6 +141,8 @@ class SchemaChanges:
         self.rep.state.set_table_state(self.task, schema.table, TableStage.LIVE, FullLoadRows=0, Inserts=0,
                                        Updates=0, Deletes=0, Ddls=1)
         router.states[str(schema.table)] = TableStage.LIVE
+        if not self._send(ch, mapped, mapped.target, mapped.target):  # in order before its rows (stream targets)
+            return
         self._event(f"table {schema.table} was created on the source: created as {mapped.target.table} and "
                     "replicated from its creation on")
 
