@@ -174,15 +174,21 @@ def read_csv(config: S3Config, data: bytes, columns: Sequence[Column], with_op: 
     lead = int(with_op) + int(bool(config["TimestampColumnName"]))
     # AddTrailingPaddingCharacter ends each line with a space before the row delimiter
     lines = _split(text, delimiter, (" " if config["AddTrailingPaddingCharacter"] else "") + row_end)
-    if config["AddColumnName"]:
-        next(lines, None)
+    # With a header, a file written before a schema change is read by its columns' names (one it lacks: NULL).
+    names = [name for name, _quoted in (next(lines, None) or [])[lead:]] if config["AddColumnName"] else []
+    at = [names.index(c.name) if c.name in names else None for c in columns] if names else range(len(columns))
+    width = lead + (len(names) if names else len(columns))
     for fields in lines:
-        if len(fields) != lead + len(columns):
-            raise DataError(f"a CSV line has {len(fields)} fields where {lead + len(columns)} were expected")
+        if len(fields) != width:
+            raise DataError(f"a CSV line has {len(fields)} fields where {width} were expected")
         op = fields[0][0] if with_op else None
         stamp = fields[lead - 1][0] if config["TimestampColumnName"] else None
         row = []
-        for (value, quoted), column in zip(fields[lead:], columns, strict=True):
+        for i, column in zip(at, columns, strict=True):
+            if i is None:
+                row.append(None)
+                continue
+            value, quoted = fields[lead + i]
             if not quoted and nosup is not None and value == nosup:
                 row.append(NOSUP)
             elif not quoted and value == null:
@@ -460,7 +466,9 @@ def read_parquet(data: bytes, columns: Sequence[Column], with_op: bool, config: 
     ops = table.column(OP_COLUMN).to_pylist() if with_op and OP_COLUMN in names else None
     stamp_name = config["TimestampColumnName"]
     stamps = table.column(stamp_name).to_pylist() if stamp_name and stamp_name in names else None
-    values = [[_from_arrow(v, c) for v in table.column(c.name).to_pylist()] for c in columns]
+    # a file written before a schema change lacks a column added since: NULL in it
+    values = [[_from_arrow(v, c) for v in table.column(c.name).to_pylist()] if c.name in names
+              else [None] * table.num_rows for c in columns]
     for i in range(table.num_rows):
         yield (ops[i] if ops else None, stamps[i] if stamps else None, [col[i] for col in values])
 

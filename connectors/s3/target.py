@@ -216,17 +216,18 @@ class S3Target:
             return []
         marks = self._read_checkpoint(task)
         self._tasks.add(task)
+        promoted: list[str] = []
         try:
             for table_id, (schema, items) in gathered.items():
                 mark = dict(marks.get(str(table_id), {}))
                 if table_id not in self._swept:
                     self._sweep(task, table_id, mark)
-                self._take(task, schema, items, mark)
+                promoted += self._take(task, schema, items, mark)
                 mark["position"] = items[-1].position.encode()
                 marks[str(table_id)] = mark
             merged = self._merge(task, {s.table: s for s, _ in gathered.values()}, marks, force=False)
             self.store.put(self._checkpoint_key(task), json.dumps(marks, sort_keys=True).encode())
-            self.store.delete(merged)  # the parts the checkpoint no longer lists
+            self.store.delete(merged + promoted)  # the parts the checkpoint no longer lists
         except BaseException:
             self._swept.clear()  # what this batch wrote is replayed: its files go before the next one
             raise
@@ -250,10 +251,12 @@ class S3Target:
             self.store.delete(orphans)
         self._swept.add(table)
 
-    def _take(self, task: str, table: TableSchema, changes: Sequence[Change], mark: dict[str, Any]) -> None:
+    def _take(self, task: str, table: TableSchema, changes: Sequence[Change], mark: dict[str, Any]) -> list[str]:
         """The batch's changes of one table: straight into a CDC file when files are cut at every batch
         (CdcMaxBatchInterval 0), else into a part of the next file, kept under _opendms/pending/ until the
-        file is due. A TRUNCATE removes the table's files and its parts first."""
+        file is due. A TRUNCATE removes the table's files and its parts first. Returns the parts a schema
+        change made CDC files of, to delete once the checkpoint no longer lists them."""
+        promoted: list[str] = []
         names = table.column_names
         records: list[Record] = []
         first_time: float | None = None
@@ -264,23 +267,39 @@ class S3Target:
                 mark.update(parts=[], bytes=0, since=0)
                 records.clear()
                 continue
-            if ch.op is Op.DDL:
+            if ch.op is Op.DDL:  # it comes alone (worker/cdc/ddl.py): the files after it have the new shape
+                promoted += self._promote(task, table.table, mark)
                 continue
             if first_time is None and ch.commit_time:
                 first_time = ch.commit_time
             records.extend(self._records(table, names, ch))
         if not records:
-            return
+            return promoted
         parts = mark.setdefault("parts", [])
         name = _cdc_name(first_time, parts[-1] if parts else mark.get("file", ""))
         if not self.config["CdcMaxBatchInterval"] and not parts:
             self._write_file(table, self._visible(table.table, name), records)
             mark["file"] = name
-            return
+            return promoted
         size = self._write_file(table, f"{self._pending(task, table.table)}{name}{self.config.suffix}", records)
         parts.append(name)
         mark["bytes"] = mark.get("bytes", 0) + size
         mark["since"] = mark.get("since") or time.time()
+        return promoted
+
+    def _promote(self, task: str, table: TableId, mark: dict[str, Any]) -> list[str]:
+        """A schema change: the table's pending parts (written in the shape before it) become CDC files as they
+        are, so no file mixes two shapes and the next change starts a new file. A crash before the checkpoint
+        leaves them listed: the sweep removes the copies and the change is applied again."""
+        parts = mark.get("parts") or []
+        keys = [f"{self._pending(task, table)}{name}{self.config.suffix}" for name in parts]
+        for name, key in zip(parts, keys, strict=True):
+            data = self.store.get(key)
+            if data is not None:
+                self.store.put(self._visible(table, name), data)
+        if parts:
+            mark.update(file=parts[-1], parts=[], bytes=0, since=0)
+        return keys
 
     def _visible(self, table: TableId, name: str) -> str:
         return f"{self._folder(table)}{self.config.date_folder(_time_of(name))}{name}{self.config.suffix}"
