@@ -144,3 +144,35 @@ def test_changes_go_through_the_rules_that_rename_and_remove_columns(dms, pg, pg
     wait_for(lambda: table_text(dst, "mapped") == want, 30, "the mapped table to follow")
     assert [c for c, _ in columns(dst, "mapped")] == ["id", "title", "extra"]
     no_errors(dms, "ddl-rules")
+
+
+def test_a_column_added_while_the_table_loads_stops_it_until_reloaded_as_it_is_now(dms, pg, pg_target):
+    """The load waits on the target's table (held locked) while the source adds a column with a DEFAULT and
+    writes to it: the table stops with a Table error naming the statement and the per-table reload, which
+    then loads it with its new column; nothing is lost."""
+    import psycopg2
+
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, "CREATE TABLE held (id int PRIMARY KEY, v text)",
+            "INSERT INTO held SELECT g, 'row ' || g FROM generate_series(1, 500) g")
+    execute(dst, "CREATE TABLE held (id int PRIMARY KEY, v text)")
+    blocker = psycopg2.connect(dst)
+    blocker.cursor().execute("LOCK TABLE held IN ACCESS EXCLUSIVE MODE")
+    try:
+        dms.task("ddl-load", src, dst, "full-load-and-cdc")
+        dms.start_worker()
+        dms.dms("task", "start", "ddl-load")
+        wait_for(lambda: dms.table_states("ddl-load").get("public.held") == "loading", 60, "the load to begin")
+        execute(src, "ALTER TABLE held ADD COLUMN extra int DEFAULT 5", "INSERT INTO held VALUES (501, 'new', 6)",
+                "UPDATE held SET extra = 7 WHERE id = 1")
+        wait_for(lambda: dms.stats("ddl-load")["public.held"]["TableState"] == "Table error", 60, "the table to stop")
+    finally:
+        blocker.close()
+    error = dms.stats("ddl-load")["public.held"]["TableError"]
+    assert "ALTER TABLE held ADD COLUMN extra int DEFAULT 5" in error and "cannot be replicated" in error
+    assert "dms task reload-tables ddl-load --table public.held" in error
+    dms.dms("task", "reload-tables", "ddl-load", "--table", "public.held")
+    execute(src, "INSERT INTO held VALUES (502, 'after the reload', 8)")
+    wait_for(lambda: same(src, dst, "held"), 90, "the reloaded table to equal the source")
+    assert columns(dst, "held")[-1] == ("extra", "integer")
+    no_errors(dms, "ddl-load")

@@ -100,8 +100,7 @@ class SchemaChanges:
             if mapped is None or router.state_of(ch.table) == TableStage.FAILED:
                 return
             if router.state_of(ch.table) != TableStage.LIVE:
-                self._stop(ch.table, sc, "it changed while its full load or cached changes were still being "
-                                         "applied: reload the table with `dms task start --type reload-target`")
+                self._mid_load(ch, sc)
                 return
             if sc.kind is TableDdl.DROP:
                 self._drop(ch, mapped)
@@ -195,6 +194,21 @@ class SchemaChanges:
         self.rep.stats.table(ch.table, Ddls=1)
         self._adopt(ch.table, new)
         log.info("schema_changed", statement=sc.describe(), steps=[f"{s.op.value} {s.name}" for s in steps])
+
+    def _mid_load(self, ch: Change, sc: SchemaChange) -> None:
+        """A change to a table whose full load or cached changes are still being applied: the load reads the
+        columns of its start, and its cache cannot be replayed across the change, so the table stops. An
+        altered table's plan takes its new columns first, so that reloading the table alone loads it as it is
+        now (the load's DROP_AND_CREATE creates the target table anew)."""
+        fix = "reload the task's tables with `dms task start --type reload-target`"
+        if sc.kind is TableDdl.ALTER and sc.schema is not None and self.policy.HandleSourceTableAltered:
+            new = self._map(ch, sc.schema, sc)
+            if new is None:
+                return  # the rules no longer apply: stopped, saying so
+            self._adopt(ch.table, new)
+            fix = f"reload the table, as it is now, with `dms task reload-tables {self.task} --table {ch.table}`"
+        self._stop(ch.table, sc, f"it changed while its full load or cached changes were being applied (they "
+                                 f"cannot be replayed across the change): {fix}")
 
     def _unknown(self, ch: Change) -> None:
         """A source that says only that the columns changed (no schema): the table stops, as before."""
