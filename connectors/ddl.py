@@ -54,6 +54,9 @@ class SchemaChange:
     renamed: Mapping[str, str] = field(default_factory=dict)
     # Source side: the value existing rows read in a column added with a constant default, by column name.
     filled: Mapping[str, Any] = field(default_factory=dict)
+    # Source side: why the source cannot replicate this change and the fix (the table stops with Table error),
+    # e.g. rows the statement changed that the source's log does not hold.
+    unsupported: str = ""
     # Target side (set by the worker): the steps, in order, that turn the target table into ``schema``.
     columns: tuple[ColumnChange, ...] = ()
 

@@ -102,6 +102,9 @@ class SchemaChanges:
             if router.state_of(ch.table) != TableStage.LIVE:
                 self._mid_load(ch, sc)
                 return
+            if sc.unsupported:
+                self._stop(ch.table, sc, sc.unsupported)
+                return
             if sc.kind is TableDdl.DROP:
                 self._drop(ch, mapped)
             elif sc.kind is TableDdl.RENAME:
