@@ -25,12 +25,12 @@ from pymysqlreplication.event import (
     RotateEvent,
     XidEvent,
 )
-from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
 
 from connectors.base import Change, Endpoint, Op, Position, TableId, TableSchema
 from connectors.errors import ConfigError, DmsError, PositionLost
 
-from . import logpos
+from . import ddl, logpos
 from .classify import classify
 from .events import Assembler
 
@@ -176,10 +176,11 @@ class Reader:
     """The binlog from a position on, as Changes and boundaries, with heartbeats while it is idle."""
 
     def __init__(self, ep: Endpoint, server: Server, task: str, start: Position, tables: Sequence[TableSchema],
-                 query: Query) -> None:
+                 query: Query, catalog: ddl.Catalog | None = None) -> None:
         self.ep, self.server, self.task, self.start = ep, server, task, start
         self.tables = list(tables)
         self.query = query
+        self.catalog = catalog  # None: DDL is not followed
 
     def changes(self) -> Iterator[Change | Position]:
         where = self.ep.where()
@@ -194,15 +195,22 @@ class Reader:
         if lost:
             raise PositionLost(f"{lost}: `dms task start {self.task} --type reload-target`")
         file, offset = logpos.where(self.start)
-        settings = {"host": self.ep.host, "port": self.ep.port, "user": self.ep.user, "password": self.ep.password,
-                    "charset": "utf8mb4"}
+        settings = _settings(self.ep)
+        # The reader keeps these lists (not copies) and looks in them at each table map: a table that joins
+        # (created, renamed) is added to them when its DDL is read, before its first rows.
+        schemas, names = sorted({t.table.schema for t in self.tables}), sorted({t.table.name for t in self.tables})
         reader = BinLogStreamReader(
             settings, server_id=reader_id(self.task, self.ep.database), log_file=file, log_pos=offset,
             resume_stream=True, blocking=True, slave_heartbeat=IDLE, only_events=_EVENTS, enable_logging=False,
-            only_schemas=sorted({t.table.schema for t in self.tables}),
-            only_tables=sorted({t.table.name for t in self.tables}))
+            only_schemas=schemas, only_tables=names)
+
+        def follow(table: TableId) -> None:
+            for names_of, name in ((schemas, table.schema), (names, table.name)):
+                if name not in names_of:
+                    names_of.append(name)
+        follower = ddl.Follower(self.catalog, follow) if self.catalog is not None else None
         try:
-            yield from self._loop(reader, Assembler(self.server.log, self.tables, self.start))
+            yield from self._loop(reader, Assembler(self.server.log, self.tables, self.start, follower))
         except pymysql.Error as exc:
             raise _lost(exc, self.ep, self.task) from None
         finally:
@@ -243,6 +251,29 @@ class Reader:
             if out:
                 last_sent = now
                 yield from out
+
+
+def _settings(ep: Endpoint) -> dict[str, Any]:
+    return {"host": ep.host, "port": ep.port, "user": ep.user, "password": ep.password, "charset": "utf8mb4"}
+
+
+def table_map_names(ep: Endpoint, task: str, database: str, where: tuple[str, int]) -> tuple[str, ...] | None:
+    """The column names of the table map event at ``where`` (file, offset): a table's columns at that point of
+    the binlog (ddl.py). A dump of its own, under another server id than the task's reader (a server drops a
+    reader whose id another one takes)."""
+    file, offset = where
+    own_id = 4_100_000_000 + zlib.crc32(f"{database}/{task}/ddl".encode()) % 190_000_000
+    reader = BinLogStreamReader(_settings(ep), server_id=own_id, log_file=file, log_pos=offset, resume_stream=True,
+                                blocking=False, only_events=[TableMapEvent], enable_logging=False)
+    try:
+        for event in reader:
+            names = tuple(c.name for c in event.columns)
+            return names if all(names) else None  # no names: binlog_row_metadata is not FULL
+        return None
+    except pymysql.Error as exc:
+        raise _lost(exc, ep, task) from None
+    finally:
+        reader.close()
 
 
 def _lost(exc: pymysql.Error, ep: Endpoint, task: str) -> DmsError:

@@ -11,33 +11,22 @@ offset after it when nothing of ours was in it and the caller asks (``idle``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from connectors.base import Change, Op, Position, TableId, TableSchema
 
-from . import logpos
+from . import ddl, logpos
 from .values import row_converter
 
-# TRUNCATE [TABLE] [`db`.]`name` (comments the server adds after it are ignored)
-_TRUNCATE = re.compile(
-    r"^\s*(?:/\*.*?\*/\s*)*TRUNCATE\s+(?:TABLE\s+)?(?:(`(?:[^`]|``)+`|[\w$]+)\s*\.\s*)?(`(?:[^`]|``)+`|[\w$]+)",
-    re.IGNORECASE | re.DOTALL)
 _BEGIN = {"BEGIN", "START TRANSACTION"}
 _COMMIT = {"COMMIT"}
 
 
-def _ident(text: str) -> str:
-    return text[1:-1].replace("``", "`") if text.startswith("`") else text
-
-
 def truncated(schema: str, sql: str) -> TableId | None:
     """The table a TRUNCATE statement empties (its database, else the statement's current one), or None."""
-    found = _TRUNCATE.match(sql)
-    if found is None:
-        return None
-    return TableId(_ident(found.group(1)) if found.group(1) else schema, _ident(found.group(2)))
+    stmt = ddl.recognise(schema, sql)
+    return stmt.tables[0][0] if stmt is not None and stmt.kind is None else None
 
 
 class _Table:
@@ -59,8 +48,10 @@ class _Table:
 class Assembler:
     """Feeds on the reader's events in log order and returns what to send: Changes and boundaries."""
 
-    def __init__(self, log: str, tables: Sequence[TableSchema], start: Position) -> None:
+    def __init__(self, log: str, tables: Sequence[TableSchema], start: Position,
+                 follower: ddl.Follower | None = None) -> None:
         self.log = log
+        self.follower = follower  # None: DDL is not followed (a TRUNCATE still is)
         self.tables: dict[tuple[str, str], TableSchema] = {(t.table.schema, t.table.name): t for t in tables}
         self.known: dict[tuple[str, tuple[str, ...]], _Table] = {}
         self.file, offset = logpos.where(start)
@@ -138,9 +129,17 @@ class Assembler:
         if not self.in_txn:  # DDL of MySQL without GTIDs: no GTID event came first
             self.begin(event_start, None, when)
         out: list[Change | Position] = []
-        table = truncated(schema, sql)
-        if table is not None and (table.schema, table.name) in self.tables:
-            out.append(Change(table, Op.TRUNCATE, self._position(), commit_time=self.commit_time, txid=self.gtid))
+        stmt = ddl.recognise(schema, sql)
+        if stmt is not None and stmt.kind is None:
+            table = stmt.tables[0][0]
+            if (table.schema, table.name) in self.tables:
+                out.append(Change(table, Op.TRUNCATE, self._position(), commit_time=self.commit_time, txid=self.gtid))
+        elif stmt is not None and self.follower is not None:
+            for table, change in self.follower.changes(self.tables, stmt, sql, (self.file, self.end)):
+                self.known.clear()  # row events are read by the tables' new plans from here on
+                columns = list(change.schema.column_names) if change.schema is not None else []
+                out.append(Change(table, Op.DDL, self._position(), after={"columns": columns},
+                                  commit_time=self.commit_time, txid=self.gtid, schema=change))
         out.extend(self._close())
         return out
 

@@ -29,7 +29,7 @@ from connectors.base import (
 from connectors.errors import ConfigError
 from connectors.filters import where_clause
 
-from . import capture, logpos
+from . import capture, ddl, logpos
 from .classify import classify
 from .connect import connect, key_range_sql, qualified, quote_ident
 from .types import TYPES
@@ -254,7 +254,24 @@ class MysqlSource(Source):
         return "set binlog_row_image=FULL on the source server (SET GLOBAL binlog_row_image='FULL' and in its config)"
 
     def stream(self, task: str, start: Position, tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
-        return capture.Reader(self.ep, self.server, task, start, tables, self.query).changes()
+        own: list[MysqlSource] = []  # information_schema for the DDL read: a connection of the reader's own
+
+        def catalog() -> MysqlSource:
+            if not own:
+                own.append(MysqlSource(self.ep))
+            return own[0]
+
+        def describe(table: TableId) -> TableSchema | None:
+            found = catalog().tables([TableRule(table.schema, table.name, "explicit")])
+            return found[0] if found else None
+
+        shapes = ddl.Catalog(describe, lambda sql, args=None: catalog().query(sql, args), self.server.mariadb,
+                             lambda where: capture.table_map_names(self.ep, task, self.ep.database, where))
+        try:
+            yield from capture.Reader(self.ep, self.server, task, start, tables, self.query, shapes).changes()
+        finally:
+            for source in own:
+                source.close()
 
     def close(self) -> None:
         try:

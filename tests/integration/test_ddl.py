@@ -4,38 +4,15 @@ the source's event trigger puts each DDL in the change stream, the worker applie
 from __future__ import annotations
 
 import pytest
-from dms_env import Writer, connect, converged, execute, table_text, wait_for
+from ddl_env import columns, exists, no_errors, rename_and_remove_rules
+from dms_env import Writer, converged, execute, table_text, wait_for
 from services import fresh_db
 
 pytestmark = pytest.mark.integration
 
 
-def columns(url: str, table: str) -> list[tuple[str, str]]:
-    conn = connect(url)
-    with conn.cursor() as cur:
-        cur.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s::regclass "
-                    "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (table,))
-        found = cur.fetchall()
-    conn.close()
-    return found
-
-
-def exists(url: str, table: str) -> bool:
-    conn = connect(url)
-    with conn.cursor() as cur:
-        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
-        (found,), = cur.fetchall()
-    conn.close()
-    return found
-
-
 def same(src: str, dst: str, *tables: str) -> bool:
     return all(exists(dst, t) and columns(src, t) == columns(dst, t) for t in tables) and converged(src, dst, *tables)
-
-
-def no_errors(dms, task: str) -> None:
-    stats = dms.stats(task)
-    assert not [t for t, s in stats.items() if s["TableState"] == "Table error"], stats
 
 
 def test_columns_follow_the_source_with_writes_running(dms, pg, pg_target):
@@ -127,15 +104,7 @@ def test_changes_go_through_the_rules_that_rename_and_remove_columns(dms, pg, pg
     src, dst = fresh_db(pg), fresh_db(pg_target)
     execute(src, "CREATE TABLE mapped (id int PRIMARY KEY, t text, secret text, n int)",
             "INSERT INTO mapped VALUES (1, 'a', 's', 1)")
-    rule = {"rule-type": "transformation", "rule-target": "column",
-            "object-locator": {"schema-name": "public", "table-name": "mapped"}}
-    mappings = {"rules": [
-        {"rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",
-         "object-locator": {"schema-name": "public", "table-name": "%"}},
-        {**rule, "rule-id": "2", "rule-name": "2", "rule-action": "rename", "value": "title",
-         "object-locator": {**rule["object-locator"], "column-name": "t"}},
-        {**rule, "rule-id": "3", "rule-name": "3", "rule-action": "remove-column",
-         "object-locator": {**rule["object-locator"], "column-name": "secret"}}]}
+    mappings = rename_and_remove_rules("public")
     dms.start_live("ddl-rules", src, dst, mappings=mappings)
     execute(src, "ALTER TABLE mapped ADD COLUMN extra int DEFAULT 5", "INSERT INTO mapped VALUES (2, 'b', 's2', 2, 6)",
             "ALTER TABLE mapped ALTER COLUMN secret TYPE varchar(100)", "ALTER TABLE mapped DROP COLUMN n",
