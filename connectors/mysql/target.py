@@ -30,7 +30,7 @@ from connectors.base import (
     Row,
     TableSchema,
 )
-from connectors.errors import ConfigError, DataError, DmsError
+from connectors.errors import ConfigError, DataError
 from connectors.sql.target import SqlTarget
 
 from .classify import classify, error_number
@@ -59,6 +59,7 @@ class MysqlTarget(SqlTarget):
     stamp = ("datetime(6)", "(UTC_TIMESTAMP(6))")
     utc_time = ("datetime(6)", "(UTC_TIMESTAMP(6))")
     text_engine: ClassVar[str | None] = None
+    classify_error = staticmethod(classify)
 
     def __init__(self, endpoint: Endpoint) -> None:
         db_type = endpoint.extra.get("targetDbType", "SPECIFIC_DATABASE").upper()
@@ -80,15 +81,6 @@ class MysqlTarget(SqlTarget):
 
     def commit(self, cur: Any) -> None:
         self.conn.commit()
-
-    def rollback(self, cur: Any) -> None:
-        try:
-            self.conn.rollback()
-        except self.driver_errors:
-            pass  # the connection is gone: the failure that brought us here is what the caller sees
-
-    def classify(self, exc: BaseException) -> DmsError:
-        return classify(exc, self.ep)
 
     # -- spelling --------------------------------------------------------------------------------
 

@@ -28,7 +28,6 @@ from connectors.base import (
     SequenceValue,
     TableSchema,
 )
-from connectors.errors import DmsError
 from connectors.sql.target import SqlTarget
 
 from .connect import classify, connect, key_range_sql, qualified, quote_ident
@@ -72,6 +71,7 @@ class PostgresTarget(SqlTarget):
     name_text = "varchar(128)"
     stamp = ("timestamptz", "now()")
     utc_time = ("timestamp", "now() AT TIME ZONE 'utc'")
+    classify_error = staticmethod(classify)
 
     def __init__(self, endpoint: Endpoint) -> None:
         super().__init__(endpoint, connect(endpoint))
@@ -94,12 +94,9 @@ class PostgresTarget(SqlTarget):
     def rollback(self, cur: Any) -> None:
         try:
             cur.close()
-            self.conn.rollback()
         except psycopg2.Error:
-            pass
-
-    def classify(self, exc: BaseException) -> DmsError:
-        return classify(exc, self.ep)
+            return  # the connection is gone: nothing to roll back
+        super().rollback(cur)
 
     def table_name(self, schema: TableSchema) -> str:
         return qualified(schema.table.schema, schema.table.name)

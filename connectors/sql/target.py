@@ -52,6 +52,9 @@ class SqlTarget:
 
     # -- what an engine supplies: its driver ----------------------------------------------------
     driver_errors: ClassVar[tuple[type[BaseException], ...]] = ()  # what ``classify`` turns into DmsErrors
+    # The engine's classifier of a driver error raised on an endpoint, as its connect module has it: the one
+    # place of the engine that knows its codes (a staticmethod, so that the class does not bind it).
+    classify_error: ClassVar[Callable[[BaseException, Endpoint], DmsError]]
     param: ClassVar[str] = "?"  # the driver's parameter marker
     # The control tables' column types: text (``key_text`` where it is part of a primary key),
     # names, a time, and the expressions of now (the checkpoint's stamp; UTC for the exceptions).
@@ -79,11 +82,14 @@ class SqlTarget:
 
     def rollback(self, cur: Any) -> None:
         """Roll back after any failure (quietly: the failure that caused it is what the caller sees)."""
-        raise NotImplementedError
+        try:
+            self.conn.rollback()
+        except self.driver_errors:
+            pass  # the connection is gone: the failure that brought us here is what the caller sees
 
     def classify(self, exc: BaseException) -> DmsError:
-        """A driver error -> connectors/errors.py's tree, in the one place of the engine that knows its codes."""
-        raise NotImplementedError
+        """A driver error -> connectors/errors.py's tree, by the engine's ``classify_error``."""
+        return type(self).classify_error(exc, self.ep)
 
     def quote(self, name: str) -> str:
         return '"' + name.replace('"', '""') + '"'

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from connectors.base import Batch, Column, Endpoint, KeyRange, PrepMode, Row, TableSchema
-from connectors.errors import DmsError
 from connectors.sql.target import SqlTarget
 
 from .connect import classify, key_range_sql, open_target, quote_ident, read_batches
@@ -30,6 +29,7 @@ class SqliteTarget(SqlTarget):
     param = "?"
     stamp = ("REAL", "julianday('now')")
     utc_time = ("TEXT", "datetime('now')")
+    classify_error = staticmethod(classify)
 
     def __init__(self, endpoint: Endpoint) -> None:
         super().__init__(endpoint, open_target(endpoint))
@@ -45,9 +45,6 @@ class SqliteTarget(SqlTarget):
     def rollback(self, cur: Any) -> None:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
-
-    def classify(self, exc: BaseException) -> DmsError:
-        return classify(exc, self.ep)
 
     def table_name(self, schema: TableSchema) -> str:
         return _name(schema)
