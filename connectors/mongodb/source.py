@@ -3,7 +3,6 @@ from change streams, positioned by cluster time and resumed by resume token."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -17,7 +16,6 @@ from connectors.base import (
     Endpoint,
     Filter,
     KeyRange,
-    Op,
     Position,
     Positions,
     Source,
@@ -29,26 +27,14 @@ from connectors.base import (
 )
 from connectors.errors import ConfigError, PositionLost
 
+from .changes import ChangeReader, major_of, position
 from .connect import classify, client, not_replica_set, replica_set_name, settings
-from .values import document_row, id_text, infer, table_row
+from .values import document_row, infer, table_row
 
 log = structlog.get_logger(__name__)
 
 SEGMENTS = 16  # DMS's default number-of-partitions of autosegmentation
-LOG = "oplog"  # one log: the replica set's oplog, ordered by cluster time
 SYSTEM_DATABASES = ("admin", "local", "config")
-POLL = 0.2  # seconds between polls of an idle change stream
-
-
-def major_of(seconds: int, increment: int) -> int:
-    """A cluster time (seconds, increment) as one ordered integer."""
-    return (seconds << 32) | increment
-
-
-def position(seconds: int, increment: int, minor: int = 0, token: str = "") -> Position:
-    """A position at a cluster time; its token is the time as T.I, then :RESUMETOKEN when a change has one."""
-    spelled = f"{seconds}.{increment}" + (f":{token}" if token else "")
-    return Position(LOG, major_of(seconds, increment), minor, spelled)
 
 
 class MongoSource(Source):
@@ -283,78 +269,17 @@ class MongoSource(Source):
         lost = self.check_position(task, at)
         if lost:
             raise PositionLost(lost)
-        return self._changes(at, {t.table: t for t in tables})
+        reader = ChangeReader(self.client, self.settings, self.ep.database, self._describe, self._row)
+        return self._changes(reader, at, {t.table: t for t in tables})
 
-    def _open(self, database: str, names: list[str], at: Position) -> list[tuple[Any, dict[str, str]]]:
-        """One change stream per collection from ``at``, each with the namespace its events may lack
-        (mongo-java-server's do; it has no database-wide streams). A single collection resumes after the
-        position's resume token; several start at its cluster time (inclusive: what was sent is skipped), as
-        one collection's token does not resume another's stream."""
-        from bson import Timestamp
-
-        options: dict[str, Any] = {"full_document": "updateLookup" if self.settings["UseUpdateLookUp"] else None}
-        _, _, token = at.token.partition(":")
-        if token and len(names) == 1:
-            options["resume_after"] = {"_data": token}
-        else:
-            options["start_at_operation_time"] = Timestamp(at.major >> 32, at.major & 0xFFFFFFFF)
-        db = self.client[database]
-        return [(db[name].watch(**options), {"db": database, "coll": name}) for name in names]
-
-    def _changes(self, start: Position, tables: dict[TableId, TableSchema]) -> Iterator[Change | Position]:
-        last = start
-        by_db: dict[str, list[str]] = {}
-        for table in tables:
-            by_db.setdefault(table.schema, []).append(table.name)
+    def _changes(self, reader: ChangeReader, at: Position,
+                 tables: dict[TableId, TableSchema]) -> Iterator[Change | Position]:
         try:
-            streams = [s for database, names in sorted(by_db.items()) for s in self._open(database, names, start)]
-            while True:
-                events = []
-                for s, ns in streams:
-                    while (event := s.try_next()) is not None:
-                        event["ns"] = {**ns, **(event.get("ns") or {})}
-                        events.append(event)
-                if not events:
-                    after = last.major + 1
-                    yield position(after >> 32, after & 0xFFFFFFFF)
-                    time.sleep(POLL)
-                    continue
-                events.sort(key=lambda e: (e["clusterTime"].time, e["clusterTime"].inc))
-                for event in events:
-                    change = self._change(event, tables)
-                    if change is None or not change.position > last:
-                        continue
-                    last = change.position
-                    yield change
-                    yield change.position
+            yield from reader.changes(at, tables)
         except GeneratorExit:
             raise
         except Exception as exc:  # noqa: BLE001
             raise self._fail(exc) from exc
-
-    def _change(self, event: dict, tables: dict[TableId, TableSchema]) -> Change | None:
-        ns = event.get("ns") or {}
-        kind = event.get("operationType")
-        stamp = event["clusterTime"]
-        at = position(stamp.time, stamp.inc, 1, (event.get("_id") or {}).get("_data", ""))
-        table = tables.get(TableId(ns.get("db", ""), ns.get("coll", "")))
-        if table is None:
-            return None
-        when = float(stamp.time)
-        if kind in ("insert", "update", "replace"):
-            doc = event.get("fullDocument")
-            if doc is None:  # deleted since: the delete follows in the stream
-                return None
-            row = self._row(doc, table)
-            op = Op.INSERT if kind == "insert" else Op.UPDATE
-            return Change(table.table, op, at, {DOC_ID: row[DOC_ID]} if op is Op.UPDATE else None, row, when)
-        if kind == "delete":
-            key = (event.get("documentKey") or {}).get("_id")
-            return Change(table.table, Op.DELETE, at, {DOC_ID: id_text(key)}, None, when)
-        if kind == "drop":
-            # the collection and its documents are gone: the table is emptied (it stays on the target)
-            return Change(table.table, Op.TRUNCATE, at, None, None, when)
-        return None
 
     def close(self) -> None:
         self.client.close()

@@ -36,6 +36,16 @@ def _endpoint(dms: DmsEnv, name: str, port: int, database: str) -> str:
     return name
 
 
+def _task(dms: DmsEnv, task: str, source: str, target: str, database: str, migration: str) -> None:
+    """A task of every collection of ``database``."""
+    mappings = dms.tmp / f"{task}-mappings.json"
+    mappings.write_text(json.dumps({"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "1",
+                                               "object-locator": {"schema-name": database, "table-name": "%"},
+                                               "rule-action": "include"}]}))
+    dms.dms("task", "create", task, "--source", source, "--target", target, "--instance", dms.instance,
+            "--migration-type", migration, "--table-mappings", str(mappings))
+
+
 def _target_docs(url: str, table: str) -> dict[str, Any]:
     conn = connect(url)
     cur = conn.cursor()
@@ -81,13 +91,8 @@ def test_full_load_and_cdc_from_mongodb_into_postgres_with_writes_during_the_loa
     coll.insert_many([_doc(i, rng) for i in range(DOCS)])
     source = _endpoint(dms, f"mongo-{dms.suffix}", mongodb.port, database)
     target = dms.endpoint(f"pg-{dms.suffix}", "target", dst)
-    mappings = dms.tmp / "mongo-mappings.json"
-    mappings.write_text(json.dumps({"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "1",
-                                               "object-locator": {"schema-name": database, "table-name": "%"},
-                                               "rule-action": "include"}]}))
     task = f"mongo-pg-{dms.suffix}"
-    dms.dms("task", "create", task, "--source", source, "--target", target, "--instance", dms.instance,
-            "--migration-type", "full-load-and-cdc", "--table-mappings", str(mappings))
+    _task(dms, task, source, target, database, "full-load-and-cdc")
     writer = _Writer(coll)
     dms.start_worker()
     writer.start()
@@ -170,14 +175,58 @@ def test_full_load_in_parallel_id_segments_loads_every_document_once(dms, mongod
 def test_capture_from_a_server_outside_a_replica_set_is_refused_in_one_line(dms, mongodb_standalone, dst):
     source = _endpoint(dms, f"alone-{dms.suffix}", mongodb_standalone.port, "db")
     target = dms.endpoint(f"pg-alone-{dms.suffix}", "target", dst)
-    mappings = dms.tmp / "alone-mappings.json"
-    mappings.write_text(json.dumps({"rules": [{"rule-type": "selection", "rule-id": "1", "rule-name": "1",
-                                               "object-locator": {"schema-name": "db", "table-name": "%"},
-                                               "rule-action": "include"}]}))
     task = f"mongo-alone-{dms.suffix}"
-    dms.dms("task", "create", task, "--source", source, "--target", target, "--instance", dms.instance,
-            "--migration-type", "full-load-and-cdc", "--table-mappings", str(mappings))
+    _task(dms, task, source, target, "db", "full-load-and-cdc")
     proc = dms.dms("task", "start", task, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "is not a replica set" in lines[0], proc.stderr
+
+
+def _target_tables(url: str, schema: str) -> set[str]:
+    conn = connect(url)
+    cur = conn.cursor()
+    cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,))
+    found = {name for (name,) in cur.fetchall()}
+    conn.close()
+    return found
+
+
+def test_collections_created_and_dropped_during_cdc_follow_the_source_on_postgres(dms, mongodb, dst):
+    """A collection the rules select created during CDC arrives with its documents and their changes; a
+    dropped one is dropped on the target (HandleSourceTableDropped, default true); the rest goes on."""
+    client = mongodb.client()
+    database = f"life_{dms.suffix}"
+    db = client[database]
+    db["orders"].insert_many([{"n": i} for i in range(20)])
+    db["old"].insert_many([{"n": i} for i in range(5)])
+    source = _endpoint(dms, f"mongo-life-{dms.suffix}", mongodb.port, database)
+    target = dms.endpoint(f"pg-life-{dms.suffix}", "target", dst)
+    task = f"mongo-life-{dms.suffix}"
+    _task(dms, task, source, target, database, "full-load-and-cdc")
+    dms.start_worker()
+    dms.dms("task", "start", task)
+    dms.wait_live(task)
+    assert _target_tables(dst, database) >= {"orders", "old"}
+    db["orders"].insert_one({"n": 100})
+    db["fresh"].insert_many([{"_id": i, "v": i} for i in range(5)])  # created by its first insert
+    db["orders"].update_one({"n": 0}, {"$set": {"n": -1}})
+    db["old"].drop()
+    db["fresh"].update_one({"_id": 1}, {"$set": {"v": "one"}})
+    db["fresh"].delete_one({"_id": 4})
+    db["orders"].insert_one({"n": 101})
+    want = {name: _source_docs(db[name]) for name in ("orders", "fresh")}
+    try:
+        wait_for(lambda: "old" not in _target_tables(dst, database) and all(
+            _target_docs(dst, f'"{database}"."{name}"') == docs for name, docs in want.items()), 60,
+            "fresh created with its documents, old dropped, orders equal")
+    except AssertionError:
+        raise AssertionError(f"{_target_tables(dst, database)}\n{dms.worker_log()[-3000:]}") from None
+    stats = dms.stats(task)
+    assert f"{database}.old" not in stats and stats[f"{database}.fresh"]["Ddls"] == 1, stats
+    assert all(s["TableState"] != "Table error" for s in stats.values()), stats
+    assert dms.describe(task)["Status"] == "running"
+    dms.dms("task", "stop", task)
+    dms.wait_status(task, "stopped")
+    client.drop_database(database)
+    client.close()
