@@ -136,7 +136,9 @@ class S3Target:
                 text = columnar and batch.raw is not None and batch.raw[0] == SOURCE_TEXT
                 if text:
                     gathered.append(batch)
-                    if sum(len(b.raw[1]) for b in gathered) < GATHER:
+                    # no more than the file has room for: a file is cut at MaxFileSize give or take one batch
+                    room = limit - (current.size() if current is not None else 0)
+                    if sum(len(b.raw[1]) for b in gathered) < min(GATHER, room):
                         continue
                 elif batch.raw is None and not batch.rows():
                     continue

@@ -90,6 +90,44 @@ def test_full_load_and_cdc_with_writes_during_the_load_and_a_worker_killed(dms, 
                            for k in changes), changes[:3]
 
 
+def test_a_parallel_load_rule_splits_the_load_into_ranges_of_their_own_files(dms, src, tmp_path):
+    """By default a table loads as one stream (the test above); a parallel-load table setting, as in DMS, loads
+    its key ranges side by side: each range's LOAD files numbered apart from the others', each file's claim
+    holding keys of its range alone (what a range loaded again removes), rows equal."""
+    execute(src, ORDERS, SEED)
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    settings = {"BucketName": f"file://{lake}"}
+    target = s3_endpoint(dms, f"s3-split-{dms.suffix}", **settings)
+    source = dms.endpoint(f"src-split-{dms.suffix}", "source", src)
+    (dms.tmp / "split.json").write_text(json.dumps({"rules": [
+        {"rule-type": "selection", "rule-id": "1", "rule-name": "1", "rule-action": "include",
+         "object-locator": {"schema-name": "public", "table-name": "orders"}},
+        {"rule-type": "table-settings", "rule-id": "2", "rule-name": "2",
+         "object-locator": {"schema-name": "public", "table-name": "orders"},
+         "parallel-load": {"type": "ranges", "columns": ["id"], "boundaries": [["1000"], ["3000"]]}}]}))
+    dms.dms("task", "create", "split", "--source", source, "--target", target, "--instance", dms.instance,
+            "--migration-type", "full-load", "--table-mappings", str(dms.tmp / "split.json"))
+    dms.start_worker(concurrency=2)
+    dms.dms("task", "start", "split")
+    dms.wait_status("split", "stopped")
+    assert sorted(dms.state.chunks_done("split", "public.orders").values()) == [1000, 2000, 2000]
+
+    s3 = open_target(Endpoint("check", "target", "s3", extra={k: str(v) for k, v in settings.items()}))
+    loads = [k.rsplit("/", 1)[-1] for k in s3.store.list("public/orders/")]
+    assert len(loads) >= 3 and all(re.fullmatch(r"LOAD[0-9A-F]{8}\.csv", k) for k in loads), loads
+    assert sorted(int(k[4:12], 16) for k in loads) == list(range(1, len(loads) + 1))  # no number taken twice
+    ranges = {0: (1, 1000), 1: (1001, 3000), 2: (3001, 5000)}
+    for claim in s3.store.list("_opendms/load/public/orders/"):
+        doc = json.loads(s3.store.get(claim))
+        (low,), (high,) = doc["low"], doc["high"]
+        assert any(a <= low <= high <= b for a, b in ranges.values()), doc  # one range's keys, never two
+    reader = open_source(Endpoint("src", "source", "postgres", *_pg(src)))
+    (schema,) = reader.tables([TableRule("public", "orders", "explicit")])
+    reader.close()
+    assert [(r["id"], r["i"], r["t"], r["n"]) for rows in s3.read(schema) for r in rows] == source_rows(src)
+
+
 def _pg(url: str) -> tuple:
     from urllib.parse import urlsplit
 

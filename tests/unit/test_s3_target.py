@@ -158,6 +158,24 @@ def test_a_source_bulk_text_goes_straight_into_parquet_unless_a_value_is_escaped
     assert [r for rows in t.read(table) for r in rows][0]["ts"] == "2024-01-01 00:00:01+00"
 
 
+@pytest.mark.parametrize("data_format", ["csv", "parquet"])
+def test_a_load_from_the_source_bulk_text_cuts_its_files_at_max_file_size(tmp_path: Path, data_format: str) -> None:
+    """The source's text is gathered (8 MB) before Arrow reads it, but never past the room left in the file:
+    files are cut at MaxFileSize give or take one batch (a Parquet file grows by whole row groups), numbered in
+    order, every row in one of them."""
+    from connectors.s3.formats import SOURCE_TEXT
+
+    table = TableSchema(TableId("public", "t"), (Column("id", "int8", False), Column("s", "text")), ("id",))
+    t = target(tmp_path, DataFormat=data_format, MaxFileSize="16", RowGroupLength="100")
+    t.prepare(table, "drop")
+    batches = [b"".join(b"%d\t%s\n" % (i, b"x" * 40) for i in range(n * 100 + 1, n * 100 + 101)) for n in range(40)]
+    assert t.load(table, [Batch(100, raw=(SOURCE_TEXT, text), decode=None) for text in batches]) == 4000
+    sizes = {p.name: p.stat().st_size for p in (tmp_path / "public/t").iterdir()}
+    assert sorted(sizes) == [f"LOAD{n:08X}.{data_format}" for n in range(1, len(sizes) + 1)] and len(sizes) >= 3
+    assert all(size < 16 * 1024 + 2 * len(batches[0]) for size in sizes.values()), sizes
+    assert [r["id"] for rows in t.read(table) for r in rows] == list(range(1, 4001))
+
+
 EDGES = TableSchema(TableId("public", "e"), (
     Column("id", "int8", False), Column("b", "bool"), Column("n", "numeric", dms="NUMERIC(12,2)"),
     Column("f", "float8"), Column("g", "float4"), Column("ts", "timestamptz"), Column("s", "text"),
