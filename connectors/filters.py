@@ -1,8 +1,11 @@
-"""DMS source filters as a SQL WHERE clause, for any SQL source (each supplies its quoting and placeholder)."""
+"""DMS source filters as a SQL WHERE clause, for any SQL source (each supplies its quoting and placeholder), and
+one condition's test on a value, for the code that filters rows itself."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
 
 from connectors.base import Filter
 
@@ -29,3 +32,37 @@ def where_clause(filters: Sequence[Filter], quote: Callable[[str], str], placeho
             args.extend([v for v in (c.value, c.end) if v is not None][: template.count("{p}")])
         parts.append("(" + " OR ".join(ors) + ")")
     return " WHERE " + " AND ".join(parts), args
+
+
+def holds(op: str, value: Any, low: Any, high: Any) -> bool:
+    """Whether a condition holds for a value, its bounds (``high``: between's end) already of the value's type;
+    as in SQL, no comparison with NULL is true: a NULL meets only ``null``."""
+    if op == "null":
+        return value is None
+    if op == "notnull":
+        return value is not None
+    if value is None:
+        return False
+    if op == "eq":
+        return value == low
+    if op == "noteq":
+        return value != low
+    if op == "lte":
+        return value <= low
+    if op == "gte":
+        return value >= low
+    return (low <= value <= high) == (op == "between")
+
+
+def converter(portable: str) -> Callable[[str], Any]:
+    """A filter's text value -> the value of a column of this portable type, as a SQL engine reads a literal
+    compared with a column (ValueError or InvalidOperation when it is none)."""
+    if portable in ("int2", "int4", "int8"):
+        return int
+    if portable == "numeric":
+        return Decimal
+    if portable in ("float4", "float8"):
+        return float
+    if portable == "bool":
+        return lambda text: text.strip().lower() in ("t", "true", "1", "y", "yes", "on")
+    return str  # text, dates and times compare as their ISO text, as DMS compares them

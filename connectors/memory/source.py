@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 from typing import Any, ClassVar
 
 from connectors.base import (
@@ -24,6 +24,7 @@ from connectors.base import (
     selects,
 )
 from connectors.errors import ConfigError, PositionLost
+from connectors.filters import converter, holds
 
 from .store import Capture, Database, in_range, open_database, position
 
@@ -215,43 +216,14 @@ def _typed(text: str | None, column: Column) -> Any:
     """A filter's text value as the column's type, as a SQL engine reads a literal compared with a column."""
     if text is None:
         return None
-    kind = column.type
     try:
-        if kind in ("int2", "int4", "int8"):
-            return int(text)
-        if kind == "numeric":
-            return Decimal(text)
-        if kind in ("float4", "float8"):
-            return float(text)
+        return converter(column.type)(text)
     except (ValueError, InvalidOperation):
-        raise ConfigError(f"filter value {text!r} is not a {kind} for column {column.name}") from None
-    if kind == "bool":
-        return text.strip().lower() in ("t", "true", "1", "y", "yes", "on")
-    return text
+        raise ConfigError(f"filter value {text!r} is not a {column.type} for column {column.name}") from None
 
 
 def _passes(value: Any, column: Column, conditions: Sequence[Condition]) -> bool:
     """Any of a filter's conditions holds (SQL's rules: a comparison with NULL is never true)."""
-    for c in conditions:
-        if c.op == "null":
-            hit = value is None
-        elif c.op == "notnull":
-            hit = value is not None
-        elif value is None:
-            hit = False
-        else:
-            low = _typed(c.value, column)
-            if c.op == "eq":
-                hit = value == low
-            elif c.op == "noteq":
-                hit = value != low
-            elif c.op == "lte":
-                hit = value <= low
-            elif c.op == "gte":
-                hit = value >= low
-            else:
-                high = _typed(c.end, column)
-                hit = (low <= value <= high) == (c.op == "between")
-        if hit:
-            return True
-    return False
+    if value is None:  # no bounds to read: only ``null`` holds
+        return any(holds(c.op, None, None, None) for c in conditions)
+    return any(holds(c.op, value, _typed(c.value, column), _typed(c.end, column)) for c in conditions)

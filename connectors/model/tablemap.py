@@ -21,6 +21,7 @@ from typing import Any
 
 from connectors.base import Batch, Change, Column, Filter, Op, Row, TableId, TableSchema, wildcard_regex
 from connectors.errors import ConfigError, DataError
+from connectors.filters import converter, holds
 from connectors.registry import engine_source
 from connectors.types import DMS_PORTABLE, DmsType, common_type
 
@@ -250,7 +251,7 @@ def _bindable(value: Any) -> Any:
 
 def _predicate(f: Filter, column: Column):
     """The filter as a test on a row image, comparing values as the column's type (like the SQL pushdown)."""
-    convert = _converter(column.type)
+    convert = converter(column.type)
     tests = []
     for c in f.conditions:
         lo = convert(c.value) if c.value is not None else None
@@ -260,34 +261,9 @@ def _predicate(f: Filter, column: Column):
 
     def passes(row: Row) -> bool:
         v = row.get(name)
-        for op, lo, hi in tests:
-            if op == "null":
-                if v is None:
-                    return True
-            elif op == "notnull":
-                if v is not None:
-                    return True
-            elif v is None:
-                continue
-            elif (op == "eq" and v == lo or op == "noteq" and v != lo or op == "lte" and v <= lo
-                  or op == "gte" and v >= lo or op == "between" and lo <= v <= hi
-                  or op == "notbetween" and not lo <= v <= hi):
-                return True
-        return False
+        return any(holds(op, v, lo, hi) for op, lo, hi in tests)
 
     return passes
-
-
-def _converter(portable: str):
-    if portable in ("int2", "int4", "int8"):
-        return int
-    if portable == "numeric":
-        return Decimal
-    if portable in ("float4", "float8"):
-        return float
-    if portable == "bool":
-        return lambda text: text.strip().lower() in ("t", "true", "1", "y", "yes", "on")
-    return str  # text, dates and times compare as their ISO text, as DMS compares them
 
 
 # --- building -----------------------------------------------------------------------------------------
@@ -481,7 +457,7 @@ def _check_expression(t: Transformation, schema: TableSchema) -> None:
 
 
 def _check_filter_values(rule_id: int, f: Filter, column: Column) -> None:
-    convert = _converter(column.type)
+    convert = converter(column.type)
     for c in f.conditions:
         for v in (c.value, c.end):
             if v is None:
