@@ -13,11 +13,10 @@ import datetime
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from connectors.base import (
     Batch,
-    Capability,
     Change,
     Changes,
     Conflict,
@@ -29,13 +28,13 @@ from connectors.base import (
     PrepMode,
     TableId,
     TableSchema,
-    TargetKind,
     parts_of,
 )
 from connectors.errors import ConfigError, DataError, DmsError, ObjectError, TransientError
 from connectors.keyed import Rows, key_of, work_out
 from connectors.net_effect import checking, raise_fatal
 from connectors.object_mapping import object_rules, rule_for
+from connectors.store_target import KeyedTarget
 
 from .mapping import TableMap, default_map, rule_map
 from .settings import DYNAMO_DB_SETTINGS
@@ -47,11 +46,7 @@ GET_KEYS = 100  # BatchGetItem's limit
 RETRIES = 8
 
 
-class DynamoTarget:
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_BACK})
-    kind: ClassVar[TargetKind] = TargetKind.KEYED
-    text_engine: ClassVar[str | None] = None
-
+class DynamoTarget(KeyedTarget):
     def __init__(self, endpoint: Endpoint) -> None:
         import boto3
         from botocore.config import Config
@@ -161,15 +156,6 @@ class DynamoTarget:
             self._empty(t)
         return [f"TRUNCATE_BEFORE_LOAD emptied the {len(found)} selected table(s)"]
 
-    def after_load(self, task: str, *, replicating: bool) -> list[str]:
-        return []
-
-    def create_keys(self, table: TableSchema) -> list[str]:
-        return []  # the key is the table's own
-
-    def bulk_format(self, table: TableSchema) -> str | None:
-        return None
-
     # -- writes ----------------------------------------------------------------------------------
 
     def _write(self, name: str, requests: list[dict[str, Any]]) -> None:
@@ -209,10 +195,6 @@ class DynamoTarget:
         return count
 
     # -- change apply ----------------------------------------------------------------------------
-
-    def plan(self, changes: Mapping[TableSchema, Sequence[Change]],
-             on_conflict: Mapping[Op, OnConflict] | None = None) -> Mapping[TableSchema, Sequence[Change]]:
-        return changes
 
     def _current(self, table: TableSchema, keys: set[tuple]) -> Rows:
         mapped = self._map(table)

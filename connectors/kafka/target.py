@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from connectors.base import (
     Batch,
-    Capability,
     Change,
     Changes,
     Conflict,
@@ -35,10 +34,10 @@ from connectors.base import (
     PrepMode,
     TableId,
     TableSchema,
-    TargetKind,
     parts_of,
 )
 from connectors.errors import DataError
+from connectors.store_target import AppendTarget
 from connectors.streams.records import Fold, Record, Route
 from connectors.streams.routes import records_for, route_of, table_routes
 
@@ -51,11 +50,7 @@ OLD_KEY_HEADER = "dms-old-key"
 TOPIC_KEY = "kafka-target-topic"  # an object-mapping rule's topic for its tables (DMS's key)
 
 
-class KafkaTarget:
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_BACK})
-    kind: ClassVar[TargetKind] = TargetKind.APPEND
-    text_engine: ClassVar[str | None] = None
-
+class KafkaTarget(AppendTarget):
     def __init__(self, endpoint: Endpoint) -> None:
         self.ep = endpoint
         self.settings = kafka_settings.values(endpoint)
@@ -162,18 +157,6 @@ class KafkaTarget:
                     self._send(producer, topic, record, table.table)
             self._transaction(f"prepare-{_digest(str(table.table))}", body)
 
-    def before_load(self, task: str, tables: Sequence[TableSchema], mode: PrepMode) -> list[str]:
-        return []  # records cannot be emptied; task create refuses TRUNCATE_BEFORE_LOAD for an append target
-
-    def after_load(self, task: str, *, replicating: bool) -> list[str]:
-        return []
-
-    def create_keys(self, table: TableSchema) -> list[str]:
-        return []
-
-    def bulk_format(self, table: TableSchema) -> str | None:
-        return None
-
     def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
         """One transaction per chunk: a chunk loaded again after a worker died mid-way leaves the first try's
         records aborted (a chunk loaded again after its commit is sent twice: its rows' latest images stand)."""
@@ -216,10 +199,6 @@ class KafkaTarget:
                 producer.send(self.checkpoints, _checkpoint_key(task, table), position.encode().encode())
         self._transaction(f"task-{task}", body)
         return []
-
-    def plan(self, changes: Mapping[TableSchema, Sequence[Change]],
-             on_conflict: Mapping[Op, OnConflict] | None = None) -> Mapping[TableSchema, Sequence[Change]]:
-        return changes
 
     def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
         client.log.warning("apply_exception", task=task, table=str(table.table), op=change.op.value, error=error)

@@ -15,15 +15,14 @@ batch again: its records appear twice, with the same positions.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import structlog
 
 from connectors.base import (
     Batch,
-    Capability,
     Change,
     Changes,
     Conflict,
@@ -35,9 +34,9 @@ from connectors.base import (
     PrepMode,
     TableId,
     TableSchema,
-    TargetKind,
     parts_of,
 )
+from connectors.store_target import AppendTarget
 from connectors.streams.records import Fold, Record, Route
 from connectors.streams.routes import records_for, route_of, table_routes
 
@@ -54,11 +53,7 @@ def checkpoint_key(task: str) -> str:
     return f"awsdms_txn_state.{task}"
 
 
-class KinesisTarget:
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_BACK})
-    kind: ClassVar[TargetKind] = TargetKind.APPEND
-    text_engine: ClassVar[str | None] = None
-
+class KinesisTarget(AppendTarget):
     def __init__(self, endpoint: Endpoint) -> None:
         self.ep = endpoint
         self.settings = KINESIS_SETTINGS.values(endpoint)
@@ -119,18 +114,6 @@ class KinesisTarget:
             entries.append(self._entry(table, self.records.create_table(table)))
         self.stream.put(entries)
 
-    def before_load(self, task: str, tables: Sequence[TableSchema], mode: PrepMode) -> list[str]:
-        return []  # TRUNCATE_BEFORE_LOAD is refused for append targets when the task is created
-
-    def after_load(self, task: str, *, replicating: bool) -> list[str]:
-        return []
-
-    def create_keys(self, table: TableSchema) -> list[str]:
-        return []
-
-    def bulk_format(self, table: TableSchema) -> str | None:
-        return None
-
     def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
         """A ``load`` record per row (partition key: the primary key), a batch at a time. A chunk loaded again
         sends its rows again: a consumer keeping the latest image per key ends with the source's rows."""
@@ -143,10 +126,6 @@ class KinesisTarget:
         return count
 
     # -- change apply ----------------------------------------------------------------------------
-
-    def plan(self, changes: Mapping[TableSchema, Sequence[Change]],
-             on_conflict: Mapping[Op, OnConflict] | None = None) -> Mapping[TableSchema, Sequence[Change]]:
-        return changes
 
     def apply(self, task: str, changes: Changes, on_conflict: Mapping[Op, OnConflict] | None = None) -> list[Conflict]:
         """Every change as a record, in source order, then the task's checkpoint. Records are appended, never

@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 
 from connectors.base import (
     Batch,
-    Capability,
     Change,
     Changes,
     Conflict,
@@ -30,14 +29,13 @@ from connectors.base import (
 )
 from connectors.errors import DataError
 from connectors.net_effect import checking, checks, conflict_error, raise_fatal
+from connectors.store_target import StoreTarget
 
 from .store import Database, Table, in_range, open_database
 
 
-class MemoryTarget:
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_BACK})
+class MemoryTarget(StoreTarget):
     kind: ClassVar[TargetKind] = TargetKind.TRANSACTIONAL
-    text_engine: ClassVar[str | None] = None
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.ep = endpoint
@@ -67,9 +65,6 @@ class MemoryTarget:
                 table.rows.clear()
         return [f"TRUNCATE_BEFORE_LOAD emptied the {len(found)} selected table(s) at once"]
 
-    def after_load(self, task: str, *, replicating: bool) -> list[str]:
-        return []
-
     def create_keys(self, table: TableSchema) -> list[str]:
         """The key of a table created without it: the rows are indexed by it now (a duplicate fails, as
         adding a primary key does). Other unique indexes are not kept by a memory table."""
@@ -86,9 +81,6 @@ class MemoryTarget:
                 keyed.rows[k] = row
             db.tables[table.table] = keyed
         return []
-
-    def bulk_format(self, table: TableSchema) -> str | None:
-        return None
 
     def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
         db = self.db
@@ -135,10 +127,6 @@ class MemoryTarget:
             for table_id, at in marks.items():
                 db.checkpoints[(task, table_id)] = at
         return conflicts
-
-    def plan(self, changes: Mapping[TableSchema, Sequence[Change]],
-             on_conflict: Mapping[Op, OnConflict] | None = None) -> Mapping[TableSchema, Sequence[Change]]:
-        return changes
 
     def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
         row = change.after if change.after is not None else change.before or {}

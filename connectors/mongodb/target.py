@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from connectors.base import (
     Batch,
-    Capability,
     Change,
     Changes,
     Conflict,
@@ -28,12 +27,12 @@ from connectors.base import (
     PrepMode,
     TableId,
     TableSchema,
-    TargetKind,
     parts_of,
 )
 from connectors.errors import DataError
 from connectors.keyed import work_out
 from connectors.net_effect import checking, raise_fatal
+from connectors.store_target import KeyedTarget
 
 from . import documents as D
 from .connect import classify, client
@@ -57,11 +56,7 @@ def sized(table: TableSchema, doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-class MongoTarget:
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_BACK})
-    kind: ClassVar[TargetKind] = TargetKind.KEYED
-    text_engine: ClassVar[str | None] = None
-
+class MongoTarget(KeyedTarget):
     def __init__(self, endpoint: Endpoint) -> None:
         self.ep = endpoint
         self.client = client(endpoint)
@@ -108,15 +103,6 @@ class MongoTarget:
             self.prepare(t, "truncate")
         return [f"TRUNCATE_BEFORE_LOAD emptied the {len(found)} selected table(s) (collections)"]
 
-    def after_load(self, task: str, *, replicating: bool) -> list[str]:
-        return []
-
-    def create_keys(self, table: TableSchema) -> list[str]:
-        return []  # _id is always unique and indexed
-
-    def bulk_format(self, table: TableSchema) -> str | None:
-        return None
-
     def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
         """Documents in unordered bulk writes; a chunk loaded again replaces its documents (upserts), so a
         reload is harmless."""
@@ -139,10 +125,6 @@ class MongoTarget:
         return count
 
     # -- change apply ----------------------------------------------------------------------------
-
-    def plan(self, changes: Mapping[TableSchema, Sequence[Change]],
-             on_conflict: Mapping[Op, OnConflict] | None = None) -> Mapping[TableSchema, Sequence[Change]]:
-        return changes
 
     def _current(self, table: TableSchema, keys: set[tuple]) -> dict[tuple, dict[str, Any] | None]:
         """The rows the keys have now."""

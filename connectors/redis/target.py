@@ -17,14 +17,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import redis
 import redis.exceptions as rx
 
 from connectors.base import (
     Batch,
-    Capability,
     Change,
     Changes,
     Conflict,
@@ -36,10 +35,10 @@ from connectors.base import (
     PrepMode,
     TableId,
     TableSchema,
-    TargetKind,
     parts_of,
 )
 from connectors.net_effect import checking, checks, conflict_error, raise_fatal
+from connectors.store_target import KeyedTarget
 
 from . import values
 from .connect import classify, client
@@ -55,11 +54,7 @@ def checkpoint_key(task: str) -> str:
     return f"awsdms_txn_state:{task}"
 
 
-class RedisTarget:
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_BACK})
-    kind: ClassVar[TargetKind] = TargetKind.KEYED
-    text_engine: ClassVar[str | None] = None
-
+class RedisTarget(KeyedTarget):
     def __init__(self, endpoint: Endpoint) -> None:
         self.ep = endpoint
         self.r: redis.Redis = client(endpoint)
@@ -118,15 +113,6 @@ class RedisTarget:
         emptied = sum(self._empty(t) > 0 for t in tables)
         return [f"TRUNCATE_BEFORE_LOAD emptied the {emptied} selected table(s) at once"]
 
-    def after_load(self, task: str, *, replicating: bool) -> list[str]:
-        return []
-
-    def create_keys(self, table: TableSchema) -> list[str]:
-        return []  # a row's key is its name: there is nothing to create
-
-    def bulk_format(self, table: TableSchema) -> str | None:
-        return None
-
     def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
         """Every row as its hash, pipelined LOAD_ROWS at a time (each replacing a hash of the same key). A chunk
         loaded again first deletes the rows of its key range, so rows deleted since go too."""
@@ -173,10 +159,6 @@ class RedisTarget:
             self._run(lambda r: r.unlink(*gone))
 
     # -- change apply ----------------------------------------------------------------------------
-
-    def plan(self, changes: Mapping[TableSchema, Sequence[Change]],
-             on_conflict: Mapping[Op, OnConflict] | None = None) -> Mapping[TableSchema, Sequence[Change]]:
-        return changes
 
     def apply(self, task: str, changes: Changes, on_conflict: Mapping[Op, OnConflict] | None = None) -> list[Conflict]:
         checked = checking(on_conflict)

@@ -28,7 +28,6 @@ import structlog
 
 from connectors.base import (
     Batch,
-    Capability,
     Change,
     Changes,
     Conflict,
@@ -40,10 +39,10 @@ from connectors.base import (
     PrepMode,
     TableId,
     TableSchema,
-    TargetKind,
     parts_of,
 )
 from connectors.errors import DmsError
+from connectors.store_target import AppendTarget
 
 from .formats import GATHER, NOSUP, SOURCE_TEXT, CsvWriter, ParquetWriter, Record, read_csv, read_parquet, source_text
 from .settings import S3Config
@@ -55,10 +54,7 @@ _LOAD = re.compile(r"LOAD([0-9A-F]{8})\.")
 _CDC = re.compile(r"(\d{8}-\d{10})\.")
 
 
-class S3Target:
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_BACK})
-    kind: ClassVar[TargetKind] = TargetKind.APPEND
-    text_engine: ClassVar[str | None] = None
+class S3Target(AppendTarget):
     # A table's LOAD files are one sequence cut at MaxFileSize, as DMS writes them, not one per key range; and
     # ranges loading side by side only contend for the CPU here (5,000,000 rows, 2 cores: 0.69x of the
     # baseline split, 0.91x whole). A parallel-load table setting still splits it.
@@ -107,15 +103,6 @@ class S3Target:
         for table in tables:
             emptied += self._remove(table.table)
         return [f"TRUNCATE_BEFORE_LOAD emptied the {emptied} selected table(s): their files were removed"]
-
-    def after_load(self, task: str, *, replicating: bool) -> list[str]:
-        return []
-
-    def create_keys(self, table: TableSchema) -> list[str]:
-        return []  # files have no keys
-
-    def bulk_format(self, table: TableSchema) -> str | None:
-        return None
 
     def load(self, table: TableSchema, batches: Iterable[Batch], *, within: KeyRange | None = None) -> int:
         if within is not None and not within.whole:
@@ -375,10 +362,6 @@ class S3Target:
             # A key change: the old row goes, then the new one comes (readers rebuilding rows by key see both).
             return [rec("D", {**dict(zip(table.key, old_key, strict=True))}), rec("U", after)]
         return [rec("U", after)]
-
-    def plan(self, changes: Mapping[TableSchema, Sequence[Change]],
-             on_conflict: Mapping[Op, OnConflict] | None = None) -> Mapping[TableSchema, Sequence[Change]]:
-        return changes
 
     def record_exception(self, task: str, table: TableSchema, change: Change, error: str) -> None:
         """Kept beside the checkpoints, as DMS's awsdms_apply_exceptions rows would be: one JSON object a line."""
