@@ -6,7 +6,6 @@ import contextlib
 import select
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
 from typing import Any, ClassVar
 
 import psycopg2
@@ -104,7 +103,7 @@ class PostgresSource(Source):
         self._repl: Any = None
         self._ack_lsn = 0
         self._sysid: str | None = None
-        self._decoders: dict[TableId, tuple[TableSchema, dict[str, Any]]] = {}
+        self._decoders: dict[TableId, tuple[TableSchema, tuple[tuple[str, Any], ...]]] = {}
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -369,17 +368,25 @@ class PostgresSource(Source):
             return change
         known = self._decoders.get(table.table)
         if known is None or known[0] is not table:  # new, or its columns changed (DDL)
-            known = self._decoders[table.table] = (table, {c.name: decoder_for(c.native or c.type)
-                                                           for c in table.columns})
+            # Only the columns whose text is not their value (numbers, bool, bytea): text, dates, JSON and
+            # the like stay as they are, and a column unknown to the schema (DDL not captured) stays text.
+            known = self._decoders[table.table] = (table, tuple(
+                (c.name, fn) for c in table.columns if (fn := decoder_for(c.native or c.type)) is not str))
         decoders = known[1]
 
         def row(values: Row | None) -> Row | None:
             if values is None:
                 return None
-            # a column unknown to the schema (DDL not captured) stays text
-            return {n: None if v is None else decoders.get(n, str)(v) for n, v in values.items()}
+            out = dict(values)  # the change read keeps its text: a failed batch is decoded again
+            for name, decode in decoders:
+                value = out.get(name)
+                if value is not None:  # NULL, or an unchanged TOASTed value (absent)
+                    out[name] = decode(value)
+            return out
 
-        return replace(change, before=row(change.before), after=row(change.after), text=False)
+        # Made directly: dataclasses.replace looks the fields up again for every change
+        return Change(change.table, change.op, change.position, row(change.before), row(change.after),
+                      change.commit_time, change.txid, False, change.schema)
 
     def ack(self, upto: Position) -> None:
         # The stream's own loop sends it, at its next message: the stream may be read on another

@@ -382,3 +382,30 @@ def test_row_change_rejects_what_decode_rejects(payload: bytes, error: str) -> N
     with pytest.raises(ValueError, match=error):
         po.relid(payload)
         po.row_change(payload, NAMES)
+
+
+def test_a_text_change_decodes_each_column_by_its_type_and_keeps_the_text_change() -> None:
+    from decimal import Decimal
+
+    from connectors.base import Change, Column, Op, Position, TableId, TableSchema
+    from connectors.postgres.source import PostgresSource
+
+    schema = TableSchema(TableId("public", "t"), (
+        Column("id", "int8", False, native="bigint"), Column("n", "numeric", native="numeric(12,2)"),
+        Column("b", "bool", native="boolean"), Column("raw", "bytes", native="bytea"),
+        Column("ts", "timestamptz", native="timestamp with time zone"), Column("tags", "text", native="integer[]")),
+        ("id",))
+    source = object.__new__(PostgresSource)  # decode needs no connection
+    source._decoders = {}
+    before = {"id": "1"}
+    after = {"id": "2", "n": "12.50", "b": "t", "raw": "\\x00ff", "ts": "2026-12-07 01:02:03+00", "tags": "{1,2}",
+             "late": "7", "gone": None}  # "late": a column the schema does not know yet; "raw" present, "x" absent
+    ch = Change(schema.table, Op.UPDATE, Position("log", 9, 1, "0/9"), before, after, 1.5, "77", True)
+    out = source.decode(schema, ch)
+    assert out.after == {"id": 2, "n": Decimal("12.50"), "b": True, "raw": b"\x00\xff",
+                         "ts": "2026-12-07 01:02:03+00", "tags": "{1,2}", "late": "7", "gone": None}
+    assert list(out.after) == list(after) and out.before == {"id": 1}
+    assert (out.table, out.op, out.position, out.commit_time, out.txid, out.text) == (
+        ch.table, ch.op, ch.position, 1.5, "77", False)
+    assert ch.after["id"] == "2" and ch.text  # the change read keeps its text (a failed batch decodes it again)
+    assert source.decode(schema, out) is out
