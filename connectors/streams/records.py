@@ -104,7 +104,7 @@ class Route:
     attribute: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per row change: a frozen dataclass costs four times as much to make
 class Record:
     key: str  # the partition key
     value: bytes  # the JSON message
@@ -132,6 +132,7 @@ def _time(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_TRUNCATE, _DDL, _DELETE, _UPDATE = Op.TRUNCATE, Op.DDL, Op.DELETE, Op.UPDATE  # per change: a global is cheaper
 _AS_THEY_ARE = frozenset({int, str, bool, type(None)})  # exact types a record carries unchanged
 
 
@@ -142,12 +143,20 @@ class Records:
         self.settings = settings
         self._indent = "\t" if settings.message_format == "json" else None
         self._prev: tuple[Any, int] | None = None
+        # json-unformatted without per-record metadata: a record is its data's JSON spliced between bytes
+        # kept per table, operation and key type (_splice), the same bytes as dumping the whole record
+        self._spliced = not self._indent and not settings.include_transaction_details
+        self._tails: dict[tuple[int, str, str], tuple[TableSchema, bytes]] = {}  # by id(schema): no hashing of it
+        self._image_key = orjson.dumps(settings.before_image_field) if settings.before_image_field else b""
+        self._table_keys: dict[int, tuple[TableSchema, str]] = {}  # id(schema) -> (schema, "schema.table")
 
     # -- values ------------------------------------------------------------------------------------
 
     def value(self, value: Any) -> Any:
         if type(value) in _AS_THEY_ARE:
             return value
+        if type(value) is Decimal:  # the commonest of the rest (numeric columns)
+            return str(value)
         if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
             return value
         if isinstance(value, float):
@@ -208,38 +217,80 @@ class Records:
             return key_type, self.key_of(schema, row)
         return "schema-table", str(schema.table)
 
+    def _splice(self, schema: TableSchema, operation: str, key_type: str, key: str, data: dict[str, Any],
+                image: dict[str, Any] | None) -> bytes | None:
+        """A data record's bytes as orjson would dump it whole (None: what orjson cannot dump, or a
+        MessageFormat or setting that needs the whole document)."""
+        if not self._spliced:
+            return None
+        try:
+            body = orjson.dumps(data)
+            if image is not None:
+                body += b',' + self._image_key + b':' + orjson.dumps(image)
+            varies = self.settings.include_partition_value and key_type != "schema-table"
+            known = None if varies else self._tails.get((id(schema), operation, key_type))
+            if known is not None and known[0] is schema:
+                tail = known[1]
+            else:
+                meta = self._metadata(schema, operation, "data", key_type, key)
+                del meta["timestamp"]
+                tail = orjson.dumps(meta)[1:]  # '"record-type":...}'
+                if not varies:
+                    self._tails[(id(schema), operation, key_type)] = (schema, tail)
+        except (TypeError, orjson.JSONEncodeError):
+            return None
+        return b'{"data":%b,"metadata":{"timestamp":"%b",%b}' % (body, _now().encode(), tail)
+
     def load(self, schema: TableSchema, row: Row, *, route: Route | None = None) -> Record:
         key_type, key = self._key(schema, row, "primary-key", route)
-        meta = self._metadata(schema, "load", "data", key_type, key)
-        return Record(key, self._dumps({"data": self.data(row), "metadata": meta}))
+        data = self.data(row)
+        value = self._splice(schema, "load", key_type, key, data, None)
+        if value is None:
+            meta = self._metadata(schema, "load", "data", key_type, key)
+            value = self._dumps({"data": data, "metadata": meta})
+        return Record(key, value)
 
     def change(self, schema: TableSchema, change: Change, previous: Row | None = None, *,
                route: Route | None = None) -> Record | None:
         """The record of one change (None for a change that has none: a column change without
         IncludeTableAlterOperations), keyed as ``route`` says (an object-mapping rule) or by the settings.
         ``previous``: nothing (the before image of an update is the change's)."""
-        if change.op is Op.TRUNCATE:
+        op = change.op
+        if op is _TRUNCATE:
             return self.control(schema, "truncate-table", position=change.position)
-        if change.op is Op.DDL:
+        if op is _DDL:
             return self.schema_change(schema, change) if self.settings.include_table_alter_operations else None
-        row = change.before if change.op is Op.DELETE else change.after
-        row = row or {}
-        key_type, key = self._key(schema, row, self.settings.cdc_partition, route,
-                                  change.txid if change.txid is not None else change.position.major)
-        meta = self._metadata(schema, change.op.value, "data", key_type, key)
-        if self.settings.include_transaction_details:
-            self._transaction(meta, change)
-        doc: dict[str, Any] = {"data": self.data(row)}
-        image = self.before_image(schema, change)
-        if image is not None:
-            doc[self.settings.before_image_field] = image
-        doc["metadata"] = meta
+        row = (change.before if op is _DELETE else change.after) or {}
+        if route is None and self.settings.cdc_partition == "schema-table":  # DMS's default, most changes
+            key_type = "schema-table"
+            known = self._table_keys.get(id(schema))
+            if known is not None and known[0] is schema:
+                key = known[1]
+            else:
+                key = str(schema.table)
+                self._table_keys[id(schema)] = (schema, key)
+        else:
+            key_type, key = self._key(schema, row, self.settings.cdc_partition, route,
+                                      change.txid if change.txid is not None else change.position.major)
+        data = self.data(row)
+        image = self.before_image(schema, change) if self._image_key else None
+        operation = op.value
+        value = self._splice(schema, operation, key_type, key, data, image)
+        if value is None:
+            meta = self._metadata(schema, operation, "data", key_type, key)
+            if self.settings.include_transaction_details:
+                self._transaction(meta, change)
+            doc: dict[str, Any] = {"data": data}
+            if image is not None:
+                doc[self.settings.before_image_field] = image
+            doc["metadata"] = meta
+            value = self._dumps(doc)
         old_key = ""
-        if change.op is Op.UPDATE and change.before:
+        if op is _UPDATE and change.before:
             old = [self.value(change.before.get(c)) for c in schema.key]
             if old != [self.value((change.after or {}).get(c)) for c in schema.key]:
                 old_key = json.dumps(old, ensure_ascii=False)
-        return Record(key, self._dumps(doc), change.position.encode(), old_key)
+        return Record(key, value, change.position.encode(), old_key)
 
     def _transaction(self, meta: dict[str, Any], change: Change) -> None:
         txid: Any = change.txid if change.txid is not None else change.position.major

@@ -141,3 +141,37 @@ def test_routes_key_records_by_an_attribute_or_the_transaction() -> None:
     assert load.key == "ann" and json.loads(load.value)["metadata"]["partition-key-type"] == "attribute-name"
     change = records.change(SCHEMA, _change(Op.INSERT, 1, None, {"id": 1}), route=Route("transaction-id"))
     assert change.key == "701"
+
+
+def test_json_unformatted_records_are_the_bytes_of_the_whole_document(monkeypatch) -> None:
+    """The spliced fast path (data's JSON between bytes kept per table and operation) makes exactly the bytes
+    of dumping the whole record, under every setting it serves, and leaves what it cannot dump to json."""
+    import orjson
+
+    from connectors.streams import records as module
+    from connectors.streams.records import Route
+
+    monkeypatch.setattr(module, "_now", lambda: "2026-12-07T01:02:03.000004Z")
+    rows = [{"id": 1, "name": "a\"é\u2028", "price": Decimal("1.50"), "data": b"\x01", "f": 1.5},
+            {"id": 2, "name": "", "price": None, "f": math.nan}, {"id": 3, "name": "z"}, {"id": 2**70}]
+    settings = [RecordSettings(message_format="json-unformatted"),
+                RecordSettings(message_format="json-unformatted", include_partition_value=True,
+                               partition_include_schema_table=True, include_null_and_empty=True),
+                RecordSettings(message_format="json-unformatted", cdc_partition="primary-key",
+                               include_partition_value=True, no_hex_prefix=True).with_before_image(
+                    {"EnableBeforeImage": True, "FieldName": "b\"i", "ColumnFilter": "all"})]
+    for setting in settings:
+        fast, whole = Records(setting), Records(setting)
+        whole._spliced = False
+        assert fast._spliced
+        for n, row in enumerate(rows):
+            for route in (None, Route("attribute-name", "name")):
+                a, b = fast.load(SCHEMA, row, route=route), whole.load(SCHEMA, row, route=route)
+                assert (a.key, a.value) == (b.key, b.value)
+                for op in (Op.INSERT, Op.UPDATE, Op.DELETE):
+                    ch = _change(op, n, {"id": 9, "name": "x"} if op is not Op.INSERT else None,
+                                 row if op is not Op.DELETE else None)
+                    a, b = fast.change(SCHEMA, ch, route=route), whole.change(SCHEMA, ch, route=route)
+                    assert (a.key, a.value, a.position, a.old_key) == (b.key, b.value, b.position, b.old_key)
+                    if n == 0:
+                        assert a.value == orjson.dumps(json.loads(a.value))  # valid, compact, in order
