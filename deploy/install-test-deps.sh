@@ -109,6 +109,16 @@ if [ "${DMS_TEST_DEPS:-all}" != python ]; then  # DMS_TEST_DEPS=python: the unit
     fi
 fi
 
+# mysqlclient (a test extra: the MySQL/MariaDB full load's C reader, connectors/mysql/rowread.py) builds from
+# source: it needs a C compiler, pkg-config, MariaDB's client headers and Python's headers first.
+PY_HEADERS="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h"
+if command -v cc >/dev/null && pkg-config --exists libmariadb 2>/dev/null && [ -e "$PY_HEADERS" ]; then
+    echo "mysqlclient build deps: already installed"
+else
+    PY_DEV="python$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev"
+    apt_install gcc pkg-config libmariadb-dev "$PY_DEV"
+fi
+
 echo "$VENV/bin/pip install -e .[test]"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
 echo "done"

@@ -33,6 +33,7 @@ from connectors.errors import ConfigError, DmsError, PositionLost
 from . import ddl, logpos
 from .classify import classify
 from .events import Assembler
+from .rowread import OPERATIONAL_ERRORS
 
 Query = Callable[..., list[tuple]]
 IDLE = 0.5  # seconds without a transaction of ours before a heartbeat (the server sends its own as often)
@@ -147,7 +148,7 @@ def snapshot_position(cur: Any, ep: Endpoint, table: TableId) -> tuple[str, int]
         return status["binlog_snapshot_file"], int(status["binlog_snapshot_position"])
     try:
         cur.execute("FLUSH TABLES WITH READ LOCK")
-    except pymysql.err.OperationalError as exc:
+    except OPERATIONAL_ERRORS as exc:  # either driver's (rowread.py)
         raise ConfigError(f"loading keyless table {table} needs a moment's global read lock, which user {ep.user!r} "
                           f"may not take on {ep.where()}: GRANT RELOAD ON *.* TO {ep.user!r}, or give the table a "
                           "primary key") from exc

@@ -47,7 +47,7 @@ def connect(ep: Endpoint, *, autocommit: bool = False, database: str | None = No
     changed (CLIENT_FOUND_ROWS: the apply checks row counts), and foreign keys are not checked, as
     PostgreSQL's replication role does: tables load in parallel and a batch applies table by table."""
     timeout = int(ep.extra.get("connectTimeout", 5))
-    init = _INIT + (", foreign_key_checks = 0" if target else "")
+    init = init_command(target)
     try:
         return pymysql.connect(
             host=ep.host or "127.0.0.1", port=ep.port or 3306, user=ep.user, password=ep.password,
@@ -60,6 +60,11 @@ def connect(ep: Endpoint, *, autocommit: bool = False, database: str | None = No
         raise classify(exc, ep, connecting=True) from None
     except OSError as exc:
         raise classify(pymysql.err.OperationalError(2003, str(exc)), ep, connecting=True) from None
+
+
+def init_command(target: bool) -> str:
+    """The session setup every connection runs first (``target``: see connect())."""
+    return _INIT + (", foreign_key_checks = 0" if target else "")
 
 
 def quote_ident(name: str) -> str:

@@ -32,9 +32,10 @@ from connectors.filters import where_clause
 from . import capture, ddl, logpos
 from .classify import classify
 from .connect import connect, key_range_sql, qualified, quote_ident
+from .rowread import DRIVER_ERRORS, driver_error, reading_connection
 from .types import TYPES
 from .types import column as discovered
-from .values import LOAD_CONVERSIONS, base_name, row_converter
+from .values import base_name, row_converter
 
 _SYSTEM = ("mysql", "information_schema", "performance_schema", "sys")
 
@@ -167,8 +168,7 @@ class MysqlSource(Source):
         """A connection in a consistent-snapshot transaction (taken after start_cdc's P0, so the table's changes
         from P0 replayed onto it converge). With ``at``, the binlog position of exactly that snapshot."""
         # UTC (connect's session setup): TIMESTAMPs read as the binlog holds them
-        conn = connect(self.ep, cursor=pymysql.cursors.SSCursor)
-        conn.decoders = LOAD_CONVERSIONS  # temporal values as the server's text (values.py)
+        conn = reading_connection(self.ep)
         try:
             with conn.cursor() as cur:
                 cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -178,9 +178,9 @@ class MysqlSource(Source):
                 file, offset = capture.snapshot_position(cur, self.ep, table.table)
             at(logpos.major(file, offset), logpos.token(file, offset))
             return conn
-        except pymysql.Error as exc:
+        except DRIVER_ERRORS as exc:
             conn.close()
-            raise classify(exc, self.ep) from None
+            raise classify(driver_error(exc), self.ep) from None
         except BaseException:
             conn.close()
             raise
@@ -197,8 +197,8 @@ class MysqlSource(Source):
                         break
                     yield Batch(len(rows), [dict(zip(names, convert(r), strict=True)) for r in rows])
             conn.commit()
-        except pymysql.Error as exc:
-            raise classify(exc, self.ep) from None
+        except DRIVER_ERRORS as exc:
+            raise classify(driver_error(exc), self.ep) from None
         finally:
             conn.close()
 

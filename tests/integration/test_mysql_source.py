@@ -15,7 +15,7 @@ from servers_mariadb import execute, query
 
 from connectors.base import Change, Endpoint, Op, Position, TableId, TableRule, TableSchema
 from connectors.errors import ConfigError, PositionLost
-from connectors.mysql import logpos
+from connectors.mysql import logpos, rowread
 from connectors.mysql.source import MysqlSource
 
 pytestmark = pytest.mark.integration
@@ -123,6 +123,25 @@ def test_values_of_the_full_load_and_of_the_binlog_are_the_same(db) -> None:
     insert, update = [i for i in items if isinstance(i, Change)]
     assert insert.after == {**EXPECTED, "id": 3}  # a date with a zero month is NULL, as a zero date
     assert update.after["s"] == "" and update.before["s"] == "x,z"
+
+
+def test_both_drivers_read_the_full_load_alike(db, monkeypatch) -> None:
+    """mysqlclient (C) reads the full load where installed, PyMySQL where not: the same values of the same types."""
+    url, name, source = db
+    execute(url, "SET SESSION sql_mode = ''", TYPES_DDL.format(name="types"),
+            "INSERT INTO types VALUES " + ROW.format(zero="0000-00-00"), "INSERT INTO types (id) VALUES (2)")
+    table = one(source, name, "types")
+
+    def load() -> list[dict]:
+        return [row for batch in source.snapshot(table, ordered=True) for row in batch.rows()]
+
+    assert rowread.fast(source.ep), "mysqlclient is missing: run deploy/install-test-deps.sh"
+    fast = load()
+    monkeypatch.setattr(rowread, "MySQLdb", None)  # as if mysqlclient were not installed
+    assert not rowread.fast(source.ep)
+    plain = load()
+    assert fast == plain and fast[0] == EXPECTED
+    assert [{k: type(v) for k, v in r.items()} for r in fast] == [{k: type(v) for k, v in r.items()} for r in plain]
 
 
 def test_changes_come_in_transactions_and_resume_from_a_boundary(db) -> None:
