@@ -8,10 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .base import Change, Conflict, OnConflict, Op, TableSchema
-from .net_effect import checks, conflict_error
+from .base import Change, Changes, Conflict, OnConflict, Op, Position, TableSchema, parts_of
+from .net_effect import checking, checks, conflict_error, raise_fatal
 
 Rows = dict[tuple, dict[str, Any] | None]
+# A table's part of a batch, worked out: the table, its last change's position, whether it is emptied first, and
+# key -> its final row (None: deleted).
+Plan = tuple[TableSchema, Position, bool, Rows]
 
 
 def key_of(schema: TableSchema, row: Mapping[str, Any] | None) -> tuple:
@@ -62,3 +65,26 @@ def work_out(schema: TableSchema, items: Sequence[Change], current: Callable[[se
             rows[old_k] = touched[old_k] = None
         rows[new_k] = touched[new_k] = new
     return emptied, touched
+
+
+def work_out_batch(changes: Changes, current: Callable[[TableSchema, set[tuple]], Rows],
+                   on_conflict: Mapping[Op, OnConflict] | None,
+                   check: Callable[[TableSchema], None] = lambda schema: None) -> tuple[list[Plan], list[Conflict]]:
+    """A whole batch worked out table by table (``work_out``), before anything is written: the plans of the
+    tables with changes, in order, and the changes left out as conflicts; raises when ``on_conflict`` makes a
+    conflict fatal. ``current(schema, keys)`` reads rows as they are; ``check(schema)`` may refuse a table's
+    changes (raising) before its rows are read."""
+    checked = checking(on_conflict)
+    tables: dict[TableSchema, list[Change]] = {}
+    for part in parts_of(changes):  # the whole batch first: a batch that fails to arrive writes nothing
+        for schema, items in part.items():
+            tables.setdefault(schema, []).extend(items)
+    conflicts: list[Conflict] = []
+    plans: list[Plan] = []
+    for schema, items in tables.items():
+        if items:
+            check(schema)
+            emptied, final = work_out(schema, items, lambda keys, s=schema: current(s, keys), checked, conflicts)
+            plans.append((schema, items[-1].position, emptied, final))
+    raise_fatal(conflicts, checked)
+    return plans, conflicts

@@ -28,11 +28,9 @@ from connectors.base import (
     PrepMode,
     TableId,
     TableSchema,
-    parts_of,
 )
 from connectors.errors import ConfigError, DataError, DmsError, ObjectError, TransientError
-from connectors.keyed import Rows, key_of, work_out
-from connectors.net_effect import checking, raise_fatal
+from connectors.keyed import Rows, key_of, work_out_batch
 from connectors.object_mapping import object_rules, rule_for
 from connectors.store_target import KeyedTarget
 
@@ -213,20 +211,11 @@ class DynamoTarget(KeyedTarget):
         return found
 
     def apply(self, task: str, changes: Changes, on_conflict: Mapping[Op, OnConflict] | None = None) -> list[Conflict]:
-        checked = checking(on_conflict)
-        work: dict[TableSchema, list[Change]] = {}
-        for part in parts_of(changes):
-            for schema, items in part.items():
-                work.setdefault(schema, []).extend(items)
-        conflicts: list[Conflict] = []
-        plans = []
-        for schema, items in work.items():
-            if items and self._map(schema).cdc_problem:
+        def check(schema: TableSchema) -> None:
+            if self._map(schema).cdc_problem:
                 raise ObjectError(self._map(schema).cdc_problem)
-            if items:
-                worked = work_out(schema, items, lambda keys, s=schema: self._current(s, keys), checked, conflicts)
-                plans.append((schema, items[-1].position, *worked))
-        raise_fatal(conflicts, checked)
+
+        plans, conflicts = work_out_batch(changes, self._current, on_conflict, check)
         for schema, _, emptied, final in plans:
             if emptied:
                 self._empty(schema)

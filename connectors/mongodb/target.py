@@ -27,11 +27,9 @@ from connectors.base import (
     PrepMode,
     TableId,
     TableSchema,
-    parts_of,
 )
 from connectors.errors import DataError
-from connectors.keyed import work_out
-from connectors.net_effect import checking, raise_fatal
+from connectors.keyed import work_out_batch
 from connectors.store_target import KeyedTarget
 
 from . import documents as D
@@ -137,19 +135,8 @@ class MongoTarget(KeyedTarget):
         return found
 
     def apply(self, task: str, changes: Changes, on_conflict: Mapping[Op, OnConflict] | None = None) -> list[Conflict]:
-        checked = checking(on_conflict)
-        work: dict[TableSchema, list[Change]] = {}
-        for part in parts_of(changes):
-            for schema, items in part.items():
-                work.setdefault(schema, []).extend(items)
-        conflicts: list[Conflict] = []
-        plans = []
         try:
-            for schema, items in work.items():
-                if items:
-                    worked = work_out(schema, items, lambda keys, s=schema: self._current(s, keys), checked, conflicts)
-                    plans.append((schema, items[-1].position, *worked))
-            raise_fatal(conflicts, checked)
+            plans, conflicts = work_out_batch(changes, self._current, on_conflict)
             for schema, _, emptied, final in plans:
                 self._write(schema, emptied, final)
             for schema, at, _, _ in plans:
