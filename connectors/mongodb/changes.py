@@ -13,9 +13,11 @@ What a server says and how it becomes a change (connectors/ddl.py):
   that; a database-wide ``create`` event needs MongoDB 6 and ``showExpandedEvents``, and mongo-java-server
   has neither): ``TableDdl.CREATE``, then its documents from its own stream. Only changes before the
   cluster time read before the listing leave the reader, so a collection the listing finds is opened at
-  the time of the previous listing, before any of its changes. The first listing counts every collection
-  not followed as created at the stream's start (it may have been made during the full load): the worker
-  creates those its rules select and ignores the others (whose streams stay open: a cost per collection).
+  the time of the previous listing, before any of its changes; its creation goes out just before its first
+  change (an empty collection is created on the target with its first document). The first listing counts
+  every collection not followed as created at the stream's start (it may have been made during the full
+  load): the worker creates those its rules select and ignores the others (whose streams stay open: a cost
+  per collection).
 - A followed collection gone from the listing with neither a drop nor a rename in its stream by the next
   turn (mongo-java-server neither logs nor reports a rename): the stream stops with one line, rather
   than lose what the collection holds now.
@@ -67,6 +69,7 @@ class ChangeReader:
         self.missing: dict[TableId, int] = {}  # followed, gone from a listing: the turns since, with no event
         self.held: list[tuple[tuple, Change]] = []  # read, not yet given out (at or after the watermark)
         self.pending: dict[TableId, tuple] = {}  # found by the last listing, created at or after this time
+        self.unborn: set[TableId] = set()  # new collections whose creation goes out with their first change
 
     # -- streams ---------------------------------------------------------------------------------
 
@@ -138,9 +141,6 @@ class ChangeReader:
             self.held = [(k, c) for k, c in self.held if not k < bound]
             given = False
             for change in ready:
-                if change.op is Op.DDL and not change.position > last and change.schema.kind is TableDdl.CREATE:
-                    # created at the start (the first listing): right after the position's own change
-                    change.position = Position(LOG, last.major, last.minor + 1, last.token)
                 if change.position > last:
                     last, given = change.position, True
                     yield change
@@ -167,18 +167,20 @@ class ChangeReader:
                 self.pending[table] = (mark.time, mark.inc, 0)
 
     def _confirm(self) -> None:
-        """Collections found by the last listing that no rename named (it would be read by now): created,
-        before every change at their time."""
-        for table, (seconds, increment, _) in sorted(self.pending.items(), key=lambda item: item[1]):
-            schema = self.tables.get(table)
-            if schema is None:
-                continue
-            log.info("collection_created", table=str(table))
-            key = (seconds, increment, -1)
-            self.held.append((key, Change(table, Op.DDL, position(key[0], key[1], 0), after={
-                "columns": list(schema.column_names)}, commit_time=float(key[0]),
-                schema=SchemaChange(TableDdl.CREATE, schema, f"create collection {table}"))))
+        """Collections found by the last listing that no rename named (it would be read by now): new, their
+        creation sent before their first change."""
+        self.unborn.update(self.pending)
         self.pending.clear()
+
+    def _born(self, table: TableId, key: tuple) -> None:
+        """The creation of a new collection, just before its first change (at ``key``)."""
+        self.unborn.discard(table)
+        self.pending.pop(table, None)
+        schema = self.tables[table]
+        log.info("collection_created", table=str(table))
+        self.held.append(((key[0], key[1], 0), Change(
+            table, Op.DDL, position(key[0], key[1], 0), after={"columns": list(schema.column_names)},
+            commit_time=float(key[0]), schema=SchemaChange(TableDdl.CREATE, schema, f"create collection {table}"))))
 
     def _vanished(self, listed: dict[str, set[str]]) -> None:
         """A followed collection gone from two listings with no drop or rename read: the stream stops."""
@@ -210,6 +212,8 @@ class ChangeReader:
         schema = self.tables.get(table)
         if schema is None:
             return
+        if table in self.unborn or table in self.pending:
+            self._born(table, key)
         when = float(stamp.time)
         if kind in ROWS:
             doc = event.get("fullDocument")
@@ -240,13 +244,17 @@ class ChangeReader:
         for old in gone:
             del self.tables[old]
             self.missing.pop(old, None)
+            self.unborn.discard(old)
             if kind == "rename":
                 to = event.get("to") or {}
                 new = TableId(to.get("db", old.schema), to.get("coll", ""))
                 schema = self.describe(new)
                 self.tables[new] = schema
-                if self.pending.pop(new, None) is None:  # else the listing found it and opened its stream
-                    self._open(new, stamp=event["clusterTime"])
+                if self.pending.pop(new, None) is None and new not in self.unborn:
+                    self._open(new, stamp=event["clusterTime"])  # else the listing found it and opened it
+                self.unborn.discard(new)
+                self.held = [(k, c) for k, c in self.held if not (c.table == new and c.op is Op.DDL
+                                                                  and c.schema.kind is TableDdl.CREATE)]
                 sc = SchemaChange(TableDdl.RENAME, schema, f"rename collection {old} to {new}")
             else:
                 sc = SchemaChange(TableDdl.DROP, None, f"drop collection {old}")
