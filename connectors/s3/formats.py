@@ -133,8 +133,9 @@ class CsvWriter:
                     need = pc.or_(need, pc.equal(values, ""))
                 for spelt in {self.null, self.nosup} - {""}:
                     need = pc.or_(need, pc.equal(values, spelt))
-                quoted = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
-                values = pc.if_else(need, quoted, values)
+                if pc.any(need).as_py():  # most columns of most batches have no value to quote: no copy then
+                    quoted = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
+                    values = pc.if_else(need, quoted, values)
             fields.append(pc.fill_null(values, self.null))
         lines = pc.binary_join_element_wise(*fields, self.delimiter)
         lines = pc.binary_join_element_wise(lines, self.pad + self.row_end, "")
@@ -416,10 +417,11 @@ SOURCE_TEXT = "postgres-copy-text"
 _ARROW_PARSES = ("bool", "int2", "int4", "int8", "float4", "float8")
 
 
-def source_text(data: bytes, columns: Sequence[Column], config: S3Config) -> Any:
+def source_text(data: bytes, columns: Sequence[Column], config: S3Config, key: Sequence[str] = ()) -> Any:
     """The source's bulk text as an Arrow table (temporal and numeric-as-text columns still text), or None
     when a value carries an escape (a tab, a newline, a backslash, bytes) or Arrow refuses a value: then
-    the rows decoded by the source are taken instead."""
+    the rows decoded by the source are taken instead. CSV keeps the source's digits as they came: only the
+    ``key`` columns' numbers are read (for the file's key bounds), and booleans (spelt true/false)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
@@ -428,7 +430,11 @@ def source_text(data: bytes, columns: Sequence[Column], config: S3Config) -> Any
     for column in columns:
         kind = arrow_type(column, config)
         parsed = column.type in _ARROW_PARSES and (config.parquet or column.type not in ("float4", "float8"))
-        types[column.name] = kind if parsed or pa.types.is_decimal(kind) else pa.string()
+        if not config.parquet and column.type != "bool" and column.name not in key:
+            parsed = False  # the digits go into the file as the source sent them: no parse, no cast back
+        elif pa.types.is_decimal(kind):
+            parsed = True
+        types[column.name] = kind if parsed else pa.string()
     try:
         part = pcsv.read_csv(
             io.BytesIO(data), read_options=pcsv.ReadOptions(column_names=[c.name for c in columns],

@@ -156,13 +156,14 @@ class S3Target(AppendTarget):
         """Batches of the source's bulk text, read by Arrow in one go (no Python rows); when Arrow cannot
         take them whole (an escaped value, a value it refuses), batch by batch, and as rows where it still
         cannot."""
-        whole = source_text(b"".join(b.raw[1] for b in batches), table.columns, self.config)
+        whole = source_text(b"".join(b.raw[1] for b in batches), table.columns, self.config, table.key)
         if whole is not None:
             current.write_arrow(whole, op, stamp, key_at)
             return whole.num_rows
         count = 0
         for batch in batches:
-            if len(batches) > 1 and (part := source_text(batch.raw[1], table.columns, self.config)) is not None:
+            part = source_text(batch.raw[1], table.columns, self.config, table.key) if len(batches) > 1 else None
+            if part is not None:
                 current.write_arrow(part, op, stamp, key_at)
                 count += part.num_rows
             else:
