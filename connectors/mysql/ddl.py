@@ -67,6 +67,7 @@ class Statement:
     renamed: Mapping[str, str] = field(default_factory=dict)  # ALTER: columns, old name -> new name
     unsupported: str = ""  # ALTER: why its effect on the rows cannot be replicated
     replace: bool = False  # CREATE OR REPLACE (MariaDB): drops the table of that name first
+    text: str = ""  # the statement (tells two statements of the same effect apart)
 
 
 def _ident(text: str) -> str:
@@ -100,6 +101,11 @@ def clauses(text: str) -> list[str]:
 def recognise(schema: str, sql: str) -> Statement | None:
     """The statement's kind and tables (``schema``: the statement's current database), or None when it is no
     table DDL that replication follows (temporary tables, indexes, users, ...)."""
+    stmt = _recognise(schema, sql)
+    return replace(stmt, text=sql.strip()) if stmt is not None else None
+
+
+def _recognise(schema: str, sql: str) -> Statement | None:
     found = _TRUNCATE.match(sql)
     if found:
         table = _table(schema, found.group(1), found.group(2))
@@ -267,13 +273,17 @@ class Catalog:
             return found, len(found), None
         return found, before_rows, rows
 
-    def fills(self, table: TableSchema, added: Sequence[str]) -> tuple[dict[str, Any], str]:
-        """The values existing rows took in the columns ``added``, or why one cannot be known."""
+    def fills(self, table: TableSchema, added: Sequence[str],
+              onward: Mapping[str, str] | None = None) -> tuple[dict[str, Any], str]:
+        """The values existing rows took in the columns ``added``, or why one cannot be known (``onward``: the
+        columns' renames since, as information_schema names them now)."""
         if not added:
             return {}, ""
         columns = {c.name: c for c in table.columns}
+        then = {b.lower(): a for a, b in (onward or {}).items()}
         out: dict[str, Any] = {}
-        for name, default, nullable, extra in self.query(_DEFAULTS_SQL, (table.table.schema, table.table.name)):
+        for now, default, nullable, extra in self.query(_DEFAULTS_SQL, (table.table.schema, table.table.name)):
+            name = then.get(now.lower(), now)
             if name not in added or name not in columns:
                 continue
             value, problem = filled(columns[name], default, nullable == "YES", extra or "", self.mariadb)
@@ -316,6 +326,7 @@ class Follower:
                     continue  # CREATE TABLE IF NOT EXISTS of a table there already
                 schema = self.catalog.describe(after)
                 if schema is not None:  # else dropped again since (a reader far behind): its DROP follows
+                    schema = self._created(schema, where)
                     tables[_key(after)] = schema
                     self.follow(after)
                     out.append((after, SchemaChange(TableDdl.CREATE, schema, sql)))
@@ -345,18 +356,13 @@ class Follower:
         later, before_rows, ahead = self.catalog.later(where, after)
         # Later statements whose effect the shape read now already holds: each still goes to the target (as a
         # change of nothing, when nothing is left of it), so Ddls counts it.
-        self.absorbed += [(step.tables[0][1], step) for step in later
-                          if step.kind is TableDdl.ALTER and (step.tables[0][1], step) not in self.absorbed]
-        later = later[:before_rows]
+        self._absorb(later)
         old = {c.name.lower(): c.name for c in known.columns}
-        chain = dict(stmt.renamed)
-        for step in later:  # renamed again before any row: the column's last name
-            for a, b in step.renamed.items():
-                first = next((k for k, v in chain.items() if v.lower() == a.lower()), None)
-                chain[first if first is not None else a] = b
+        chain = _chain(stmt.renamed, later[:before_rows])  # renamed again before any row: the last name
+        onward = _chain({}, later[before_rows:]) if ahead is not None else {}
         if ahead is not None:
             log.info("ddl_columns_from_table_map", table=str(after), table_map=f"{ahead[0]}:{ahead[1]}")
-            schema = self._between(known, schema, chain, ahead)
+            schema = self._between(known, schema, chain, ahead, onward)
             if schema is None:
                 return [*out, (after, SchemaChange(TableDdl.ALTER, known, sql, unsupported=(
                     "the table changed again later in the binlog, after rows written in between, and its columns at "
@@ -370,15 +376,30 @@ class Follower:
             return out  # else an index, a default, a comment: nothing a target follows
         tables[_key(after)] = schema
         added = [c.name for c in schema.columns if c.name.lower() not in old and c.name not in renamed.values()]
-        fills, problem = self.catalog.fills(schema, added)
+        fills, problem = self.catalog.fills(schema, added, onward)
         return [*out, (after, SchemaChange(TableDdl.ALTER, schema, sql, renamed, fills, unsupported=problem))]
 
 
-    def _between(self, known: TableSchema, final: TableSchema, renamed: Mapping[str, str],
-                 rows: Where) -> TableSchema | None:
+    def _created(self, schema: TableSchema, where: Where) -> TableSchema:
+        """A new table as it was created: information_schema's, unless later DDL after rows changed it since."""
+        later, _, ahead = self.catalog.later(where, schema.table)
+        self._absorb(later)
+        if ahead is None:
+            return schema
+        log.info("ddl_columns_from_table_map", table=str(schema.table), table_map=f"{ahead[0]}:{ahead[1]}")
+        # else the next rows' table map holds the columns (none known before: each declared as it is now)
+        return self._between(replace(schema, columns=(), key=()), schema, {}, ahead, _chain({}, later)) or schema
+
+    def _absorb(self, later: Sequence[Statement]) -> None:
+        self.absorbed += [(step.tables[0][1], step) for step in later
+                          if step.kind is TableDdl.ALTER and (step.tables[0][1], step) not in self.absorbed]
+
+    def _between(self, known: TableSchema, final: TableSchema, renamed: Mapping[str, str], rows: Where,
+                 onward: Mapping[str, str]) -> TableSchema | None:
         """The table at a statement that later DDL (after rows) changed again: its columns as the table map of
-        those rows names them, each declared as information_schema declares it now, else as it was before the
-        statement; None when a column has neither (or the table map names none: binlog_row_metadata not FULL)."""
+        those rows names them, each declared as information_schema declares it now (under the name ``onward``
+        renames gave it since), else as it was before the statement; None when a column has neither (or the
+        table map names none: binlog_row_metadata not FULL)."""
         names = self.catalog.names_at(rows) if rows[0] else None
         if not names:
             return None
@@ -386,7 +407,7 @@ class Follower:
         now = {c.name.lower(): c for c in final.columns}
         columns = []
         for name in names:
-            column = now.get(name.lower()) or was.get(name.lower())
+            column = now.get(onward.get(name, name).lower()) or was.get(name.lower())
             if column is None:
                 return None
             columns.append(replace(column, name=name))
@@ -394,6 +415,16 @@ class Follower:
         if final.key and all(k in names for k in final.key):
             key = final.key
         return replace(final, columns=tuple(columns), key=key)
+
+
+def _chain(renamed: Mapping[str, str], steps: Sequence[Statement]) -> dict[str, str]:
+    """Column renames composed: a -> b then b -> c is a -> c."""
+    chain = dict(renamed)
+    for step in steps:
+        for a, b in step.renamed.items():
+            first = next((k for k, v in chain.items() if v.lower() == a.lower()), None)
+            chain[first if first is not None else a] = b
+    return chain
 
 
 def _key(table: TableId) -> Key:

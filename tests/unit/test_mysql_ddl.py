@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.base import TableId
+from connectors.base import TableId, TableSchema
 from connectors.ddl import TableDdl
-from connectors.mysql.ddl import clauses, filled, recognise
+from connectors.mysql.ddl import Catalog, Follower, clauses, filled, recognise
 from connectors.mysql.types import column
 
 T, U = TableId("app", "t"), TableId("app", "u")
@@ -89,3 +89,73 @@ def test_defaults_the_binlog_does_not_hold_are_refused(native: str, default: str
                                                         maria: bool) -> None:
     value, problem = filled(column("c", native, False), default, False, extra, maria)
     assert value is None and "binlog does not hold" in problem
+
+
+class _Catalog(Catalog):
+    """information_schema and the binlog ahead as a test says they are (Follower's logic alone)."""
+
+    def __init__(self, now: TableSchema, ahead: list[str], table_map: tuple[str, ...] | None) -> None:
+        super().__init__(lambda t: now if t == now.table else None, lambda *a: [], True, lambda where: table_map)
+        self.ahead = ahead  # later statements; "|" marks rows of the table between them
+
+    def later(self, where, table):
+        stmts = [recognise("app", s) for s in self.ahead if s != "|"]
+        rows = self.ahead.index("|") if "|" in self.ahead else len(self.ahead)
+        after_rows = rows < len(self.ahead) - 1
+        return stmts, rows, ("mysql-bin.000001", 99) if after_rows else None
+
+
+def _schema(*decls: str) -> TableSchema:
+    cols = tuple(column(d.split()[0], d.split()[1], True) for d in decls)
+    return TableSchema(T, cols, ("id",), "mysql")
+
+
+def _follow(known: TableSchema, now: TableSchema, sql: str, ahead: list[str], table_map=None):
+    tables = {("app", "t"): known}
+    follower = Follower(_Catalog(now, ahead, table_map), lambda t: None)
+    return follower, tables, follower.changes(tables, recognise("app", sql), sql, ("mysql-bin.000001", 4))
+
+
+def test_a_reader_behind_later_ddl_takes_the_columns_of_the_next_rows() -> None:
+    """ALTER ... RENAME COLUMN a TO b read after a later DROP COLUMN c that followed rows: the columns at the
+    statement are the table map's (b still with c), declared as now or as before."""
+    known = _schema("id int(11)", "a varchar(5)", "c int(11)")
+    now = _schema("id bigint(20)", "b varchar(5)")
+    _, tables, ((table, change),) = _follow(known, now, "ALTER TABLE t RENAME COLUMN a TO b",
+                                            ["|", "ALTER TABLE t DROP COLUMN c"], ("id", "b", "c"))
+    assert table == T and change.kind is TableDdl.ALTER and not change.unsupported
+    assert [(c.name, c.native) for c in change.schema.columns] == [
+        ("id", "bigint(20)"), ("b", "varchar(5)"), ("c", "int(11)")]
+    assert dict(change.renamed) == {"a": "b"} and tables[("app", "t")] == change.schema
+
+
+def test_a_reader_behind_without_a_table_map_stops_the_table() -> None:
+    known = _schema("id int(11)", "a varchar(5)")
+    _, _, ((_, change),) = _follow(known, _schema("id int(11)"), "ALTER TABLE t ADD x int",
+                                   ["|", "ALTER TABLE t DROP COLUMN a"], None)
+    assert "reload-target" in change.unsupported and change.schema == known
+
+
+def test_later_ddl_before_any_row_goes_with_the_first_and_is_still_counted() -> None:
+    known = _schema("id int(11)", "a varchar(5)")
+    now = _schema("id int(11)", "c varchar(5)", "x int(11)")
+    follower, tables, ((_, first),) = _follow(known, now, "ALTER TABLE t RENAME COLUMN a TO b",
+                                              ["ALTER TABLE t RENAME COLUMN b TO c", "ALTER TABLE t ADD x int"])
+    assert dict(first.renamed) == {"a": "c"} and first.schema.column_names == ("id", "c", "x")
+    follower.catalog.ahead = ["ALTER TABLE t ADD x int"]
+    (_, second), = follower.changes(tables, recognise("app", "ALTER TABLE t RENAME COLUMN b TO c"),
+                                    "ALTER TABLE t RENAME COLUMN b TO c", ("mysql-bin.000001", 8))
+    assert second.schema == first.schema and not second.renamed  # a change of nothing, counted in Ddls
+    follower.catalog.ahead = []
+    assert follower.changes(tables, recognise("app", "ALTER TABLE t ADD KEY (x)"), "ALTER TABLE t ADD KEY (x)",
+                            ("mysql-bin.000001", 9)) == []  # an index: nothing
+
+
+def test_a_column_renamed_after_the_rows_is_declared_as_it_is_now() -> None:
+    known = _schema("id int(11)", "t varchar(10)", "n int(11)")
+    now = _schema("id int(11)", "t varchar(10)", "more bigint(20)")
+    _, _, ((_, change),) = _follow(known, now, "ALTER TABLE t ADD COLUMN extra bigint DEFAULT 5",
+                                   ["|", "ALTER TABLE t DROP COLUMN n", "ALTER TABLE t RENAME COLUMN extra TO more"],
+                                   ("id", "t", "n", "extra"))
+    assert not change.unsupported
+    assert [(c.name, c.native) for c in change.schema.columns][-1] == ("extra", "bigint(20)")
