@@ -6,23 +6,10 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-NPM_DIR="${DMS_NPM_DIR:-$HOME/.cache/opendms/npm}"
-CLI="$NPM_DIR/node_modules/kinesalite/cli.js"
-
 usage() { echo "usage: $0 start DIR PORT | stop DIR" >&2; exit 2; }
 
-start() {
-    local dir port; dir="$(realpath -m "$1")"; port="$2"
-    command -v node >/dev/null || { echo "node missing: run deploy/install-test-deps.sh" >&2; exit 3; }
-    [ -f "$CLI" ] || { echo "kinesalite missing ($CLI): run deploy/install-test-deps.sh" >&2; exit 3; }
-    mkdir -p "$dir/data"
-    # Streams are ACTIVE at once (no 500 ms create/delete/update delays), 100 shards allowed.
-    nohup node "$CLI" --port "$port" --path "$dir/data" --createStreamMs 0 --deleteStreamMs 0 \
-        --updateStreamMs 0 --shardLimit 100 >"$dir/kinesalite.log" 2>&1 &
-    echo $! >"$dir/kinesalite.pid"
-    # up to 2 minutes on a busy machine
-    if wait_ready "$dir/kinesalite.pid" 1200 port_open "$port"; then echo "http://127.0.0.1:$port"; return 0; fi
-    echo "kinesalite on port $port did not start; see $dir/kinesalite.log" >&2; exit 1
+start() {  # Streams are ACTIVE at once (no 500 ms create/delete/update delays), 100 shards allowed.
+    npm_server_start kinesalite "$1" "$2" --createStreamMs 0 --deleteStreamMs 0 --updateStreamMs 0 --shardLimit 100
 }
 
 stop() {

@@ -70,3 +70,18 @@ logger.main.name=$3
 logger.main.level=INFO
 EOF2
 }
+
+# npm_server_start NAME DIR PORT ARGS...: the npm test server NAME (its cli.js, which deploy/install-test-deps.sh
+# installs into $DMS_NPM_DIR) on PORT with ARGS, its data in DIR/data and its log and pid in DIR; prints its URL
+# once the port accepts (up to 2 minutes on a busy machine).
+npm_server_start() {
+    local name="$1" dir port="$3" cli; dir="$(realpath -m "$2")"; shift 3
+    cli="${DMS_NPM_DIR:-$HOME/.cache/opendms/npm}/node_modules/$name/cli.js"
+    command -v node >/dev/null || { echo "node missing: run deploy/install-test-deps.sh" >&2; exit 3; }
+    [ -f "$cli" ] || { echo "$name missing ($cli): run deploy/install-test-deps.sh" >&2; exit 3; }
+    mkdir -p "$dir/data"
+    nohup node "$cli" --port "$port" --path "$dir/data" "$@" >"$dir/$name.log" 2>&1 &
+    echo $! >"$dir/$name.pid"
+    if wait_ready "$dir/$name.pid" 1200 port_open "$port"; then echo "http://127.0.0.1:$port"; return 0; fi
+    echo "$name on port $port did not start; see $dir/$name.log" >&2; exit 1
+}
