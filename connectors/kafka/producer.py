@@ -23,7 +23,8 @@ from connectors.errors import ConfigError, DataError, DmsError, TransientError
 
 DELIVERY_TIMEOUT_MS = 120_000  # a record not acknowledged in this fails its batch (kafka-python's default too)
 WAIT_SECONDS = 120.0  # longest wait for a commit, an abort or a flush
-INIT_SECONDS = 30.0  # a broker that does not take a producer's first transaction in this is away
+INIT_SECONDS = 30.0
+LINGER_MS = 100  # a broker that does not take a producer's first transaction in this is away
 
 _log = logging.getLogger("kafka.rdkafka")  # under client.py's "kafka" logger: kept from the user's log
 
@@ -49,8 +50,12 @@ class RecordProducer:
         self.failed: KafkaError | None = None  # the first record the broker did not take
         self.login: KafkaError | None = None  # a refused login, told only through error_cb
         request = max(max_bytes + 4096, 1_048_576)
-        conf = {**config, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
-                "batch.size": min(1_000_000, request), "message.max.bytes": request,
+        # Every send ends in a commit or a flush, which sends what is queued at once, linger or not: a
+        # long linger costs no latency, and while a batch is being made it fills request-sized batches
+        # (at 5 ms, a few dozen records each: librdkafka's broker thread then took 5-6 us of CPU a record, at
+        # 100 ms about 1 us, measured on 20,000-record transactions)
+        conf = {**config, "enable.idempotence": True, "acks": "all", "linger.ms": LINGER_MS,
+                "batch.num.messages": 100_000, "batch.size": min(1_000_000, request), "message.max.bytes": request,
                 "queue.buffering.max.messages": 500_000, "message.timeout.ms": DELIVERY_TIMEOUT_MS,
                 "delivery.report.only.error": True, "on_delivery": self._delivered, "error_cb": self._error,
                 "logger": _log, "topic.metadata.refresh.interval.ms": 60_000}
