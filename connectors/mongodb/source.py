@@ -46,6 +46,12 @@ class MongoSource(Source):
         self.client = client(endpoint)
         self._schemas: dict[TableId, TableSchema] = {}
 
+    def _no_lookup(self) -> str:
+        # An update event without its full document carries only the changed fields, which a document or
+        # table target cannot apply without the document before them: refused, not dropped or guessed.
+        return (f"{self.ep.where()}: MongoDbSettings.UseUpdateLookUp false is not supported for CDC (an update "
+                "would carry only its changed fields): set it to true, the default")
+
     def _fail(self, exc: BaseException):
         return classify(exc, self.ep.where())
 
@@ -56,6 +62,8 @@ class MongoSource(Source):
             self.client.admin.command("ping")
             if cdc and replica_set_name(self.client.admin) is None:
                 return [not_replica_set(self.ep.where())]
+            if cdc and not self.settings["UseUpdateLookUp"]:
+                return [self._no_lookup()]
         except Exception as exc:  # noqa: BLE001 -- every driver error becomes one line
             return [str(self._fail(exc))]
         return []
@@ -266,6 +274,8 @@ class MongoSource(Source):
     def stream(self, task: str, start: Position | Positions,
                tables: Sequence[TableSchema]) -> Iterator[Change | Position]:
         at = start.single() if isinstance(start, Positions) else start
+        if not self.settings["UseUpdateLookUp"]:
+            raise ConfigError(self._no_lookup())
         lost = self.check_position(task, at)
         if lost:
             raise PositionLost(lost)

@@ -183,6 +183,21 @@ def test_capture_from_a_server_outside_a_replica_set_is_refused_in_one_line(dms,
     assert len(lines) == 1 and "is not a replica set" in lines[0], proc.stderr
 
 
+def test_cdc_without_update_lookup_is_refused_in_one_line(dms, mongodb, dst):
+    """Without updateLookup an update carries only its changed fields: refused, never dropped."""
+    source = f"nolookup-{dms.suffix}"
+    dms.dms("endpoint", "create", source, "--type", "source", "--engine", "mongodb", "--mongo-db-settings",
+            json.dumps({"ServerName": "127.0.0.1", "Port": mongodb.port, "DatabaseName": "db",
+                        "UseUpdateLookUp": False}))
+    target = dms.endpoint(f"pg-nolookup-{dms.suffix}", "target", dst)
+    task = f"mongo-nolookup-{dms.suffix}"
+    _task(dms, task, source, target, "db", "full-load-and-cdc")
+    proc = dms.dms("task", "start", task, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "UseUpdateLookUp false is not supported" in lines[0], proc.stderr
+
+
 def _target_tables(url: str, schema: str) -> set[str]:
     conn = connect(url)
     cur = conn.cursor()
