@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import ClassVar
 
 from services import MissingServiceError, _run, _Server
 
@@ -14,24 +15,33 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "opendms-test", "AWS_SECRET_ACCESS_KEY": "op
                "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-class KinesisServer(_Server):
-    env_var = "DMS_TEST_KINESIS_URL"
+class NpmServer(_Server):
+    """An AWS API server from npm (deploy/install-test-deps.sh installs it into NPM_DIR), run by a deploy script;
+    it takes any credentials, so the AWS ones are set (when unset) for boto3 to sign with."""
 
-    def start(self) -> KinesisServer:
+    package: ClassVar[str]  # the npm package
+    script: ClassVar[str]  # deploy/SCRIPT start DIR PORT | stop DIR
+
+    def start(self) -> NpmServer:
         for key, value in CREDENTIALS.items():
             os.environ.setdefault(key, value)
         if self.external:
             self.url = self.external
             return self
-        if not shutil.which("node") or not os.path.exists(os.path.join(NPM_DIR, "node_modules/kinesalite/cli.js")):
-            raise MissingServiceError("kinesalite not installed: run deploy/install-test-deps.sh")
-        self._start_script("kinesis.sh", "kinesis-")
+        if not shutil.which("node") or not os.path.exists(os.path.join(NPM_DIR, f"node_modules/{self.package}/cli.js")):
+            raise MissingServiceError(f"{self.package} not installed: run deploy/install-test-deps.sh")
+        self._start_script(self.script, self.script.removesuffix(".sh") + "-")
         return self
 
     def stop(self) -> None:
         if self.dir is not None:
-            _run("kinesis.sh", "stop", str(self.dir))
+            _run(self.script, "stop", str(self.dir))
             self._cleanup()
+
+
+class KinesisServer(NpmServer):
+    env_var = "DMS_TEST_KINESIS_URL"
+    package, script = "kinesalite", "kinesis.sh"
 
     def client(self):
         import boto3
