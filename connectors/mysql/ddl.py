@@ -273,16 +273,21 @@ class Catalog:
             return found, len(found), None
         return found, before_rows, rows
 
-    def fills(self, table: TableSchema, added: Sequence[str],
-              onward: Mapping[str, str] | None = None) -> tuple[dict[str, Any], str]:
+    def defaults(self, table: TableId) -> list[tuple]:
+        """information_schema's (column, DEFAULT, nullable, extra) of the table now (read with its shape, before
+        the binlog is searched: what the search finds then covers both)."""
+        return self.query(_DEFAULTS_SQL, (table.schema, table.name))
+
+    def fills(self, table: TableSchema, added: Sequence[str], onward: Mapping[str, str],
+              defaults: Sequence[tuple]) -> tuple[dict[str, Any], str]:
         """The values existing rows took in the columns ``added``, or why one cannot be known (``onward``: the
-        columns' renames since, as information_schema names them now)."""
+        columns' renames since, as ``defaults`` names them)."""
         if not added:
             return {}, ""
         columns = {c.name: c for c in table.columns}
-        then = {b.lower(): a for a, b in (onward or {}).items()}
+        then = {b.lower(): a for a, b in onward.items()}
         out: dict[str, Any] = {}
-        for now, default, nullable, extra in self.query(_DEFAULTS_SQL, (table.table.schema, table.table.name)):
+        for now, default, nullable, extra in defaults:
             name = then.get(now.lower(), now)
             if name not in added or name not in columns:
                 continue
@@ -350,6 +355,7 @@ class Follower:
         schema = self.catalog.describe(after)
         if schema is None:
             return out  # dropped or renamed since (a reader far behind): that DDL follows
+        defaults = self.catalog.defaults(after)
         absorbed = (after, stmt) in self.absorbed
         if absorbed:
             self.absorbed.remove((after, stmt))
@@ -376,7 +382,7 @@ class Follower:
             return out  # else an index, a default, a comment: nothing a target follows
         tables[_key(after)] = schema
         added = [c.name for c in schema.columns if c.name.lower() not in old and c.name not in renamed.values()]
-        fills, problem = self.catalog.fills(schema, added, onward)
+        fills, problem = self.catalog.fills(schema, added, onward, defaults)
         return [*out, (after, SchemaChange(TableDdl.ALTER, schema, sql, renamed, fills, unsupported=problem))]
 
 
