@@ -95,8 +95,9 @@ if [ "${DMS_TEST_DEPS:-all}" != python ]; then  # DMS_TEST_DEPS=python: the unit
     # The test MongoDB server (deploy/mongodb.sh): mongo-java-server from Maven Central, with the small main
     # of deploy/mongodb-server/, built into a cache outside the work tree.
     MONGO_CACHE="${OPENDMS_CACHE:-$HOME/.cache/opendms}/mongodb-server"
+    # built again when any of its sources or its pom is newer than the jar
     if [ -f "$MONGO_CACHE/lib/mongodb-test-server-1.jar" ] && \
-       [ "$MONGO_CACHE/lib/mongodb-test-server-1.jar" -nt deploy/mongodb-server/src/main/java/opendms/MongoTestServer.java ]; then
+       [ -z "$(find deploy/mongodb-server -type f -newer "$MONGO_CACHE/lib/mongodb-test-server-1.jar" -print -quit)" ]; then
         echo "MongoDB test server: already built"
     else
         command -v mvn >/dev/null || apt_install maven

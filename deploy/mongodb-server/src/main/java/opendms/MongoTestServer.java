@@ -1,10 +1,13 @@
 package opendms;
 
+import de.bwaldvogel.mongo.MongoCollection;
+import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 import de.bwaldvogel.mongo.bson.BsonTimestamp;
 import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.oplog.Oplog;
 import io.netty.channel.Channel;
 import java.time.Instant;
 import java.util.List;
@@ -37,6 +40,18 @@ public final class MongoTestServer {
                     return 13;
                 }
             });
+        }
+
+        /** The server's own oplog, but with update lookups by the _id index (IndexedOplog says why). */
+        @Override
+        @SuppressWarnings("unchecked")
+        protected Oplog createOplog() {
+            MongoDatabase local = resolveDatabase("local");
+            MongoCollection<Document> collection = (MongoCollection<Document>) local.resolveCollection(OPLOG_COLLECTION_NAME, false);
+            if (collection == null) {
+                collection = (MongoCollection<Document>) local.createCollectionOrThrowIfExists(OPLOG_COLLECTION_NAME);
+            }
+            return new IndexedOplog(this, collection, getCursorRegistry());
         }
 
         @Override
