@@ -41,7 +41,8 @@ schema_name text NOT NULL, table_name text NOT NULL, columns jsonb, key jsonb, s
 at timestamptz NOT NULL DEFAULT now())"""
 
 # Columns: [attnum, name, declaration, not null, type name, type category, the value rows that predate it
-# read (a column added with a constant DEFAULT: PostgreSQL keeps it once rather than in every row)].
+# read (a column added with a constant DEFAULT: PostgreSQL keeps it once rather than in every row), whether
+# it has a default].
 _FUNCTION_DDL = """CREATE OR REPLACE FUNCTION {function}() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE r record; cols jsonb; keycols jsonb;
@@ -62,7 +63,8 @@ BEGIN
   LOOP
     SELECT jsonb_agg(jsonb_build_array(a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
                                        t.typname, t.typcategory,
-                                       CASE WHEN a.atthasmissing THEN array_to_json(a.attmissingval)->0 END)
+                                       CASE WHEN a.atthasmissing THEN array_to_json(a.attmissingval)->0 END,
+                                       a.atthasdef)
                      ORDER BY a.attnum) INTO cols
     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
     WHERE a.attrelid = r.objid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
@@ -234,6 +236,15 @@ class Tracker:
             return None  # an index, a constraint, a default: nothing a target follows
         self.tables[now] = schema
         filled = {c[1]: c[6] for c in cols if len(c) > 6 and c[6] is not None}
+        # A default with no value kept once is volatile (clock_timestamp(), a sequence, an identity; now() is
+        # kept once): PostgreSQL rewrote the table with a value per row, and a rewrite is not in the log.
+        rewritten = [c[1] for c in cols if len(c) > 7 and c[7] and c[6] is None and int(c[0]) not in before]
+        if rewritten:
+            return was, SchemaChange(TableDdl.ALTER, schema, statement, renamed, filled, unsupported=(
+                f"column(s) {', '.join(rewritten)} added with a volatile default (clock_timestamp(), random(), a "
+                "sequence, an identity): "
+                "PostgreSQL gave the rows already there values that its log does not carry; reload the table "
+                "with `dms task start --type reload-target` (or `dms task reload-tables`)"))
         return was, SchemaChange(TableDdl.ALTER, schema, statement, renamed, filled)
 
     def drifted(self, table: TableSchema, names: Sequence[str], types: Iterable[tuple[int, int]]) -> SchemaChange:

@@ -100,6 +100,23 @@ def test_policies_off_leave_the_target_as_it_is(dms, pg, pg_target):
     no_errors(dms, "ddl-off")
 
 
+def test_a_column_added_with_a_volatile_default_stops_only_its_table(dms, pg, pg_target):
+    """clock_timestamp() fills the rows already there by a table rewrite, which logical decoding does not carry: the
+    table stops naming the statement and the reload, rather than keep NULLs there."""
+    src, dst = fresh_db(pg), fresh_db(pg_target)
+    execute(src, "CREATE TABLE stamped (id int PRIMARY KEY, v text)", "INSERT INTO stamped VALUES (1, 'a')",
+            "CREATE TABLE plain (id int PRIMARY KEY, v text)", "INSERT INTO plain VALUES (1, 'a')")
+    dms.start_live("ddl-volatile", src, dst)
+    execute(src, "ALTER TABLE stamped ADD COLUMN at timestamptz DEFAULT clock_timestamp()",
+            "ALTER TABLE plain ADD COLUMN n int DEFAULT 3", "INSERT INTO plain VALUES (2, 'b', 4)")
+    stats = wait_for(lambda: (s := dms.stats("ddl-volatile"))["public.stamped"]["TableState"] == "Table error" and s,
+                     30, "the table with the volatile default to stop")
+    error = stats["public.stamped"]["TableError"]
+    assert "ADD COLUMN at timestamptz DEFAULT clock_timestamp()" in error and "reload-target" in error, error
+    wait_for(lambda: table_text(dst, "plain") == ["(1,a,3)", "(2,b,4)"], 30, "the other table to go on")
+    assert stats["public.plain"]["TableState"] != "Table error"
+
+
 def test_changes_go_through_the_rules_that_rename_and_remove_columns(dms, pg, pg_target):
     src, dst = fresh_db(pg), fresh_db(pg_target)
     execute(src, "CREATE TABLE mapped (id int PRIMARY KEY, t text, secret text, n int)",
