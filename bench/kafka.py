@@ -51,6 +51,9 @@ SCHEMA = TableSchema(TableId("public", "bench"), (
 
 
 def run(srv: Servers, *, rows: int, updates: int, rate: int, seconds: float) -> dict:
+    if updates > rows:  # the workload updates ids 1..updates: the last would match no row, waited for in vain
+        raise SystemExit(f"--updates ({updates:,}) must not exceed --kafka-rows ({rows:,}): the CDC run updates "
+                         "rows 1..N of the loaded table")
     kafka = KafkaServer().start()
     debezium = Debezium(kafka.broker)
     try:

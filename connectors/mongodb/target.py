@@ -27,6 +27,7 @@ from connectors.base import (
     PrepMode,
     TableId,
     TableSchema,
+    parts_of,
 )
 from connectors.errors import DataError
 from connectors.keyed import work_out_batch
@@ -135,8 +136,9 @@ class MongoTarget(KeyedTarget):
         return found
 
     def apply(self, task: str, changes: Changes, on_conflict: Mapping[Op, OnConflict] | None = None) -> list[Conflict]:
+        parts = list(parts_of(changes))  # a batch that fails to arrive fails as itself, not as this endpoint's
         try:
-            plans, conflicts = work_out_batch(changes, self._current, on_conflict)
+            plans, conflicts = work_out_batch(parts, self._current, on_conflict)
             for schema, _, emptied, final in plans:
                 self._write(schema, emptied, final)
             for schema, at, _, _ in plans:
