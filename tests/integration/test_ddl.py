@@ -46,6 +46,8 @@ def test_columns_follow_the_source_with_writes_running(dms, pg, pg_target):
     stats = dms.stats("ddl-cols")
     assert stats["public.w"]["Ddls"] == 2 and stats["public.shape"]["Ddls"] == 3
     no_errors(dms, "ddl-cols")
+    # validation compares the tables as they are now: the new, renamed and widened columns
+    assert "source and target are identical (2 tables)" in dms.dms("task", "validate", "ddl-cols").stdout
 
 
 def test_tables_created_renamed_dropped_and_truncated_follow_the_source(dms, pg, pg_target):
