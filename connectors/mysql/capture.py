@@ -209,7 +209,10 @@ class Reader:
             for names_of, name in ((schemas, table.schema), (names, table.name)):
                 if name not in names_of:
                     names_of.append(name)
-        follower = ddl.Follower(self.catalog, follow) if self.catalog is not None else None
+        # A table created in the endpoint's database joins (or, with none named, in a database of the task's
+        # tables): not one a target makes in another database of the same server.
+        databases = {self.ep.database} if self.ep.database else {t.table.schema for t in self.tables}
+        follower = ddl.Follower(self.catalog, follow, databases) if self.catalog is not None else None
         try:
             yield from self._loop(reader, Assembler(self.server.log, self.tables, self.start, follower))
         except pymysql.Error as exc:

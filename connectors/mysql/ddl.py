@@ -24,7 +24,7 @@ information_schema being read and the binlog being searched is the one race left
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -306,9 +306,12 @@ class Follower:
     """The reader's knowledge of the tables' shapes (``tables``, the Assembler's own), kept up to date by the
     DDL it reads; ``follow`` is told of each table that joins (so the binlog reader passes its rows on)."""
 
-    def __init__(self, catalog: Catalog, follow: Callable[[TableId], None]) -> None:
+    def __init__(self, catalog: Catalog, follow: Callable[[TableId], None],
+                 databases: Collection[str] | None = None) -> None:
         self.catalog = catalog
         self.follow = follow
+        # Where a created table may join (None: anywhere): a server holds other databases, a target's among them.
+        self.databases = databases
         # Statements met ahead in the binlog (Catalog.later) while the shape read already held their effect.
         self.absorbed: list[tuple[TableId, Statement]] = []
 
@@ -329,6 +332,8 @@ class Follower:
                     out.append((before, SchemaChange(TableDdl.DROP, None, sql)))
                 elif known is not None:
                     continue  # CREATE TABLE IF NOT EXISTS of a table there already
+                if self.databases is not None and after.schema not in self.databases:
+                    continue
                 schema = self.catalog.describe(after)
                 if schema is not None:  # else dropped again since (a reader far behind): its DROP follows
                     schema = self._created(schema, where)
