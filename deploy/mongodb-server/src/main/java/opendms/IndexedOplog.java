@@ -15,6 +15,7 @@ import de.bwaldvogel.mongo.oplog.OplogPosition;
 import java.time.Clock;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 
@@ -24,6 +25,9 @@ import java.util.stream.Stream;
  * original scans the whole collection per update event, on the netty event loop that also serves other
  * connections: at a few hundred thousand documents heartbeats and reads time out behind it
  * (docs/engines/mongodb.md, "Why it stalls"). Its lookup is a private method, hence a class of our own.
+ * And a change stream's getMore reads the entries after its position from a map ordered by timestamp: the
+ * original filters the whole oplog collection per getMore, which after a million inserts held the
+ * collection's lock for seconds at a time and starved both the stream and the writers.
  */
 final class IndexedOplog implements Oplog {
 
@@ -35,6 +39,7 @@ final class IndexedOplog implements Oplog {
     private final MongoBackend backend;
     private final CursorRegistry cursorRegistry;
     private final UUID ui = UUID.randomUUID();
+    private final ConcurrentSkipListMap<BsonTimestamp, Document> entries = new ConcurrentSkipListMap<>();
 
     IndexedOplog(MongoBackend backend, MongoCollection<Document> collection, CursorRegistry cursorRegistry) {
         this.clock = backend.getClock();
@@ -46,15 +51,14 @@ final class IndexedOplog implements Oplog {
     @Override
     public void handleInsert(String namespace, List<Document> documents) {
         if (!isOplog(namespace)) {
-            collection.addDocuments(documents.stream()
-                .map(document -> entry("i", namespace).append("o", document.cloneDeeply())));
+            append(documents.stream().map(document -> entry("i", namespace).append("o", document.cloneDeeply())));
         }
     }
 
     @Override
     public void handleUpdate(String namespace, Document selector, Document query, List<Object> modifiedIds) {
         if (!isOplog(namespace)) {
-            collection.addDocuments(modifiedIds.stream()
+            append(modifiedIds.stream()
                 .map(id -> entry("u", namespace).append("o", query).append("o2", new Document("_id", id))));
         }
     }
@@ -62,8 +66,7 @@ final class IndexedOplog implements Oplog {
     @Override
     public void handleDelete(String namespace, Document query, List<Object> deletedIds) {
         if (!isOplog(namespace)) {
-            collection.addDocuments(deletedIds.stream()
-                .map(id -> entry("d", namespace).append("o", new Document("_id", id))));
+            append(deletedIds.stream().map(id -> entry("d", namespace).append("o", new Document("_id", id))));
         }
     }
 
@@ -71,8 +74,8 @@ final class IndexedOplog implements Oplog {
     public void handleDropCollection(String namespace) {
         if (!isOplog(namespace)) {
             String database = Utils.getDatabaseNameFromFullName(namespace);
-            collection.addDocument(entry("c", database + ".$cmd")
-                .append("o", new Document("drop", Utils.getCollectionNameFromFullName(namespace))));
+            append(Stream.of(entry("c", database + ".$cmd")
+                .append("o", new Document("drop", Utils.getCollectionNameFromFullName(namespace)))));
         }
     }
 
@@ -89,8 +92,7 @@ final class IndexedOplog implements Oplog {
             Document drop = new Document("drop", Utils.getCollectionNameFromFullName(namespace));
             String commands = Utils.getDatabaseNameFromFullName(namespace) + ".$cmd";
             OplogPosition token = start;
-            boolean dropped = collection.queryAllAsStream()
-                .filter(entry -> token.isAfter(new OplogPosition(timestamp(entry)).inclusive()))
+            boolean dropped = entries.headMap(timestamp(token), true).values().stream()
                 .anyMatch(entry -> entry.get("op").equals("c") && entry.get("ns").equals(commands)
                     && entry.get("o").equals(drop));
             if (dropped) {
@@ -111,14 +113,25 @@ final class IndexedOplog implements Oplog {
 
     private Stream<Document> changesAfter(OplogPosition position, String namespace) {
         String database = Utils.getDatabaseNameFromFullName(namespace);
-        return collection.queryAllAsStream()
+        return after(position)
             .filter(entry -> {
                 String ns = (String) entry.get("ns");
                 return ns.equals(namespace) || (Utils.getDatabaseNameFromFullName(ns).equals(database)
                     && Utils.getCollectionNameFromFullName(ns).equals("$cmd"));
-            })
-            .filter(entry -> new OplogPosition(timestamp(entry)).isAfter(position))
-            .sorted((a, b) -> timestamp(a).compareTo(timestamp(b)));
+            });
+    }
+
+    /** The entries after a position, in timestamp order (the position's own entry if it is inclusive). */
+    private Stream<Document> after(OplogPosition position) {
+        return entries.tailMap(timestamp(position), true).values().stream()
+            .filter(entry -> new OplogPosition(timestamp(entry)).isAfter(position));
+    }
+
+    /** Into the oplog collection (which clients may read) and the map the change streams read. */
+    private void append(Stream<Document> made) {
+        List<Document> added = made.toList();
+        collection.addDocuments(added.stream());
+        added.forEach(entry -> entries.put(timestamp(entry), entry));
     }
 
     private Document changeEvent(Document entry, boolean lookUp) {
@@ -183,6 +196,11 @@ final class IndexedOplog implements Oplog {
 
     private static BsonTimestamp timestamp(Document entry) {
         return (BsonTimestamp) entry.get("ts");
+    }
+
+    /** OplogPosition keeps its timestamp private; its hex form is the timestamp's value. */
+    private static BsonTimestamp timestamp(OplogPosition position) {
+        return new BsonTimestamp(Long.parseUnsignedLong(position.toHexString(), 16));
     }
 
     /** The one event of a stream resumed after its collection's drop. */
