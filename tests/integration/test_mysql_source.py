@@ -152,6 +152,7 @@ def test_changes_come_in_transactions_and_resume_from_a_boundary(db) -> None:
     execute(url, "START TRANSACTION", "INSERT INTO t VALUES (1, 'a'), (2, 'b')", "INSERT INTO other VALUES (1)",
             "UPDATE t SET id = 3, v = 'c' WHERE id = 2", "COMMIT")
     execute(url, "DELETE FROM t WHERE id = 1", "TRUNCATE TABLE t", "INSERT INTO other VALUES (2)")
+    written = source.server.current(source.query)  # past the other table's insert
     stream = source.stream("txns", p0, [table])
     items = read(stream, 5)
     shape = [(i.op, i.position.minor) if isinstance(i, Change) else ("end", i.minor) for i in items]
@@ -164,7 +165,8 @@ def test_changes_come_in_transactions_and_resume_from_a_boundary(db) -> None:
     assert positions == sorted(positions) and positions[0] > p0
     beat = next(i for i in stream if isinstance(i, Position))  # idle now: a heartbeat after everything sent
     assert beat.minor == 0 and beat > positions[-1]
-    assert beat == source.server.current(source.query)  # the other table's insert was read past, too
+    # the other table's insert was read past, too (at or beyond: the shared server's binlog takes other tests' writes)
+    assert beat >= written
     stream.close()
     # from the first transaction's end: it comes again whole (the worker skips what its checkpoint has)
     again = read(source.stream("txns", first_end, [table]), 5)
