@@ -78,10 +78,15 @@ def _opendms(mongo_port: int, database: str, url: str) -> float:
         target.close()
 
 
-def run(srv: Servers, *, rows: int, repeat: int) -> dict:
-    # The test server keeps everything in its JVM heap: 200,000 documents outgrow the tests' 512 MB.
+def start_server(rows: int) -> MongoServer:
+    """The tests' MongoDB server, its heap sized for ``rows`` documents: it keeps everything in its JVM heap,
+    and 200,000 documents outgrow the tests' 512 MB."""
     os.environ.setdefault("DMS_MONGODB_HEAP", "512m" if rows <= 100_000 else "6g")
-    mongo = MongoServer().start()
+    return MongoServer().start()
+
+
+def run(srv: Servers, *, rows: int, repeat: int) -> dict:
+    mongo = start_server(rows)
     try:
         client = mongo.client()
         coll = client.bench.orders

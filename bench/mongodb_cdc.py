@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import random
 import threading
 import time
@@ -22,11 +21,11 @@ from typing import Any
 import psycopg2
 from bson import Decimal128, ObjectId
 from bson.codec_options import CodecOptions
-from servers_mongodb import MongoServer
 
 from connectors.mongodb.values import from_json, id_text
 
 from .common import Servers, fresh_db, opendms, print_table, wait_workers
+from .mongodb import start_server
 
 BATCH = 10_000
 UTC = datetime.UTC
@@ -105,8 +104,7 @@ def _compare(coll, url: str, table: str) -> tuple[int, int, list[str]]:
 
 
 def run(srv: Servers, *, rows: int, segments: int = 4, workers: int = 2) -> dict:
-    os.environ.setdefault("DMS_MONGODB_HEAP", "512m" if rows <= 100_000 else "6g")
-    mongo = MongoServer().start()
+    mongo = start_server(rows)
     results: dict[str, Any] = {"docs": rows, "segments": segments, "workers": workers}
     try:
         client = mongo.client()

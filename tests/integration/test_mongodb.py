@@ -172,15 +172,21 @@ def test_full_load_in_parallel_id_segments_loads_every_document_once(dms, mongod
     client.close()
 
 
+def _start_refused(dms, task: str) -> str:
+    """`dms task start` refused: exit 2, no traceback, one line (returned)."""
+    proc = dms.dms("task", "start", task, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
 def test_capture_from_a_server_outside_a_replica_set_is_refused_in_one_line(dms, mongodb_standalone, dst):
     source = _endpoint(dms, f"alone-{dms.suffix}", mongodb_standalone.port, "db")
     target = dms.endpoint(f"pg-alone-{dms.suffix}", "target", dst)
     task = f"mongo-alone-{dms.suffix}"
     _task(dms, task, source, target, "db", "full-load-and-cdc")
-    proc = dms.dms("task", "start", task, check=False)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "is not a replica set" in lines[0], proc.stderr
+    assert "is not a replica set" in _start_refused(dms, task)
 
 
 def test_cdc_without_update_lookup_is_refused_in_one_line(dms, mongodb, dst):
@@ -192,10 +198,7 @@ def test_cdc_without_update_lookup_is_refused_in_one_line(dms, mongodb, dst):
     target = dms.endpoint(f"pg-nolookup-{dms.suffix}", "target", dst)
     task = f"mongo-nolookup-{dms.suffix}"
     _task(dms, task, source, target, "db", "full-load-and-cdc")
-    proc = dms.dms("task", "start", task, check=False)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "UseUpdateLookUp false is not supported" in lines[0], proc.stderr
+    assert "UseUpdateLookUp false is not supported" in _start_refused(dms, task)
 
 
 def _target_tables(url: str, schema: str) -> set[str]:
