@@ -157,7 +157,10 @@ final class IndexedOplog implements Oplog {
         return event.append("clusterTime", timestamp);
     }
 
-    /** The document as it is now, found by its _id's index ($in: served by the unique index), else the delta. */
+    /**
+     * The document as it is now, found by its _id's index ($in: served by the unique index). Deleted since:
+     * null, as a real server's lookup gives (the original gave the delta, a document without its _id).
+     */
     private Document updated(Document entry, Document update, boolean lookUp) {
         Document delta = new Document();
         for (String operator : List.of("$set", "$unset")) {
@@ -175,7 +178,7 @@ final class IndexedOplog implements Oplog {
                 .resolveCollection(Utils.getCollectionNameFromFullName(ns), true).handleQuery(query, 0, 1)) {
             return document;
         }
-        return delta;
+        return null;
     }
 
     private Document entry(String op, String namespace) {
