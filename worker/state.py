@@ -357,9 +357,9 @@ class StateStore:
         """Where a keyless table's load snapshot is exact: its cached changes apply from there on."""
         self.r.hset(f"dms:task:{task}:snapshots", str(table), major)
 
-    def snapshot_position(self, task: str, table: TableId | str) -> int | None:
-        found = self.r.hget(f"dms:task:{task}:snapshots", str(table))
-        return int(found) if found is not None else None
+    def snapshot_positions(self, task: str) -> dict[str, int]:
+        """Each keyless table's, by table name."""
+        return {name: int(major) for name, major in self.r.hgetall(f"dms:task:{task}:snapshots").items()}
 
     def set_table_state(self, task: str, table: TableId | str, state: TableStage, **stats: Any) -> bool:
         """Set a table's state, the TableState it shows and statistics; checked against the table's

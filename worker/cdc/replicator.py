@@ -103,6 +103,7 @@ class Replicator:
         reader = None
         try:
             router.applied = self.target.applied(self.task)
+            self._after_snapshots()
             self.state.drop_spills(self.task)  # a spill of an earlier run is read again from the source
             router.states = self.state.table_states(self.task)
             self._cache_reloads({})
@@ -276,6 +277,15 @@ class Replicator:
             self.hook_done = True
             raise Stop(reason)
 
+    def _after_snapshots(self) -> None:
+        """A keyless table's changes before its load's snapshot are in what was loaded: neither its cache nor
+        the stream applies them again, also once it is live (the stream may not have read up to the snapshot
+        when its cache is drained) and after a restart (its checkpoint on the target may be older)."""
+        for name, major in self.state.snapshot_positions(self.task).items():
+            mapped = self.router.maps.get(TableId.parse(name))
+            if mapped is not None:
+                self.router.floor(mapped.target.table, Position(self.cache.log, major, 0))
+
     def _drain_loaded(self) -> None:
         """Apply the cache of every table whose load has finished, then switch it to live."""
         router = self.router
@@ -287,11 +297,8 @@ class Replicator:
             mapped = router.maps[table]
             logs.bind(table=name)
             started, count = time.monotonic(), 0
-            done = router.applied.get(mapped.target.table)
-            exact = self.state.snapshot_position(self.task, table)  # a keyless table's: changes before it are loaded
-            if exact is not None and (done is None or done < Position(self.cache.log, exact, 0)):
-                done = Position(self.cache.log, exact, 0)
-            for chunk in self.cache.read(table, after=done):
+            self._after_snapshots()
+            for chunk in self.cache.read(table, after=router.applied.get(mapped.target.table)):
                 self.applier.apply({mapped: chunk}, cached=True)
                 count += len(chunk)
                 if router.states.get(name) == TableStage.FAILED:

@@ -79,6 +79,13 @@ class Router:
             self.pending += 1
         # failed tables (Table error) are suspended: their changes are not applied
 
+    def floor(self, target: TableId, at: Position) -> None:
+        """The target table holds its changes up to ``at`` already (a keyless table's load snapshot): those
+        are not applied again, neither from its cache nor once it is live."""
+        done = self.applied.get(target)
+        if done is None or done < at:
+            self.applied[target] = at
+
     def reset_route(self) -> None:
         """Tables were added, renamed or dropped: routes are resolved again."""
         self._table = None
