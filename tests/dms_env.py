@@ -258,6 +258,43 @@ class DmsEnv:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
+    def kill_when(self, proc: subprocess.Popen, predicate: Callable[[], Any], what: str,
+                  timeout: float = 60) -> Any:
+        """SIGKILL a worker at a moment ``predicate`` holds, and return what it gave then. The worker is
+        stopped (SIGSTOP) and the predicate asked again before the kill: a fast load can move on between a
+        look and a kill, and then the test would not kill what it meant to."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                os.killpg(proc.pid, signal.SIGSTOP)
+                found = predicate()
+                if found:
+                    self.kill(proc)
+                    return found
+                os.killpg(proc.pid, signal.SIGCONT)
+            time.sleep(0.01)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    def in_background(self, *args: str) -> Callable[[], subprocess.CompletedProcess]:
+        """`dms ARGS` on a thread, for a test that must watch what it starts at once; call the result to
+        wait for it (and fail as `dms` does)."""
+        done: list[Any] = []
+        thread = threading.Thread(target=lambda: done.append(self._or_error(args)), daemon=True)
+        thread.start()
+
+        def wait() -> subprocess.CompletedProcess:
+            thread.join(130)
+            if isinstance(done[0], BaseException):
+                raise done[0]
+            return done[0]
+        return wait
+
+    def _or_error(self, args: tuple[str, ...]) -> Any:
+        try:
+            return self.dms(*args)
+        except BaseException as exc:  # noqa: BLE001 -- handed to the waiting test
+            return exc
+
     def worker_log(self, index: int = 0) -> str:
         return (self.tmp / f"worker-{index}.log").read_text()
 

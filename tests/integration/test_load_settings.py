@@ -38,10 +38,8 @@ def test_one_subtask_loads_tables_one_at_a_time_in_load_order_even_when_a_worker
     seen: list[dict] = []
 
     def kill_in_the_second_table() -> None:
-        wait_for(lambda: state.table_states("onebyone").get("public.t1") == "loading", 180,
-                 "the second table to load", interval=0.005)
-        seen.append(state.jobs("onebyone"))
-        dms.kill(first)
+        seen.append(dms.kill_when(first, lambda: state.table_states("onebyone").get("public.t1") == "loading"
+                                  and state.jobs("onebyone"), "the second table to load", timeout=180))
 
     watcher = threading.Thread(target=kill_in_the_second_table, daemon=True)
     watcher.start()

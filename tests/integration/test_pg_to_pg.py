@@ -170,11 +170,10 @@ def test_worker_killed_during_full_load_and_during_cdc(dms, src, dst):
     first = dms.start_worker(concurrency=2)
     writer = Writer(src, "orders", 1_000_000)
     writer.start()
-    dms.dms("task", "start", "k9")
-    wait_for(lambda: dms.table_states("k9").get("public.orders") == "loading", 60, "the load of orders to begin",
-             interval=0.02)
-    dms.kill(first)
-    assert dms.table_states("k9")["public.orders"] == "loading"  # killed in the middle of the load
+    started = dms.in_background("task", "start", "k9")  # watched at once: the load may take a second only
+    dms.kill_when(first, lambda: dms.table_states("k9").get("public.orders") == "loading",
+                  "the load of orders to begin")  # killed in the middle of the load
+    started()
     dms.start_worker(concurrency=2)
     dms.wait_live("k9", timeout=120)
     counts = writer.stop()
