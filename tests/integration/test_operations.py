@@ -284,10 +284,18 @@ def test_flower_shows_the_workers_instance_and_named_jobs(dms, src, dst):
 
         def load_job() -> list:
             jobs = _get_json(f"{base}/api/tasks").values()
-            return [j for j in jobs if j["name"] == "flower-jobs full-load public.events"]
+            return [j for j in jobs if j["name"] == "flower-jobs full-load public.events" and j["state"] == "SUCCESS"]
 
-        (job,) = wait_for(load_job, 30, "Flower to show the full-load job")
-        assert job["state"] == "SUCCESS" and job["worker"] == name
+        try:
+            seen = wait_for(load_job, 30, "Flower to show the full-load job")
+        except AssertionError:
+            # Celery's events are best effort (Redis pub/sub, nothing kept): CI once lost this job's on a busy
+            # machine, with Flower listening. The job's run again: Flower must show one of the two.
+            dms.dms("task", "start", "flower-jobs", "--type", "reload-target")
+            assert dms.wait_status("flower-jobs", "stopped", "failed")["Status"] == "stopped"
+            seen = wait_for(load_job, 30, "Flower to show the full-load job (run again)")
+        job = seen[0]
+        assert job["worker"] == name
         assert ast.literal_eval(job["args"]) == ["flower-jobs", "public.events"]
     finally:
         os.killpg(flower.pid, 9)
