@@ -10,7 +10,8 @@ import time
 
 import psycopg2
 import pytest
-from dms_env import converged, execute, table_text, wait_for
+import servers_mariadb as my
+from dms_env import converged, execute, rows, table_text, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -131,8 +132,6 @@ def test_a_keyless_tables_changes_before_its_snapshot_are_not_applied_again_when
 
 def test_a_keyless_mariadb_tables_changes_before_its_snapshot_are_not_applied_again(dms, mariadb_db, dst):
     # The same race from a MariaDB source, whose keyless snapshot knows its binlog position.
-    import servers_mariadb as my
-
     db = mariadb_db.rsplit("/", 1)[1]
     my.execute(mariadb_db, "CREATE TABLE big (id bigint PRIMARY KEY, t varchar(8))",
                "INSERT INTO big SELECT seq, 'x' FROM seq_1_to_300000",
@@ -151,17 +150,9 @@ def test_a_keyless_mariadb_tables_changes_before_its_snapshot_are_not_applied_ag
     def same() -> bool:
         source = sorted(my.query(mariadb_db, "SELECT k, n FROM small"))
         try:
-            return sorted(rows(dst, f'"{db}"."small"', "k, n")) == source
+            return sorted(rows(dst, f'(SELECT k, n FROM "{db}"."small") s')) == source
         except psycopg2.Error:
             return False
 
     wait_for(same, 60, "the keyless table on the target to equal the source's")
     assert "apply_conflict" not in dms.worker_log()  # no change met a target that had it already
-
-
-def rows(url: str, table: str, columns: str) -> list[tuple]:
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(f"SELECT {columns} FROM {table}")
-        found = cur.fetchall()
-    conn.close()
-    return found

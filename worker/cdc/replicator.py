@@ -289,15 +289,15 @@ class Replicator:
     def _drain_loaded(self) -> None:
         """Apply the cache of every table whose load has finished, then switch it to live."""
         router = self.router
-        for name, table_state in list(router.states.items()):
-            if table_state != TableStage.LOADED:
-                continue
+        loaded = [name for name, table_state in router.states.items() if table_state == TableStage.LOADED]
+        if loaded:
+            self._after_snapshots()  # one read of the snapshot positions for the tables about to go live
+        for name in loaded:
             self._settle()
             table = TableId.parse(name)
             mapped = router.maps[table]
             logs.bind(table=name)
             started, count = time.monotonic(), 0
-            self._after_snapshots()
             for chunk in self.cache.read(table, after=router.applied.get(mapped.target.table)):
                 self.applier.apply({mapped: chunk}, cached=True)
                 count += len(chunk)
