@@ -7,8 +7,11 @@ reads the table with a server-side cursor, builds the same DMS records (connecto
 sends them with confluent-kafka, idempotent, without transactions, timed to its final flush.
 CDC: N single-row updates (transactions of 100) made while OpenDMS's `cdc` task is stopped and Debezium's
 connector paused, then each resumed in turn, alone, and timed until its topic holds the last change
-(OpenDMS: a read_committed consumer sees the last update; Debezium: the topic's end offset); the bare
-producer sends N change records of those rows. The broker is a throwaway KRaft broker (deploy/kafka.sh);
+(OpenDMS: a read_committed consumer sees the last update; Debezium: the topic's end offset); OpenDMS is
+resumed twice, each time after its own run of the workload: by `dms task start` (a CLI process, which
+imports and checks before it enqueues) and by DMS's API (StartReplicationTask to a running `dms api`, the
+counterpart of Debezium's REST call to its running Connect worker); the bare producer sends N change
+records of those rows. The broker is a throwaway KRaft broker (deploy/kafka.sh);
 every topic has one partition, as a table's changes have in DMS's default partitioning.
 Latency: bench/kafka_latency.py, at --rate inserts/s for --seconds.
 """
@@ -22,6 +25,7 @@ import time
 from typing import Any
 
 import psycopg2
+from api_env import ApiServer
 from confluent_kafka import Producer
 from kafka import KafkaConsumer, TopicPartition
 from servers_kafka import KafkaServer
@@ -116,6 +120,7 @@ def _measure(srv: Servers, broker: str, debezium: Debezium, rows: int, updates: 
         done = wait_offset(broker, topic, base + updates)
         cdc["debezium"] = (done - started, (updates - (end - base)) / (done - first))
         debezium.delete(src, "bench")
+        cdc["opendms, started by the API"] = _api_backlog(dms, src, broker, updates)
         base_cdc = _bare_changes(src, broker, "bare-cdc", updates)
         results["latency"] = kafka_latency.run(dms, source, src, broker, debezium, rate=rate, seconds=seconds)
 
@@ -123,15 +128,18 @@ def _measure(srv: Servers, broker: str, debezium: Debezium, rows: int, updates: 
     for label, count, took in (("full load: opendms", rows, dms_load), ("full load: debezium", rows, dbz_load),
                                ("full load: bare producer", rows, base_load),
                                ("cdc backlog: opendms", updates, cdc["opendms"][0]),
+                               ("cdc backlog: opendms, started by the API", updates,
+                                cdc["opendms, started by the API"][0]),
                                ("cdc backlog: debezium", updates, cdc["debezium"][0]),
                                ("cdc: bare producer", updates, base_cdc)):
         results[label] = {"seconds": round(took, 3), "rows_per_s": int(count / took)}
         table.append([label, took, int(count / took), None])
-    for name, (_took, streaming) in cdc.items():
+    for row, (name, (_took, streaming)) in zip((3, 5, 4), cdc.items(), strict=True):
         results[f"cdc backlog: {name}"]["streaming_rows_per_s"] = int(streaming)
-        table[3 if name == "opendms" else 4][3] = int(streaming)
+        table[row][3] = int(streaming)
     results["full_load_vs_debezium"] = round(dbz_load / dms_load, 3)
     results["cdc_vs_debezium"] = round(cdc["debezium"][0] / cdc["opendms"][0], 3)
+    results["cdc_api_vs_debezium"] = round(cdc["debezium"][0] / cdc["opendms, started by the API"][0], 3)
     results["cdc_streaming_vs_debezium"] = round(cdc["opendms"][1] / cdc["debezium"][1], 3)
     results["full_load_vs_bare"] = round(base_load / dms_load, 3)
     print_table(f"PostgreSQL -> Kafka: {rows:,} rows, {updates:,} updates",
@@ -140,14 +148,39 @@ def _measure(srv: Servers, broker: str, debezium: Debezium, rows: int, updates: 
                  "timed from `dms task start` (a CLI process); debezium 3.6.1.Final on Kafka Connect 4.3.2 "
                  "(standalone), at least once, timed from its REST call; bare producer: confluent-kafka, "
                  "idempotent, no transactions, the same DMS records; streaming: after the first records arrived",
+                 "started by the API: StartReplicationTask through boto3 to a running `dms api`, as Debezium is "
+                 "resumed by a REST call to its running Connect worker; each backlog is its own run of the workload",
                  f"opendms / debezium: full load {results['full_load_vs_debezium']:.2f}x, cdc backlog "
-                 f"{results['cdc_vs_debezium']:.2f}x (streaming {results['cdc_streaming_vs_debezium']:.2f}x); "
+                 f"{results['cdc_vs_debezium']:.2f}x from `dms task start`, {results['cdc_api_vs_debezium']:.2f}x "
+                 f"from the API (streaming {results['cdc_streaming_vs_debezium']:.2f}x); "
                  f"opendms / bare producer: full load {results['full_load_vs_bare']:.2f}x"])
     print_table(f"Latency into Kafka at {rate:,} inserts/s for {seconds:g} s (commit to a read_committed "
                 "consumer's receipt, seconds)", ["system", "changes", "p50", "p95", "p99", "max"],
                 [[name, f["changes"], f["p50_s"], f["p95_s"], f["p99_s"], f["max_s"]]
                  for name, f in results["latency"].items()])
     return results
+
+
+def _api_backlog(dms, src: str, broker: str, updates: int) -> tuple[float, float]:
+    """With the `cdc` task stopped, the workload made again, and the task resumed by DMS's API (boto3's
+    StartReplicationTask to a `dms api` already running, as Debezium is resumed by a REST call to its running
+    Connect worker): the seconds from that call to the last change on the topic, and the streaming rate."""
+    api = ApiServer(dms)
+    try:
+        client = api.client()
+        arn = next(t["ReplicationTaskArn"] for t in client.describe_replication_tasks()["ReplicationTasks"]
+                   if t["ReplicationTaskIdentifier"] == "kcdc")
+        workload(src, updates, 100)
+        base = _end(broker, "dms-cdc", "read_committed")
+        started = time.monotonic()
+        client.start_replication_task(ReplicationTaskArn=arn, StartReplicationTaskType="resume-processing")
+        first, end = _growth(broker, "dms-cdc", base, "read_committed")
+        _wait_last_update(broker, "dms-cdc", updates)
+        done = time.monotonic()
+    finally:
+        api.close()
+    dms.dms("task", "stop", "kcdc")
+    return done - started, (updates - (end - base - 1)) / (done - first)
 
 
 def _end(broker: str, topic: str, isolation: str) -> int:
