@@ -7,6 +7,7 @@ jobs, the change cache and the live state are the same Redis code as a fleet's, 
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import time
 from collections.abc import Callable
@@ -43,6 +44,8 @@ def run_here(catalog: Catalog, state: StateStore, task_id: str, start_type: str 
 
     task = catalog.task(task_id)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # A run that does not stop on Ctrl-C can be asked where it is: `kill -USR1 PID` prints every thread's stack.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     path = log_path(task_id)
     try:
         with open(path, "a") as log, in_process(task.instance, CONCURRENCY, log):
@@ -62,6 +65,7 @@ def run_here(catalog: Catalog, state: StateStore, task_id: str, start_type: str 
                 echo(f"task {task_id} stopped; `dms task start {task_id}` resumes it")
     finally:
         signal.signal(signal.SIGTERM, previous)
+        faulthandler.unregister(signal.SIGUSR1)
     for line in lob_warnings(task, state):  # the summary: what the run did that the user should know
         echo(f"warning: {line}")
     return state.status(task_id)

@@ -152,7 +152,14 @@ class DmsEnv:
         """Ctrl-C on a task running in the foreground: it stops at its checkpoint; returns what it printed."""
         proc = self.foreground.pop(task)
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=120)
+        try:
+            code = proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # its threads' stacks into its log (scheduler/foreground.py)
+            time.sleep(2)
+            proc.kill()
+            raise AssertionError(f"dms task start {task} did not stop on SIGINT in 120 s; its output and its "
+                                 f"stacks:\n{(self.tmp / f'foreground-{task}.log').read_text()[-20000:]}") from None
         out = (self.tmp / f"foreground-{task}.log").read_text()
         assert code == 0, f"dms task start {task} exited {code}:\n{out}"
         return out
