@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,12 @@ import pytest
 
 # Keep `import services` working whatever import mode or rootdir pytest is run with.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# A run started in the background of a non-interactive shell (`bash .ci/run &`) inherits SIGINT ignored, and so
+# would every process the tests start: a foreground `dms task start` then never sees the Ctrl-C a test sends it
+# (it keeps an ignored SIGINT ignored, as Unix programs do). The tests run as from a terminal, whoever starts them.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from cdc_parts import Memory  # noqa: E402
 from dms_env import DmsEnv  # noqa: E402
