@@ -72,7 +72,11 @@ EOF
     log4j2_properties "$dir/log4j2.properties" "$dir/server.log" kafka
     if [ ! -f "$dir/data/meta.properties" ]; then
         local cluster
-        cluster="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+        # Kafka's own ids never start with "-" (Uuid.randomUuid draws again): the format tool would read such an
+        # id as an option and refuse to start, one time in 64.
+        cluster="$(python3 -c 'import base64, uuid
+while (id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"): pass
+print(id)')"
         java_run kafka.tools.StorageTool format -t "$cluster" -c "$dir/server.properties" >&2
     fi
     nohup java $KAFKA_HEAP -XX:+UseSerialGC -Djava.awt.headless=true \
