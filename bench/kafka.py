@@ -100,17 +100,12 @@ def _measure(srv: Servers, broker: str, debezium: Debezium, rows: int, updates: 
         workload(src, updates, 100)
         # Each resumed alone; timed from the resume, and from the first records to arrive (its streaming
         # rate: the changes after that first commit over the time they took, without the start-up)
-        base = _end(broker, "dms-cdc", "read_committed")
-        started = time.monotonic()
-        resume = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "task", "start", "kcdc", "--type",
-                                   "resume-processing"], env=dms.env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        first, end = _growth(broker, "dms-cdc", base, "read_committed")
-        _wait_last_update(broker, "dms-cdc", updates)
-        done = time.monotonic()
-        if resume.wait(timeout=600) != 0:
+        procs: list[subprocess.Popen] = []
+        cdc = {"opendms": _dms_backlog(broker, updates, lambda: procs.append(subprocess.Popen(
+            [sys.executable, "-m", "scheduler.cli", "task", "start", "kcdc", "--type", "resume-processing"],
+            env=dms.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))}
+        if procs[0].wait(timeout=600) != 0:
             raise RuntimeError("dms task start kcdc --type resume-processing failed")
-        cdc = {"opendms": (done - started, (updates - (end - base - 1)) / (done - first))}  # less the marker
         dms.dms("task", "stop", "kcdc")
         topic = debezium.topic("bench")
         base = _end(broker, topic, "read_uncommitted")
@@ -134,9 +129,10 @@ def _measure(srv: Servers, broker: str, debezium: Debezium, rows: int, updates: 
                                ("cdc: bare producer", updates, base_cdc)):
         results[label] = {"seconds": round(took, 3), "rows_per_s": int(count / took)}
         table.append([label, took, int(count / took), None])
-    for row, (name, (_took, streaming)) in zip((3, 5, 4), cdc.items(), strict=True):
+    rows_of = {line[0]: line for line in table}
+    for name, (_took, streaming) in cdc.items():
         results[f"cdc backlog: {name}"]["streaming_rows_per_s"] = int(streaming)
-        table[row][3] = int(streaming)
+        rows_of[f"cdc backlog: {name}"][3] = int(streaming)
     results["full_load_vs_debezium"] = round(dbz_load / dms_load, 3)
     results["cdc_vs_debezium"] = round(cdc["debezium"][0] / cdc["opendms"][0], 3)
     results["cdc_api_vs_debezium"] = round(cdc["debezium"][0] / cdc["opendms, started by the API"][0], 3)
@@ -171,16 +167,25 @@ def _api_backlog(dms, src: str, broker: str, updates: int) -> tuple[float, float
         arn = next(t["ReplicationTaskArn"] for t in client.describe_replication_tasks()["ReplicationTasks"]
                    if t["ReplicationTaskIdentifier"] == "kcdc")
         workload(src, updates, 100)
-        base = _end(broker, "dms-cdc", "read_committed")
-        started = time.monotonic()
-        client.start_replication_task(ReplicationTaskArn=arn, StartReplicationTaskType="resume-processing")
-        first, end = _growth(broker, "dms-cdc", base, "read_committed")
-        _wait_last_update(broker, "dms-cdc", updates)
-        done = time.monotonic()
+        timed = _dms_backlog(broker, updates, lambda: client.start_replication_task(
+            ReplicationTaskArn=arn, StartReplicationTaskType="resume-processing"))
     finally:
         api.close()
     dms.dms("task", "stop", "kcdc")
-    return done - started, (updates - (end - base - 1)) / (done - first)
+    return timed
+
+
+def _dms_backlog(broker: str, updates: int, resume) -> tuple[float, float]:
+    """OpenDMS's task resumed by ``resume()`` on a backlog of ``updates``: the seconds from the resume until a
+    read_committed consumer sees the last update, and the streaming rate (the changes after the first commit
+    to arrive over the time they took, without the start-up)."""
+    base = _end(broker, "dms-cdc", "read_committed")
+    started = time.monotonic()
+    resume()
+    first, end = _growth(broker, "dms-cdc", base, "read_committed")
+    _wait_last_update(broker, "dms-cdc", updates)
+    done = time.monotonic()
+    return done - started, (updates - (end - base - 1)) / (done - first)  # less the transaction marker
 
 
 def _end(broker: str, topic: str, isolation: str) -> int:
