@@ -26,6 +26,7 @@ foreign keys and triggers are the ones set aside.
 from __future__ import annotations
 
 import functools
+import random
 import re
 import time
 from collections.abc import Sequence
@@ -271,17 +272,24 @@ def deferred_form(body: str) -> str:
     return body if " DEFERRABLE" in body else body + " DEFERRABLE INITIALLY IMMEDIATE"
 
 
-def _patient(run: Any, fn: Any, tries: int = 6) -> Any:
-    """run(fn), again after a deadlock or lock timeout: adding a key locks both of its tables while the apply
-    writes to them in its own order, so either may be chosen as a deadlock's victim (the apply retries too)."""
-    for attempt in range(tries):
+def _patient(run: Any, fn: Any, patience: float = 60.0) -> Any:
+    """run(fn), again after a deadlock or lock timeout, for up to ``patience`` seconds: adding a key locks both
+    of its tables while the apply writes to them in its own order. fn waits for its locks only briefly
+    (_BRIEF_LOCK_WAIT, below the server's deadlock_timeout) so that it, not the apply, gives way when the two
+    meet, and tries again once the apply's transaction has ended."""
+    deadline, attempt = time.monotonic() + patience, 0
+    while True:
         try:
             return run(fn)
         except TransientError:
-            if attempt == tries - 1:
+            if time.monotonic() >= deadline:
                 raise
-            time.sleep(0.2 * 2 ** attempt)
-    return None
+            time.sleep(min(0.1 * 2 ** attempt, 2.0) * (0.5 + random.random()))
+            attempt += 1
+
+
+# Well under PostgreSQL's default deadlock_timeout (1 s), after which the server picks a deadlock's victim.
+_BRIEF_LOCK_WAIT = "SET LOCAL lock_timeout = '200ms'"
 
 
 def _foreign_key(run: Any, task: str, kind: str, table: str, name: str, definition: str,
@@ -298,6 +306,7 @@ def _foreign_key(run: Any, task: str, kind: str, table: str, name: str, definiti
     def add(cur: Any) -> str | None:
         if not _take(cur, task, kind, table, name):
             return None  # another job put it back already
+        cur.execute(_BRIEF_LOCK_WAIT)
         if kind == DEFERRABLE:
             cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {quote_ident(name)}")
         cur.execute("SELECT relkind FROM pg_class WHERE oid = %s::regclass", (table,))

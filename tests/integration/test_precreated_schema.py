@@ -14,6 +14,7 @@ import json
 import random
 import threading
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -266,3 +267,70 @@ def test_a_full_load_task_puts_keys_and_triggers_back_after_its_last_table_and_o
     assert query(dst, FOREIGN_KEYS) == query(src, FOREIGN_KEYS)
     assert any(f"foreign key {name} on {table} re-created, validated" in e["Message"]
                for e in dms.json("task", "events", "fullowner")["Events"])
+
+
+def test_putting_a_key_back_gives_way_to_the_apply_instead_of_deadlocking_it(pg_target):
+    """The apply has written the parent in its open transaction and waits to write the child, queued behind the
+    put-back, which has asked for the child to add the key and will then ask for the parent: a deadlock, in
+    which the server aborts the one that waited longest, the apply (a CI run once failed so). The put-back
+    waits for its locks only briefly and tries again: the apply goes on, and the key comes back."""
+    from connectors.base import Endpoint, TableId, TableSchema
+    from connectors.postgres.target import PostgresTarget
+
+    dst = fresh_db(pg_target)
+    _, owner = limited_user(dst)
+    execute(owner, "CREATE TABLE parent (id int PRIMARY KEY, n int)",
+            "CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent, n int)",
+            "INSERT INTO parent VALUES (1, 0)", "INSERT INTO child VALUES (1, 1, 0)")
+    u = urlsplit(owner)
+    endpoint = Endpoint("t", "target", "postgres", u.hostname, u.port, u.path.lstrip("/"), u.username, u.password)
+    target = PostgresTarget(endpoint)
+    try:
+        assert not target.replica  # the keys are set aside
+        tables = [TableSchema(TableId("public", t), (), ("id",), "postgres") for t in ("parent", "child")]
+        target.before_load("meet", tables, "keep")
+    finally:
+        target.close()
+    assert query(dst, FOREIGN_KEYS) == []
+
+    def waiting() -> int:
+        return query(dst, "SELECT count(*) FROM pg_locks WHERE NOT granted")[0][0]
+
+    def session() -> Any:
+        conn = connect(dst)
+        conn.autocommit = False
+        return conn
+
+    other, apply = session(), session()
+    other.cursor().execute("UPDATE child SET n = n")  # holds the child a moment, so the put-back queues first
+    apply.cursor().execute("UPDATE parent SET n = n + 1")  # the apply's transaction holds the parent
+    notes: list[str] = []
+    errors: list[Exception] = []
+
+    def put_back() -> None:
+        t = PostgresTarget(endpoint)
+        try:
+            notes.extend(t.after_load("meet", replicating=True))
+        finally:
+            t.close()
+
+    def write_child() -> None:
+        try:
+            apply.cursor().execute("UPDATE child SET n = n + 1")
+            apply.commit()
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    putting, writing = threading.Thread(target=put_back), threading.Thread(target=write_child)
+    putting.start()
+    wait_for(lambda: waiting() >= 1, 10, "the put-back to wait for the child")
+    writing.start()
+    wait_for(lambda: waiting() >= 2 or not writing.is_alive(), 10, "the apply to wait for the child")
+    other.commit()
+    writing.join(30)
+    putting.join(60)
+    other.close()
+    apply.close()
+    assert not errors and not writing.is_alive() and not putting.is_alive()
+    assert [(t, n) for t, n, _, _ in query(dst, FOREIGN_KEYS)] == [("child", "child_parent_id_fkey")], notes
+    assert query(dst, "SELECT n FROM child") == [(1,)]
