@@ -80,7 +80,7 @@ def _measure(srv: Servers, broker: str, debezium: Debezium, rows: int, updates: 
 
         def target(name: str, topic: str) -> str:
             dms.dms("endpoint", "create", name, "--type", "target", "--engine", "kafka", "--kafka-settings",
-                    json.dumps({"Broker": broker, "Topic": topic, "MessageFormat": "json-unformatted"}))
+                    json.dumps({"Broker": broker, "Topic": topic}))
             return name
 
         base_load = _bare_load(src, broker, "bare-load")
@@ -141,9 +141,10 @@ def _measure(srv: Servers, broker: str, debezium: Debezium, rows: int, updates: 
     print_table(f"PostgreSQL -> Kafka: {rows:,} rows, {updates:,} updates",
                 ["method", "seconds", "rows/s", "streaming rows/s"], table,
                 ["opendms: one worker of concurrency 1, exactly once (a Kafka transaction per chunk and per batch), "
-                 "timed from `dms task start` (a CLI process); debezium 3.6.1.Final on Kafka Connect 4.3.2 "
-                 "(standalone), at least once, timed from its REST call; bare producer: confluent-kafka, "
-                 "idempotent, no transactions, the same DMS records; streaming: after the first records arrived",
+                 "DMS's default MessageFormat json (tab-indented), timed from `dms task start` (a CLI process); "
+                 "debezium 3.6.1.Final on Kafka Connect 4.3.2 (standalone), at least once, timed from its REST call; "
+                 "bare producer: confluent-kafka, idempotent, no transactions, the same DMS records (MessageFormat "
+                 "json); streaming: after the first records arrived",
                  "started by the API: StartReplicationTask through boto3 to a running `dms api`, as Debezium is "
                  "resumed by a REST call to its running Connect worker; each backlog is its own run of the workload",
                  f"opendms / debezium: full load {results['full_load_vs_debezium']:.2f}x, cdc backlog "
@@ -236,7 +237,7 @@ def _send(producer: Producer, topic: str, key: bytes, value: bytes, headers: lis
 
 
 def _bare_load(src: str, broker: str, topic: str) -> float:
-    records = Records(RecordSettings(message_format="json-unformatted"))
+    records = Records(RecordSettings())
     started = time.monotonic()
     producer = _producer(broker)
     conn = psycopg2.connect(src)
@@ -255,7 +256,7 @@ def _bare_load(src: str, broker: str, topic: str) -> float:
 
 
 def _bare_changes(src: str, broker: str, topic: str, updates: int) -> float:
-    records = Records(RecordSettings(message_format="json-unformatted"))
+    records = Records(RecordSettings())
     conn = psycopg2.connect(src)
     try:
         with conn.cursor() as cur:

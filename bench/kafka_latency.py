@@ -109,7 +109,7 @@ def run(dms: DmsEnv, source: str, src: str, broker: str, debezium: Debezium, *, 
         first = last + 1
 
     dms.dms("endpoint", "create", "k-lat", "--type", "target", "--engine", "kafka", "--kafka-settings",
-            json.dumps({"Broker": broker, "Topic": "dms-lat", "MessageFormat": "json-unformatted"}))
+            json.dumps({"Broker": broker, "Topic": "dms-lat"}))
     create_task(dms, "klat", source, "k-lat", "cdc", "lat")
 
     def start_opendms() -> None:

@@ -132,6 +132,15 @@ def _time(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _tabbed(text: bytes) -> bytes:
+    """orjson's two-space indentation as DMS's MessageFormat json has it, a tab a level. A JSON string holds
+    no raw newline or tab, so every newline and tab followed by spaces is indentation."""
+    text = text.replace(b"\n  ", b"\n\t")
+    while b"\t  " in text:
+        text = text.replace(b"\t  ", b"\t\t")
+    return text
+
+
 _TRUNCATE, _DDL, _DELETE, _UPDATE = Op.TRUNCATE, Op.DDL, Op.DELETE, Op.UPDATE  # per change: a global is cheaper
 _AS_THEY_ARE = frozenset({int, str, bool, type(None)})  # exact types a record carries unchanged
 
@@ -176,11 +185,12 @@ class Records:
                 if keep or (v is not None and v != "")}
 
     def _dumps(self, doc: Mapping[str, Any]) -> bytes:
-        if not self._indent:
-            try:
-                return orjson.dumps(doc)  # json-unformatted: the same bytes as below, several times sooner
-            except (TypeError, orjson.JSONEncodeError):  # e.g. a lone surrogate, an int over 64 bits
-                pass
+        try:  # the same bytes as below (bar an exponent's spelling: 1e-7, not 1e-07), several times sooner
+            if not self._indent:
+                return orjson.dumps(doc)
+            return _tabbed(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        except (TypeError, orjson.JSONEncodeError):  # e.g. a lone surrogate, an int over 64 bits
+            pass
         separators = (",", ": ") if self._indent else (",", ":")  # json-unformatted: no space either
         return json.dumps(doc, ensure_ascii=False, indent=self._indent, separators=separators,
                           allow_nan=False).encode()

@@ -175,3 +175,18 @@ def test_json_unformatted_records_are_the_bytes_of_the_whole_document(monkeypatc
                     assert (a.key, a.value, a.position, a.old_key) == (b.key, b.value, b.position, b.old_key)
                     if n == 0:
                         assert a.value == orjson.dumps(json.loads(a.value))  # valid, compact, in order
+
+
+def test_json_records_are_tab_indented_as_the_json_module_spells_them() -> None:
+    """MessageFormat json (DMS's default) is dumped by orjson and re-indented with tabs: byte for byte what
+    json.dumps(indent="\\t") writes, nested levels, empty objects and characters outside ASCII included."""
+    records = Records(RecordSettings(include_transaction_details=True).with_before_image(
+        {"EnableBeforeImage": True, "FieldName": "bi", "ColumnFilter": "all"}))
+    rows = [{"id": 1, "name": "a\"é\u2028\t\n😀", "price": Decimal("1.50"), "data": b"\x01", "f": 1.5},
+            {"id": 2, "name": "", "price": None}, {"id": 3}]
+    for n, row in enumerate(rows):
+        for record in (records.load(SCHEMA, row), records.change(SCHEMA, _change(Op.UPDATE, n, {"id": 9}, row)),
+                       records.control(SCHEMA, "create-table", body={"table-def": {"columns": {}, "a": [1, [2]]}})):
+            doc = json.loads(record.value)
+            assert record.value == json.dumps(doc, ensure_ascii=False, indent="\t", separators=(",", ": ")).encode()
+            assert b"\n\t\t" in record.value
