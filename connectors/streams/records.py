@@ -152,9 +152,9 @@ class Records:
         self.settings = settings
         self._indent = "\t" if settings.message_format == "json" else None
         self._prev: tuple[Any, int] | None = None
-        # json-unformatted without per-record metadata: a record is its data's JSON spliced between bytes
+        # Without per-record metadata (transaction details), a record is its data's JSON spliced between bytes
         # kept per table, operation and key type (_splice), the same bytes as dumping the whole record
-        self._spliced = not self._indent and not settings.include_transaction_details
+        self._spliced = not settings.include_transaction_details
         self._tails: dict[tuple[int, str, str], tuple[TableSchema, bytes]] = {}  # by id(schema): no hashing of it
         self._image_key = orjson.dumps(settings.before_image_field) if settings.before_image_field else b""
         self._table_keys: dict[int, tuple[TableSchema, str]] = {}  # id(schema) -> (schema, "schema.table")
@@ -229,14 +229,16 @@ class Records:
 
     def _splice(self, schema: TableSchema, operation: str, key_type: str, key: str, data: dict[str, Any],
                 image: dict[str, Any] | None) -> bytes | None:
-        """A data record's bytes as orjson would dump it whole (None: what orjson cannot dump, or a
-        MessageFormat or setting that needs the whole document)."""
+        """A data record's bytes as orjson would dump it whole, formatted or not (None: what orjson cannot dump,
+        or a setting that needs the whole document)."""
         if not self._spliced:
             return None
         try:
-            body = orjson.dumps(data)
+            tabbed = self._indent is not None
+            body = self._nested(data) if tabbed else orjson.dumps(data)
             if image is not None:
-                body += b',' + self._image_key + b':' + orjson.dumps(image)
+                body += ((b',\n\t' + self._image_key + b': ' + self._nested(image)) if tabbed
+                         else (b',' + self._image_key + b':' + orjson.dumps(image)))
             varies = self.settings.include_partition_value and key_type != "schema-table"
             known = None if varies else self._tails.get((id(schema), operation, key_type))
             if known is not None and known[0] is schema:
@@ -244,12 +246,21 @@ class Records:
             else:
                 meta = self._metadata(schema, operation, "data", key_type, key)
                 del meta["timestamp"]
-                tail = orjson.dumps(meta)[1:]  # '"record-type":...}'
+                # '"record-type":...}', or formatted '"record-type": ...\n\t}'
+                tail = self._nested(meta)[4:] if tabbed else orjson.dumps(meta)[1:]
                 if not varies:
                     self._tails[(id(schema), operation, key_type)] = (schema, tail)
         except (TypeError, orjson.JSONEncodeError):
             return None
+        if tabbed:
+            return b'{\n\t"data": %b,\n\t"metadata": {\n\t\t"timestamp": "%b",\n\t\t%b\n}' % (
+                body, _now().encode(), tail)
         return b'{"data":%b,"metadata":{"timestamp":"%b",%b}' % (body, _now().encode(), tail)
+
+    @staticmethod
+    def _nested(doc: Mapping[str, Any]) -> bytes:
+        """An object as MessageFormat json spells it one level down: tab-indented, each line one tab further."""
+        return _tabbed(orjson.dumps(doc, option=orjson.OPT_INDENT_2)).replace(b"\n", b"\n\t")
 
     def load(self, schema: TableSchema, row: Row, *, route: Route | None = None) -> Record:
         key_type, key = self._key(schema, row, "primary-key", route)

@@ -143,7 +143,7 @@ def test_routes_key_records_by_an_attribute_or_the_transaction() -> None:
     assert change.key == "701"
 
 
-def test_json_unformatted_records_are_the_bytes_of_the_whole_document(monkeypatch) -> None:
+def test_spliced_records_are_the_bytes_of_the_whole_document(monkeypatch) -> None:
     """The spliced fast path (data's JSON between bytes kept per table and operation) makes exactly the bytes
     of dumping the whole record, under every setting it serves, and leaves what it cannot dump to json."""
     import orjson
@@ -159,7 +159,10 @@ def test_json_unformatted_records_are_the_bytes_of_the_whole_document(monkeypatc
                                partition_include_schema_table=True, include_null_and_empty=True),
                 RecordSettings(message_format="json-unformatted", cdc_partition="primary-key",
                                include_partition_value=True, no_hex_prefix=True).with_before_image(
-                    {"EnableBeforeImage": True, "FieldName": "b\"i", "ColumnFilter": "all"})]
+                    {"EnableBeforeImage": True, "FieldName": "b\"i", "ColumnFilter": "all"}),
+                RecordSettings(),  # MessageFormat json: formatted
+                RecordSettings(cdc_partition="primary-key", include_partition_value=True).with_before_image(
+                    {"EnableBeforeImage": True, "FieldName": "bi", "ColumnFilter": "all"})]
     for setting in settings:
         fast, whole = Records(setting), Records(setting)
         whole._spliced = False
@@ -173,8 +176,11 @@ def test_json_unformatted_records_are_the_bytes_of_the_whole_document(monkeypatc
                                  row if op is not Op.DELETE else None)
                     a, b = fast.change(SCHEMA, ch, route=route), whole.change(SCHEMA, ch, route=route)
                     assert (a.key, a.value, a.position, a.old_key) == (b.key, b.value, b.position, b.old_key)
-                    if n == 0:
+                    if n == 0 and setting.message_format == "json-unformatted":
                         assert a.value == orjson.dumps(json.loads(a.value))  # valid, compact, in order
+                    elif n == 0:
+                        assert a.value == json.dumps(json.loads(a.value), ensure_ascii=False, indent="\t",
+                                                     separators=(",", ": ")).encode()
 
 
 def test_json_records_are_tab_indented_as_the_json_module_spells_them() -> None:
