@@ -192,8 +192,10 @@ class Records:
         except (TypeError, orjson.JSONEncodeError):  # e.g. a lone surrogate, an int over 64 bits
             pass
         separators = (",", ": ") if self._indent else (",", ":")  # json-unformatted: no space either
+        # A lone surrogate (a SQLite source can hold one) has no UTF-8 form: it goes as the JSON escape that
+        # ensure_ascii would write (\udc80), which a reader decodes back to the same string
         return json.dumps(doc, ensure_ascii=False, indent=self._indent, separators=separators,
-                          allow_nan=False).encode()
+                          allow_nan=False).encode("utf-8", "backslashreplace")
 
     # -- partition keys ----------------------------------------------------------------------------
 

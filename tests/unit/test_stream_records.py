@@ -196,3 +196,13 @@ def test_json_records_are_tab_indented_as_the_json_module_spells_them() -> None:
             doc = json.loads(record.value)
             assert record.value == json.dumps(doc, ensure_ascii=False, indent="\t", separators=(",", ": ")).encode()
             assert b"\n\t\t" in record.value
+
+
+def test_a_lone_surrogate_goes_as_its_json_escape() -> None:
+    """A text value with a lone surrogate (a SQLite source can hold one) has no UTF-8 form: its record
+    carries the JSON escape, and reading the record gives back the same string."""
+    for fmt in ("json", "json-unformatted"):
+        record = Records(RecordSettings(message_format=fmt)).change(
+            SCHEMA, _change(Op.INSERT, 1, None, {"id": 1, "name": "a\udc80é"}))
+        assert b"\\udc80" in record.value and "é".encode() in record.value
+        assert json.loads(record.value)["data"]["name"] == "a\udc80é"
