@@ -132,6 +132,11 @@ def _time(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _nested(doc: Mapping[str, Any]) -> bytes:
+    """An object as MessageFormat json spells it one level down: tab-indented, each line one tab further."""
+    return _tabbed(orjson.dumps(doc, option=orjson.OPT_INDENT_2)).replace(b"\n", b"\n\t")
+
+
 def _tabbed(text: bytes) -> bytes:
     """orjson's two-space indentation as DMS's MessageFormat json has it, a tab a level. A JSON string holds
     no raw newline or tab, so every newline and tab followed by spaces is indentation."""
@@ -157,6 +162,14 @@ class Records:
         self._spliced = not settings.include_transaction_details
         self._tails: dict[tuple[int, str, str], tuple[TableSchema, bytes]] = {}  # by id(schema): no hashing of it
         self._image_key = orjson.dumps(settings.before_image_field) if settings.before_image_field else b""
+        # The pieces a spliced record is made of, in the message format's spelling: an object one level down,
+        # the bytes that open it (cut from the metadata's tail), the before image's separator, the frame
+        if self._indent:
+            self._object, self._opening, self._image_sep = _nested, 4, b",\n\t" + self._image_key + b": "
+            self._frame = b'{\n\t"data": %b,\n\t"metadata": {\n\t\t"timestamp": "%b",\n\t\t%b\n}'
+        else:
+            self._object, self._opening, self._image_sep = orjson.dumps, 1, b"," + self._image_key + b":"
+            self._frame = b'{"data":%b,"metadata":{"timestamp":"%b",%b}'
         self._table_keys: dict[int, tuple[TableSchema, str]] = {}  # id(schema) -> (schema, "schema.table")
 
     # -- values ------------------------------------------------------------------------------------
@@ -236,11 +249,9 @@ class Records:
         if not self._spliced:
             return None
         try:
-            tabbed = self._indent is not None
-            body = self._nested(data) if tabbed else orjson.dumps(data)
+            body = self._object(data)
             if image is not None:
-                body += ((b',\n\t' + self._image_key + b': ' + self._nested(image)) if tabbed
-                         else (b',' + self._image_key + b':' + orjson.dumps(image)))
+                body += self._image_sep + self._object(image)
             varies = self.settings.include_partition_value and key_type != "schema-table"
             known = None if varies else self._tails.get((id(schema), operation, key_type))
             if known is not None and known[0] is schema:
@@ -248,21 +259,12 @@ class Records:
             else:
                 meta = self._metadata(schema, operation, "data", key_type, key)
                 del meta["timestamp"]
-                # '"record-type":...}', or formatted '"record-type": ...\n\t}'
-                tail = self._nested(meta)[4:] if tabbed else orjson.dumps(meta)[1:]
+                tail = self._object(meta)[self._opening:]  # '"record-type": ...' to the metadata's closing brace
                 if not varies:
                     self._tails[(id(schema), operation, key_type)] = (schema, tail)
         except (TypeError, orjson.JSONEncodeError):
             return None
-        if tabbed:
-            return b'{\n\t"data": %b,\n\t"metadata": {\n\t\t"timestamp": "%b",\n\t\t%b\n}' % (
-                body, _now().encode(), tail)
-        return b'{"data":%b,"metadata":{"timestamp":"%b",%b}' % (body, _now().encode(), tail)
-
-    @staticmethod
-    def _nested(doc: Mapping[str, Any]) -> bytes:
-        """An object as MessageFormat json spells it one level down: tab-indented, each line one tab further."""
-        return _tabbed(orjson.dumps(doc, option=orjson.OPT_INDENT_2)).replace(b"\n", b"\n\t")
+        return self._frame % (body, _now().encode(), tail)
 
     def load(self, schema: TableSchema, row: Row, *, route: Route | None = None) -> Record:
         key_type, key = self._key(schema, row, "primary-key", route)
