@@ -19,11 +19,17 @@ statement finds nothing left to change); some after rows of the table, and the s
 ``Table error`` and the advice to reload it. That happens only to a reader far behind the source (a
 task resumed after the table was altered twice with writes between). A DDL running in the moment between
 information_schema being read and the binlog being searched is the one race left.
+
+An ALTER that copies the table (MODIFY int to bigint, say) swaps the copy in by renames, and a listing of
+information_schema.TABLES in that moment does not hold the table (about 3 reads in 1,000 while such ALTERs run
+back to back). So a table missing there is taken as dropped or renamed only when the binlog after the event
+says so (``Catalog.gone``); else it is read again, shortly after.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -231,6 +237,7 @@ Query = Callable[..., list[tuple]]
 _USE = re.compile(r"^use\s+(" + _IDENT + r")\s*;\s*", re.IGNORECASE)
 _MAPPED = re.compile(r"\((.+)\.(.+)\)\s*$")
 SCAN_LIMIT = 200_000  # binlog events read past a DDL event at most; past it, the shape is taken as unknown
+MISSING_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)  # seconds between reads of a table missing for a moment
 
 
 class Catalog:
@@ -272,6 +279,26 @@ class Catalog:
         if before_rows < 0 or before_rows == len(found):
             return found, len(found), None
         return found, before_rows, rows
+
+    def gone(self, where: Where, table: TableId) -> bool:
+        """Whether DDL in the binlog after ``where`` drops ``table`` or renames it away."""
+        found, _, _ = self.later(where, table)
+        return any(stmt.kind is TableDdl.DROP and any(before == table for before, _ in stmt.tables)
+                   or any(before == table and after != table for before, after in stmt.tables) for stmt in found)
+
+    def present(self, table: TableId, where: Where) -> TableSchema | None:
+        """information_schema's ``table`` now; None only when the binlog after ``where`` dropped or renamed it (an
+        ALTER copying the table hides it from information_schema for a moment: see the module's doc)."""
+        for wait in (*MISSING_WAITS, None):
+            schema = self.describe(table)
+            if schema is not None or self.gone(where, table):
+                return schema
+            if wait is None:
+                break
+            time.sleep(wait)
+        log.warning("ddl_table_missing", table=str(table), binlog=f"{where[0]}:{where[1]}",
+                    seconds=sum(MISSING_WAITS))
+        return None
 
     def defaults(self, table: TableId) -> list[tuple]:
         """information_schema's (column, DEFAULT, nullable, extra) of the table now (read with its shape, before
@@ -334,7 +361,7 @@ class Follower:
                     continue  # CREATE TABLE IF NOT EXISTS of a table there already
                 if self.databases is not None and after.schema not in self.databases:
                     continue
-                schema = self.catalog.describe(after)
+                schema = self.catalog.present(after, where)
                 if schema is not None:  # else dropped again since (a reader far behind): its DROP follows
                     schema = self._created(schema, where)
                     tables[_key(after)] = schema
@@ -357,7 +384,7 @@ class Follower:
             return out
         if stmt.unsupported:
             return [*out, (after, SchemaChange(TableDdl.ALTER, known, sql, unsupported=stmt.unsupported))]
-        schema = self.catalog.describe(after)
+        schema = self.catalog.present(after, where)
         if schema is None:
             return out  # dropped or renamed since (a reader far behind): that DDL follows
         defaults = self.catalog.defaults(after)

@@ -159,3 +159,41 @@ def test_a_column_renamed_after_the_rows_is_declared_as_it_is_now() -> None:
                                    ("id", "t", "n", "extra"))
     assert not change.unsupported
     assert [(c.name, c.native) for c in change.schema.columns][-1] == ("extra", "bigint(20)")
+
+
+class _Flickering(_Catalog):
+    """information_schema without the table for its first ``missing`` reads, as while an ALTER copies it."""
+
+    def __init__(self, now: TableSchema, ahead: list[str], missing: int) -> None:
+        super().__init__(now, ahead, None)
+        self.missing, self.reads, self.shown = missing, 0, self.describe
+        self.describe = self._flicker
+
+    def _flicker(self, table: TableId) -> TableSchema | None:
+        self.reads += 1
+        return None if self.reads <= self.missing else self.shown(table)
+
+
+def test_a_table_missing_for_a_moment_is_read_again(monkeypatch) -> None:
+    """A copying ALTER (MODIFY int to bigint) swaps the table in by renames: a read of information_schema in that
+    moment misses it, and the ALTER read just before must not be lost (the table's next rows would not fit)."""
+    monkeypatch.setattr("connectors.mysql.ddl.MISSING_WAITS", (0.001, 0.001, 0.001))
+    known = _schema("id int(11)", "a varchar(5)")
+    now = _schema("id int(11)", "a varchar(5)", "x int(11)")
+    sql = "ALTER TABLE t ADD x int"
+    tables = {("app", "t"): known}
+    catalog = _Flickering(now, [], missing=2)
+    (_, change), = Follower(catalog, lambda t: None).changes(tables, recognise("app", sql), sql,
+                                                              ("mysql-bin.000001", 4))
+    assert catalog.reads == 3 and change.schema.column_names == ("id", "a", "x") and tables[("app", "t")] == now
+
+
+def test_a_table_dropped_later_in_the_binlog_is_not_waited_for(monkeypatch) -> None:
+    monkeypatch.setattr("connectors.mysql.ddl.MISSING_WAITS", (60,))
+    known = _schema("id int(11)", "a varchar(5)")
+    sql = "ALTER TABLE t ADD x int"
+    for later in ("DROP TABLE t", "RENAME TABLE t TO u", "ALTER TABLE t RENAME TO u"):
+        catalog = _Flickering(known, ["|", later], missing=99)
+        assert Follower(catalog, lambda t: None).changes({("app", "t"): known}, recognise("app", sql), sql,
+                                                         ("mysql-bin.000001", 4)) == []
+        assert catalog.reads == 1
