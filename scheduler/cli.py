@@ -7,6 +7,7 @@ Every failure is one line on stderr saying what is wrong and how to fix it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -37,6 +38,9 @@ class _Cli(click.Group):
     """Turns every expected failure into one clear line and an exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # What the imports made lives until the process ends: frozen, the collector never walks it, neither
+        # during the command nor in the collection at exit (0.2 s of `dms task --help`'s 0.8 s).
+        gc.freeze()
         try:
             return super().invoke(ctx)
         except DmsError as exc:
@@ -63,6 +67,8 @@ class _Cli(click.Group):
             if os.environ.get("DMS_DEBUG"):
                 raise
             fail(f"internal error: {type(exc).__name__}: {exc} (DMS_DEBUG=1 shows the traceback)", 1)
+        finally:
+            gc.freeze()  # and what the command imported or made since
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
