@@ -22,8 +22,9 @@ information_schema being read and the binlog being searched is the one race left
 
 An ALTER that copies the table (MODIFY int to bigint, say) swaps the copy in by renames, and a listing of
 information_schema.TABLES in that moment does not hold the table (about 3 reads in 1,000 while such ALTERs run
-back to back). So a table missing there is taken as dropped or renamed only when the binlog after the event
-says so (``Catalog.gone``); else it is read again, shortly after.
+back to back; the source now looks a named table up by its name, which waits). Should a table still be
+missing, it is taken as dropped or renamed only when the binlog after the event says so (``Catalog.gone``);
+else it is read again, shortly after.
 """
 
 from __future__ import annotations

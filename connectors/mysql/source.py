@@ -4,6 +4,7 @@ change capture from the binlog (capture.py)."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -46,27 +47,33 @@ WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ({", ".join(f"'{s}'" for
 ORDER BY TABLE_SCHEMA, TABLE_NAME
 """
 
+_TABLE_SQL = """
+SELECT COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES
+WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND TABLE_TYPE = 'BASE TABLE'
+"""
+LISTING_GAP = 0.02  # seconds between discovery's two listings: longer than a copying ALTER's renames take
+
 # Generated columns are left out: a target computes its own, and one of the same engine refuses values for them.
 _COLUMNS_SQL = """
-SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS
-WHERE TABLE_SCHEMA IN %s AND EXTRA NOT LIKE '%%GENERATED%%'
-ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION
+SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND EXTRA NOT LIKE '%%GENERATED%%'
+ORDER BY ORDINAL_POSITION
 """
 
 # Unique indexes whole (an index on a prefix of a column cannot key the target): the key is the primary key,
 # else the first unique index of NOT NULL columns, as InnoDB's own clustered index chooses.
 _INDEXES_SQL = """
-SELECT s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.COLUMN_NAME, s.SUB_PART
+SELECT s.INDEX_NAME, s.COLUMN_NAME, s.SUB_PART
 FROM information_schema.STATISTICS s
-WHERE s.TABLE_SCHEMA IN %s AND s.NON_UNIQUE = 0
-ORDER BY s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME = 'PRIMARY' DESC, s.INDEX_NAME, s.SEQ_IN_INDEX
+WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0
+ORDER BY s.INDEX_NAME = 'PRIMARY' DESC, s.INDEX_NAME, s.SEQ_IN_INDEX
 """
 
 
 # MariaDB's JSON is LONGTEXT with a json_valid(`column`) check: the check says the column holds JSON documents.
 _JSON_CHECKS_SQL = """
-SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
-WHERE CONSTRAINT_SCHEMA IN %s AND CHECK_CLAUSE LIKE 'json_valid(%%'
+SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
+WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s AND CHECK_CLAUSE LIKE 'json_valid(%%'
 """
 _JSON_CHECK = re.compile(r"^json_valid\(`((?:[^`]|``)+)`\)$")
 
@@ -100,47 +107,62 @@ class MysqlSource(Source):
         return capture.problems(self.query, self.ep, self.server) if cdc else []
 
     def tables(self, rules: Sequence[TableRule]) -> list[TableSchema]:
-        selection = Selection(rules)
-        found = [(TableId(s, n), rows) for s, n, rows in self.query(_TABLES_SQL)
-                 if selection.selects(TableId(s, n))]
-        if not found:
-            return []
-        schemas = tuple({t.schema for t, _ in found})
-        documents = self._json_columns(schemas)
-        columns: dict[TableId, list[Column]] = {}
-        for schema, name, col, native, nullable in self.query(_COLUMNS_SQL, (schemas,)):
-            if (schema, name, col) in documents:
-                native = "json"
-            columns.setdefault(TableId(schema, name), []).append(discovered(col, native, nullable == "YES"))
-        unique: dict[TableId, dict[str, list[str]]] = {}
-        usable: dict[TableId, dict[str, bool]] = {}
-        for schema, name, index, column, prefix in self.query(_INDEXES_SQL, (schemas,)):
-            table = TableId(schema, name)
-            unique.setdefault(table, {}).setdefault(index, []).append(column)
-            ok = usable.setdefault(table, {}).get(index, True)
-            usable[table][index] = ok and prefix is None
+        """The selected tables. An ALTER that copies a table (MODIFY int to bigint, OPTIMIZE) swaps the copy in
+        by two renames under the table's lock, and information_schema read across many tables in that moment
+        (MariaDB scans the database's files and passes over a table it cannot open) holds neither the table
+        nor its columns or keys: 3 listings in 1,000 missed the table while such ALTERs ran back to back, and
+        one column read in ten. So each table is read by its name, which waits for the ALTER: a table is never
+        given no columns or no key. Tables named by explicit rules are looked up so too; a wildcard's listing
+        is taken twice a moment apart, which makes a table left out rarer, not impossible (a listing that
+        waits needs the RELOAD privilege: FLUSH TABLES WITH READ LOCK, BACKUP STAGE)."""
         whole_rows = self.server.row_image == "FULL"
+        mariadb = self.server.mariadb
         out = []
-        for table, estimate in found:
-            indexes = [tuple(cols) for index, cols in unique.get(table, {}).items() if usable[table][index]]
-            names = {c.name: c for c in columns.get(table, ())}
+        for table, estimate in self._listed(Selection(rules)):
+            columns = self._columns(table, mariadb)
+            if not columns:
+                continue  # dropped since it was listed
+            unique: dict[str, list[str]] = {}
+            usable: dict[str, bool] = {}
+            for index, column, prefix in self.query(_INDEXES_SQL, (table.schema, table.name)):
+                unique.setdefault(index, []).append(column)
+                usable[index] = usable.get(index, True) and prefix is None
+            indexes = [tuple(cols) for index, cols in unique.items() if usable[index]]
+            names = {c.name: c for c in columns}
             keys = [cols for cols in indexes if all(not names[c].nullable for c in cols if c in names)]
             key = keys[0] if keys else ()
             others = tuple(u for u in indexes if u != key)
-            out.append(TableSchema(table, tuple(columns.get(table, ())), key, TYPES.engine, int(estimate), others,
+            out.append(TableSchema(table, columns, key, TYPES.engine, int(estimate), others,
                                    full_row=not key and whole_rows))
         return out
 
-    def _json_columns(self, schemas: tuple[str, ...]) -> set[tuple[str, str, str]]:
-        """(schema, table, column) of MariaDB's JSON columns (MySQL's say json themselves)."""
-        if not self.server.mariadb:
-            return set()
-        found = set()
-        for schema, name, clause in self.query(_JSON_CHECKS_SQL, (schemas,)):
-            column = _JSON_CHECK.match(clause.strip())
-            if column:
-                found.add((schema, name, column.group(1).replace("``", "`")))
-        return found
+    def _listed(self, selection: Selection) -> list[tuple[TableId, int]]:
+        """The selected tables and their row estimates, from two listings a moment apart (see ``tables``); a
+        table in the second only is taken if a lookup by its name finds it."""
+        if all(r.action == "explicit" for r in selection.rules):  # by name: a lookup that waits for the lock
+            named = [t for t in dict.fromkeys(TableId(r.schema, r.table) for r in selection.rules)
+                     if t.schema not in _SYSTEM and not t.name.startswith("awsdms_")]
+            return [(t, found[0][0]) for t in named if (found := self.query(_TABLE_SQL, (t.schema, t.name)))]
+        first = [(TableId(s, n), rows) for s, n, rows in self.query(_TABLES_SQL) if selection.selects(TableId(s, n))]
+        time.sleep(LISTING_GAP)
+        seen = {table for table, _ in first}
+        later = [(TableId(s, n), rows) for s, n, rows in self.query(_TABLES_SQL)
+                 if TableId(s, n) not in seen and selection.selects(TableId(s, n))]
+        if not later:
+            return first
+        found = first + [(t, rows) for t, rows in later if self.query(_TABLE_SQL, (t.schema, t.name))]
+        return sorted(found, key=lambda item: (item[0].schema, item[0].name))
+
+    def _columns(self, table: TableId, mariadb: bool) -> tuple[Column, ...]:
+        """The table's replicated columns; MariaDB's JSON ones (LONGTEXT with a json_valid check) as json."""
+        documents = set()
+        if mariadb:
+            for (clause,) in self.query(_JSON_CHECKS_SQL, (table.schema, table.name)):
+                column = _JSON_CHECK.match(clause.strip())
+                if column:
+                    documents.add(column.group(1).replace("``", "`"))
+        return tuple(discovered(col, "json" if col in documents else native, nullable == "YES")
+                     for col, native, nullable in self.query(_COLUMNS_SQL, (table.schema, table.name)))
 
     def advice(self, cdc: bool) -> list[str]:
         line = capture.retention_warning(self.ep, self.server) if cdc else None
