@@ -143,14 +143,16 @@ class MysqlSource(Source):
             named = [t for t in dict.fromkeys(TableId(r.schema, r.table) for r in selection.rules)
                      if t.schema not in _SYSTEM and not t.name.startswith("awsdms_")]
             return [(t, found[0][0]) for t in named if (found := self.query(_TABLE_SQL, (t.schema, t.name)))]
-        first = [(TableId(s, n), rows) for s, n, rows in self.query(_TABLES_SQL) if selection.selects(TableId(s, n))]
+
+        def listing() -> dict[TableId, int]:
+            return {t: rows for s, n, rows in self.query(_TABLES_SQL) if selection.selects(t := TableId(s, n))}
+
+        first = listing()
         time.sleep(LISTING_GAP)
-        seen = {table for table, _ in first}
-        later = [(TableId(s, n), rows) for s, n, rows in self.query(_TABLES_SQL)
-                 if TableId(s, n) not in seen and selection.selects(TableId(s, n))]
+        later = [(t, rows) for t, rows in listing().items() if t not in first]
         if not later:
-            return first
-        found = first + [(t, rows) for t, rows in later if self.query(_TABLE_SQL, (t.schema, t.name))]
+            return list(first.items())
+        found = [*first.items(), *((t, rows) for t, rows in later if self.query(_TABLE_SQL, (t.schema, t.name)))]
         return sorted(found, key=lambda item: (item[0].schema, item[0].name))
 
     def _columns(self, table: TableId, mariadb: bool) -> tuple[Column, ...]:
