@@ -102,7 +102,7 @@ def _measure(srv: Servers, broker: str, debezium: Debezium, rows: int, updates: 
         # rate: the changes after that first commit over the time they took, without the start-up)
         procs: list[subprocess.Popen] = []
         cdc = {"opendms": _dms_backlog(broker, updates, lambda: procs.append(subprocess.Popen(
-            [sys.executable, "-m", "scheduler.cli", "task", "start", "kcdc", "--type", "resume-processing"],
+            [sys.executable, "-m", "scheduler", "task", "start", "kcdc", "--type", "resume-processing"],
             env=dms.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))}
         if procs[0].wait(timeout=600) != 0:
             raise RuntimeError("dms task start kcdc --type resume-processing failed")

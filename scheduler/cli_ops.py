@@ -45,7 +45,10 @@ def worker(instance_id: str, concurrency: int, loglevel: str, metrics_port: int 
         if task.instance == instance_id:
             catalog.endpoint(task.source)
             catalog.endpoint(task.target)
-    serve(instance_id, concurrency, loglevel, metrics=(metrics_address, metrics_port) if metrics_port else None)
+    from .start_requests import serve as plan_starts
+
+    serve(instance_id, concurrency, loglevel, metrics=(metrics_address, metrics_port) if metrics_port else None,
+          planner=plan_starts)
 
 
 def _flower_options(argv: list[str]):

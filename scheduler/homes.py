@@ -14,12 +14,13 @@ if TYPE_CHECKING:  # the CLI starts without Celery and Redis loaded; commands th
     from worker.state import StateStore
 
 
-def elsewhere(task: TaskDef) -> str | None:
-    """The Redis holding the task's live state when it is not the one this process uses, else None."""
+def elsewhere(task: TaskDef, here: str | None = None) -> str | None:
+    """The Redis holding the task's live state when it is not the one this process uses (``here``: the one
+    a CLI that asked a worker to plan its start uses), else None."""
     from worker.app import redis_home
 
     home = task.redis_home
-    return None if home is None or home == redis_home() else home
+    return None if home is None or home == (here or redis_home()) else home
 
 
 def state_for(task: TaskDef, here: StateStore) -> StateStore | None:
@@ -49,9 +50,9 @@ def state_or_fail(task: TaskDef, here: StateStore) -> StateStore:
     return store
 
 
-def check_not_running_elsewhere(task: TaskDef) -> None:
+def check_not_running_elsewhere(task: TaskDef, here: str | None = None) -> None:
     """A task runs in one place: starting it here while it runs on its other Redis would run it twice."""
-    home = elsewhere(task)
+    home = elsewhere(task, here)
     if home is None:
         return
     store = _store(home)

@@ -20,8 +20,10 @@ from .plan import initial_table_state, jobs_to_run
 from .status import state_lost
 
 
-def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: str | None) -> str:
-    """Start or resume a task; returns the start type actually used (and how, when it was not plain)."""
+def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: str | None,
+               home: str | None = None) -> str:
+    """Start or resume a task; returns the start type actually used (and how, when it was not plain).
+    ``home``: the Redis the task's live state is in, as the CLI that asked spells it (default: this process's)."""
     task = catalog.task(task_id)
     catalog.instance(task.instance)
     info = state.task(task_id)
@@ -42,7 +44,7 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     claimed, status = state.claim_start(task_id)  # two concurrent starts: one wins, one is told
     if not claimed:
         raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}`")
-    catalog.record_home(task_id, redis_home())
+    catalog.record_home(task_id, home or redis_home())
     recover = lost and start_type == "resume-processing"
     try:
         _prepare(catalog, task, state, start_type, recover)

@@ -23,7 +23,7 @@ class ApiServer:
         self.key_id, self.secret = key["AccessKeyId"], key["SecretAccessKey"]
         self.log = dms.tmp / "api.log"
         with open(self.log, "w") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "api", "--port", "0"], env=dms.env,
+            self.proc = subprocess.Popen([sys.executable, "-m", "scheduler", "api", "--port", "0"], env=dms.env,
                                          stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         found = wait_for(lambda: self.proc.poll() is not None or re.search(r"on (http://\S+)", self.log.read_text()),
                          60, "dms api to listen")

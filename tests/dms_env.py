@@ -141,7 +141,7 @@ class DmsEnv:
         if self.embedded and not any(w.poll() is None for w in self.workers):
             log = open(self.tmp / f"foreground-{task}.log", "w")  # noqa: SIM115
             self.foreground[task] = subprocess.Popen(
-                [sys.executable, "-m", "scheduler.cli", "task", "start", task], env=self.env, stdout=log,
+                [sys.executable, "-m", "scheduler", "task", "start", task], env=self.env, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True)
             wait_for(lambda: self.foreground[task].poll() is not None or self.describe(task)["Status"] != "ready",
                      60, f"task {task} to start in the foreground")
@@ -168,7 +168,7 @@ class DmsEnv:
 
     def dms(self, *args: str, check: bool = True, timeout: float = 120,
             env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "scheduler.cli", *args], env={**self.env, **(env_extra or {})},
+        proc = subprocess.run([sys.executable, "-m", "scheduler", *args], env={**self.env, **(env_extra or {})},
                               capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         if check and proc.returncode != 0:
@@ -259,7 +259,7 @@ class DmsEnv:
         extra = ["--metrics-port", str(metrics_port)] if metrics_port else []
         extra += ["--metrics-address", metrics_address] if metrics_address else []
         proc = subprocess.Popen(
-            [sys.executable, "-m", "scheduler.cli", "worker", "--instance", instance or self.instance,
+            [sys.executable, "-m", "scheduler", "worker", "--instance", instance or self.instance,
              "--concurrency", str(concurrency), *extra],
             env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -27,7 +27,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from connectors.errors import ConfigError
-from connectors.model.catalog import data_dir
+from connectors.model.locations import data_dir
 
 _anchor: redis.Redis | None = None  # this process's own connection to the server
 _closers: list = []  # the other connection pools of this process, closed when it leaves

@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -45,11 +45,14 @@ def _start(instance: str, loglevel: str, stream: TextIO | None) -> tuple[str, th
     return name, stop, start_reclaimer(stop, instance, name)
 
 
-def serve(instance: str, concurrency: int, loglevel: str, metrics: tuple[str, int] | None = None) -> None:
+def serve(instance: str, concurrency: int, loglevel: str, metrics: tuple[str, int] | None = None,
+          planner: Callable[[threading.Event, set[str]], threading.Thread] | None = None) -> None:
     """Run until SIGTERM (warm: running jobs are handed to other workers at once) or SIGKILL (leases expire).
 
-    `metrics` (address, port): serve the instance's metrics in Prometheus's format there."""
+    `metrics` (address, port): serve the instance's metrics in Prometheus's format there. `planner`: a thread
+    that plans starts of the served instances' tasks until the event is set (scheduler/start_requests.py)."""
     name, stop, reclaimer = _start(instance, loglevel, None)
+    planning = planner(stop, SERVED) if planner is not None else None
     if metrics is not None:
         from .metrics import serve as serve_metrics
 
@@ -76,6 +79,8 @@ def serve(instance: str, concurrency: int, loglevel: str, metrics: tuple[str, in
     ])
     stop.set()
     reclaimer.join(5)
+    if planning is not None:
+        planning.join(5)
 
 
 @contextmanager

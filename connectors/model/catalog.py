@@ -20,6 +20,7 @@ from connectors.base import Endpoint
 from connectors.errors import ConfigError
 
 from . import secret_key
+from .locations import catalog_url, data_dir, default_catalog_url  # noqa: F401  (their home before)
 from .mappings import TableMappings, parse_table_mappings
 from .settings import TaskSettings, parse_task_settings
 
@@ -89,24 +90,6 @@ task_homes_table = sa.Table(
     sa.Column("task_id", sa.String(255), primary_key=True),
     sa.Column("redis", sa.String(1000), nullable=False),
 )
-
-
-def data_dir() -> Path:
-    """Where OpenDMS keeps its own files on this machine: the default catalog and the embedded Redis."""
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "opendms"
-
-
-def default_catalog_url() -> str:
-    return f"sqlite:///{data_dir() / 'catalog.db'}"
-
-
-def catalog_url() -> str:
-    url = os.environ.get("DMS_CATALOG_URL") or default_catalog_url()
-    # SQLAlchemy's default PostgreSQL driver is psycopg 3; the one we ship is psycopg2.
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url.removeprefix(prefix)
-    return url
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ class SecretKeyError(ConfigError):
 
 
 def key_file() -> Path:
-    from .catalog import data_dir
+    from .locations import data_dir
 
     return Path(os.environ.get(ENV_KEY_FILE) or data_dir() / "secret.key")
 

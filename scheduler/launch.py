@@ -1,0 +1,17 @@
+"""The `dms` command's entry point: `dms task start` goes to a running worker when one plans starts
+(start_requests.py), before any of the CLI's own imports; every other command is the CLI (cli.py)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    from .start_requests import ask
+
+    code = ask(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
+    from .cli import main as cli
+
+    cli()
