@@ -9,7 +9,11 @@ import sys
 def main() -> None:
     from .start_requests import ask
 
-    code = ask(sys.argv[1:])
+    try:
+        code = ask(sys.argv[1:])
+    except KeyboardInterrupt:  # as the CLI says it (cli.py): a start already sent goes on in the worker
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
     if code is not None:
         sys.exit(code)
     from .cli import main as cli

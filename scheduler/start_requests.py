@@ -71,12 +71,15 @@ def ask(argv: list[str]) -> int | None:
     if parsed is None or not os.environ.get("DMS_REDIS_URL"):
         return None
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     from worker.app import redis_home, redis_url
 
     try:
-        client = redis.Redis.from_url(redis_url(), decode_responses=True, socket_connect_timeout=5,
-                                      socket_timeout=30)
+        # No retries: a Redis that does not answer at once is the full CLI's to report, with its own retries
+        client = redis.Redis.from_url(redis_url(), decode_responses=True, socket_connect_timeout=2,
+                                      socket_timeout=30, retry=Retry(NoBackoff(), 0))
         reply = _request(client, *parsed, redis_home())
     except Exception:  # Redis or its URL: the full CLI meets the same problem and says it in its words
         return None
@@ -95,7 +98,16 @@ def _request(client: Any, task_id: str, start_type: str | None, home: str) -> di
         return None
     request_id = uuid.uuid4().hex
     request = json.dumps({"id": request_id, "task": task_id, "type": start_type, "home": home})
-    client.lpush(_requests(catalog), request)
+    try:
+        client.lpush(_requests(catalog), request)
+        return _answer(client, catalog, request, request_id, task_id)
+    except Exception as exc:  # sent: planning it here too could start it twice
+        return {"err": [f"error: Redis stopped answering while a worker planned the start of task {task_id} ({exc}): "
+                        f"see `dms task describe {task_id}`, and start it again if it is not running"], "code": 1}
+
+
+def _answer(client: Any, catalog: str, request: str, request_id: str, task_id: str) -> dict | None:
+    """The worker's answer to a request sent (None: no worker took it, and it is withdrawn)."""
     got = client.blpop([_reply(request_id)], TAKE_SECONDS)
     if got is None:
         if client.lrem(_requests(catalog), 1, request):

@@ -32,3 +32,10 @@ def test_the_embedded_mode_always_plans_in_the_cli(monkeypatch):
 def test_catalogs_are_told_apart_by_their_url(monkeypatch):
     monkeypatch.setenv("DMS_CATALOG_URL", "sqlite:////a/catalog.db")
     assert catalog_id() == catalog_id("sqlite:////a/catalog.db") != catalog_id("sqlite:////b/catalog.db")
+
+
+def test_a_redis_that_does_not_answer_is_left_to_the_cli_to_report(monkeypatch):
+    monkeypatch.setenv("DMS_REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    assert ask(["task", "start", "t1"]) is None
+    monkeypatch.setenv("DMS_REDIS_URL", "not a url")
+    assert ask(["task", "start", "t1"]) is None
