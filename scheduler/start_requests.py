@@ -11,18 +11,16 @@ TAKE_SECONDS (withdrawn first, so it never runs twice), a task whose instance th
 
 from __future__ import annotations
 
-import concurrent.futures
-import hashlib
-import json
 import os
-import socket
 import sys
 import threading
 import time
-import uuid
 from typing import Any
 
 from connectors.model.locations import catalog_url
+
+# Imports are where they are used: every `dms` command loads this module first (launch.py), and only a start
+# that a worker plans uses what lies past parse_argv.
 
 TAKE_SECONDS = 2.0  # a live worker takes a request at once; one that does not is taken for gone
 POLL_SECONDS = 1.0  # a planner's wait for a request, between renewals of its presence
@@ -33,6 +31,8 @@ START_TYPES = ("start-replication", "resume-processing", "reload-target")  # sch
 
 def catalog_id(url: str | None = None) -> str:
     """Which catalog this process uses (or the one at ``url``): requests go only to workers that read the same."""
+    import hashlib
+
     return hashlib.sha256((url or catalog_url()).encode()).hexdigest()[:16]
 
 
@@ -93,6 +93,9 @@ def ask(argv: list[str]) -> int | None:
 
 
 def _request(client: Any, task_id: str, start_type: str | None, home: str) -> dict | None:
+    import json
+    import uuid
+
     catalog = catalog_id()
     if not client.zcount(_planners(catalog), time.time(), "+inf"):
         return None
@@ -108,6 +111,8 @@ def _request(client: Any, task_id: str, start_type: str | None, home: str) -> di
 
 def _answer(client: Any, catalog: str, request: str, request_id: str, task_id: str) -> dict | None:
     """The worker's answer to a request sent (None: no worker took it, and it is withdrawn)."""
+    import json
+
     got = client.blpop([_reply(request_id)], TAKE_SECONDS)
     if got is None:
         if client.lrem(_requests(catalog), 1, request):
@@ -138,6 +143,10 @@ def serve(stop: threading.Event, served: set[str]) -> threading.Thread:
 
 
 def _serve(stop: threading.Event, served: set[str]) -> None:
+    import concurrent.futures
+    import json
+    import socket
+
     from worker import logs
     from worker.app import redis_client
 
@@ -178,6 +187,8 @@ def _serve(stop: threading.Event, served: set[str]) -> None:
 def _plan(request: dict, served: set[str], opened: list) -> dict:
     """What `dms task start` prints and exits with, planned here ({"decline": True}: the CLI plans it).
     ``opened``: the catalog, once opened."""
+    import socket
+
     from connectors.errors import DmsError
     from connectors.model.catalog import Catalog
     from connectors.model.secret_key import SecretKeyError

@@ -39,3 +39,10 @@ def test_a_redis_that_does_not_answer_is_left_to_the_cli_to_report(monkeypatch):
     assert ask(["task", "start", "t1"]) is None
     monkeypatch.setenv("DMS_REDIS_URL", "not a url")
     assert ask(["task", "start", "t1"]) is None
+
+
+def test_the_start_types_are_the_clis():
+    from scheduler.plan import START_TYPES
+    from scheduler.start_requests import START_TYPES as asked
+
+    assert asked == START_TYPES
