@@ -10,7 +10,7 @@ from connectors.model.catalog import Catalog, TaskDef
 from connectors.model.states import ACTIVE, UNLOADED, JobState, Status, StopReason, TableStage, ValidationState
 from connectors.model.tablemap import TableMap, build_maps
 from connectors.registry import open_source, open_target, source_class
-from worker.app import redis_home
+from worker.app import LEASE_SECONDS, redis_home
 from worker.dispatch import dispatch, enqueue
 from worker.job import settle
 from worker.state import CDC_JOB, StateStore
@@ -41,6 +41,8 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
         raise ConfigError(f"task {task_id}'s {task.changed} changed since its run (dms task modify), and its run "
                           "cannot go on with them: start it with --type reload-target to load everything again")
 
+    if state.status(task_id) not in ACTIVE:  # an active task is refused just below; its jobs run on
+        _wait_ended(state, task_id)  # before the claim: jobs still ending see the task halted, and stop
     claimed, status = state.claim_start(task_id)  # two concurrent starts: one wins, one is told
     if not claimed:
         raise ConfigError(f"task {task_id} is {status}: stop it first with `dms task stop {task_id}`")
@@ -84,6 +86,19 @@ def start_task(catalog: Catalog, state: StateStore, task_id: str, start_type: st
     if settle(state, task_id):  # a resumed full-load task with nothing left ends here
         catalog.record_loaded(task_id)
     return f"{start_type}, from the source's capture and the target's checkpoints: {REBUILT}" if recover else start_type
+
+
+def _wait_ended(state: StateStore, task_id: str) -> None:
+    """A start begins once the jobs of the task's last run have ended. The job that failed the task still
+    closes its connections and records its outcome after the task shows failed: a job of the new run sent
+    meanwhile would find its lease held and be skipped, and the old job's record would then overwrite the new
+    run's, leaving the task running with no job. A lease left by a killed worker expires within LEASE_SECONDS."""
+    deadline = time.monotonic() + LEASE_SECONDS + 1
+    while held := state.leased(task_id, sorted({*state.jobs(task_id), CDC_JOB})):
+        if time.monotonic() > deadline:
+            raise ConfigError(f"task {task_id}'s job(s) {', '.join(held)} of its last run still run on a worker: "
+                              f"stop the task with `dms task stop {task_id}`, or try again shortly")
+        time.sleep(0.05)
 
 
 REBUILT = "the live state had vanished from Redis; every table counts as loaded and statistics restart from 0"

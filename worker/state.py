@@ -543,6 +543,11 @@ class StateStore:
     def release_lease(self, task: str, job: str, owner: str) -> None:
         self._release(keys=[self._lease_key(task, job)], args=[owner])
 
+    def leased(self, task: str, jobs: Sequence[str]) -> list[str]:
+        """Those of ``jobs`` whose lease is held: running, ending, or their worker died less than a lease ago."""
+        owners = self.r.mget([self._lease_key(task, job) for job in jobs]) if jobs else []
+        return [job for job, owner in zip(jobs, owners, strict=True) if owner is not None]
+
     def register_worker(self, instance: str, name: str, ttl_s: float) -> None:
         now = str(time.time())
         pipe = self.r.pipeline(transaction=False)

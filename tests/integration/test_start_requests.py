@@ -107,3 +107,23 @@ def test_the_cli_plans_the_start_itself_when_no_worker_takes_it(dms, tmp_path):
     for task in ("gone", "declined"):
         dms.wait_status(task, "stopped")
         assert _target_rows(tmp_path, task) == 100
+
+
+def test_a_start_waits_until_the_last_runs_jobs_have_ended(dms, tmp_path):
+    """The job that failed a task still ends (closes its connections, records its outcome) after the task shows
+    failed. A start planned at once (as a worker plans it) waits for its lease: a job of the new run sent meanwhile
+    would be skipped as running elsewhere, and the old job's record would overwrite the new run's."""
+    from worker.state import full_load_job
+
+    _sqlite_task(dms, tmp_path, "ending")
+    dms.start_worker(concurrency=1)
+    client = redis.Redis.from_url(dms.redis_url, decode_responses=True)
+    job = full_load_job("main.items")
+    client.hset("dms:task:ending:jobs", job, "failed")
+    client.set(f"dms:task:ending:lease:{job}", "a-worker-ending-it", px=2000)  # the last run's job, ending
+    began = time.monotonic()
+    dms.dms("task", "start", "ending")
+    assert time.monotonic() - began >= 1.5
+    dms.wait_status("ending", "stopped")
+    assert _target_rows(tmp_path, "ending") == 100
+    assert '"job_skipped"' not in dms.worker_log()
