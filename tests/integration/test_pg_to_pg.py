@@ -233,7 +233,9 @@ def test_three_workers_share_twelve_tables_and_one_is_killed_mid_load(dms, src, 
     watcher.join(timeout=95)
     assert killed, "the load of part9 was never seen under way"
     victim = killed[0]
-    assert 0 < int(dms.state.table_stats("three", "public.part9")["FullLoadRows"]) < 200_000
+    # Rows were in flight when the kill landed; on a loaded machine the victim may have sent the last ones by
+    # then, but not finished the table: the survivor that reloads it is asserted below.
+    assert 0 < int(dms.state.table_stats("three", "public.part9")["FullLoadRows"]) <= 200_000
     task = dms.wait_status("three", "stopped", "failed", timeout=120)
     assert task["Status"] == "stopped", task
     assert task["ReplicationTaskStats"]["TablesLoaded"] == 12
