@@ -6,10 +6,15 @@ from collections.abc import Mapping
 
 from connectors.base import TableId
 from connectors.model.catalog import TaskDef
-from connectors.model.states import UNLOADED, JobState, Phase, Status, TableStage
+from connectors.model.states import (
+    START_TYPES,  # noqa: F401  (the CLI, the API and the console read it here)
+    UNLOADED,
+    JobState,
+    Phase,
+    Status,
+    TableStage,
+)
 from worker.state import CDC_JOB, FULL_LOAD_PREFIX, VALIDATE_PREFIX, validate_job
-
-START_TYPES = ("start-replication", "resume-processing", "reload-target")
 
 
 def initial_table_state(task: TaskDef) -> TableStage:

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from connectors.model.locations import catalog_url
+from connectors.model.states import START_TYPES
 
 # Imports are where they are used: every `dms` command loads this module first (launch.py), and only a start
 # that a worker plans uses what lies past parse_argv.
@@ -26,7 +27,6 @@ TAKE_SECONDS = 2.0  # a live worker takes a request at once; one that does not i
 POLL_SECONDS = 1.0  # a planner's wait for a request, between renewals of its presence
 LIVE_SECONDS = 5.0  # a planner not renewed for this long counts as gone
 REPLY_TTL = 60  # seconds a reply waits for the CLI that asked
-START_TYPES = ("start-replication", "resume-processing", "reload-target")  # scheduler/plan.py's, not imported
 
 
 def catalog_id(url: str | None = None) -> str:
@@ -70,17 +70,11 @@ def ask(argv: list[str]) -> int | None:
     parsed = parse_argv(argv)
     if parsed is None or not os.environ.get("DMS_REDIS_URL"):
         return None
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    from worker.app import redis_home, redis_url
+    from worker.app import redis_client, redis_home
 
     try:
         # No retries: a Redis that does not answer at once is the full CLI's to report, with its own retries
-        client = redis.Redis.from_url(redis_url(), decode_responses=True, socket_connect_timeout=2,
-                                      socket_timeout=30, retry=Retry(NoBackoff(), 0))
-        reply = _request(client, *parsed, redis_home())
+        reply = _request(redis_client(retries=0), *parsed, redis_home())
     except Exception:  # Redis or its URL: the full CLI meets the same problem and says it in its words
         return None
     if reply is None:
@@ -147,18 +141,23 @@ def _serve(stop: threading.Event, served: set[str]) -> None:
     import json
     import socket
 
+    from connectors.model.catalog import Catalog
     from worker import logs
     from worker.app import redis_client
 
     log = logs.get_logger(__name__)
     client = redis_client()
     catalog = catalog_id()
+    tasks = Catalog()  # `dms worker` opened it already: it opens
     me = f"{os.getpid()}@{socket.gethostname()}"
-    tasks: list = []  # the catalog, opened at the first request and kept
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dms-start-plan")
+
+    def present() -> None:
+        client.zadd(_planners(catalog), {me: time.time() + LIVE_SECONDS})
+
     while not stop.is_set():
         try:
-            client.zadd(_planners(catalog), {me: time.time() + LIVE_SECONDS})
+            present()
             got = client.blpop([_requests(catalog)], POLL_SECONDS)
             if got is None:
                 continue
@@ -166,13 +165,13 @@ def _serve(stop: threading.Event, served: set[str]) -> None:
             reply_key = _reply(request["id"])
             client.rpush(reply_key, json.dumps({"taken": me}))
             client.expire(reply_key, REPLY_TTL)
-            planning = pool.submit(_plan, request, served, tasks)
+            planning = pool.submit(_plan, request, served, tasks, me)
             while True:  # a long plan (a fresh start discovering many tables) keeps this planner present
                 try:
                     answer = planning.result(POLL_SECONDS)
                     break
                 except concurrent.futures.TimeoutError:
-                    client.zadd(_planners(catalog), {me: time.time() + LIVE_SECONDS})
+                    present()
             client.rpush(reply_key, json.dumps(answer))
             client.expire(reply_key, REPLY_TTL)
         except Exception as exc:  # Redis down: the CLIs plan their starts themselves meanwhile
@@ -184,13 +183,10 @@ def _serve(stop: threading.Event, served: set[str]) -> None:
         pass
 
 
-def _plan(request: dict, served: set[str], opened: list) -> dict:
-    """What `dms task start` prints and exits with, planned here ({"decline": True}: the CLI plans it).
-    ``opened``: the catalog, once opened."""
-    import socket
-
+def _plan(request: dict, served: set[str], catalog: Any, me: str) -> dict:
+    """What `dms task start` prints and exits with, planned here by worker ``me`` ({"decline": True}: the CLI
+    plans it)."""
     from connectors.errors import DmsError
-    from connectors.model.catalog import Catalog
     from connectors.model.secret_key import SecretKeyError
     from worker import logs
     from worker.app import redis_client
@@ -203,9 +199,6 @@ def _plan(request: dict, served: set[str], opened: list) -> dict:
     task_id, home = request["task"], request["home"]
     started = time.monotonic()
     try:
-        if not opened:
-            opened.append(Catalog())
-        catalog = opened[0]
         task = catalog.task(task_id)
         if task.instance not in served:
             return {"decline": True}
@@ -220,6 +213,6 @@ def _plan(request: dict, served: set[str], opened: list) -> dict:
     except Exception as exc:  # a bug of ours: one line for the CLI, the traceback in this worker's log
         log.exception("start_plan_failed", task=task_id)
         return {"err": [f"error: internal error: {type(exc).__name__}: {exc} (the traceback is in the log of "
-                        f"worker {os.getpid()}@{socket.gethostname()})"], "code": 1}
+                        f"worker {me})"], "code": 1}
     log.info("start_planned", task=task_id, start_type=used, seconds=round(time.monotonic() - started, 3))
     return {"out": [f"task {task_id} started ({used})"], "code": 0}

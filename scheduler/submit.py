@@ -94,7 +94,8 @@ def _wait_ended(state: StateStore, task_id: str) -> None:
     meanwhile would find its lease held and be skipped, and the old job's record would then overwrite the new
     run's, leaving the task running with no job. A lease left by a killed worker expires within LEASE_SECONDS."""
     deadline = time.monotonic() + LEASE_SECONDS + 1
-    while held := state.leased(task_id, sorted({*state.jobs(task_id), CDC_JOB})):
+    jobs = sorted({*state.jobs(task_id), CDC_JOB})  # the last run's: a stopped task's job list stays as it is
+    while held := state.leased(task_id, jobs):
         if time.monotonic() > deadline:
             raise ConfigError(f"task {task_id}'s job(s) {', '.join(held)} of its last run still run on a worker: "
                               f"stop the task with `dms task stop {task_id}`, or try again shortly")

@@ -37,6 +37,7 @@ class Status(StrEnum):
 ACTIVE = (Status.STARTING, Status.RUNNING, Status.STOPPING)
 # A job seeing one of these stops.
 HALTING = (Status.STOPPING, Status.STOPPED, Status.FAILED)
+START_TYPES = ("start-replication", "resume-processing", "reload-target")  # DMS's StartReplicationTaskType
 # A task in one of these has ended its run.
 ENDED = (Status.STOPPED, Status.FAILED, Status.READY)
 
